@@ -1,0 +1,993 @@
+// `.npus` assembler. Structure: a line lexer (Lexer), a parser per directive, and one generic
+// instruction parser driven by the ISA tables, so a new instruction in isa.yaml needs no code here.
+#include "isa/assembler.h"
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "isa/deadlock.h"
+#include "isa/diag.h"
+#include "isa/npub.h"
+#include "isa_ops.h"
+
+namespace npusim::isa {
+namespace {
+
+enum class Tok { Ident, Number, String, Punct, End };
+
+struct Token {
+  Tok kind = Tok::End;  ///< token class
+  std::string text;     ///< exact text (string tokens: unescaped contents)
+  int col = 0;          ///< 1-based column
+};
+
+/// An error at a column of the current line.
+struct LineError {
+  int col;          ///< 1-based column (0: whole line)
+  std::string msg;  ///< message
+};
+
+[[noreturn]] void fail_at(const Token& t, const std::string& msg) { throw LineError{t.col, msg}; }
+
+/// Splits one source line into tokens. Comments start with ';'.
+std::vector<Token> lex(const std::string& line) {
+  std::vector<Token> out;
+  size_t i = 0;
+  const size_t n = line.size();
+  auto is_ident_start = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  auto is_ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  while (i < n) {
+    const char c = line[i];
+    if (c == ';') break;
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    }
+    Token t;
+    t.col = static_cast<int>(i) + 1;
+    if (is_ident_start(c)) {
+      size_t j = i;
+      while (j < n && is_ident(line[j])) ++j;
+      t.kind = Tok::Ident;
+      t.text = line.substr(i, j - i);
+      i = j;
+    } else if (std::isdigit(static_cast<unsigned char>(c)) ||
+               ((c == '-' || c == '+') && i + 1 < n && (std::isdigit(static_cast<unsigned char>(line[i + 1])) || line[i + 1] == '.'))) {
+      size_t j = i + 1;
+      while (j < n) {
+        const char d = line[j];
+        const bool hex = line.compare(i, 2, "0x") == 0 || line.compare(i, 3, "-0x") == 0;
+        if (std::isalnum(static_cast<unsigned char>(d)) || d == '_' || d == '.') {
+          ++j;
+        } else if ((d == '-' || d == '+') && !hex && (line[j - 1] == 'e' || line[j - 1] == 'E')) {
+          ++j;
+        } else {
+          break;
+        }
+      }
+      t.kind = Tok::Number;
+      t.text = line.substr(i, j - i);
+      i = j;
+    } else if (c == '"') {
+      size_t j = i + 1;
+      std::string s;
+      while (j < n && line[j] != '"') {
+        if (line[j] == '\\' && j + 1 < n) ++j;
+        s += line[j++];
+      }
+      if (j >= n) throw LineError{t.col, "unterminated string"};
+      t.kind = Tok::String;
+      t.text = s;
+      i = j + 1;
+    } else if (std::strchr(",=[]()!:|", c)) {
+      t.kind = Tok::Punct;
+      t.text = std::string(1, c);
+      ++i;
+    } else {
+      throw LineError{t.col, std::string("unexpected character '") + c + "'"};
+    }
+    out.push_back(t);
+  }
+  Token end;
+  end.col = static_cast<int>(n) + 1;
+  out.push_back(end);
+  return out;
+}
+
+/// Parses an integer with optional 0x/0b prefix, '_' separators and a size suffix
+/// (B, KiB, MiB, GiB). Returns false if the text is not such a number.
+bool parse_int_text(const std::string& text, int64_t& out) {
+  std::string s;
+  for (char c : text)
+    if (c != '_') s += c;
+  bool neg = false;
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+  int base = 10;
+  if (s.compare(i, 2, "0x") == 0 || s.compare(i, 2, "0X") == 0) {
+    base = 16;
+    i += 2;
+  } else if (s.compare(i, 2, "0b") == 0) {
+    base = 2;
+    i += 2;
+  }
+  const size_t start = i;
+  uint64_t v = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (base == 16 && c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else break;
+    if (d >= base) return false;
+    if (__builtin_mul_overflow(v, static_cast<uint64_t>(base), &v) || __builtin_add_overflow(v, static_cast<uint64_t>(d), &v))
+      return false;
+    ++i;
+  }
+  if (i == start) return false;
+  const std::string suffix = s.substr(i);
+  uint64_t mult = 1;
+  if (suffix.empty() || suffix == "B") mult = 1;
+  else if (suffix == "KiB") mult = 1ull << 10;
+  else if (suffix == "MiB") mult = 1ull << 20;
+  else if (suffix == "GiB") mult = 1ull << 30;
+  else return false;
+  if (__builtin_mul_overflow(v, mult, &v)) return false;
+  if (neg) {
+    if (v > static_cast<uint64_t>(INT64_MAX) + 1) return false;
+    out = static_cast<int64_t>(0 - v);  // two's complement negation, defined for v = 2^63
+    return true;
+  }
+  // Values above INT64_MAX (up to 2^64-1, e.g. a config hash) come back as their bit pattern.
+  out = static_cast<int64_t>(v);
+  return true;
+}
+
+/// SplitMix64: the documented generator behind `.data ... random` (Steele et al., 2014).
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// Cursor over one line's tokens with typed accessors that raise LineError.
+class Cursor {
+ public:
+  explicit Cursor(std::vector<Token> toks) : t_(std::move(toks)) {}
+  const Token& peek(size_t k = 0) const { return t_[std::min(i_ + k, t_.size() - 1)]; }
+  const Token& next() { return t_[i_ < t_.size() - 1 ? i_++ : i_]; }
+  bool at_end() const { return peek().kind == Tok::End; }
+  bool is_punct(const char* p, size_t k = 0) const { return peek(k).kind == Tok::Punct && peek(k).text == p; }
+  bool accept(const char* p) {
+    if (!is_punct(p)) return false;
+    ++i_;
+    return true;
+  }
+  void expect(const char* p, const char* what) {
+    if (!accept(p)) fail_at(peek(), std::string("expected '") + p + "' " + what + describe(peek()));
+  }
+  std::string ident(const char* what) {
+    if (peek().kind != Tok::Ident) fail_at(peek(), std::string("expected ") + what + describe(peek()));
+    return next().text;
+  }
+  int64_t integer(const char* what, int64_t lo, int64_t hi) {
+    const Token& t = peek();
+    int64_t v;
+    if (t.kind != Tok::Number || !parse_int_text(t.text, v))
+      fail_at(t, std::string("expected an integer for ") + what + describe(t));
+    if (v < lo || v > hi)
+      fail_at(t, std::string(what) + " = " + t.text + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    next();
+    return v;
+  }
+  uint64_t unsigned64(const char* what) {
+    const Token& t = peek();
+    int64_t v;
+    if (t.kind != Tok::Number || !parse_int_text(t.text, v) || t.text[0] == '-')
+      fail_at(t, std::string("expected an unsigned integer for ") + what + describe(t));
+    next();
+    return static_cast<uint64_t>(v);
+  }
+  /// A binary32 value, parsed with strtof so that printed floats read back bit-exactly.
+  float real32(const char* what) {
+    const Token& t = peek();
+    if (t.kind == Tok::Number) {
+      char* end = nullptr;
+      const float v = std::strtof(t.text.c_str(), &end);
+      if (*end == '\0') {
+        next();
+        return v;
+      }
+    }
+    return static_cast<float>(real(what));
+  }
+  double real(const char* what) {
+    const Token& t = peek();
+    if (t.kind == Tok::Ident && (t.text == "inf" || t.text == "nan")) {
+      next();
+      return t.text == "inf" ? HUGE_VAL : std::nan("");
+    }
+    if (t.kind != Tok::Number) fail_at(t, std::string("expected a number for ") + what + describe(t));
+    char* end = nullptr;
+    const double v = std::strtod(t.text.c_str(), &end);
+    if (*end != '\0') fail_at(t, std::string("expected a number for ") + what + describe(t));
+    next();
+    return v;
+  }
+  std::string string(const char* what) {
+    if (peek().kind != Tok::String) fail_at(peek(), std::string("expected a quoted string for ") + what + describe(peek()));
+    return next().text;
+  }
+  /// [a, b, c] of integers
+  std::vector<int64_t> int_list(const char* what, int64_t lo, int64_t hi, size_t max_len) {
+    expect("[", "to open the list");
+    std::vector<int64_t> v;
+    while (!accept("]")) {
+      if (!v.empty()) expect(",", "between list elements");
+      if (v.size() == max_len) fail_at(peek(), std::string(what) + ": at most " + std::to_string(max_len) + " elements");
+      v.push_back(integer(what, lo, hi));
+    }
+    return v;
+  }
+  static std::string describe(const Token& t) {
+    if (t.kind == Tok::End) return ", found end of line";
+    return ", found '" + t.text + "'";
+  }
+
+ private:
+  std::vector<Token> t_;
+  size_t i_ = 0;
+};
+
+/// Key=value options of a directive, each used at most once.
+class KeyValues {
+ public:
+  /// Reads `key=` and returns the key token; leaves the cursor at the value.
+  static bool next_key(Cursor& c, Token& key) {
+    if (c.at_end()) return false;
+    if (c.peek().kind != Tok::Ident || !c.is_punct("=", 1))
+      fail_at(c.peek(), "expected key=value" + Cursor::describe(c.peek()));
+    key = c.next();
+    c.next();
+    return true;
+  }
+};
+
+/// Checks that a key is one of `valid`, else names the closest one.
+void check_key(const Token& key, std::initializer_list<const char*> valid, std::map<std::string, int>& seen) {
+  bool ok = false;
+  std::string list;
+  for (const char* v : valid) {
+    ok = ok || key.text == v;
+    list += (list.empty() ? "" : ", ") + std::string(v);
+  }
+  if (!ok) fail_at(key, "unknown key '" + key.text + "' (expected one of: " + list + ")");
+  if (seen[key.text]++) fail_at(key, "key '" + key.text + "' given twice");
+}
+
+class Assembler {
+ public:
+  Assembler(std::string path, AssembleOptions opts) : path_(std::move(path)), opts_(opts) {
+    dir_ = path_.find('/') == std::string::npos ? "" : path_.substr(0, path_.rfind('/') + 1);
+  }
+
+  AssembleResult run(const std::string& source) {
+    std::istringstream in(source);
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      line_ = lineno;
+      try {
+        do_line(line);
+      } catch (const LineError& e) {
+        error(lineno, e.col, e.msg);
+        if (static_cast<int>(errors_.size()) >= opts_.max_errors) break;
+      }
+    }
+    if (errors_.empty()) finish_program();
+    if (!errors_.empty()) {
+      std::string all;
+      for (const auto& e : errors_) all += (all.empty() ? "" : "\n") + e;
+      throw InputError(all);
+    }
+    return {std::move(prog_), std::move(lines_)};
+  }
+
+ private:
+  void error(int line, int col, const std::string& msg) {
+    std::string loc = path_ + ":" + std::to_string(line);
+    if (col > 0) loc += ":" + std::to_string(col);
+    errors_.push_back(loc + ": error: " + msg);
+  }
+
+  void do_line(const std::string& line) {
+    Cursor c(lex(line));
+    if (c.at_end()) return;
+    // Label: ident ':' at the start of the line.
+    if (c.peek().kind == Tok::Ident && c.is_punct(":", 1) && c.peek().text[0] != '.') {
+      const Token name = c.next();
+      c.next();
+      for (const auto& l : pending_labels_)
+        if (l.name == name.text) fail_at(name, "label '" + name.text + "' given twice");
+      if (label_names_.count(name.text)) fail_at(name, "label '" + name.text + "' already defined");
+      label_names_.insert(name.text);
+      pending_labels_.push_back({name.text, 0});
+      if (c.at_end()) return;
+    }
+    const Token head = c.peek();
+    if (head.kind != Tok::Ident) fail_at(head, "expected a directive or an instruction" + Cursor::describe(head));
+    if (head.text[0] == '.') {
+      c.next();
+      directive(head, c);
+    } else {
+      instruction(c);
+    }
+    if (!c.at_end()) fail_at(c.peek(), "unexpected '" + c.peek().text + "' at the end of the line");
+  }
+
+  // ---------------------------------------------------------------- directives
+  void directive(const Token& d, Cursor& c) {
+    if (!prog_.text.empty() && d.text != ".marker")
+      fail_at(d, "directive " + d.text + " after the first instruction (declarations come first)");
+    if (d.text == ".npus") {
+      const Token v = c.next();
+      if (v.kind != Tok::Number || (v.text != "1" && v.text.rfind("1.", 0) != 0))
+        fail_at(v, "unsupported .npus version '" + v.text + "' (this assembler reads 1.x)");
+    } else if (d.text == ".target") {
+      target(c);
+    } else if (d.text == ".region") {
+      region(c);
+    } else if (d.text == ".data") {
+      data(c);
+    } else if (d.text == ".desc") {
+      desc(c);
+    } else if (d.text == ".param") {
+      param(c);
+    } else if (d.text == ".io") {
+      io(c);
+    } else if (d.text == ".sem") {
+      sem(c);
+    } else if (d.text == ".marker") {
+      const Token name = c.next();
+      if (name.kind != Tok::Ident) fail_at(name, "expected a marker name");
+      if (marker_ids_.count(name.text)) fail_at(name, "marker '" + name.text + "' already declared");
+      marker_id(name.text);
+    } else {
+      fail_at(d, "unknown directive '" + d.text +
+                     "' (expected .npus, .target, .region, .data, .desc, .param, .io, .sem or .marker)");
+    }
+  }
+
+  void target(Cursor& c) {
+    if (target_seen_) fail_at(c.peek(), ".target given twice");
+    target_seen_ = true;
+    Token key;
+    std::map<std::string, int> seen;
+    Target& t = prog_.target;
+    while (KeyValues::next_key(c, key)) {
+      check_key(key, {"mxu", "spad", "acc", "line", "dtypes", "lanes", "hash"}, seen);
+      if (key.text == "mxu") {
+        const Token v = c.next();
+        unsigned r = 0, cc = 0;
+        char extra;
+        if (v.kind != Tok::Number || std::sscanf(v.text.c_str(), "%ux%u%c", &r, &cc, &extra) != 2 || !r || !cc ||
+            r > 65535 || cc > 65535)
+          fail_at(v, "mxu expects ROWSxCOLS, e.g. 16x16" + Cursor::describe(v));
+        t.mxu_rows = static_cast<uint16_t>(r);
+        t.mxu_cols = static_cast<uint16_t>(cc);
+      } else if (key.text == "spad") {
+        t.spad_bytes = static_cast<uint32_t>(c.integer("spad", 0, UINT32_MAX));
+      } else if (key.text == "acc") {
+        t.acc_bytes = static_cast<uint32_t>(c.integer("acc", 0, UINT32_MAX));
+      } else if (key.text == "line") {
+        const Token v = c.peek();
+        t.line_bytes = static_cast<uint32_t>(c.integer("line", 1, 4096));
+        if (t.line_bytes & (t.line_bytes - 1)) fail_at(v, "line must be a power of two");
+      } else if (key.text == "lanes") {
+        t.vpu_lanes = static_cast<uint16_t>(c.integer("lanes", 0, 65535));
+      } else if (key.text == "hash") {
+        t.config_hash = c.unsigned64("hash");
+      } else {
+        do {
+          const Token v = c.next();
+          int found = -1;
+          for (int i = 0; i < spec().dtype_count; ++i)
+            if (v.text == spec().dtypes[i].name) found = i;
+          if (found < 0) fail_at(v, "unknown dtype '" + v.text + "' (expected i8, u8, fp16 or bf16)");
+          t.dtype_mask |= static_cast<uint8_t>(1u << found);
+        } while (c.accept("|"));
+      }
+    }
+    if (!t.line_bytes) fail_at(key, ".target needs line=<bytes>");
+  }
+
+  uint8_t lookup_region(const Token& t) {
+    for (size_t i = 0; i < prog_.regions.size(); ++i)
+      if (prog_.regions[i].name == t.text) return static_cast<uint8_t>(i);
+    fail_at(t, "unknown region '" + t.text + "' (declare it with .region first)");
+  }
+
+  void region(Cursor& c) {
+    const Token name = c.next();
+    if (name.kind != Tok::Ident) fail_at(name, "expected a region name");
+    for (const auto& r : prog_.regions)
+      if (r.name == name.text) fail_at(name, "region '" + name.text + "' already declared");
+    if (prog_.regions.size() >= spec().max_regions) fail_at(name, "too many regions (at most " + std::to_string(spec().max_regions) + ")");
+    Region r;
+    r.name = name.text;
+    Token key;
+    std::map<std::string, int> seen;
+    while (KeyValues::next_key(c, key)) {
+      check_key(key, {"role", "size", "align"}, seen);
+      if (key.text == "role") {
+        const Token v = c.next();
+        if (!region_role_from_name(v.text, r.role)) fail_at(v, "unknown role '" + v.text + "' (expected input, output, scratch or const)");
+      } else if (key.text == "size") {
+        r.size = static_cast<uint64_t>(c.integer("size", 1, INT64_MAX));
+      } else {
+        const Token v = c.peek();
+        r.align = static_cast<uint32_t>(c.integer("align", 1, 1 << 30));
+        if (r.align & (r.align - 1)) fail_at(v, "align must be a power of two");
+      }
+    }
+    if (!seen.count("role")) fail_at(key, ".region needs role=");
+    if (!seen.count("size")) fail_at(key, ".region needs size=");
+    prog_.regions.push_back(r);
+    region_data_.emplace_back();
+  }
+
+  void data(Cursor& c) {
+    const Token name = c.next();
+    const uint8_t rid = lookup_region(name);
+    Region& r = prog_.regions[rid];
+    if (r.role != RegionRole::Const && r.role != RegionRole::Scratch)
+      fail_at(name, "region '" + r.name + "' is " + region_role_name(r.role) + ": only const and scratch regions have initial contents");
+    uint64_t at = 0;
+    if (c.peek().kind == Tok::Ident && c.peek().text == "at") {
+      c.next();
+      c.expect("=", "after at");
+      at = static_cast<uint64_t>(c.integer("at", 0, INT64_MAX));
+    }
+    const Token how = c.next();
+    std::vector<uint8_t> bytes;
+    if (how.text == "hex") {
+      const Token s = c.peek();
+      const std::string h = c.string("hex");
+      if (h.size() % 2) fail_at(s, "hex string has an odd number of digits");
+      for (size_t i = 0; i < h.size(); i += 2) {
+        int64_t v;
+        if (!std::isxdigit(static_cast<unsigned char>(h[i])) || !std::isxdigit(static_cast<unsigned char>(h[i + 1])) ||
+            !parse_int_text("0x" + h.substr(i, 2), v))
+          fail_at(s, "invalid hex digits '" + h.substr(i, 2) + "'");
+        bytes.push_back(static_cast<uint8_t>(v));
+      }
+    } else if (how.text == "file") {
+      c.expect("=", "after file");
+      const Token s = c.peek();
+      std::string f = c.string("file");
+      if (!f.empty() && f[0] != '/') f = dir_ + f;
+      try {
+        bytes = read_file_bytes(f);
+      } catch (const InputError& e) {
+        fail_at(s, e.what());
+      }
+    } else if (how.text == "random") {
+      random_data(c, bytes);
+    } else {
+      fail_at(how, "expected hex \"...\", file=\"...\" or random after the region name" + Cursor::describe(how));
+    }
+    if (at > r.size || bytes.size() > r.size - at)
+      fail_at(name, "data (" + std::to_string(bytes.size()) + " bytes at " + std::to_string(at) + ") exceeds region '" + r.name +
+                        "' (" + std::to_string(r.size) + " bytes)");
+    auto& img = region_data_[rid];
+    if (img.size() < at + bytes.size()) img.resize(at + bytes.size());
+    std::copy(bytes.begin(), bytes.end(), img.begin() + static_cast<std::ptrdiff_t>(at));
+  }
+
+  /// random seed=S count=N [dtype=T] [lo=L] [hi=H]: N elements of type T uniform in [lo, hi].
+  void random_data(Cursor& c, std::vector<uint8_t>& bytes) {
+    Token key;
+    std::map<std::string, int> seen;
+    uint64_t seed = 0, count = 0;
+    TensorType dt = TensorType::I8;
+    double lo = 0, hi = 0;
+    while (KeyValues::next_key(c, key)) {
+      check_key(key, {"seed", "count", "dtype", "lo", "hi"}, seen);
+      if (key.text == "seed") seed = c.unsigned64("seed");
+      else if (key.text == "count") count = static_cast<uint64_t>(c.integer("count", 1, 1 << 28));
+      else if (key.text == "lo") lo = c.real("lo");
+      else if (key.text == "hi") hi = c.real("hi");
+      else {
+        const Token v = c.next();
+        if (!tensor_type_from_name(v.text, dt)) fail_at(v, "unknown dtype '" + v.text + "'");
+      }
+    }
+    if (!seen.count("seed") || !seen.count("count")) fail_at(key, "random needs seed= and count=");
+    const bool is_float = dt == TensorType::FP16 || dt == TensorType::BF16 || dt == TensorType::FP32;
+    if (!seen.count("lo") && !seen.count("hi")) {
+      // Defaults: the full range of integer types, [-1, 1] for floats.
+      static const double kLo[] = {-128, 0, -32768, -2147483648.0, -1, -1, -1};
+      static const double kHi[] = {127, 255, 32767, 2147483647.0, 1, 1, 1};
+      lo = kLo[static_cast<int>(dt)];
+      hi = kHi[static_cast<int>(dt)];
+    }
+    if (!(lo <= hi)) fail_at(key, "random: lo must not exceed hi");
+    if (!is_float && (lo != std::floor(lo) || hi != std::floor(hi))) fail_at(key, "random: integer types need integer lo/hi");
+    uint64_t state = seed;
+    const unsigned es = tensor_type_bytes(dt);
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t u = splitmix64(state);
+      uint64_t bits;
+      if (is_float) {
+        // 53 uniform bits → [0, 1), scaled; exact IEEE double arithmetic, so portable.
+        const double x = lo + (hi - lo) * (static_cast<double>(u >> 11) * 0x1.0p-53);
+        const float f = static_cast<float>(x);
+        if (dt == TensorType::FP16) bits = Eigen::numext::bit_cast<uint16_t>(Eigen::half(f));
+        else if (dt == TensorType::BF16) bits = Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(f));
+        else bits = Eigen::numext::bit_cast<uint32_t>(f);
+      } else {
+        const auto span = static_cast<uint64_t>(hi - lo) + 1;  // <= 2^32
+        bits = static_cast<uint64_t>(static_cast<int64_t>(lo) + static_cast<int64_t>(u % span));
+      }
+      for (unsigned b = 0; b < es; ++b) bytes.push_back(static_cast<uint8_t>(bits >> (8 * b)));
+    }
+  }
+
+  void desc(Cursor& c) {
+    const Token name = c.next();
+    if (name.kind != Tok::Ident) fail_at(name, "expected a descriptor name");
+    if (desc_ids_.count(name.text)) fail_at(name, "descriptor '" + name.text + "' already declared");
+    TensorDesc d;
+    d.name = name.text;
+    Token key;
+    std::map<std::string, int> seen;
+    std::vector<int64_t> box, stride;
+    while (KeyValues::next_key(c, key)) {
+      check_key(key, {"region", "dtype", "box", "stride", "offset", "zp"}, seen);
+      if (key.text == "region") d.region = lookup_region(c.next());
+      else if (key.text == "dtype") {
+        const Token v = c.next();
+        if (!tensor_type_from_name(v.text, d.dtype)) fail_at(v, "unknown dtype '" + v.text + "' (i8, u8, i16, i32, fp16, bf16, fp32)");
+      } else if (key.text == "box") box = c.int_list("box", 1, UINT32_MAX, 4);
+      else if (key.text == "stride") stride = c.int_list("stride", 0, INT64_MAX, 3);
+      else if (key.text == "offset") d.offset = static_cast<uint64_t>(c.integer("offset", 0, INT64_MAX));
+      else d.zero_point = static_cast<int32_t>(c.integer("zp", INT32_MIN, INT32_MAX));
+    }
+    if (!seen.count("region") || !seen.count("dtype") || !seen.count("box"))
+      fail_at(key, ".desc needs region=, dtype= and box=[...]");
+    if (box.empty()) fail_at(key, "box needs 1 to 4 extents");
+    d.rank = static_cast<uint8_t>(box.size());
+    for (size_t i = 0; i < box.size(); ++i) d.box[i] = static_cast<uint32_t>(box[i]);
+    if (!seen.count("stride")) {
+      // Dense: each dimension packed right after the previous one.
+      int64_t s = tensor_type_bytes(d.dtype) * static_cast<int64_t>(d.box[0]);
+      for (size_t i = 1; i < box.size(); ++i) {
+        stride.push_back(s);
+        s *= box[i];
+      }
+    }
+    if (stride.size() != box.size() - 1)
+      fail_at(key, "stride needs " + std::to_string(box.size() - 1) + " entries (one per box dimension after the first)");
+    for (size_t i = 0; i < stride.size(); ++i) d.stride[i] = stride[i];
+    if (prog_.descs.size() >= spec().max_descriptors) fail_at(name, "too many descriptors");
+    desc_ids_[d.name] = static_cast<uint32_t>(prog_.descs.size());
+    prog_.descs.push_back(d);
+  }
+
+  void param(Cursor& c) {
+    const Token name = c.next();
+    if (name.kind != Tok::Ident) fail_at(name, "expected a parameter name");
+    if (param_ids_.count(name.text)) fail_at(name, "parameter '" + name.text + "' already declared");
+    const Token kind = c.next();
+    const ParamKindSpec* k = find_param_kind(kind.text);
+    if (!k) {
+      std::string kinds;
+      for (int i = 0; i < spec().param_count; ++i) kinds += (i ? ", " : "") + std::string(spec().params[i].name);
+      fail_at(kind, "unknown parameter kind '" + kind.text + "' (expected " + kinds + ")");
+    }
+    Param p;
+    p.name = name.text;
+    p.bytes[0] = k->kind;
+    Token key;
+    std::map<std::string, int> seen;
+    while (KeyValues::next_key(c, key)) {
+      // `scale=` is the readable form of a requant multiplier in fp32 mode.
+      if (k->kind == params::requant::kKind && key.text == "scale") {
+        if (seen["multiplier"]++ || seen["scale"]++) fail_at(key, "multiplier/scale given twice");
+        const float f = c.real32("scale");
+        put32(p, params::requant::multiplier, Eigen::numext::bit_cast<uint32_t>(f));
+        continue;
+      }
+      const ParamFieldSpec* f = nullptr;
+      for (int i = 0; i < k->field_count; ++i)
+        if (key.text == k->fields[i].name) f = &k->fields[i];
+      if (!f) {
+        std::string names;
+        for (int i = 0; i < k->field_count; ++i) names += (i ? ", " : "") + std::string(k->fields[i].name);
+        fail_at(key, "unknown field '" + key.text + "' for a " + k->name + " parameter (expected " + names + ")");
+      }
+      if (seen[key.text]++) fail_at(key, "field '" + key.text + "' given twice");
+      switch (f->type) {
+        case ParamType::U8: p.bytes[f->offset] = static_cast<uint8_t>(c.integer(f->name, 0, 255)); break;
+        case ParamType::U16: {
+          const auto v = static_cast<uint16_t>(c.integer(f->name, 0, 65535));
+          p.bytes[f->offset] = static_cast<uint8_t>(v);
+          p.bytes[f->offset + 1] = static_cast<uint8_t>(v >> 8);
+          break;
+        }
+        case ParamType::I32: put32(p, f->offset, static_cast<uint32_t>(c.integer(f->name, INT32_MIN, INT32_MAX))); break;
+        case ParamType::U32: put32(p, f->offset, static_cast<uint32_t>(c.integer(f->name, 0, UINT32_MAX))); break;
+        case ParamType::F32: put32(p, f->offset, Eigen::numext::bit_cast<uint32_t>(c.real32(f->name))); break;
+        case ParamType::Region: p.bytes[f->offset] = lookup_region(c.next()); break;
+        case ParamType::Enum: {
+          const Token v = c.next();
+          int found = -1;
+          for (int i = 0; i < f->enum_count; ++i)
+            if (v.text == f->enum_values[i]) found = i;
+          if (found < 0) fail_at(v, "invalid value '" + v.text + "' for " + f->name);
+          p.bytes[f->offset] = static_cast<uint8_t>(found);
+          break;
+        }
+      }
+    }
+    if (prog_.params.size() >= spec().max_params) fail_at(name, "too many parameters");
+    param_ids_[p.name] = static_cast<uint32_t>(prog_.params.size());
+    prog_.params.push_back(p);
+  }
+
+  static void put32(Param& p, int off, uint32_t v) {
+    for (int i = 0; i < 4; ++i) p.bytes[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  }
+
+  void io(Cursor& c) {
+    const Token name = c.next();
+    if (name.kind != Tok::Ident) fail_at(name, "expected a tensor name");
+    for (const auto& t : prog_.io)
+      if (t.name == name.text) fail_at(name, "I/O tensor '" + name.text + "' already declared");
+    IoTensor t;
+    t.name = name.text;
+    Token key;
+    std::map<std::string, int> seen;
+    while (KeyValues::next_key(c, key)) {
+      check_key(key, {"region", "dtype", "shape", "offset", "scale", "zp"}, seen);
+      if (key.text == "region") {
+        const Token rt = c.peek();
+        t.region = lookup_region(c.next());
+        const RegionRole role = prog_.regions[t.region].role;
+        if (role != RegionRole::Input && role != RegionRole::Output)
+          fail_at(rt, "region '" + rt.text + "' is " + region_role_name(role) + "; I/O tensors live in input or output regions");
+      } else if (key.text == "dtype") {
+        const Token v = c.next();
+        if (!tensor_type_from_name(v.text, t.dtype)) fail_at(v, "unknown dtype '" + v.text + "'");
+      } else if (key.text == "shape") {
+        const auto dims = c.int_list("shape", 1, UINT32_MAX, 4);
+        if (dims.empty()) fail_at(key, "shape needs 1 to 4 dimensions");
+        t.rank = static_cast<uint8_t>(dims.size());
+        for (size_t i = 0; i < dims.size(); ++i) t.dims[i] = static_cast<uint32_t>(dims[i]);
+      } else if (key.text == "offset") {
+        t.offset = static_cast<uint64_t>(c.integer("offset", 0, INT64_MAX));
+      } else if (key.text == "scale") {
+        const Token v = c.peek();
+        t.scale = c.real32("scale");
+        if (!(t.scale > 0) || !std::isfinite(t.scale)) fail_at(v, "scale must be finite and positive");
+      } else {
+        t.zero_point = static_cast<int32_t>(c.integer("zp", INT32_MIN, INT32_MAX));
+      }
+    }
+    if (!seen.count("region") || !seen.count("dtype") || !seen.count("shape"))
+      fail_at(key, ".io needs region=, dtype= and shape=[...]");
+    prog_.io.push_back(t);
+  }
+
+  void sem(Cursor& c) {
+    const Token name = c.next();
+    if (name.kind != Tok::Ident) fail_at(name, "expected a semaphore name");
+    if (sem_ids_.count(name.text)) fail_at(name, "semaphore '" + name.text + "' already declared");
+    if (prog_.sems.size() >= spec().max_semaphores) fail_at(name, "too many semaphores (at most " + std::to_string(spec().max_semaphores) + ")");
+    SemDecl s;
+    s.name = name.text;
+    Token key;
+    std::map<std::string, int> seen;
+    while (KeyValues::next_key(c, key)) {
+      check_key(key, {"consumer", "init"}, seen);
+      if (key.text == "consumer") {
+        const Token v = c.next();
+        if (!engine_from_name(v.text, s.consumer)) fail_at(v, "unknown engine '" + v.text + "' (ctrl, load, store, mxu, vpu)");
+      } else {
+        s.init = static_cast<uint16_t>(c.integer("init", 0, spec().semaphore_max));
+      }
+    }
+    if (!seen.count("consumer")) fail_at(key, ".sem needs consumer=<engine>");
+    sem_ids_[s.name] = static_cast<uint32_t>(prog_.sems.size());
+    prog_.sems.push_back(s);
+  }
+
+  uint32_t marker_id(const std::string& name) {
+    auto it = marker_ids_.find(name);
+    if (it != marker_ids_.end()) return it->second;
+    const auto id = static_cast<uint32_t>(prog_.markers.size());
+    marker_ids_[name] = id;
+    prog_.markers.push_back(name);
+    return id;
+  }
+
+  uint32_t lookup_id(const Token& t, const std::map<std::string, uint32_t>& ids, const char* what, const char* directive) {
+    auto it = ids.find(t.text);
+    if (t.kind != Tok::Ident || it == ids.end())
+      fail_at(t, std::string("unknown ") + what + " '" + t.text + "' (declare it with " + directive + " first)");
+    return it->second;
+  }
+
+  // ---------------------------------------------------------------- instructions
+  void instruction(Cursor& c) {
+    const Token mnem = c.next();
+    const InstrSpec* in = find_instr(mnem.text);
+    if (!in) fail_at(mnem, "unknown instruction '" + mnem.text + "'");
+    Instruction inst;
+    inst.w[0] = in->opcode;
+    std::vector<bool> given(in->field_count, false);
+    // Optional params default to "none".
+    for (int i = 0; i < in->field_count; ++i)
+      if (in->fields[i].kind == FieldKind::Param && in->fields[i].optional) inst.set(in->fields[i].bits, kNoParam);
+    size_t positional = 0;
+    bool first = true;
+    while (!c.at_end() && !c.is_punct("!")) {
+      if (!first) c.expect(",", "between operands");
+      first = false;
+      const Token t = c.peek();
+      if (t.kind == Tok::Ident && c.is_punct("=", 1)) {
+        const FieldSpec* f = find_field(*in, t.text);
+        if (!f || f->implied) fail_at(t, std::string(in->name) + " has no operand '" + t.text + "'" + operand_list(*in));
+        c.next();
+        c.next();
+        set_field(inst, *in, *f, c, given);
+      } else if (positional < in->syntax_count) {
+        set_field(inst, *in, in->fields[in->syntax[positional++]], c, given);
+      } else if (t.kind == Tok::Ident && find_field(*in, t.text) && find_field(*in, t.text)->kind == FieldKind::Flag &&
+                 !find_field(*in, t.text)->implied) {
+        const FieldSpec* f = find_field(*in, t.text);
+        mark_given(t, *in, *f, given);
+        inst.set(f->bits, 1);
+        c.next();
+      } else {
+        fail_at(t, std::string("unexpected operand '") + t.text + "' for " + in->name + operand_list(*in));
+      }
+    }
+    if (positional < in->syntax_count) {
+      for (size_t i = positional; i < in->syntax_count; ++i)
+        if (!given[in->syntax[i]])
+          fail_at(c.peek(), std::string(in->name) + ": missing operand '" + in->fields[in->syntax[i]].name + "'" + operand_list(*in));
+    }
+    // Required fields: counts, descs, non-optional params, enum-less ids named in syntax.
+    for (int i = 0; i < in->field_count; ++i) {
+      const FieldSpec& f = in->fields[i];
+      const bool required = f.kind == FieldKind::Count || f.kind == FieldKind::Desc || f.kind == FieldKind::EngineMask ||
+                            (f.kind == FieldKind::Param && !f.optional);
+      if (required && !given[i]) fail_at(mnem, std::string(in->name) + ": missing operand '" + f.name + "'" + operand_list(*in));
+    }
+    // Header suffixes.
+    while (c.accept("!")) {
+      const Token s = c.next();
+      if (s.text == "wait") {
+        if (inst.get(header::wait_en)) fail_at(s, "only one !wait per instruction");
+        c.expect("(", "after !wait");
+        const uint32_t id = lookup_id(c.next(), sem_ids_, "semaphore", ".sem");
+        uint32_t n = 1;
+        if (c.accept(",")) n = static_cast<uint32_t>(c.integer("wait count", 1, 8));
+        c.expect(")", "to close !wait");
+        if (prog_.sems[id].consumer != in->engine)
+          fail_at(s, std::string(in->name) + " runs on " + engine_name(in->engine) + " but semaphore '" + prog_.sems[id].name +
+                         "' is consumed by " + engine_name(prog_.sems[id].consumer) + " (one consumer per semaphore)");
+        inst.set(header::wait_en, 1);
+        inst.set(header::wait_sem, id);
+        inst.set(header::wait_cnt, n - 1);
+      } else if (s.text == "sig") {
+        if (inst.get(header::sig_en)) fail_at(s, "only one !sig per instruction");
+        c.expect("(", "after !sig");
+        const uint32_t id = lookup_id(c.next(), sem_ids_, "semaphore", ".sem");
+        c.expect(")", "to close !sig");
+        inst.set(header::sig_en, 1);
+        inst.set(header::sig_sem, id);
+      } else if (s.text == "irq") {
+        inst.set(header::irq, 1);
+      } else {
+        fail_at(s, "unknown suffix '!" + s.text + "' (expected !wait(sem[,n]), !sig(sem) or !irq)");
+      }
+    }
+    for (auto& l : pending_labels_) {
+      l.index = static_cast<uint32_t>(prog_.text.size());
+      prog_.labels.push_back(l);
+    }
+    pending_labels_.clear();
+    prog_.text.push_back(inst);
+    lines_.push_back(line_);
+  }
+
+  static std::string operand_list(const InstrSpec& in) {
+    std::string s = " (operands:";
+    for (int i = 0; i < in.field_count; ++i)
+      if (!in.fields[i].implied) s += std::string(" ") + in.fields[i].name;
+    return s + ")";
+  }
+
+  void mark_given(const Token& t, const InstrSpec& in, const FieldSpec& f, std::vector<bool>& given) {
+    const auto i = static_cast<size_t>(&f - in.fields);
+    if (given[i]) fail_at(t, std::string(in.name) + ": operand '" + f.name + "' given twice");
+    given[i] = true;
+  }
+
+  void set_field(Instruction& inst, const InstrSpec& in, const FieldSpec& f, Cursor& c, std::vector<bool>& given) {
+    const Token t = c.peek();
+    mark_given(t, in, f, given);
+    const int64_t max = static_cast<int64_t>(f.bits.mask());
+    auto range_error = [&](int64_t v) {
+      fail_at(t, std::string(in.name) + ": " + f.name + "=" + std::to_string(v) + " does not fit the " +
+                     std::to_string(f.bits.width) + "-bit field (max " + std::to_string(max) + ")");
+    };
+    uint32_t v = 0;
+    switch (f.kind) {
+      case FieldKind::Uint:
+      case FieldKind::Count: {
+        int64_t x;
+        if (t.kind != Tok::Number || !parse_int_text(t.text, x)) fail_at(t, std::string("expected a number for ") + f.name + Cursor::describe(t));
+        if (x < (f.kind == FieldKind::Count ? 1 : 0) || x > max) {
+          if (x < 1 && f.kind == FieldKind::Count) fail_at(t, std::string(in.name) + ": " + f.name + " must be at least 1");
+          range_error(x);
+        }
+        c.next();
+        v = static_cast<uint32_t>(x);
+        break;
+      }
+      case FieldKind::Sint: {
+        const int64_t lo = -(max / 2) - 1, hi = max / 2;
+        int64_t x;
+        if (t.kind != Tok::Number || !parse_int_text(t.text, x)) fail_at(t, std::string("expected a number for ") + f.name + Cursor::describe(t));
+        if (x < lo || x > hi)
+          fail_at(t, std::string(in.name) + ": " + f.name + "=" + t.text + " does not fit the signed " + std::to_string(f.bits.width) + "-bit field");
+        c.next();
+        v = static_cast<uint32_t>(x);
+        break;
+      }
+      case FieldKind::Flag: {
+        const int64_t x = c.integer(f.name, 0, 1);
+        v = static_cast<uint32_t>(x);
+        break;
+      }
+      case FieldKind::Enum: {
+        c.next();
+        int found = -1;
+        for (int i = 0; i < f.enum_count; ++i)
+          if (t.text == f.enum_values[i]) found = i;
+        if (found < 0) {
+          std::string vals;
+          for (int i = 0; i < f.enum_count; ++i) vals += (i ? ", " : "") + std::string(f.enum_values[i]);
+          fail_at(t, "invalid " + std::string(f.name) + " '" + t.text + "' for " + in.name + " (expected " + vals + ")");
+        }
+        v = static_cast<uint32_t>(found);
+        break;
+      }
+      case FieldKind::Line: {
+        const Token sp = c.next();
+        if (sp.kind != Tok::Ident || (sp.text != "s" && sp.text != "acc"))
+          fail_at(sp, std::string("expected s[line] or acc[line] for ") + f.name + Cursor::describe(sp));
+        const bool acc = sp.text == "acc";
+        if (f.space == Space::Spad && acc) fail_at(sp, std::string(in.name) + ": " + f.name + " is in the scratchpad (write s[...])");
+        if (f.space == Space::Acc && !acc) fail_at(sp, std::string(in.name) + ": " + f.name + " is in the accumulator (write acc[...])");
+        if (f.space == Space::ByFlag && acc) inst.set(in.fields[f.space_flag].bits, 1);
+        c.expect("[", "after the memory name");
+        const Token nt = c.peek();
+        int64_t x;
+        if (nt.kind != Tok::Number || !parse_int_text(nt.text, x) || x < 0) fail_at(nt, "expected a line number");
+        if (x > max) fail_at(nt, std::string(in.name) + ": line " + nt.text + " does not fit the " + std::to_string(f.bits.width) + "-bit field");
+        c.next();
+        c.expect("]", "to close the line address");
+        v = static_cast<uint32_t>(x);
+        break;
+      }
+      case FieldKind::Sem: v = lookup_id(c.next(), sem_ids_, "semaphore", ".sem"); break;
+      case FieldKind::Desc: v = lookup_id(c.next(), desc_ids_, "descriptor", ".desc"); break;
+      case FieldKind::Param: {
+        const Token pt = c.peek();
+        v = lookup_id(c.next(), param_ids_, "parameter", ".param");
+        if (f.param_kind >= 0 && prog_.params[v].kind() != spec().params[f.param_kind].kind)
+          fail_at(pt, std::string(in.name) + ": " + f.name + " must name a " + spec().params[f.param_kind].name + " parameter, '" +
+                          pt.text + "' is a " + find_param_kind_by_value(prog_.params[v].kind())->name + " parameter");
+        break;
+      }
+      case FieldKind::Region: v = lookup_region(c.next()); break;
+      case FieldKind::Marker: {
+        const Token mt = c.next();
+        if (mt.kind != Tok::Ident) fail_at(mt, "expected a marker name");
+        v = marker_id(mt.text);
+        break;
+      }
+      case FieldKind::EngineMask: {
+        do {
+          const Token e = c.next();
+          Engine eng;
+          if (e.text == "all") {
+            v |= (1u << kEngineCount) - 1;
+            continue;
+          }
+          if (!engine_from_name(e.text, eng)) fail_at(e, "unknown engine '" + e.text + "' (ctrl, load, store, mxu, vpu or all)");
+          v |= 1u << static_cast<unsigned>(eng);
+        } while (c.accept("|"));
+        break;
+      }
+    }
+    inst.set(f.bits, v);
+  }
+
+  void finish_program() {
+    if (!pending_labels_.empty()) error(line_, 0, "label '" + pending_labels_.back().name + "' is not followed by an instruction");
+    for (size_t i = 0; i < prog_.regions.size(); ++i) {
+      auto& img = region_data_[i];
+      while (!img.empty() && img.back() == 0) img.pop_back();  // trailing zeros are implied
+      prog_.regions[i].init = img;
+    }
+    if (!target_seen_) {
+      error(1, 0, "missing .target directive (at least .target line=<bytes>)");
+      return;
+    }
+    if (prog_.text.empty()) {
+      error(line_, 0, "no instructions (a program ends with finish)");
+      return;
+    }
+    const auto last = prog_.text.size() - 1;
+    for (size_t i = 0; i < prog_.text.size(); ++i) {
+      const bool fin = prog_.text[i].opcode() == static_cast<uint8_t>(Opcode::Finish);
+      if (fin && i != last) error(lines_[i], 0, "finish before the end of the program (instruction #" + std::to_string(i) + ")");
+      if (!fin && i == last) error(lines_[i], 0, "the program does not end with finish");
+    }
+    if (!errors_.empty()) return;
+    try {
+      validate_program(prog_);
+    } catch (const InputError& e) {
+      error(0, 0, e.what());
+      errors_.back() = path_ + ": error: " + e.what();
+      return;
+    }
+    if (opts_.check_deadlock) {
+      if (auto dl = find_deadlock(prog_, opts_.queue_depth)) {
+        const int line = dl->blocked.empty() ? line_ : lines_[dl->blocked.front().index];
+        error(line, 0, dl->describe(prog_, &lines_));
+        if (!errors_.back().empty() && errors_.back().back() == '\n') errors_.back().pop_back();
+      }
+    }
+  }
+
+  std::string path_;                 ///< source path for messages
+  std::string dir_;                  ///< directory of the source, for relative .data files
+  AssembleOptions opts_;             ///< options
+  Program prog_;                     ///< program under construction
+  std::vector<int> lines_;           ///< source line per instruction
+  std::vector<std::string> errors_;  ///< collected messages
+  int line_ = 0;                     ///< current line
+  bool target_seen_ = false;         ///< .target given
+  std::vector<Label> pending_labels_;             ///< labels waiting for their instruction
+  std::set<std::string> label_names_;             ///< every label so far
+  std::vector<std::vector<uint8_t>> region_data_; ///< initial image per region
+  std::map<std::string, uint32_t> desc_ids_, param_ids_, sem_ids_, marker_ids_;  ///< name → id
+};
+
+}  // namespace
+
+AssembleResult assemble(const std::string& source, const std::string& path, const AssembleOptions& opts) {
+  return Assembler(path, opts).run(source);
+}
+
+AssembleResult assemble_file(const std::string& path, const AssembleOptions& opts) {
+  const auto bytes = read_file_bytes(path);
+  return assemble(std::string(bytes.begin(), bytes.end()), path, opts);
+}
+
+}  // namespace npusim::isa
