@@ -750,23 +750,19 @@ class Assembler {
         c.next();
         c.next();
         set_field(inst, *in, *f, c, given);
-      } else if (positional < in->syntax_count) {
-        set_field(inst, *in, in->fields[in->syntax[positional++]], c, given);
-      } else if (t.kind == Tok::Ident && find_field(*in, t.text) && find_field(*in, t.text)->kind == FieldKind::Flag &&
-                 !find_field(*in, t.text)->implied) {
-        const FieldSpec* f = find_field(*in, t.text);
-        mark_given(t, *in, *f, given);
-        inst.set(f->bits, 1);
+      } else if (const FieldSpec* flag = bare_flag(*in, t)) {
+        mark_given(t, *in, *flag, given);
+        inst.set(flag->bits, 1);
         c.next();
+      } else if (next_positional(*in, given, positional)) {
+        set_field(inst, *in, in->fields[in->syntax[positional]], c, given);
       } else {
         fail_at(t, std::string("unexpected operand '") + t.text + "' for " + in->name + operand_list(*in));
       }
     }
-    if (positional < in->syntax_count) {
-      for (size_t i = positional; i < in->syntax_count; ++i)
-        if (!given[in->syntax[i]])
-          fail_at(c.peek(), std::string(in->name) + ": missing operand '" + in->fields[in->syntax[i]].name + "'" + operand_list(*in));
-    }
+    for (size_t i = 0; i < in->syntax_count; ++i)
+      if (!given[in->syntax[i]])
+        fail_at(c.peek(), std::string(in->name) + ": missing operand '" + in->fields[in->syntax[i]].name + "'" + operand_list(*in));
     // Required fields: counts, descs, non-optional params, enum-less ids named in syntax.
     for (int i = 0; i < in->field_count; ++i) {
       const FieldSpec& f = in->fields[i];
@@ -810,6 +806,19 @@ class Assembler {
     pending_labels_.clear();
     prog_.text.push_back(inst);
     lines_.push_back(line_);
+  }
+
+  /// The flag field a bare identifier names, or nullptr.
+  static const FieldSpec* bare_flag(const InstrSpec& in, const Token& t) {
+    if (t.kind != Tok::Ident) return nullptr;
+    const FieldSpec* f = find_field(in, t.text);
+    return f && f->kind == FieldKind::Flag && !f->implied ? f : nullptr;
+  }
+
+  /// Advances `pos` to the next positional operand not yet given by keyword; false when none is left.
+  static bool next_positional(const InstrSpec& in, const std::vector<bool>& given, size_t& pos) {
+    while (pos < in.syntax_count && given[in.syntax[pos]]) ++pos;
+    return pos < in.syntax_count;
   }
 
   static std::string operand_list(const InstrSpec& in) {
@@ -958,7 +967,10 @@ class Assembler {
     }
     if (opts_.check_deadlock) {
       if (auto dl = find_deadlock(prog_, opts_.queue_depth)) {
-        const int line = dl->blocked.empty() ? line_ : lines_[dl->blocked.front().index];
+        // Point at the earliest blocked instruction.
+        uint32_t first = dl->fetch_index < prog_.text.size() ? dl->fetch_index : static_cast<uint32_t>(prog_.text.size() - 1);
+        for (const auto& b : dl->blocked) first = std::min(first, b.index);
+        const int line = lines_[first];
         error(line, 0, dl->describe(prog_, &lines_));
         if (!errors_.back().empty() && errors_.back().back() == '\n') errors_.back().pop_back();
       }
