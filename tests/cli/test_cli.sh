@@ -1,0 +1,62 @@
+#!/bin/sh
+# CLI behaviour through the real executable: exit codes (0 ok, 2 usage/input error), messages,
+# and asm/disasm round trips of every bundled program.
+#   test_cli.sh NPUSIM SOURCE_DIR WORK_DIR
+set -u
+NPUSIM=$1
+SRC=$2
+WORK=$3
+rm -rf "$WORK" && mkdir -p "$WORK"
+failures=0
+
+# expect CODE PATTERN CMD...: runs CMD, checks its exit code and that stdout+stderr match PATTERN.
+expect() {
+  code=$1 pattern=$2
+  shift 2
+  "$@" >"$WORK/out.txt" 2>&1
+  rc=$?
+  if [ "$rc" != "$code" ]; then
+    echo "FAIL: '$*' exited $rc, expected $code"; cat "$WORK/out.txt"; failures=$((failures + 1)); return
+  fi
+  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$WORK/out.txt"; then
+    echo "FAIL: '$*' output lacks '$pattern'"; cat "$WORK/out.txt"; failures=$((failures + 1)); return
+  fi
+  echo "ok: $*"
+}
+
+expect 2 "usage: npusim COMMAND" "$NPUSIM"
+expect 0 "exit codes: 0 success, 1 simulation/runtime fault, 2 usage or input error" "$NPUSIM" --help
+for c in asm disasm info; do expect 0 "usage: npusim $c" "$NPUSIM" "$c" --help; done
+expect 0 "usage: npusim asm" "$NPUSIM" help asm
+expect 2 "unknown command 'frobnicate'" "$NPUSIM" frobnicate
+expect 2 "unknown option '--bogus'" "$NPUSIM" asm --bogus x.npus
+expect 2 "asm needs exactly one input file" "$NPUSIM" asm
+expect 2 "expects a non-negative integer" "$NPUSIM" asm "$SRC/traces/mlp_i8.npus" --queue-depth=-1
+expect 0 "npusim 0" "$NPUSIM" --version
+expect 0 "0x60 matmul" "$NPUSIM" info --isa
+
+for t in "$SRC"/traces/*.npus; do
+  name=$(basename "$t" .npus)
+  expect 0 "instructions" "$NPUSIM" asm "$t" -o "$WORK/$name.npub"
+  expect 0 "deadlock:     free" "$NPUSIM" info "$WORK/$name.npub"
+  expect 0 "" "$NPUSIM" disasm "$WORK/$name.npub" -o "$WORK/$name.npus"
+  expect 0 "" "$NPUSIM" asm "$WORK/$name.npus" -o "$WORK/$name.re.npub"
+  if cmp -s "$WORK/$name.npub" "$WORK/$name.re.npub"; then echo "ok: $name round trip identical"; else
+    echo "FAIL: $name: reassembled disassembly differs"; failures=$((failures + 1)); fi
+done
+
+# Bad input: exit code 2 and a message that names the place.
+expect 2 "syntax.npus:3:48: error: matmul: k=5000 does not fit the 12-bit field (max 4095)" "$NPUSIM" asm "$SRC/tests/data/bad/syntax.npus" -o "$WORK/x.npub"
+expect 2 "deadlock.npus:8: error: deadlock" "$NPUSIM" asm "$SRC/tests/data/bad/deadlock.npus" -o "$WORK/x.npub"
+expect 0 "" "$NPUSIM" asm "$SRC/tests/data/bad/deadlock.npus" --no-deadlock-check -o "$WORK/deadlock.npub"
+expect 0 "deadlock:     YES" "$NPUSIM" info "$WORK/deadlock.npub"
+expect 2 "cannot open" "$NPUSIM" disasm "$WORK/does-not-exist.npub"
+printf 'not a container at all, just some text that is long enough to pass the size check....\n' >"$WORK/junk.npub"
+expect 2 "junk.npub: header: bad magic" "$NPUSIM" disasm "$WORK/junk.npub"
+head -c 100 "$WORK/mlp_i8.npub" >"$WORK/trunc.npub"
+expect 2 "trunc.npub: header: total_size" "$NPUSIM" disasm "$WORK/trunc.npub"
+: >"$WORK/empty.npub"
+expect 2 "shorter than the 64-byte header" "$NPUSIM" info "$WORK/empty.npub"
+
+if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
+echo "all CLI checks passed"
