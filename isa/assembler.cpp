@@ -474,6 +474,7 @@ class Assembler {
       c.expect("=", "after file");
       const Token s = c.peek();
       std::string f = c.string("file");
+      if (!opts_.allow_files) fail_at(s, "file= is disabled here");
       if (!f.empty() && f[0] != '/') f = dir_ + f;
       try {
         bytes = read_file_bytes(f);
@@ -485,6 +486,8 @@ class Assembler {
     } else {
       fail_at(how, "expected hex \"...\", file=\"...\" or random after the region name" + Cursor::describe(how));
     }
+    if (at > opts_.max_data_bytes || bytes.size() > opts_.max_data_bytes - at)
+      fail_at(name, "initial contents of region '" + r.name + "' would exceed " + std::to_string(opts_.max_data_bytes) + " bytes");
     if (at > r.size || bytes.size() > r.size - at)
       fail_at(name, "data (" + std::to_string(bytes.size()) + " bytes at " + std::to_string(at) + ") exceeds region '" + r.name +
                         "' (" + std::to_string(r.size) + " bytes)");
@@ -512,6 +515,9 @@ class Assembler {
       }
     }
     if (!seen.count("seed") || !seen.count("count")) fail_at(key, "random needs seed= and count=");
+    if (count * tensor_type_bytes(dt) > opts_.max_data_bytes)
+      fail_at(key, "random data of " + std::to_string(count * tensor_type_bytes(dt)) + " bytes exceeds the limit of " +
+                       std::to_string(opts_.max_data_bytes));
     const bool is_float = dt == TensorType::FP16 || dt == TensorType::BF16 || dt == TensorType::FP32;
     if (!seen.count("lo") && !seen.count("hi")) {
       // Defaults: the full range of integer types, [-1, 1] for floats.

@@ -35,6 +35,7 @@ std::optional<DeadlockReport> find_deadlock(const Program& prog, unsigned queue_
   std::vector<uint32_t> sem(prog.sems.size());
   for (size_t i = 0; i < sem.size(); ++i) sem[i] = prog.sems[i].init;
   std::deque<uint32_t> queue[kEngineCount];  // dispatched, not yet completed, per engine
+  std::vector<bool> done(n, false);          // completed instructions
   size_t fetch = 0;
   bool fence_pending = false;  // a dispatched barrier/finish has not completed
 
@@ -68,15 +69,16 @@ std::optional<DeadlockReport> find_deadlock(const Program& prog, unsigned queue_
       if (u.wait) sem[u.wait_sem] -= u.wait_n;
       if (static_cast<Opcode>(inst.opcode()) == Opcode::SemSet) sem[inst.get(fields::sem_set::sem)] = inst.get(fields::sem_set::value);
       if (u.signal) ++sem[u.sig_sem];
+      done[idx] = true;
       queue[e].pop_front();
       progress = true;
     }
     if (!progress) break;
   }
 
-  bool done = fetch == n;
-  for (const auto& q : queue) done = done && q.empty();
-  if (done) return std::nullopt;
+  bool finished = fetch == n;
+  for (const auto& q : queue) finished = finished && q.empty();
+  if (finished) return std::nullopt;
 
   DeadlockReport r;
   r.fetch_index = static_cast<uint32_t>(fetch);
@@ -94,12 +96,9 @@ std::optional<DeadlockReport> find_deadlock(const Program& prog, unsigned queue_
       why << "semaphore '" << prog.sems[u.wait_sem].name << "' >= " << int(u.wait_n) << " (value "
           << sem[u.wait_sem] << ")";
       // Who could still signal it: every unfinished instruction (queued or not yet fetched).
-      for (uint32_t i = 0; i < prog.text.size(); ++i) {
+      for (uint32_t i = 0; i < n; ++i) {
         const SemUse v = sem_use(prog.text[i]);
-        if (!v.signal || v.sig_sem != u.wait_sem) continue;
-        const auto pe = static_cast<size_t>(prog.text[i].engine());
-        const bool queued = std::find(queue[pe].begin(), queue[pe].end(), i) != queue[pe].end();
-        if (queued || i >= fetch) b.producers.push_back(i);
+        if (!done[i] && v.signal && v.sig_sem == u.wait_sem) b.producers.push_back(i);
       }
     } else if (is_fence(inst)) {
       why << (static_cast<Opcode>(inst.opcode()) == Opcode::Finish ? "finish" : "barrier") << " draining "

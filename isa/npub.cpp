@@ -6,6 +6,8 @@
 #include <fstream>
 #include <map>
 
+#include <sys/stat.h>
+
 #include "isa/diag.h"
 
 namespace npusim::isa {
@@ -468,6 +470,9 @@ Program read_npub(const uint8_t* data, size_t size) {
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  // Only regular files: a device or FIFO could block or never end.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) throw InputError(path + ": not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open: " + std::strerror(errno));
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

@@ -190,7 +190,10 @@ void check_name(const std::string& what, size_t i, const std::string& name, std:
 
 bool is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
-void check_param(const Param& p, size_t i) {
+/// Largest byte size or offset in any table (what the assembler can write: a signed 64-bit value).
+constexpr uint64_t kMaxByteOffset = static_cast<uint64_t>(INT64_MAX);
+
+void check_param(const Param& p, size_t i, size_t region_count) {
   const std::string where = "PARAM entry " + std::to_string(i) + " ('" + p.name + "')";
   const ParamKindSpec* k = find_param_kind_by_value(p.kind());
   if (!k) throw InputError(where + ": unknown kind " + std::to_string(p.kind()));
@@ -201,6 +204,10 @@ void check_param(const Param& p, size_t i) {
     const ParamFieldSpec& f = k->fields[fi];
     if (f.type == ParamType::Enum && p.bytes[f.offset] >= f.enum_count)
       throw InputError(where + ": field " + f.name + " = " + std::to_string(p.bytes[f.offset]) + " is not a valid value");
+    // A region field may stay 0 while unused; any other value must name a region.
+    if (f.type == ParamType::Region && p.bytes[f.offset] != 0 && p.bytes[f.offset] >= region_count)
+      throw InputError(where + ": field " + f.name + " = " + std::to_string(p.bytes[f.offset]) + ": region id out of range (" +
+                       std::to_string(region_count) + " in REGIONS)");
   }
 }
 
@@ -228,7 +235,8 @@ void validate_program(const Program& prog) {
     const Region& r = prog.regions[i];
     check_name("REGIONS", i, r.name, names);
     const std::string where = "REGIONS entry " + std::to_string(i) + " ('" + r.name + "')";
-    if (r.size == 0) throw InputError(where + ": size must be at least 1");
+    if (r.size == 0 || r.size > kMaxByteOffset)
+      throw InputError(where + ": size " + std::to_string(r.size) + " not in 1..2^63-1");
     if (!is_pow2(r.align)) throw InputError(where + ": align = " + std::to_string(r.align) + " is not a power of two");
     if (r.init.size() > r.size) throw InputError(where + ": initial contents (" + std::to_string(r.init.size()) + " bytes) exceed the size");
     if (!r.init.empty() && r.role != RegionRole::Const && r.role != RegionRole::Scratch)
@@ -242,6 +250,7 @@ void validate_program(const Program& prog) {
     if (d.region >= prog.regions.size()) throw InputError(where + ": region " + std::to_string(d.region) + " out of range");
     if (static_cast<int>(d.dtype) >= kTensorTypeCount) throw InputError(where + ": invalid dtype " + std::to_string(int(d.dtype)));
     if (d.rank < 1 || d.rank > 4) throw InputError(where + ": rank " + std::to_string(d.rank) + " not in 1..4");
+    if (d.offset > kMaxByteOffset) throw InputError(where + ": offset " + std::to_string(d.offset) + " exceeds 2^63-1");
     for (int k = 0; k < 4; ++k) {
       if (k < d.rank && d.box[k] == 0) throw InputError(where + ": box[" + std::to_string(k) + "] is 0");
       if (k >= d.rank && d.box[k] != 0) throw InputError(where + ": box[" + std::to_string(k) + "] set beyond rank");
@@ -254,7 +263,7 @@ void validate_program(const Program& prog) {
   names.clear();
   for (size_t i = 0; i < prog.params.size(); ++i) {
     check_name("PARAM", i, prog.params[i].name, names);
-    check_param(prog.params[i], i);
+    check_param(prog.params[i], i, prog.regions.size());
     const Param& p = prog.params[i];
     if (p.kind() == params::requant::kKind && p.bytes[params::requant::per_channel] > 1)
       throw InputError("PARAM entry " + std::to_string(i) + " ('" + p.name + "'): per_channel must be 0 or 1");
@@ -273,6 +282,7 @@ void validate_program(const Program& prog) {
       throw InputError(where + ": region '" + prog.regions[t2.region].name + "' is neither input nor output");
     if (static_cast<int>(t2.dtype) >= kTensorTypeCount) throw InputError(where + ": invalid dtype");
     if (t2.rank < 1 || t2.rank > 4) throw InputError(where + ": rank " + std::to_string(t2.rank) + " not in 1..4");
+    if (t2.offset > kMaxByteOffset) throw InputError(where + ": offset " + std::to_string(t2.offset) + " exceeds 2^63-1");
     uint64_t bytes = tensor_type_bytes(t2.dtype);
     for (int k = 0; k < 4; ++k) {
       if (k < t2.rank && t2.dims[k] == 0) throw InputError(where + ": dims[" + std::to_string(k) + "] is 0");

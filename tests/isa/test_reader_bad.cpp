@@ -203,6 +203,22 @@ TEST(ReaderBad, ParamReservedByte_bad) {
   expect_error(b, {"PARAM entry 1", "reserved byte 2"});
 }
 
+TEST(ReaderBad, ParamRegionOutOfRange_bad) {
+  // Found by fuzz_npub: a requant entry's table region naming a region that does not exist.
+  auto b = valid();
+  b[find_section(b, SectionType::Param).first + 3] = 200;  // PARAM entry 0, byte 3 (region)
+  fix_crc(b);
+  expect_error(b, {"PARAM entry 0", "field region = 200", "region id out of range"});
+}
+
+TEST(ReaderBad, DescOffsetBeyondSignedRange_bad) {
+  // Found by fuzz_npub: an offset the assembler cannot write back.
+  auto b = valid();
+  b[find_section(b, SectionType::Desc).first + 64 * 3 + 15] = 0xFF;  // DESC entry 3, offset byte 7
+  fix_crc(b);
+  expect_error(b, {"DESC entry 3", "exceeds 2^63-1"});
+}
+
 TEST(ReaderBad, NoFinish_bad) {
   auto b = valid();
   const size_t last = find_section(b, SectionType::Text).second / 16 - 1;
