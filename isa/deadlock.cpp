@@ -101,12 +101,14 @@ std::optional<DeadlockReport> find_deadlock(const Program& prog, unsigned queue_
         if (!done[i] && v.signal && v.sig_sem == u.wait_sem) b.producers.push_back(i);
       }
     } else if (is_fence(inst)) {
-      why << (static_cast<Opcode>(inst.opcode()) == Opcode::Finish ? "finish" : "barrier") << " draining "
-          << mask_names(fence_mask(inst));
+      if (static_cast<Opcode>(inst.opcode()) == Opcode::Finish) why << "every engine to drain (finish)";
+      else why << "barrier draining " << mask_names(fence_mask(inst) & ~(1u << e));
     }
     b.waits_for = why.str();
     r.blocked.push_back(b);
   }
+  // Earliest instruction first: the usual root of the cycle.
+  std::sort(r.blocked.begin(), r.blocked.end(), [](const BlockedEngine& a, const BlockedEngine& b) { return a.index < b.index; });
   return r;
 }
 

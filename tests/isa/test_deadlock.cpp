@@ -31,7 +31,7 @@ TEST(Deadlock, CycleBetweenTwoEngines_bad) {
   EXPECT_NE(d.find("load at load #0 waits for semaphore 'to_load' >= 1 (value 0)"), std::string::npos) << d;
   EXPECT_NE(d.find("signalled by mxu matmul #1"), std::string::npos) << d;
   EXPECT_NE(d.find("mxu at matmul #1 waits for semaphore 'to_mxu' >= 1"), std::string::npos) << d;
-  EXPECT_NE(d.find("ctrl at finish #2 waits for finish draining"), std::string::npos) << d;
+  EXPECT_NE(d.find("ctrl at finish #2 waits for every engine to drain (finish)"), std::string::npos) << d;
 }
 
 TEST(Deadlock, CountingWaitNeedsEnoughSignals_bad) {
