@@ -412,6 +412,9 @@ Program read_npub(const uint8_t* data, size_t size) {
                          std::to_string(consts.size()) + " bytes)");
       r.init.assign(consts.data() + coff, consts.data() + coff + csize);
       const_used += csize;
+      // Bytes past the initial contents are zero anyway: keep the canonical (trimmed) form, as
+      // the assembler does, so equal programs compare equal.
+      while (!r.init.empty() && r.init.back() == 0) r.init.pop_back();
     } else if (coff) {
       throw InputError(where + ": const_offset set without const_size");
     }

@@ -260,6 +260,17 @@ TEST(ReaderBad, ConstOutsideSection_bad) {
   expect_error(b, {"REGIONS entry 1", "outside the CONST section"});
 }
 
+TEST(ReaderBad, TrailingZeroConstBytesAreCanonicalised) {
+  // Found by fuzz_npub: a writer that stores trailing zero bytes of a region's contents must give
+  // the same program as one that trims them.
+  const Program trimmed = read_npub(valid());
+  Program padded = trimmed;
+  padded.regions[1].init.insert(padded.regions[1].init.end(), 5, 0);
+  const auto bytes = write_npub(padded);
+  EXPECT_GT(find_section(bytes, SectionType::Const).second, find_section(valid(), SectionType::Const).second);
+  EXPECT_TRUE(read_npub(bytes) == trimmed);
+}
+
 TEST(ReaderBad, EmptyFileAndNoise_bad) {
   expect_error({}, {"shorter than the 64-byte header"});
   std::vector<uint8_t> noise(4096);
