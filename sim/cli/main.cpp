@@ -13,6 +13,8 @@
 #include "isa/npub.h"
 #include "isa/summary.h"
 #include "sim/cli/args.h"
+#include "sim/config/npu_config.h"
+#include "sim/config/units.h"
 #include "sim/version.h"
 
 namespace npusim::cli {
@@ -71,7 +73,19 @@ int cmd_disasm(const std::vector<std::string>& argv) {
 }
 
 int cmd_info(const std::vector<std::string>& argv) {
-  const Args a(argv, {}, {"--isa", "--version"});
+  const Args a(argv, {}, {"--isa", "--version", "--config"});
+  if (a.flag("--config")) {
+    if (a.positional().empty()) {
+      std::fputs(config::npu_config_reference().c_str(), stdout);
+      return kExitOk;
+    }
+    for (const auto& path : a.positional()) {
+      const config::NpuConfig c = config::load_npu_config(path);
+      std::printf("# %s (hash 0x%016llx)\n%s", path.c_str(), static_cast<unsigned long long>(c.hash()),
+                  config::npu_config_summary(c).c_str());
+    }
+    return kExitOk;
+  }
   if (a.flag("--version")) {
     std::printf("npusim %s (ISA %d.%d, .npub %d.%d)\n", kVersion, isa::spec().version_major, isa::spec().version_minor,
                 isa::kNpubVersionMajor, isa::kNpubVersionMinor);
@@ -87,7 +101,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     std::printf("%s\n%s", path.c_str(), isa::program_summary(prog).c_str());
     return kExitOk;
   }
-  throw UsageError("info needs --isa, --version or one program file");
+  throw UsageError("info needs --isa, --config, --version or one program file");
 }
 
 const std::vector<Command>& commands() {
@@ -107,9 +121,11 @@ const std::vector<Command>& commands() {
        "the identical .npub. Each instruction line ends with '; #index @byte-offset'.\n",
        cmd_disasm},
       {"info", "describe the ISA, this build, or a program",
-       "usage: npusim info --isa | --version | PROGRAM.(npub|npus)\n"
+       "usage: npusim info --isa | --config [CONFIG.yaml...] | --version | PROGRAM.(npub|npus)\n"
        "\n"
        "  --isa       every instruction, field and parameter kind, from the ISA definition\n"
+       "  --config    every config parameter (type, unit, default, description); with files:\n"
+       "              load and check them, print the effective values and the config hash\n"
        "  --version   simulator, ISA and container versions\n"
        "  PROGRAM     target, tables, instruction mix, MACs, DRAM traffic, deadlock proof\n",
        cmd_info},
@@ -154,6 +170,9 @@ int main(int argc, char** argv) {
       return c.run(rest);
     } catch (const UsageError& e) {
       std::fprintf(stderr, "npusim %s: %s\n%s", c.name, e.what(), c.usage);
+      return kExitInput;
+    } catch (const npusim::config::ConfigError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
       return kExitInput;
     } catch (const npusim::isa::InputError& e) {
       const std::string msg = e.what();

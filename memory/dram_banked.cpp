@@ -1,0 +1,146 @@
+// `dram: {impl: banked}`: channels x banks with open-row buffers, JEDEC-style core timings and
+// periodic refresh, at transaction (interleave-chunk) granularity.
+//
+// Address map (low to high): chunk offset | channel | column chunk | bank | row, with
+// chunk = interleave_bytes; so a sequential stream alternates channels every chunk and stays in
+// one row of one bank per channel for row_bytes / interleave_bytes chunks (row hits).
+// Per chunk: the bank is ready at `bank_ready`; a row hit issues the column command at once, an
+// empty bank first activates (tRCD), a conflict first precharges (tRP + tRCD). Data appear tCL after
+// the column command and then occupy the channel's data bus for chunk / (bus bytes x data rate).
+// Commands to different banks overlap; data transfers on one channel serialise on its bus.
+// Refresh: every tREFI each channel is unavailable for tRFC and all its rows close.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "memory/dram.h"
+
+namespace npusim::memory {
+namespace {
+
+class BankedDram final : public DramModel {
+ public:
+  explicit BankedDram(const DramConfig& c)
+      : c_(c),
+        t_rcd_(seconds_to_fs(c.t_rcd_s)),
+        t_cl_(seconds_to_fs(c.t_cl_s)),
+        t_rp_(seconds_to_fs(c.t_rp_s)),
+        t_refi_(seconds_to_fs(c.t_refi_s)),
+        t_rfc_(seconds_to_fs(c.t_rfc_s)),
+        channel_bandwidth_(c.bus_bits / 8.0 * c.data_rate_mtps * 1e6),
+        chunks_per_row_(c.row_bytes / c.interleave_bytes),
+        channels_(c.channels) {
+    for (auto& ch : channels_) ch.banks.resize(c.banks);
+  }
+
+  Femtos access(Femtos t, uint64_t addr, uint64_t bytes, bool write) override {
+    (write ? stats_.writes : stats_.reads) += 1;
+    (write ? stats_.bytes_written : stats_.bytes_read) += bytes;
+    Femtos done = t;
+    const uint64_t end = addr + bytes;
+    for (uint64_t a = addr; a < end;) {
+      const uint64_t chunk_end = std::min(end, (a / c_.interleave_bytes + 1) * c_.interleave_bytes);
+      done = std::max(done, chunk(t, a, chunk_end - a));
+      a = chunk_end;
+    }
+    return done;
+  }
+  double peak_bandwidth() const override { return channel_bandwidth_ * c_.channels; }
+  uint32_t channel_count() const override { return c_.channels; }
+  uint32_t channel_of(uint64_t addr) const override { return static_cast<uint32_t>((addr / c_.interleave_bytes) % c_.channels); }
+
+ private:
+  struct Bank {
+    bool open = false;     ///< a row is in the row buffer
+    uint64_t row = 0;      ///< which row
+    Femtos ready = 0;      ///< earliest next command
+  };
+  struct Channel {
+    std::vector<Bank> banks;   ///< bank state
+    Femtos bus_free = 0;       ///< data bus free from
+    uint64_t refreshes_done = 0;  ///< refresh windows already applied (rows closed)
+  };
+
+  /// Delays `start` past any refresh window of the channel it falls into; closes rows after one.
+  Femtos after_refresh(Channel& ch, Femtos start) {
+    if (!t_refi_) return start;
+    const uint64_t k = start / t_refi_;  // the refresh window [k*tREFI, k*tREFI + tRFC) precedes start
+    if (k == 0) return start;
+    if (k > ch.refreshes_done) {  // a refresh happened since this channel was last used
+      for (auto& b : ch.banks) b.open = false;
+      ch.refreshes_done = k;
+    }
+    const Femtos window_end = k * t_refi_ + t_rfc_;
+    if (start < window_end) {
+      ++stats_.refreshes;
+      return window_end;
+    }
+    return start;
+  }
+
+  Femtos chunk(Femtos t, uint64_t addr, uint64_t bytes) {
+    const uint64_t line = addr / c_.interleave_bytes;
+    Channel& ch = channels_[line % c_.channels];
+    const uint64_t local = line / c_.channels;
+    const uint64_t bank_index = (local / chunks_per_row_) % c_.banks;
+    const uint64_t row = local / (chunks_per_row_ * c_.banks);
+    Bank& b = ch.banks[bank_index];
+    Femtos cmd = after_refresh(ch, std::max(t, b.ready));
+    if (b.open && b.row == row) {
+      ++stats_.row_hits;
+    } else if (!b.open) {
+      ++stats_.row_empty;
+      cmd += t_rcd_;
+    } else {
+      ++stats_.row_misses;
+      cmd += t_rp_ + t_rcd_;
+    }
+    b.open = true;
+    b.row = row;
+    const Femtos transfer = static_cast<Femtos>(std::ceil(bytes / channel_bandwidth_ * kFemtosPerSecond));
+    const Femtos data_start = std::max(cmd + t_cl_, ch.bus_free);
+    ch.bus_free = data_start + transfer;
+    // The next column command to this bank may issue once this one's data slot is known.
+    b.ready = data_start - t_cl_;
+    stats_.busy_fs += transfer;
+    return ch.bus_free;
+  }
+
+  DramConfig c_;                    ///< parameters
+  Femtos t_rcd_, t_cl_, t_rp_, t_refi_, t_rfc_;  ///< timings
+  double channel_bandwidth_;        ///< bytes/s per channel
+  uint64_t chunks_per_row_;         ///< interleave chunks per row
+  std::vector<Channel> channels_;   ///< state
+};
+
+const bool registered = DramRegistry::add(
+    {"banked", "channels x banks, row buffers, tRCD/tCL/tRP, refresh",
+     [](config::Section& s, DramConfig& c) {
+       s.integer("channels", c.channels, "", "independent channels", 1, 1, 64);
+       s.integer("banks", c.banks, "", "banks per channel", 8, 1, 256);
+       s.integer("bus_bits", c.bus_bits, "bits", "data bus width per channel", 32, 8, 1024);
+       s.real("data_rate", c.data_rate_mtps, "MT/s", "transfers per second per data pin", 3200, 1, 1e5);
+       s.bytes("row_bytes", c.row_bytes, "row (page) size of one bank", 2048, 64, 1 << 20);
+       s.bytes("interleave", c.interleave_bytes, "channel interleaving granularity", 256, 16, 1 << 20);
+       s.time("tRCD", c.t_rcd_s, "activate to column command", 18e-9);
+       s.time("tCL", c.t_cl_s, "column command to first data", 18e-9);
+       s.time("tRP", c.t_rp_s, "precharge (close a row)", 18e-9);
+       s.time("tREFI", c.t_refi_s, "refresh interval (0: no refresh)", 3.9e-6);
+       s.time("tRFC", c.t_rfc_s, "refresh cycle time", 280e-9);
+       s.check([&c] {
+         if (c.row_bytes % c.interleave_bytes)
+           throw std::invalid_argument("row_bytes (" + std::to_string(c.row_bytes) + ") must be a multiple of interleave (" +
+                                       std::to_string(c.interleave_bytes) + ")");
+         if (c.t_refi_s > 0 && c.t_rfc_s >= c.t_refi_s) throw std::invalid_argument("tRFC must be shorter than tREFI");
+       });
+     },
+     [](const DramConfig& c) { return std::make_unique<BankedDram>(c); }});
+
+}  // namespace
+
+void describe_dram(config::Section& s, DramConfig& c) {
+  config::impl_choice<DramConfig, DramModel>(s, c, "DRAM timing model", "simple");
+}
+
+}  // namespace npusim::memory
