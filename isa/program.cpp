@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <cstring>
 #include <set>
 
 #include "isa/diag.h"
@@ -265,6 +266,33 @@ void validate_program(const Program& prog) {
     check_name("PARAM", i, prog.params[i].name, names);
     check_param(prog.params[i], i, prog.regions.size());
     const Param& p = prog.params[i];
+    const std::string where = "PARAM entry " + std::to_string(i) + " ('" + p.name + "')";
+    auto i32_at = [&p](uint8_t off) {
+      int32_t v;
+      std::memcpy(&v, p.bytes.data() + off, 4);
+      return v;
+    };
+    if (p.kind() == params::requant::kKind) {
+      const uint8_t mode = p.bytes[params::requant::mode];
+      const int32_t shift = i32_at(params::requant::shift);
+      if (mode == params::requant::mode_tflite && (shift < -31 || shift > 31))
+        throw InputError(where + ": shift " + std::to_string(shift) + " outside [-31, 31] for mode tflite");
+      if (mode == params::requant::mode_rhu && (shift < -31 || shift > 32))
+        throw InputError(where + ": shift " + std::to_string(shift) + " outside [-31, 32] for mode rhu");
+      if (i32_at(params::requant::min) > i32_at(params::requant::max)) throw InputError(where + ": min exceeds max");
+    }
+    if (p.kind() == params::pool::kKind) {
+      namespace pp = params::pool;
+      const auto& b = p.bytes;
+      const unsigned ih = b[pp::in_h] | (b[pp::in_h + 1] << 8), iw = b[pp::in_w] | (b[pp::in_w + 1] << 8);
+      if (!b[pp::kh] || !b[pp::kw] || !b[pp::sh] || !b[pp::sw] || !ih || !iw)
+        throw InputError(where + ": kh, kw, sh, sw, in_h and in_w must be at least 1");
+      if (ih + b[pp::pad_top] + b[pp::pad_bottom] < b[pp::kh] || iw + b[pp::pad_left] + b[pp::pad_right] < b[pp::kw])
+        throw InputError(where + ": the window is larger than the padded input");
+      if (b[pp::pad_top] >= b[pp::kh] || b[pp::pad_bottom] >= b[pp::kh] || b[pp::pad_left] >= b[pp::kw] || b[pp::pad_right] >= b[pp::kw])
+        throw InputError(where + ": padding must be smaller than the window");
+      if (b[pp::count_pad] > 1) throw InputError(where + ": count_pad must be 0 or 1");
+    }
     if (p.kind() == params::requant::kKind && p.bytes[params::requant::per_channel] > 1)
       throw InputError("PARAM entry " + std::to_string(i) + " ('" + p.name + "'): per_channel must be 0 or 1");
     if (p.kind() == params::requant::kKind && p.bytes[params::requant::per_channel] &&

@@ -1,0 +1,53 @@
+// Exact functional model of every instruction (docs/isa.md is the specification).
+//
+// plan() computes what an instruction touches (DRAM runs, SRAM lines) and raises bounds faults;
+// execute() moves and computes the data. The timing model uses plan() only, so `--timing-only`
+// skips execute() and still sees the same faults and the same cycles.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "arch/fault.h"
+#include "isa/program.h"
+
+namespace npusim::arch {
+
+/// Device memories the functional model reads and writes.
+struct Memories {
+  std::vector<uint8_t> spad;                  ///< scratchpad bytes
+  std::vector<uint8_t> acc;                   ///< accumulator bytes
+  std::vector<std::vector<uint8_t>> regions;  ///< DRAM contents per region id
+  std::vector<uint64_t> region_base;          ///< device address of each region (for DRAM timing)
+};
+
+/// What one instruction touches.
+struct Footprint {
+  std::vector<std::pair<uint64_t, uint64_t>> dram;  ///< (device address, bytes) runs, in order
+  uint64_t dram_bytes = 0;                          ///< sum of the runs
+  bool dram_write = false;                          ///< store/wr.imm/perf.snap
+  uint64_t spad_line = 0, spad_lines = 0;           ///< scratchpad span (first line, count); 0 lines: none
+  uint64_t acc_line = 0, acc_lines = 0;             ///< accumulator span
+  uint64_t elements = 0;                            ///< VPU elements processed (for lane timing)
+  uint64_t macs = 0;                                ///< matmul multiply-accumulates
+};
+
+class FunctionalModel {
+ public:
+  /// `line_bytes`: the configured SRAM line size (must equal the program's target line size).
+  FunctionalModel(const isa::Program& prog, uint32_t line_bytes, Memories& mem);
+  /// Footprint of instruction `index`; throws Fault on bounds violations.
+  Footprint plan(uint32_t index) const;
+  /// Performs instruction `index` on the memories (call plan() first).
+  void execute(uint32_t index);
+
+ private:
+  const isa::Program& prog_;  ///< the program
+  uint32_t line_;             ///< line bytes
+  Memories& mem_;             ///< state
+};
+
+/// Requantizes one value per docs/isa.md "Requantization" (exposed for tests and the compiler).
+int32_t requantize(int32_t x, int32_t multiplier, int32_t shift, uint8_t mode);
+
+}  // namespace npusim::arch
