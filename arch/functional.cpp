@@ -179,17 +179,7 @@ Footprint FunctionalModel::plan(uint32_t index) const {
                   std::string(what) + ": lines [" + std::to_string(first) + ", " + std::to_string(first + count) + ") exceed the " +
                       (acc ? "accumulator" : "scratchpad") + " (" + std::to_string(limit) + " lines of " + std::to_string(line_) + " B)",
                   index, eng);
-    // Union of spans per SRAM (an instruction may touch two tiles in one SRAM).
-    uint64_t& l = acc ? fp.acc_line : fp.spad_line;
-    uint64_t& n = acc ? fp.acc_lines : fp.spad_lines;
-    if (n == 0) {
-      l = first;
-      n = count;
-    } else {
-      const uint64_t lo = std::min(l, first), hi = std::max(l + n, first + count);
-      l = lo;
-      n = hi - lo;
-    }
+    (acc ? fp.acc : fp.spad).push_back({first, count});
   };
   auto region_check = [&](uint32_t region, uint64_t off, uint64_t bytes, const char* what) {
     const uint64_t size = mem_.regions[region].size();

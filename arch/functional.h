@@ -26,8 +26,8 @@ struct Footprint {
   std::vector<std::pair<uint64_t, uint64_t>> dram;  ///< (device address, bytes) runs, in order
   uint64_t dram_bytes = 0;                          ///< sum of the runs
   bool dram_write = false;                          ///< store/wr.imm/perf.snap
-  uint64_t spad_line = 0, spad_lines = 0;           ///< scratchpad span (first line, count); 0 lines: none
-  uint64_t acc_line = 0, acc_lines = 0;             ///< accumulator span
+  std::vector<std::pair<uint64_t, uint64_t>> spad;  ///< scratchpad tiles touched: (first line, lines)
+  std::vector<std::pair<uint64_t, uint64_t>> acc;   ///< accumulator tiles touched
   uint64_t elements = 0;                            ///< VPU elements processed (for lane timing)
   uint64_t macs = 0;                                ///< matmul multiply-accumulates
 };

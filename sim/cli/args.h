@@ -38,6 +38,7 @@ class Args {
             value = argv[++i];
           }
           values_[a] = value;
+          all_values_[a].push_back(value);
         } else if (flags.count(a) && !has_value) {
           flags_.insert(a);
         } else {
@@ -54,6 +55,11 @@ class Args {
   std::string value(const std::string& name, const std::string& def = "") const {
     auto it = values_.find(name);
     return it == values_.end() ? def : it->second;
+  }
+  /// Every value of a repeatable option, in order.
+  std::vector<std::string> values(const std::string& name) const {
+    auto it = all_values_.find(name);
+    return it == all_values_.end() ? std::vector<std::string>{} : it->second;
   }
   /// Non-negative integer option.
   unsigned long long number(const std::string& name, unsigned long long def) const {
@@ -72,7 +78,8 @@ class Args {
 
  private:
   std::vector<std::string> positional_;          ///< non-option arguments in order
-  std::map<std::string, std::string> values_;    ///< valued options
+  std::map<std::string, std::string> values_;    ///< valued options (last occurrence)
+  std::map<std::string, std::vector<std::string>> all_values_;  ///< every occurrence
   std::set<std::string> flags_;                  ///< boolean options present
 };
 

@@ -58,5 +58,22 @@ expect 2 "trunc.npub: header: total_size" "$NPUSIM" disasm "$WORK/trunc.npub"
 : >"$WORK/empty.npub"
 expect 2 "shorter than the 64-byte header" "$NPUSIM" info "$WORK/empty.npub"
 
+# run: exit 0 with outputs and stats, 1 on a device fault, 2 on bad configs or inputs.
+expect 0 "finished on edge" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --random-inputs 3 \
+  --output-dir "$WORK/out" --stats "$WORK/stats.json" --trace "$WORK/trace.json"
+[ -s "$WORK/out/C.npy" ] && grep -q '"total_cycles"' "$WORK/stats.json" && grep -q '"traceEvents"' "$WORK/trace.json" \
+  && echo "ok: run wrote outputs, stats and trace" || { echo "FAIL: run outputs missing"; failures=$((failures + 1)); }
+for c in "$SRC"/configs/*.yaml; do expect 0 "# " "$NPUSIM" info --config "$c"; done
+expect 1 "DEADLOCK" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/deadlock.npub"
+expect 1 "WATCHDOG" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/mlp_i8.npus" --random-inputs 1 --watchdog-cycles 50
+expect 2 "no data for input tensor 'A'" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus"
+expect 2 "run needs --config" "$NPUSIM" run "$SRC/traces/gemm_i8_db.npus"
+printf 'name: broken\nmxu:\n  rwos: 4\n' >"$WORK/broken.yaml"
+expect 2 "broken.yaml:3:3: error: unknown key 'rwos' in mxu (did you mean 'rows'?)" "$NPUSIM" run --config "$WORK/broken.yaml" "$WORK/mlp_i8.npub"
+expect 2 "program does not fit config 'gemmini'" "$NPUSIM" run --config "$SRC/configs/gemmini.yaml" "$WORK/mlp_i8.npub" --random-inputs 1
+printf 'junk' >"$WORK/x.npy"
+expect 2 "x.npy: not a valid .npy file" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/mlp_i8.npub" --input "x=$WORK/x.npy"
+expect 2 "no input tensor of that name" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/mlp_i8.npub" --input "nope=$WORK/x.npy"
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -1,0 +1,498 @@
+// The SystemC model of the NPU: a fetch process and one process per engine (DESIGN section 2).
+//
+// Each engine takes the next instruction from its in-order queue, waits for its semaphore (or, for
+// barrier/finish, for the engines it drains), asks the timing models when it will complete (the
+// MXU closed form, DMA over DRAM, SRAM bank timelines), advances time with one wait, applies the
+// instruction's functional effect, and signals. No clock process exists: time moves in whole
+// instructions, so the kernel costs a few events per tile.
+#define SC_INCLUDE_DYNAMIC_PROCESSES
+#include <systemc>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <sstream>
+
+#include "arch/functional.h"
+#include "arch/mxu_timing.h"
+#include "isa/deadlock.h"
+#include "isa/diag.h"
+#include "isa_ops.h"
+#include "memory/dma.h"
+#include "memory/sram.h"
+#include "sim/simulator.h"
+
+namespace npusim {
+namespace {
+
+using isa::Engine;
+using isa::Opcode;
+namespace f = isa::fields;
+constexpr int kEngines = isa::kEngineCount;
+
+sc_core::sc_time to_sc(Femtos t) { return sc_core::sc_time(static_cast<double>(t), sc_core::SC_FS); }
+Femtos now_fs() { return static_cast<Femtos>(sc_core::sc_time_stamp().value()); }  // resolution is 1 fs
+
+/// One trace event (Chrome "X" complete event).
+struct TraceEvent {
+  std::string name;   ///< label
+  int track;          ///< tid
+  Femtos start, end;  ///< span
+};
+
+class NpuTop : public sc_core::sc_module {
+ public:
+  NpuTop(sc_core::sc_module_name name, const config::NpuConfig& cfg, const isa::Program& prog, arch::Memories& mem, const RunOptions& opts)
+      : sc_module(name),
+        cfg_(cfg),
+        prog_(prog),
+        mem_(mem),
+        opts_(opts),
+        period_(period_fs(cfg.clock_hz)),
+        functional_(prog, cfg.spad.line_bytes, mem),
+        mxu_(arch::MxuRegistry::make(cfg.mxu)),
+        dram_(memory::DramRegistry::make(cfg.dram)),
+        dma_(cfg.dma, *dram_, period_),
+        spad_(cfg.spad, period_),
+        acc_(cfg.acc, period_),
+        sems_(prog.sems.size()),
+        sem_events_(prog.sems.size()),
+        enclosing_() {
+    for (size_t i = 0; i < sems_.size(); ++i) sems_[i] = prog.sems[i].init;
+    find_marker_spans();
+    sc_core::sc_spawn([this] { fetch(); }, "fetch");
+    for (int e = 0; e < kEngines; ++e)
+      sc_core::sc_spawn([this, e] { engine(e); }, (std::string("engine_") + isa::engine_name(static_cast<Engine>(e))).c_str());
+  }
+
+  bool finished() const { return finished_; }
+  bool faulted() const { return faulted_; }
+
+  /// Fills the result's counters.
+  void collect(RunResult& r) const {
+    r.total_cycles = (end_fs_ + period_ - 1) / period_;
+    r.seconds = static_cast<double>(end_fs_) / kFemtosPerSecond;
+    r.engines = stats_;
+    r.macs = macs_;
+    r.mxu_utilization = r.total_cycles ? static_cast<double>(macs_) / (static_cast<double>(r.total_cycles) * cfg_.mxu.rows * cfg_.mxu.cols) : 0;
+    r.dram = dram_->stats();
+    r.dram_peak_bandwidth = dram_->peak_bandwidth();
+    r.spad_accesses = spad_.accesses();
+    r.spad_conflict_cycles = spad_.conflict_cycles();
+    r.acc_accesses = acc_.accesses();
+    r.acc_conflict_cycles = acc_.conflict_cycles();
+    std::vector<Femtos> total(prog_.markers.size(), 0);
+    for (const auto& sp : spans_)
+      if (sp.last_end > 0) total[sp.marker] += sp.last_end - sp.first_start;
+    for (size_t i = 0; i < prog_.markers.size(); ++i) r.marker_cycles.push_back({prog_.markers[i], (total[i] + period_ - 1) / period_});
+  }
+
+  void record_fault(arch::FaultCode code, const std::string& message) {
+    if (faulted_) return;
+    faulted_ = true;
+    fault_code_ = code;
+    fault_message_ = message;
+    end_fs_ = now_fs();
+    sc_core::sc_stop();
+  }
+  arch::FaultCode fault_code() const { return fault_code_; }
+  const std::string& fault_message() const { return fault_message_; }
+
+  /// Every engine's PC and what it waits for, and the semaphore values (deadlock/watchdog reports).
+  std::string state() const {
+    std::ostringstream os;
+    for (int e = 0; e < kEngines; ++e) {
+      os << "  " << isa::engine_name(static_cast<Engine>(e)) << ": ";
+      if (queue_[e].empty()) {
+        os << "idle\n";
+        continue;
+      }
+      const uint32_t pc = queue_[e].front();
+      const isa::InstrSpec* in = isa::find_instr(prog_.text[pc].opcode());
+      os << "pc #" << pc << " (" << in->name << ")";
+      const isa::SemUse u = isa::sem_use(prog_.text[pc]);
+      if (waiting_[e] && u.wait) os << " waits for semaphore '" << prog_.sems[u.wait_sem].name << "' >= " << int(u.wait_n);
+      else if (waiting_[e]) os << " waits for the engines it drains";
+      os << ", " << queue_[e].size() << " queued\n";
+    }
+    os << "  fetch: " << (fetch_pc_ < prog_.text.size() ? "at #" + std::to_string(fetch_pc_) : std::string("done")) << "\n  semaphores:";
+    for (size_t i = 0; i < sems_.size(); ++i) os << " " << prog_.sems[i].name << "=" << sems_[i];
+    return os.str() + "\n";
+  }
+
+  std::string trace_json() const {
+    std::ostringstream os;
+    os << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
+    // Track names: engines, DMA channels, DRAM channels, markers.
+    auto meta = [&](int tid, const std::string& name) {
+      os << "{\"ph\": \"M\", \"pid\": 1, \"tid\": " << tid << ", \"name\": \"thread_name\", \"args\": {\"name\": \"" << name << "\"}},\n";
+    };
+    os << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim " << cfg_.name << "\"}},\n";
+    for (int e = 0; e < kEngines; ++e) meta(e, std::string("engine ") + isa::engine_name(static_cast<Engine>(e)));
+    for (uint32_t c = 0; c < cfg_.dma.channels; ++c) meta(kDmaTrack + static_cast<int>(c), "dma channel " + std::to_string(c));
+    for (uint32_t c = 0; c < dram_->channel_count(); ++c) meta(kDramTrack + static_cast<int>(c), "dram channel " + std::to_string(c));
+    meta(kMarkerTrack, "operators (markers)");
+    std::vector<TraceEvent> events = trace_;
+    for (const auto& sp : spans_)
+      if (sp.last_end > 0) events.push_back({prog_.markers[sp.marker], kMarkerTrack, sp.first_start, sp.last_end});
+    for (size_t i = 0; i < events.size(); ++i) {
+      const auto& ev = events[i];
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "\"ts\": %.6f, \"dur\": %.6f", ev.start / 1e9, (ev.end - ev.start) / 1e9);  // microseconds
+      os << "{\"ph\": \"X\", \"pid\": 1, \"tid\": " << ev.track << ", \"name\": \"" << ev.name << "\", " << buf << "}"
+         << (i + 1 < events.size() ? ",\n" : "\n");
+    }
+    os << "]}\n";
+    return os.str();
+  }
+
+ private:
+  static constexpr int kDmaTrack = 100, kDramTrack = 200, kMarkerTrack = 300;  ///< trace tid bases
+
+  bool is_fence(uint32_t idx) const {
+    const auto op = static_cast<Opcode>(prog_.text[idx].opcode());
+    return op == Opcode::Barrier || op == Opcode::Finish;
+  }
+
+  /// Dispatches TEXT in order into the engine queues; stops behind a full queue or a fence.
+  void fetch() {
+    for (fetch_pc_ = 0; fetch_pc_ < prog_.text.size(); ++fetch_pc_) {
+      const int e = static_cast<int>(prog_.text[fetch_pc_].engine());
+      while (queue_[e].size() >= cfg_.queues.depth) sc_core::wait(popped_[e]);
+      queue_[e].push_back(static_cast<uint32_t>(fetch_pc_));
+      pushed_[e].notify(sc_core::SC_ZERO_TIME);
+      if (is_fence(static_cast<uint32_t>(fetch_pc_))) {
+        fence_pending_ = true;
+        while (fence_pending_) sc_core::wait(fence_done_);
+      }
+    }
+  }
+
+  /// True when every engine in `mask` (other than `self`) has completed all instructions before `idx`.
+  bool drained(uint32_t mask, int self, uint32_t idx) const {
+    for (int o = 0; o < kEngines; ++o)
+      if (o != self && (mask & (1u << o)) && !queue_[o].empty() && queue_[o].front() < idx) return false;
+    return true;
+  }
+
+  void engine(int e) {
+    const Engine eng = static_cast<Engine>(e);
+    for (;;) {
+      while (queue_[e].empty()) sc_core::wait(pushed_[e]);
+      const uint32_t idx = queue_[e].front();
+      const isa::Instruction& inst = prog_.text[idx];
+      const auto op = static_cast<Opcode>(inst.opcode());
+      const isa::SemUse u = isa::sem_use(inst);
+      // Wait: semaphore, then (fences) the drained engines.
+      const Femtos wait_start = now_fs();
+      waiting_[e] = true;
+      if (u.wait)
+        while (sems_[u.wait_sem] < u.wait_n) sc_core::wait(sem_events_[u.wait_sem]);
+      if (is_fence(idx)) {
+        const uint32_t mask = op == Opcode::Finish ? (1u << kEngines) - 1 : inst.get(f::barrier::engines);
+        while (!drained(mask, e, idx)) sc_core::wait(completed_);
+      }
+      waiting_[e] = false;
+      if (u.wait) sems_[u.wait_sem] -= u.wait_n;
+      const Femtos start = now_fs();
+      stats_[e].sem_wait_cycles += (start - wait_start) / period_;
+      // Time it.
+      Femtos compute_fs = 0;
+      Femtos done = start;
+      try {
+        done = complete_time(idx, start, compute_fs);
+      } catch (const arch::Fault& fault) {
+        report(fault, idx, eng);
+        return;
+      }
+      if (done > start) sc_core::wait(to_sc(done - start));
+      // Effect, then signal.
+      try {
+        if (!opts_.timing_only) functional_.execute(idx);
+      } catch (const arch::Fault& fault) {
+        report(fault, idx, eng);
+        return;
+      }
+      effects(idx, op, start, done);
+      auto& s = stats_[e];
+      ++s.instructions;
+      s.busy_cycles += (done - start) / period_;
+      s.mem_stall_cycles += (done - start > compute_fs ? done - start - compute_fs : 0) / period_;
+      if (opts_.trace) {
+        const isa::InstrSpec* spec = isa::find_instr(inst.opcode());
+        trace_.push_back({std::string(spec->name) + " #" + std::to_string(idx), e, start, done});
+      }
+      if (u.signal) {
+        if (sems_[u.sig_sem] >= isa::spec().semaphore_max) {
+          record_fault(arch::FaultCode::SemOverflow, "SEM_OVERFLOW: instruction #" + std::to_string(idx) + " (" + isa::engine_name(eng) +
+                                                         ") signals semaphore '" + prog_.sems[u.sig_sem].name + "' past " +
+                                                         std::to_string(isa::spec().semaphore_max) + "\n" + state());
+          return;
+        }
+        ++sems_[u.sig_sem];
+        sem_events_[u.sig_sem].notify(sc_core::SC_ZERO_TIME);
+      }
+      queue_[e].pop_front();
+      popped_[e].notify(sc_core::SC_ZERO_TIME);
+      completed_.notify(sc_core::SC_ZERO_TIME);
+      if (is_fence(idx)) {
+        fence_pending_ = false;
+        fence_done_.notify(sc_core::SC_ZERO_TIME);
+      }
+      if (op == Opcode::Finish) {
+        finished_ = true;
+        end_fs_ = done;
+        sc_core::sc_stop();
+        return;
+      }
+    }
+  }
+
+  void report(const arch::Fault& fault, uint32_t idx, Engine eng) {
+    const isa::InstrSpec* spec = isa::find_instr(prog_.text[idx].opcode());
+    record_fault(fault.code(), std::string(arch::fault_name(fault.code())) + ": instruction #" + std::to_string(idx) + " (" + spec->name +
+                                   " on " + isa::engine_name(eng) + "): " + fault.what());
+  }
+
+  /// One `mark begin` .. `mark end` pair: the operator's instructions lie strictly between them.
+  struct MarkerSpan {
+    uint32_t marker = 0;                   ///< marker id
+    Femtos first_start = ~Femtos{0};       ///< earliest issue of an enclosed instruction
+    Femtos last_end = 0;                   ///< latest completion of one
+  };
+
+  /// Pairs begin/end marks (nesting allowed) and records which spans enclose each instruction.
+  void find_marker_spans() {
+    enclosing_.resize(prog_.text.size());
+    std::vector<uint32_t> open;  // span ids
+    for (uint32_t i = 0; i < prog_.text.size(); ++i) {
+      const isa::Instruction& in = prog_.text[i];
+      if (static_cast<Opcode>(in.opcode()) == Opcode::Mark) {
+        const uint32_t m = in.get(f::mark::marker);
+        if (in.get(f::mark::edge) == f::mark::edge_begin) {
+          open.push_back(static_cast<uint32_t>(spans_.size()));
+          spans_.push_back({m, ~Femtos{0}, 0});
+        } else {
+          // Close the innermost open span of this marker (an unmatched end is ignored).
+          for (size_t k = open.size(); k-- > 0;)
+            if (spans_[open[k]].marker == m) {
+              open.erase(open.begin() + static_cast<std::ptrdiff_t>(k));
+              break;
+            }
+        }
+        continue;
+      }
+      enclosing_[i] = open;
+    }
+  }
+
+  /// Side effects beyond the functional model: markers, immediate semaphore writes.
+  void effects(uint32_t idx, Opcode op, Femtos start, Femtos done) {
+    for (uint32_t sp : enclosing_[idx]) {
+      spans_[sp].first_start = std::min(spans_[sp].first_start, start);
+      spans_[sp].last_end = std::max(spans_[sp].last_end, done);
+    }
+    const isa::Instruction& inst = prog_.text[idx];
+    if (op == Opcode::SemSet) {
+      const uint32_t s = inst.get(f::sem_set::sem);
+      sems_[s] = inst.get(f::sem_set::value);
+      sem_events_[s].notify(sc_core::SC_ZERO_TIME);
+    } else if (op == Opcode::Matmul) {
+      macs_ += uint64_t{inst.get(f::matmul::m)} * inst.get(f::matmul::n) * inst.get(f::matmul::k);
+    }
+  }
+
+  /// When instruction `idx`, issued at `t`, completes; `compute_fs` gets the part that is the
+  /// engine's own work (the rest is memory stall). Throws arch::Fault for bounds violations.
+  Femtos complete_time(uint32_t idx, Femtos t, Femtos& compute_fs) {
+    const isa::Instruction& inst = prog_.text[idx];
+    const auto op = static_cast<Opcode>(inst.opcode());
+    const arch::Footprint fp = functional_.plan(idx);
+    Femtos sram_done = t;
+    for (const auto& [line, lines] : fp.spad) sram_done = std::max(sram_done, spad_.access(t, line, lines));
+    for (const auto& [line, lines] : fp.acc) sram_done = std::max(sram_done, acc_.access(t, line, lines));
+    switch (inst.engine()) {
+      case Engine::Load:
+      case Engine::Store: {
+        if (op == Opcode::Fill) {
+          compute_fs = sram_done - t;
+          return sram_done;
+        }
+        std::vector<memory::DmaRun> runs;
+        for (const auto& [a, n] : fp.dram) runs.push_back({a, n});
+        const auto [channel, dma_done] = dma_.transfer(t, runs, fp.dram_write);
+        compute_fs = Femtos{cfg_.dma.setup_cycles} * period_;
+        const Femtos done = std::max(dma_done, sram_done);
+        if (opts_.trace) {
+          trace_.push_back({std::string(fp.dram_write ? "write " : "read ") + std::to_string(fp.dram_bytes) + " B #" + std::to_string(idx),
+                            kDmaTrack + static_cast<int>(channel), t, done});
+          std::vector<bool> used(dram_->channel_count(), false);
+          for (const auto& run : fp.dram)
+            for (uint64_t a = run.first; a < run.first + run.second; a += cfg_.dram.interleave_bytes) used[dram_->channel_of(a)] = true;
+          for (uint32_t c = 0; c < used.size(); ++c)
+            if (used[c]) trace_.push_back({"#" + std::to_string(idx), kDramTrack + static_cast<int>(c), t, done});
+        }
+        return done;
+      }
+      case Engine::Mxu: {
+        arch::MatmulShape s{inst.get(f::matmul::m), inst.get(f::matmul::n), inst.get(f::matmul::k), inst.get(f::matmul::reuse_b) != 0};
+        compute_fs = mxu_->tile(s).cycles * period_;
+        return std::max(t + compute_fs, sram_done);
+      }
+      case Engine::Vpu: {
+        // Pipeline latency plus one pass of `lanes` elements per cycle.
+        const uint64_t cycles = cfg_.vpu.latency_cycles + (fp.elements + cfg_.vpu.lanes - 1) / cfg_.vpu.lanes;
+        compute_fs = cycles * period_;
+        return std::max(t + compute_fs, sram_done);
+      }
+      default: {
+        if (!fp.dram.empty()) {  // wr.imm, perf.snap: a small DMA write
+          std::vector<memory::DmaRun> runs;
+          for (const auto& [a, n] : fp.dram) runs.push_back({a, n});
+          compute_fs = period_;
+          return std::max(t + period_, dma_.transfer(t, runs, true).second);
+        }
+        const bool fence = op == Opcode::Barrier || op == Opcode::Finish;
+        compute_fs = fence ? 0 : period_;  // one cycle of sequencer work; fences only wait
+        return t + compute_fs;
+      }
+    }
+  }
+
+  const config::NpuConfig& cfg_;  ///< configuration
+  const isa::Program& prog_;      ///< program
+  arch::Memories& mem_;           ///< memories
+  RunOptions opts_;               ///< options
+  Femtos period_;                 ///< clock period
+  arch::FunctionalModel functional_;              ///< numerics
+  std::unique_ptr<arch::MxuTiming> mxu_;          ///< MXU timing
+  std::unique_ptr<memory::DramModel> dram_;       ///< DRAM timing
+  memory::DmaModel dma_;                          ///< DMA timing
+  memory::SramModel spad_, acc_;                  ///< SRAM timing
+  std::vector<uint32_t> sems_;                    ///< semaphore values
+  std::vector<sc_core::sc_event> sem_events_;     ///< per semaphore: signalled
+  std::deque<uint32_t> queue_[kEngines];          ///< per engine: dispatched, not completed
+  sc_core::sc_event pushed_[kEngines], popped_[kEngines];  ///< queue changes
+  sc_core::sc_event completed_;                   ///< any instruction completed
+  sc_core::sc_event fence_done_;                  ///< a barrier/finish completed
+  bool fence_pending_ = false;                    ///< fetch waits for a fence
+  bool waiting_[kEngines] = {};                   ///< engine blocked on a wait
+  size_t fetch_pc_ = 0;                           ///< next instruction to dispatch
+  std::array<EngineStats, kEngines> stats_{};     ///< counters
+  uint64_t macs_ = 0;                             ///< matmul MACs
+  std::vector<MarkerSpan> spans_;                 ///< every begin/end pair
+  std::vector<std::vector<uint32_t>> enclosing_;  ///< per instruction: spans it belongs to
+  std::vector<TraceEvent> trace_;                 ///< collected when opts_.trace
+  bool finished_ = false, faulted_ = false;       ///< outcome
+  arch::FaultCode fault_code_{};                  ///< first fault
+  std::string fault_message_;                     ///< its message
+  Femtos end_fs_ = 0;                             ///< finish (or fault) time
+};
+
+}  // namespace
+
+void check_target(const config::NpuConfig& cfg, const isa::Program& prog) {
+  const isa::Target& t = prog.target;
+  auto mismatch = [&](const std::string& what) { throw isa::InputError("program does not fit config '" + cfg.name + "': " + what); };
+  if (t.line_bytes != cfg.spad.line_bytes)
+    mismatch("it uses " + std::to_string(t.line_bytes) + "-byte lines, the config " + std::to_string(cfg.spad.line_bytes) + "-byte lines");
+  if (t.mxu_rows && (t.mxu_rows != cfg.mxu.rows || t.mxu_cols != cfg.mxu.cols))
+    mismatch("it was tiled for a " + std::to_string(t.mxu_rows) + "x" + std::to_string(t.mxu_cols) + " array, the config has " +
+             std::to_string(cfg.mxu.rows) + "x" + std::to_string(cfg.mxu.cols));
+  if (t.spad_bytes > cfg.spad.size_bytes) mismatch("it needs a " + std::to_string(t.spad_bytes) + "-byte scratchpad");
+  if (t.acc_bytes > cfg.acc.size_bytes) mismatch("it needs a " + std::to_string(t.acc_bytes) + "-byte accumulator");
+  for (int i = 0; i < isa::spec().dtype_count; ++i)
+    if ((t.dtype_mask >> i) & 1) {
+      const std::string d = isa::spec().dtypes[i].name;
+      if (std::find(cfg.mxu.dtypes.begin(), cfg.mxu.dtypes.end(), d) == cfg.mxu.dtypes.end())
+        mismatch("it needs MXU dtype " + d + ", which the config's mxu.dtypes lacks");
+    }
+  if (t.config_hash && t.config_hash != cfg.hash()) {
+    char b[160];
+    std::snprintf(b, sizeof b, "it requires config hash 0x%016llx, this config hashes to 0x%016llx", static_cast<unsigned long long>(t.config_hash),
+                  static_cast<unsigned long long>(cfg.hash()));
+    mismatch(b);
+  }
+  // Every matmul dtype used must be supported, whatever the header says.
+  for (size_t i = 0; i < prog.text.size(); ++i)
+    if (static_cast<Opcode>(prog.text[i].opcode()) == Opcode::Matmul) {
+      const std::string d = isa::find_field(*isa::find_instr("matmul"), "dtype")->enum_values[prog.text[i].get(f::matmul::dtype)];
+      if (std::find(cfg.mxu.dtypes.begin(), cfg.mxu.dtypes.end(), d) == cfg.mxu.dtypes.end())
+        mismatch("instruction #" + std::to_string(i) + " multiplies " + d + ", which the config's mxu.dtypes lacks");
+    }
+}
+
+RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const std::map<std::string, std::vector<uint8_t>>& inputs,
+                   const RunOptions& opts) {
+  check_target(cfg, prog);
+  // Memories: SRAMs, and every region with its initial contents or input tensor.
+  arch::Memories mem;
+  mem.spad.assign(cfg.spad.size_bytes, 0);
+  mem.acc.assign(cfg.acc.size_bytes, 0);
+  uint64_t base = 0;
+  for (const auto& r : prog.regions) {
+    const uint64_t align = std::max<uint64_t>(r.align, 4096);  // regions start on page boundaries
+    base = (base + align - 1) / align * align;
+    mem.region_base.push_back(base);
+    base += r.size;
+    if (r.size > (uint64_t{1} << 34)) throw isa::InputError("region '" + r.name + "' is larger than 16 GiB");
+    mem.regions.emplace_back(r.size, 0);
+    std::copy(r.init.begin(), r.init.end(), mem.regions.back().begin());
+  }
+  for (const auto& io : prog.io) {
+    if (prog.regions[io.region].role != isa::RegionRole::Input) continue;
+    uint64_t bytes = isa::tensor_type_bytes(io.dtype);
+    for (int k = 0; k < io.rank; ++k) bytes *= io.dims[k];
+    const auto it = inputs.find(io.name);
+    if (it == inputs.end()) throw isa::InputError("no data for input tensor '" + io.name + "'");
+    if (it->second.size() != bytes)
+      throw isa::InputError("input '" + io.name + "': " + std::to_string(it->second.size()) + " bytes given, " + std::to_string(bytes) + " expected");
+    std::copy(it->second.begin(), it->second.end(), mem.regions[io.region].begin() + static_cast<std::ptrdiff_t>(io.offset));
+  }
+  for (const auto& [name, data] : inputs) {
+    bool known = false;
+    for (const auto& io : prog.io) known = known || (io.name == name && prog.regions[io.region].role == isa::RegionRole::Input);
+    if (!known) throw isa::InputError("the program has no input tensor named '" + name + "'");
+  }
+
+  sc_core::sc_set_time_resolution(1, sc_core::SC_FS);
+  // sc_stop() at finish is the normal end of a run, not news.
+  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  NpuTop top("npu", cfg, prog, mem, opts);
+  const Femtos period = period_fs(cfg.clock_hz);
+  const double watchdog_fs = static_cast<double>(opts.watchdog_cycles) * static_cast<double>(period);
+  sc_core::sc_start(sc_core::sc_time(std::min(watchdog_fs, 1.8e19), sc_core::SC_FS), sc_core::SC_EXIT_ON_STARVATION);
+
+  RunResult r;
+  if (!top.finished() && !top.faulted()) {
+    if (sc_core::sc_pending_activity())
+      top.record_fault(arch::FaultCode::Watchdog, "WATCHDOG: no finish after " + std::to_string(opts.watchdog_cycles) + " cycles\n" + top.state());
+    else
+      top.record_fault(arch::FaultCode::Deadlock,
+                       "DEADLOCK: every unfinished engine waits and nothing is in flight\n" + top.state());
+  }
+  top.collect(r);
+  r.ok = top.finished() && !top.faulted();
+  if (top.faulted()) {
+    r.fault_code = top.fault_code();
+    r.fault_message = top.fault_message();
+  }
+  if (r.ok && !opts.timing_only)
+    for (const auto& io : prog.io) {
+      if (prog.regions[io.region].role != isa::RegionRole::Output) continue;
+      uint64_t bytes = isa::tensor_type_bytes(io.dtype);
+      for (int k = 0; k < io.rank; ++k) bytes *= io.dims[k];
+      const auto& reg = mem.regions[io.region];
+      r.outputs[io.name].assign(reg.begin() + static_cast<std::ptrdiff_t>(io.offset),
+                                reg.begin() + static_cast<std::ptrdiff_t>(io.offset + bytes));
+    }
+  if (opts.trace) r.trace_json = top.trace_json();
+  return r;
+}
+
+}  // namespace npusim
+
+// libsystemc.so defines main() and references sc_main; npusim has its own main, so this is never
+// called, but the symbol must exist.
+int sc_main(int, char**) { return 2; }

@@ -1,0 +1,65 @@
+// Running a program on a configured NPU: the one entry point the CLI, tests and benchmarks use.
+// SystemC stays behind this header (sim/npu_top.cpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "arch/fault.h"
+#include "isa/program.h"
+#include "memory/dram.h"
+#include "sim/config/npu_config.h"
+
+namespace npusim {
+
+struct RunOptions {
+  bool timing_only = false;           ///< skip the math (same cycles, no outputs)
+  uint64_t watchdog_cycles = 1ull << 40;  ///< WATCHDOG fault past this many cycles
+  bool trace = false;                 ///< collect Chrome/Perfetto trace events
+};
+
+/// Per-engine counters.
+struct EngineStats {
+  uint64_t instructions = 0;      ///< completed instructions
+  uint64_t busy_cycles = 0;       ///< from issue to completion
+  uint64_t sem_wait_cycles = 0;   ///< blocked on a semaphore wait or a barrier
+  uint64_t mem_stall_cycles = 0;  ///< busy beyond the engine's own compute time (memory-bound)
+};
+
+struct RunResult {
+  bool ok = false;                      ///< reached finish without a fault
+  arch::FaultCode fault_code{};         ///< when !ok
+  std::string fault_message;            ///< when !ok: the full message (instruction, engine, state)
+  uint64_t total_cycles = 0;            ///< cycles until finish completed
+  double seconds = 0;                   ///< simulated seconds
+  uint64_t macs = 0;                    ///< matmul multiply-accumulates
+  double mxu_utilization = 0;           ///< macs / (total_cycles x rows x cols)
+  std::array<EngineStats, isa::kEngineCount> engines{};  ///< per engine
+  memory::DramStats dram;               ///< DRAM counters
+  double dram_peak_bandwidth = 0;       ///< bytes/s
+  uint64_t spad_accesses = 0, spad_conflict_cycles = 0;  ///< scratchpad
+  uint64_t acc_accesses = 0, acc_conflict_cycles = 0;    ///< accumulator
+  std::vector<std::pair<std::string, uint64_t>> marker_cycles;  ///< per DEBUG marker (operator)
+  std::map<std::string, std::vector<uint8_t>> outputs;  ///< output tensors by IO name
+  std::string trace_json;               ///< Chrome trace (when requested)
+};
+
+/// Checks that `prog` can run on `cfg` (line size, array shape, SRAM sizes, dtypes, config hash).
+/// Throws isa::InputError naming the mismatch.
+void check_target(const config::NpuConfig& cfg, const isa::Program& prog);
+
+/// Runs `prog` once. `inputs`: bytes per input IO tensor name (dense, row-major). SystemC allows
+/// one elaboration per process: call this at most once per process (tests fork).
+RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const std::map<std::string, std::vector<uint8_t>>& inputs,
+                   const RunOptions& opts);
+
+/// stats.json text.
+std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog, const std::string& program_name);
+
+/// Short human summary.
+std::string run_summary(const RunResult& r, const config::NpuConfig& cfg);
+
+}  // namespace npusim
