@@ -1,4 +1,4 @@
-// DMA configuration and timing.
+// DMA configuration, timing, and the channel arbitration policies.
 #include "memory/dma.h"
 
 #include <algorithm>
@@ -7,40 +7,82 @@
 namespace npusim::memory {
 
 void describe_dma(config::Section& s, DmaConfig& c) {
+  config::impl_choice<DmaConfig, DmaArbiter>(s, c, "channel arbitration policy", "earliest_free");
   s.integer("channels", c.channels, "", "independent DMA channels (shared by load and store)", 2, 1, 64);
   s.integer("burst_bytes", c.burst_bytes, "bytes", "bytes per DRAM request", 64, 4, 1 << 16);
   s.integer("outstanding", c.outstanding, "", "bursts in flight per channel", 16, 1, 1024);
   s.integer("setup", c.setup_cycles, "cycles", "descriptor decode before the first burst", 20, 0, 100000);
 }
 
-DmaModel::DmaModel(const DmaConfig& c, DramModel& dram, Femtos period)
-    : c_(c), dram_(dram), period_(period), channel_free_(c.channels, 0) {}
+DmaModel::DmaModel(const DmaConfig& c, DramPort& dram, Femtos period)
+    : c_(c), dram_(dram), period_(period), arbiter_(DmaArbiterRegistry::make(c)), channel_free_(c.channels, 0), in_flight_(c.outstanding) {}
 
-std::pair<uint32_t, Femtos> DmaModel::transfer(Femtos t, const std::vector<DmaRun>& runs, bool write) {
-  // Earliest free channel (lowest index on ties: deterministic).
-  const auto it = std::min_element(channel_free_.begin(), channel_free_.end());
-  const auto ch = static_cast<uint32_t>(it - channel_free_.begin());
-  Femtos issue = std::max(t, *it) + Femtos{c_.setup_cycles} * period_;
-  std::deque<Femtos> in_flight;  // completion times of outstanding bursts, in issue order
+std::pair<uint32_t, Femtos> DmaModel::transfer(Femtos t, const std::vector<DmaRun>& runs, bool write, isa::Engine requester) {
+  const uint32_t ch = arbiter_->pick(channel_free_, t, requester);
+  Femtos issue = std::max(t, channel_free_[ch]) + Femtos{c_.setup_cycles} * period_;
   Femtos done = issue;
+  uint64_t issued = 0;  // bursts so far; in_flight_[i % outstanding] holds burst i's completion
   for (const DmaRun& r : runs) {
     for (uint64_t off = 0; off < r.bytes;) {
-      // Bursts stay inside burst-aligned windows, as a real DMA splits at burst boundaries.
       const uint64_t a = r.addr + off;
       const uint64_t n = std::min<uint64_t>(r.bytes - off, c_.burst_bytes - a % c_.burst_bytes);
-      if (in_flight.size() == c_.outstanding) {
-        issue = std::max(issue, in_flight.front());
-        in_flight.pop_front();
-      }
+      // The window is full: the next burst issues when the oldest outstanding one completes.
+      if (issued >= c_.outstanding) issue = std::max(issue, in_flight_[issued % c_.outstanding]);
       const Femtos end = dram_.access(issue, a, n, write);
-      in_flight.push_back(end);
+      in_flight_[issued % c_.outstanding] = end;
+      ++issued;
       done = std::max(done, end);
       bytes_ += n;
       off += n;
     }
   }
-  *it = done;
+  channel_free_[ch] = done;
   return {ch, done};
 }
 
+namespace {
+
+/// The channel that frees first (lowest index on ties).
+class EarliestFree final : public DmaArbiter {
+ public:
+  uint32_t pick(const std::vector<Femtos>& free_at, Femtos, isa::Engine) override {
+    return static_cast<uint32_t>(std::min_element(free_at.begin(), free_at.end()) - free_at.begin());
+  }
+};
+
+/// Channels in turn, whatever their state.
+class RoundRobin final : public DmaArbiter {
+ public:
+  uint32_t pick(const std::vector<Femtos>& free_at, Femtos, isa::Engine) override {
+    const auto ch = static_cast<uint32_t>(next_ % free_at.size());
+    ++next_;
+    return ch;
+  }
+
+ private:
+  uint64_t next_ = 0;  ///< transfers so far
+};
+
+/// LOAD on even channels, STORE on odd ones (earliest free within the set): reads and writes never
+/// queue behind each other.
+class PerEngine final : public DmaArbiter {
+ public:
+  uint32_t pick(const std::vector<Femtos>& free_at, Femtos, isa::Engine requester) override {
+    const uint32_t first = (requester == isa::Engine::Store && free_at.size() > 1) ? 1 : 0;
+    const uint32_t step = free_at.size() > 1 ? 2 : 1;
+    uint32_t best = first;
+    for (uint32_t c = first; c < free_at.size(); c += step)
+      if (free_at[c] < free_at[best]) best = c;
+    return best;
+  }
+};
+
+const bool registered = DmaArbiterRegistry::add({"earliest_free", "the channel that frees first", [](config::Section&, DmaConfig&) {},
+                                                 [](const DmaConfig&) { return std::make_unique<EarliestFree>(); }}) &&
+                        DmaArbiterRegistry::add({"round_robin", "channels in turn", [](config::Section&, DmaConfig&) {},
+                                                 [](const DmaConfig&) { return std::make_unique<RoundRobin>(); }}) &&
+                        DmaArbiterRegistry::add({"per_engine", "load on even channels, store on odd ones", [](config::Section&, DmaConfig&) {},
+                                                 [](const DmaConfig&) { return std::make_unique<PerEngine>(); }});
+
+}  // namespace
 }  // namespace npusim::memory

@@ -1,15 +1,18 @@
-// DMA engine timing: channels, burst size, outstanding requests, setup latency, over a DramModel.
+// DMA engine timing: channels, burst size, outstanding requests, setup latency, over a DRAM port.
 //
-// A transfer is cut into bursts of `burst_bytes` (following its address runs); at most
-// `outstanding` bursts of a channel are in flight (Little's law bounds a channel to
-// outstanding x burst / latency); transfers on one channel are serialised, channels run in parallel
-// and meet in the DRAM model's channels and banks.
+// A transfer is cut into bursts of `burst_bytes` (following its address runs, split at burst
+// boundaries); at most `outstanding` bursts of a channel are in flight (Little's law bounds a
+// channel to outstanding x burst / latency); transfers on one channel are serialised, channels run
+// in parallel and meet in the DRAM model's channels and banks. Which channel serves a transfer is
+// the arbitration policy: an interface with implementations chosen by `dma: {impl: ...}`.
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "isa/spec.h"
 #include "memory/dram.h"
 #include "sim/config/schema.h"
 #include "sim/time.h"
@@ -17,13 +20,41 @@
 namespace npusim::memory {
 
 struct DmaConfig {
+  std::string impl;             ///< channel arbitration policy
   uint32_t channels = 2;        ///< independent DMA channels
   uint32_t burst_bytes = 64;    ///< bytes per DRAM request
   uint32_t outstanding = 16;    ///< bursts in flight per channel
-  uint32_t setup_cycles = 20;   ///< descriptor fetch/decode before the first burst
+  uint32_t setup_cycles = 20;   ///< descriptor decode before the first burst
 };
 
 void describe_dma(config::Section& s, DmaConfig& c);
+
+/// Chooses the channel for a transfer. Contract: deterministic; returns an index < channels.
+class DmaArbiter {
+ public:
+  virtual ~DmaArbiter() = default;
+  /// `free_at`: when each channel finishes its current work; `t`: request time.
+  virtual uint32_t pick(const std::vector<Femtos>& free_at, Femtos t, isa::Engine requester) = 0;
+};
+using DmaArbiterRegistry = config::Registry<DmaConfig, DmaArbiter>;
+
+/// Where DMA bursts go: the DRAM model directly (unit tests) or through a TLM-2.0 socket
+/// (sim/tlm_dram.h, the SystemC model). Same contract as DramModel::access.
+class DramPort {
+ public:
+  virtual ~DramPort() = default;
+  virtual Femtos access(Femtos t, uint64_t addr, uint64_t bytes, bool write) = 0;
+};
+
+/// A DramPort that calls the model directly.
+class DirectDramPort final : public DramPort {
+ public:
+  explicit DirectDramPort(DramModel& m) : m_(m) {}
+  Femtos access(Femtos t, uint64_t addr, uint64_t bytes, bool write) override { return m_.access(t, addr, bytes, write); }
+
+ private:
+  DramModel& m_;  ///< the model
+};
 
 /// One contiguous piece of a transfer in DRAM.
 struct DmaRun {
@@ -33,17 +64,20 @@ struct DmaRun {
 
 class DmaModel {
  public:
-  DmaModel(const DmaConfig& c, DramModel& dram, Femtos period);
+  DmaModel(const DmaConfig& c, DramPort& dram, Femtos period);
   /// Transfers `runs` starting no earlier than `t`; returns {channel used, completion time}.
-  std::pair<uint32_t, Femtos> transfer(Femtos t, const std::vector<DmaRun>& runs, bool write);
+  std::pair<uint32_t, Femtos> transfer(Femtos t, const std::vector<DmaRun>& runs, bool write,
+                                       isa::Engine requester = isa::Engine::Load);
   void set_period(Femtos p) { period_ = p; }
   uint64_t bytes() const { return bytes_; }
 
  private:
   DmaConfig c_;                          ///< parameters
-  DramModel& dram_;                      ///< the memory behind it
+  DramPort& dram_;                       ///< the memory behind it
   Femtos period_;                        ///< NPU clock period
+  std::unique_ptr<DmaArbiter> arbiter_;  ///< channel choice
   std::vector<Femtos> channel_free_;     ///< per channel: free from
+  std::vector<Femtos> in_flight_;        ///< ring of outstanding burst completions (scratch)
   uint64_t bytes_ = 0;                   ///< bytes moved
 };
 

@@ -1,11 +1,14 @@
-// On-chip SRAM (scratchpad or accumulator) timing: banks with ports, lines interleaved across
-// banks. Contract as for DRAM: access() books the banks it uses and returns when the last line is
-// through; deterministic; moves no data.
+// On-chip SRAM (scratchpad or accumulator) timing: one interface, implementations chosen by
+// `scratchpad: {impl: ...}` / `accumulator: {impl: ...}` and registered in their own files
+// (sram_banked.cpp, sram_ideal.cpp).
+//
+// Contract: access() books the resources it uses and returns when the last line is through
+// (including the access latency); deterministic; moves no data (the functional model does).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "sim/config/schema.h"
 #include "sim/time.h"
@@ -13,36 +16,47 @@
 namespace npusim::memory {
 
 struct SramConfig {
-  uint64_t size_bytes = 0;       ///< capacity
-  uint32_t banks = 8;            ///< independent banks
-  uint32_t bank_width_bytes = 64;///< bytes a bank port moves per cycle
-  uint32_t ports = 1;            ///< ports per bank (accesses per bank per cycle)
-  uint32_t line_bytes = 64;      ///< line size (the unit of ISA addresses)
-  uint32_t latency_cycles = 2;   ///< access latency
+  std::string impl;                ///< registered implementation
+  uint64_t size_bytes = 0;         ///< capacity
+  uint32_t line_bytes = 64;        ///< line size (the unit of ISA addresses)
+  uint32_t latency_cycles = 2;     ///< access latency
+  uint32_t banks = 8;              ///< banked: independent banks
+  uint32_t bank_width_bytes = 64;  ///< banked: bytes a bank port moves per cycle
+  uint32_t ports = 1;              ///< banked: ports per bank
 };
+
+class SramModel {
+ public:
+  virtual ~SramModel() = default;
+  /// `lines` lines starting at `line`, arriving at `t`; returns when the last one is done.
+  virtual Femtos access(Femtos t, uint64_t line, uint64_t lines) = 0;
+  /// Follows DVFS: the clock period the model converts cycles with.
+  void set_period(Femtos p) { period_ = p; }
+  uint64_t accesses() const { return accesses_; }
+  uint64_t bytes() const { return bytes_; }
+  /// Cycles accesses waited for busy banks or ports.
+  uint64_t conflict_cycles() const { return conflict_cycles_; }
+
+ protected:
+  SramModel(const SramConfig& c, Femtos period) : c_(c), period_(period) {}
+  void count(uint64_t lines) {
+    ++accesses_;
+    bytes_ += lines * c_.line_bytes;
+  }
+  SramConfig c_;                   ///< parameters
+  Femtos period_;                  ///< clock period
+  uint64_t accesses_ = 0;          ///< access() calls
+  uint64_t bytes_ = 0;             ///< bytes moved
+  uint64_t conflict_cycles_ = 0;   ///< waiting on busy banks
+};
+
+/// Builds the configured implementation for a clock period.
+std::unique_ptr<SramModel> make_sram(const SramConfig& c, Femtos period);
 
 /// Declares an SRAM section; `default_size` differs between scratchpad and accumulator.
 void describe_sram(config::Section& s, SramConfig& c, uint64_t default_size);
 
-/// Bank/port timelines of one SRAM.
-class SramModel {
- public:
-  SramModel(const SramConfig& c, Femtos period);
-  /// `lines` lines starting at `line`, arriving at `t`; returns when the last one is done.
-  /// Line i lives in bank (line + i) mod banks; each bank serves `ports` bank-width beats per cycle.
-  Femtos access(Femtos t, uint64_t line, uint64_t lines);
-  /// Cycles the accesses waited for busy banks (conflicts).
-  uint64_t conflict_cycles() const { return conflict_cycles_; }
-  uint64_t accesses() const { return accesses_; }
-  void set_period(Femtos p) { period_ = p; }
-
- private:
-  SramConfig c_;                    ///< parameters
-  Femtos period_;                   ///< clock period
-  uint32_t beats_per_line_;         ///< bank-width beats per line
-  std::vector<Femtos> bank_free_;   ///< per bank: free from
-  uint64_t conflict_cycles_ = 0;    ///< waiting on busy banks
-  uint64_t accesses_ = 0;           ///< access() calls
-};
+/// Registry: the factory receives the config; the period is set right after construction.
+using SramRegistry = config::Registry<SramConfig, SramModel>;
 
 }  // namespace npusim::memory

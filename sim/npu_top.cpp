@@ -22,6 +22,7 @@
 #include "memory/dma.h"
 #include "memory/sram.h"
 #include "sim/simulator.h"
+#include "sim/tlm_dram.h"
 
 namespace npusim {
 namespace {
@@ -53,12 +54,15 @@ class NpuTop : public sc_core::sc_module {
         functional_(prog, cfg.spad.line_bytes, mem),
         mxu_(arch::MxuRegistry::make(cfg.mxu)),
         dram_(memory::DramRegistry::make(cfg.dram)),
-        dma_(cfg.dma, *dram_, period_),
-        spad_(cfg.spad, period_),
-        acc_(cfg.acc, period_),
+        dram_target_("dram", *dram_),
+        dram_port_("dma_port"),
+        dma_(cfg.dma, dram_port_, period_),
+        spad_(memory::make_sram(cfg.spad, period_)),
+        acc_(memory::make_sram(cfg.acc, period_)),
         sems_(prog.sems.size()),
         sem_events_(prog.sems.size()),
         enclosing_() {
+    dram_port_.socket.bind(dram_target_.socket);
     for (size_t i = 0; i < sems_.size(); ++i) sems_[i] = prog.sems[i].init;
     find_marker_spans();
     sc_core::sc_spawn([this] { fetch(); }, "fetch");
@@ -78,10 +82,12 @@ class NpuTop : public sc_core::sc_module {
     r.mxu_utilization = r.total_cycles ? static_cast<double>(macs_) / (static_cast<double>(r.total_cycles) * cfg_.mxu.rows * cfg_.mxu.cols) : 0;
     r.dram = dram_->stats();
     r.dram_peak_bandwidth = dram_->peak_bandwidth();
-    r.spad_accesses = spad_.accesses();
-    r.spad_conflict_cycles = spad_.conflict_cycles();
-    r.acc_accesses = acc_.accesses();
-    r.acc_conflict_cycles = acc_.conflict_cycles();
+    r.spad_accesses = spad_->accesses();
+    r.spad_bytes = spad_->bytes();
+    r.spad_conflict_cycles = spad_->conflict_cycles();
+    r.acc_accesses = acc_->accesses();
+    r.acc_bytes = acc_->bytes();
+    r.acc_conflict_cycles = acc_->conflict_cycles();
     std::vector<Femtos> total(prog_.markers.size(), 0);
     for (const auto& sp : spans_)
       if (sp.last_end > 0) total[sp.marker] += sp.last_end - sp.first_start;
@@ -310,8 +316,8 @@ class NpuTop : public sc_core::sc_module {
     const auto op = static_cast<Opcode>(inst.opcode());
     const arch::Footprint fp = functional_.plan(idx);
     Femtos sram_done = t;
-    for (const auto& [line, lines] : fp.spad) sram_done = std::max(sram_done, spad_.access(t, line, lines));
-    for (const auto& [line, lines] : fp.acc) sram_done = std::max(sram_done, acc_.access(t, line, lines));
+    for (const auto& [line, lines] : fp.spad) sram_done = std::max(sram_done, spad_->access(t, line, lines));
+    for (const auto& [line, lines] : fp.acc) sram_done = std::max(sram_done, acc_->access(t, line, lines));
     switch (inst.engine()) {
       case Engine::Load:
       case Engine::Store: {
@@ -321,7 +327,7 @@ class NpuTop : public sc_core::sc_module {
         }
         std::vector<memory::DmaRun> runs;
         for (const auto& [a, n] : fp.dram) runs.push_back({a, n});
-        const auto [channel, dma_done] = dma_.transfer(t, runs, fp.dram_write);
+        const auto [channel, dma_done] = dma_.transfer(t, runs, fp.dram_write, inst.engine());
         compute_fs = Femtos{cfg_.dma.setup_cycles} * period_;
         const Femtos done = std::max(dma_done, sram_done);
         if (opts_.trace) {
@@ -351,7 +357,7 @@ class NpuTop : public sc_core::sc_module {
           std::vector<memory::DmaRun> runs;
           for (const auto& [a, n] : fp.dram) runs.push_back({a, n});
           compute_fs = period_;
-          return std::max(t + period_, dma_.transfer(t, runs, true).second);
+          return std::max(t + period_, dma_.transfer(t, runs, true, inst.engine()).second);
         }
         const bool fence = op == Opcode::Barrier || op == Opcode::Finish;
         compute_fs = fence ? 0 : period_;  // one cycle of sequencer work; fences only wait
@@ -368,8 +374,10 @@ class NpuTop : public sc_core::sc_module {
   arch::FunctionalModel functional_;              ///< numerics
   std::unique_ptr<arch::MxuTiming> mxu_;          ///< MXU timing
   std::unique_ptr<memory::DramModel> dram_;       ///< DRAM timing
+  DramTarget dram_target_;                        ///< DRAM behind a TLM-2.0 target socket
+  DramInitiator dram_port_;                       ///< the DMA's TLM-2.0 initiator
   memory::DmaModel dma_;                          ///< DMA timing
-  memory::SramModel spad_, acc_;                  ///< SRAM timing
+  std::unique_ptr<memory::SramModel> spad_, acc_; ///< SRAM timing
   std::vector<uint32_t> sems_;                    ///< semaphore values
   std::vector<sc_core::sc_event> sem_events_;     ///< per semaphore: signalled
   std::deque<uint32_t> queue_[kEngines];          ///< per engine: dispatched, not completed

@@ -53,8 +53,10 @@ std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const i
      << ", \"peak_bytes_per_s\": " << num(r.dram_peak_bandwidth) << ", \"bandwidth_utilization\": " << num(dram_bytes / secs / r.dram_peak_bandwidth)
      << ", \"row_hits\": " << r.dram.row_hits << ", \"row_misses\": " << r.dram.row_misses << ", \"row_empty\": " << r.dram.row_empty
      << ", \"refresh_stalls\": " << r.dram.refreshes << "},\n";
-  os << "    \"scratchpad\": {\"accesses\": " << r.spad_accesses << ", \"bank_conflict_cycles\": " << r.spad_conflict_cycles << "},\n";
-  os << "    \"accumulator\": {\"accesses\": " << r.acc_accesses << ", \"bank_conflict_cycles\": " << r.acc_conflict_cycles << "}\n  },\n";
+  os << "    \"scratchpad\": {\"impl\": " << quoted(cfg.spad.impl) << ", \"accesses\": " << r.spad_accesses << ", \"bytes\": " << r.spad_bytes
+     << ", \"bandwidth_bytes_per_s\": " << num(r.spad_bytes / secs) << ", \"bank_conflict_cycles\": " << r.spad_conflict_cycles << "},\n";
+  os << "    \"accumulator\": {\"impl\": " << quoted(cfg.acc.impl) << ", \"accesses\": " << r.acc_accesses << ", \"bytes\": " << r.acc_bytes
+     << ", \"bandwidth_bytes_per_s\": " << num(r.acc_bytes / secs) << ", \"bank_conflict_cycles\": " << r.acc_conflict_cycles << "}\n  },\n";
   os << "  \"operators\": {";
   for (size_t i = 0; i < r.marker_cycles.size(); ++i)
     os << (i ? ", " : "") << quoted(r.marker_cycles[i].first) << ": {\"cycles\": " << r.marker_cycles[i].second << "}";

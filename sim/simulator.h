@@ -40,8 +40,8 @@ struct RunResult {
   std::array<EngineStats, isa::kEngineCount> engines{};  ///< per engine
   memory::DramStats dram;               ///< DRAM counters
   double dram_peak_bandwidth = 0;       ///< bytes/s
-  uint64_t spad_accesses = 0, spad_conflict_cycles = 0;  ///< scratchpad
-  uint64_t acc_accesses = 0, acc_conflict_cycles = 0;    ///< accumulator
+  uint64_t spad_accesses = 0, spad_bytes = 0, spad_conflict_cycles = 0;  ///< scratchpad
+  uint64_t acc_accesses = 0, acc_bytes = 0, acc_conflict_cycles = 0;     ///< accumulator
   std::vector<std::pair<std::string, uint64_t>> marker_cycles;  ///< per DEBUG marker (operator)
   std::map<std::string, std::vector<uint8_t>> outputs;  ///< output tensors by IO name
   std::string trace_json;               ///< Chrome trace (when requested)

@@ -80,12 +80,13 @@ std::string npu_config_summary(const NpuConfig& c) {
   for (size_t i = 0; i < c.mxu.dtypes.size(); ++i) os << (i ? ", " : "") << c.mxu.dtypes[i];
   os << "]}\n";
   auto sram = [&](const char* n, const memory::SramConfig& s) {
-    os << n << ": {size: " << bytes_text(s.size_bytes) << ", banks: " << s.banks << ", bank_width: " << s.bank_width_bytes
-       << ", ports: " << s.ports << ", line_bytes: " << s.line_bytes << ", latency: " << s.latency_cycles << "}\n";
+    os << n << ": {impl: " << s.impl << ", size: " << bytes_text(s.size_bytes) << ", line_bytes: " << s.line_bytes << ", latency: " << s.latency_cycles;
+    if (s.impl == "banked") os << ", banks: " << s.banks << ", bank_width: " << s.bank_width_bytes << ", ports: " << s.ports;
+    os << "}\n";
   };
   sram("scratchpad", c.spad);
   sram("accumulator", c.acc);
-  os << "dma: {channels: " << c.dma.channels << ", burst_bytes: " << c.dma.burst_bytes << ", outstanding: " << c.dma.outstanding
+  os << "dma: {impl: " << c.dma.impl << ", channels: " << c.dma.channels << ", burst_bytes: " << c.dma.burst_bytes << ", outstanding: " << c.dma.outstanding
      << ", setup: " << c.dma.setup_cycles << "}\n";
   const auto& d = c.dram;
   os << "dram: {impl: " << d.impl;

@@ -116,7 +116,10 @@ TEST(Config, CrossFieldChecks_bad) {
                {"scratchpad.line_bytes (64) and accumulator.line_bytes (32) must be equal"});
   expect_error(kMinimal + "scratchpad: {line_bytes: 48}\n", {"scratchpad: line_bytes (48) must be a power of two"});
   expect_error(kMinimal + "scratchpad: {bank_width: 24}\n", {"line_bytes (64) and bank_width (24) must divide one another"});
-  expect_error(kMinimal + "scratchpad: {size: 1000}\n", {"size (1000B) must be a multiple of banks x line_bytes"});
+  expect_error(kMinimal + "scratchpad: {size: 1000}\n", {"scratchpad: size (1000B) must be a multiple of line_bytes"});
+  expect_error(kMinimal + "scratchpad: {size: 1088}\n", {"size (1088B) must be a multiple of banks x line_bytes (512 bytes)"});
+  expect_error(kMinimal + "scratchpad: {impl: ideal, banks: 4}\n", {"unknown key 'banks' in scratchpad"});
+  expect_error(kMinimal + "dma: {impl: fastest}\n", {"dma.impl: expected one of [earliest_free, per_engine, round_robin], got 'fastest'"});
   expect_error(kMinimal + "mxu: {rows: 256, cols: 256}\naccumulator: {size: 64KiB}\n", {"cannot hold one 256x256 i32 output tile"});
   expect_error("name: t\ndram: {impl: banked, row_bytes: 1000, interleave: 256}\n", {"row_bytes (1000) must be a multiple of interleave (256)"});
 }

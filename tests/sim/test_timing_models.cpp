@@ -161,11 +161,13 @@ TEST(Dma, OutstandingLimitBoundsThroughput) {
   // Latency 1 us, 64 B bursts, 4 outstanding: at most 4 * 64 B per us = 256 MB/s.
   auto dram = memory::DramRegistry::make(simple_dram(100e9, 1e-6));
   memory::DmaConfig c;
+  c.impl = "earliest_free";
   c.channels = 1;
   c.burst_bytes = 64;
   c.outstanding = 4;
   c.setup_cycles = 0;
-  memory::DmaModel dma(c, *dram, 1000000);
+  memory::DirectDramPort port(*dram);
+  memory::DmaModel dma(c, port, 1000000);
   const auto [ch, end] = dma.transfer(0, {{0, 64 * 400}}, false);
   EXPECT_EQ(ch, 0u);
   const double bw = 64.0 * 400 / (end / kFemtosPerSecond);
@@ -179,7 +181,8 @@ TEST(Dma, StreamingReachesDramPeakWithEnoughOutstanding) {
   const uint64_t bytes = 4 << 20;
   auto stream = [&](const config::NpuConfig& c) {
     auto dram = memory::DramRegistry::make(c.dram);
-    memory::DmaModel dma(c.dma, *dram, period_fs(c.clock_hz));
+    memory::DirectDramPort port(*dram);
+    memory::DmaModel dma(c.dma, port, period_fs(c.clock_hz));
     return bytes / (dma.transfer(0, {{0, bytes}}, false).second / kFemtosPerSecond);
   };
   const double refresh_share = edge.dram.t_rfc_s / edge.dram.t_refi_s;
@@ -190,17 +193,56 @@ TEST(Dma, StreamingReachesDramPeakWithEnoughOutstanding) {
 
 TEST(Sram, ConflictsSerialiseOnABank) {
   memory::SramConfig c;
+  c.impl = "banked";
   c.banks = 4;
   c.bank_width_bytes = 64;
   c.line_bytes = 64;
   c.ports = 1;
   c.latency_cycles = 2;
-  memory::SramModel s(c, 1000);
+  auto s = memory::make_sram(c, 1000);
   // 8 lines over 4 banks: 2 cycles + 2 latency.
-  EXPECT_EQ(s.access(0, 0, 8), 4000u);
+  EXPECT_EQ(s->access(0, 0, 8), 4000u);
   // Same banks again at t=0: waits for them (conflict), 2 more cycles.
-  EXPECT_EQ(s.access(0, 0, 8), 6000u);
-  EXPECT_EQ(s.conflict_cycles(), 8u);  // 4 banks x 2 cycles waited
+  EXPECT_EQ(s->access(0, 0, 8), 6000u);
+  EXPECT_EQ(s->conflict_cycles(), 8u);  // 4 banks x 2 cycles waited
+  EXPECT_EQ(s->bytes(), 16u * 64);
+  // Two ports halve the time; a 16-byte bank width quadruples the beats per 64-byte line.
+  c.ports = 2;
+  EXPECT_EQ(memory::make_sram(c, 1000)->access(0, 0, 8), 3000u);
+  c.ports = 1;
+  c.bank_width_bytes = 16;
+  EXPECT_EQ(memory::make_sram(c, 1000)->access(0, 0, 8), 10000u);
+}
+
+TEST(Sram, IdealHasOnlyLatency) {
+  memory::SramConfig c;
+  c.impl = "ideal";
+  c.latency_cycles = 3;
+  auto s = memory::make_sram(c, 1000);
+  EXPECT_EQ(s->access(0, 0, 4096), 3000u);
+  EXPECT_EQ(s->access(0, 0, 4096), 3000u);
+  EXPECT_EQ(s->conflict_cycles(), 0u);
+}
+
+TEST(Dma, ArbitrationPolicies) {
+  auto dram = memory::DramRegistry::make(simple_dram(100e9, 0));
+  memory::DirectDramPort port(*dram);
+  memory::DmaConfig c;
+  c.channels = 4;
+  c.setup_cycles = 0;
+  auto channels = [&](const char* impl, std::initializer_list<isa::Engine> who) {
+    c.impl = impl;
+    memory::DmaModel dma(c, port, 1000);
+    std::vector<uint32_t> out;
+    for (isa::Engine e : who) out.push_back(dma.transfer(0, {{0, 6400}}, e == isa::Engine::Store, e).first);
+    return out;
+  };
+  using E = isa::Engine;
+  // earliest_free: every channel is busy after its transfer, so new ones go to the idle channels in order.
+  EXPECT_EQ(channels("earliest_free", {E::Load, E::Load, E::Load, E::Load, E::Load}), (std::vector<uint32_t>{0, 1, 2, 3, 0}));
+  EXPECT_EQ(channels("round_robin", {E::Load, E::Store, E::Load, E::Load, E::Load}), (std::vector<uint32_t>{0, 1, 2, 3, 0}));
+  EXPECT_EQ(channels("per_engine", {E::Load, E::Store, E::Load, E::Store, E::Load}), (std::vector<uint32_t>{0, 1, 2, 3, 0}));
+  EXPECT_EQ(channels("per_engine", {E::Store, E::Store, E::Store}), (std::vector<uint32_t>{1, 3, 1}));
 }
 
 }  // namespace
