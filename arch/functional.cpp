@@ -171,7 +171,7 @@ Footprint FunctionalModel::plan(uint32_t index) const {
   const auto op = static_cast<Opcode>(in.opcode());
   const isa::Engine eng = in.engine();
   Footprint fp;
-  const uint64_t spad_lines = mem_.spad.size() / line_, acc_lines = mem_.acc.size() / line_;
+  const uint64_t spad_lines = mem_.spad_bytes / line_, acc_lines = mem_.acc_bytes / line_;
   auto sram = [&](bool acc, uint64_t first, uint64_t count, const char* what) {
     const uint64_t limit = acc ? acc_lines : spad_lines;
     if (first > limit || count > limit - first)
@@ -182,7 +182,7 @@ Footprint FunctionalModel::plan(uint32_t index) const {
     (acc ? fp.acc : fp.spad).push_back({first, count});
   };
   auto region_check = [&](uint32_t region, uint64_t off, uint64_t bytes, const char* what) {
-    const uint64_t size = mem_.regions[region].size();
+    const uint64_t size = mem_.region_size[region];
     if (off > size || bytes > size - off)
       throw Fault(FaultCode::RegionBounds,
                   std::string(what) + ": bytes [" + std::to_string(off) + ", " + std::to_string(off + bytes) + ") outside region '" +
@@ -198,8 +198,8 @@ Footprint FunctionalModel::plan(uint32_t index) const {
       const auto& d = prog_.descs[in.get(is_load ? f::load::desc : f::store::desc)];
       const int64_t off = is_load ? f::load::off.get_signed(in.w) : f::store::off.get_signed(in.w);
       const BoxWalk w = is_load ? walk(d, off, in.get(f::load::pad_top), in.get(f::load::pad_bottom), in.get(f::load::pad_left),
-                                       in.get(f::load::pad_right), index, eng, mem_.regions[d.region].size(), prog_.regions[d.region].name)
-                                : walk(d, off, 0, 0, 0, 0, index, eng, mem_.regions[d.region].size(), prog_.regions[d.region].name);
+                                       in.get(f::load::pad_right), index, eng, mem_.region_size[d.region], prog_.regions[d.region].name)
+                                : walk(d, off, 0, 0, 0, 0, index, eng, mem_.region_size[d.region], prog_.regions[d.region].name);
       const uint64_t stride = is_load ? in.get(f::load::stride) : in.get(f::store::stride);
       const uint64_t rl = stride ? stride : row_lines_for(w.row_elems, w.esize, line_);
       const bool acc = is_load ? in.get(f::load::dst_acc) : in.get(f::store::src_acc);

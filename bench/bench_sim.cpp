@@ -3,7 +3,7 @@
 // timing-only and functional. Prints simulated cycles per wall-second, instructions per second,
 // and the functional run's wall time against a plain Eigen int32 GEMM of the same work.
 //
-//   bench_sim [CONFIG.yaml ...]     (default: configs/edge.yaml configs/tpu_v1.yaml)
+//   bench_sim [--timing-only] [CONFIG.yaml ...]   (default: configs/edge.yaml configs/tpu_v1.yaml)
 #include <Eigen/Core>
 #include <chrono>
 #include <cstdio>
@@ -214,16 +214,21 @@ double eigen_baseline(const std::vector<Gemm>& layers) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> configs;
-  for (int i = 1; i < argc; ++i) configs.push_back(argv[i]);
+  bool only_timing = false;  // --timing-only: skip the functional runs (for profiling)
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--timing-only") only_timing = true;
+    else configs.push_back(argv[i]);
+  }
   if (configs.empty()) configs = {std::string(NPUSIM_CONFIGS) + "/edge.yaml", std::string(NPUSIM_CONFIGS) + "/tpu_v1.yaml"};
   const auto layers = resnet50();
-  const double eigen_s = eigen_baseline(layers);
+  const double eigen_s = only_timing ? 0 : eigen_baseline(layers);
   for (const auto& path : configs) {
     const config::NpuConfig c = config::load_npu_config(path);
     uint64_t macs = 0;
     std::printf("%s (%ux%u @ %.0f MHz), ResNet-50 as %zu GEMM layers:\n", c.name.c_str(), c.mxu.rows, c.mxu.cols, c.clock_hz / 1e6, layers.size());
     const isa::Program p = build(c, layers, macs);
     for (bool timing_only : {true, false}) {
+      if (only_timing && !timing_only) continue;
       const std::string out = testing::in_child([&] {
         RunOptions o;
         o.timing_only = timing_only;

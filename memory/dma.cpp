@@ -15,27 +15,38 @@ void describe_dma(config::Section& s, DmaConfig& c) {
 }
 
 DmaModel::DmaModel(const DmaConfig& c, DramPort& dram, Femtos period)
-    : c_(c), dram_(dram), period_(period), arbiter_(DmaArbiterRegistry::make(c)), channel_free_(c.channels, 0), in_flight_(c.outstanding) {}
+    : c_(c), dram_(dram), period_(period), arbiter_(DmaArbiterRegistry::make(c)), channel_free_(c.channels, 0) {}
 
-std::pair<uint32_t, Femtos> DmaModel::transfer(Femtos t, const std::vector<DmaRun>& runs, bool write, isa::Engine requester) {
-  const uint32_t ch = arbiter_->pick(channel_free_, t, requester);
-  Femtos issue = std::max(t, channel_free_[ch]) + Femtos{c_.setup_cycles} * period_;
-  Femtos done = issue;
-  uint64_t issued = 0;  // bursts so far; in_flight_[i % outstanding] holds burst i's completion
-  for (const DmaRun& r : runs) {
+Femtos issue_bursts(DramModel& dram, const BurstTrain& train, std::vector<Femtos>& ring) {
+  ring.resize(train.outstanding);
+  Femtos issue = train.issue, done = train.issue;
+  uint64_t issued = 0;  // bursts so far; ring[i % outstanding] holds burst i's completion
+  for (const DmaRun& r : *train.runs) {
     for (uint64_t off = 0; off < r.bytes;) {
       const uint64_t a = r.addr + off;
-      const uint64_t n = std::min<uint64_t>(r.bytes - off, c_.burst_bytes - a % c_.burst_bytes);
+      const uint64_t n = std::min<uint64_t>(r.bytes - off, train.burst_bytes - a % train.burst_bytes);
       // The window is full: the next burst issues when the oldest outstanding one completes.
-      if (issued >= c_.outstanding) issue = std::max(issue, in_flight_[issued % c_.outstanding]);
-      const Femtos end = dram_.access(issue, a, n, write);
-      in_flight_[issued % c_.outstanding] = end;
+      if (issued >= train.outstanding) issue = std::max(issue, ring[issued % train.outstanding]);
+      const Femtos end = dram.access(issue, a, n, train.write);
+      ring[issued % train.outstanding] = end;
       ++issued;
       done = std::max(done, end);
-      bytes_ += n;
       off += n;
     }
   }
+  return done;
+}
+
+std::pair<uint32_t, Femtos> DmaModel::transfer(Femtos t, const std::vector<DmaRun>& runs, bool write, isa::Engine requester) {
+  const uint32_t ch = arbiter_->pick(channel_free_, t, requester);
+  BurstTrain train;
+  train.issue = std::max(t, channel_free_[ch]) + Femtos{c_.setup_cycles} * period_;
+  train.runs = &runs;
+  train.write = write;
+  train.burst_bytes = c_.burst_bytes;
+  train.outstanding = c_.outstanding;
+  const Femtos done = std::max(train.issue, dram_.transfer(train));
+  for (const DmaRun& r : runs) bytes_ += r.bytes;
   channel_free_[ch] = done;
   return {ch, done};
 }

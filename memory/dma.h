@@ -38,28 +38,42 @@ class DmaArbiter {
 };
 using DmaArbiterRegistry = config::Registry<DmaConfig, DmaArbiter>;
 
-/// Where DMA bursts go: the DRAM model directly (unit tests) or through a TLM-2.0 socket
-/// (sim/tlm_dram.h, the SystemC model). Same contract as DramModel::access.
+/// One contiguous piece of a transfer in DRAM.
+struct DmaRun {
+  uint64_t addr = 0;   ///< DRAM byte address
+  uint64_t bytes = 0;  ///< length
+};
+
+/// The bursts of one DMA transfer: what crosses to the DRAM as one transaction.
+struct BurstTrain {
+  Femtos issue = 0;                  ///< when the first burst may issue
+  const std::vector<DmaRun>* runs;   ///< address runs, in order
+  bool write = false;                ///< direction
+  uint32_t burst_bytes = 64;         ///< burst size (bursts split at burst-aligned boundaries)
+  uint32_t outstanding = 16;         ///< bursts in flight at most
+};
+
+/// Issues a burst train on a DRAM model: bursts issue at `issue` until `outstanding` are in
+/// flight, then each waits for the oldest to complete. Returns the last completion.
+Femtos issue_bursts(DramModel& dram, const BurstTrain& train, std::vector<Femtos>& ring);
+
+/// Where DMA transfers go: the DRAM model directly (unit tests) or through a TLM-2.0 socket
+/// (sim/tlm_dram.h, the SystemC model). Either way issue_bursts times the bursts.
 class DramPort {
  public:
   virtual ~DramPort() = default;
-  virtual Femtos access(Femtos t, uint64_t addr, uint64_t bytes, bool write) = 0;
+  virtual Femtos transfer(const BurstTrain& train) = 0;
 };
 
 /// A DramPort that calls the model directly.
 class DirectDramPort final : public DramPort {
  public:
   explicit DirectDramPort(DramModel& m) : m_(m) {}
-  Femtos access(Femtos t, uint64_t addr, uint64_t bytes, bool write) override { return m_.access(t, addr, bytes, write); }
+  Femtos transfer(const BurstTrain& train) override { return issue_bursts(m_, train, ring_); }
 
  private:
-  DramModel& m_;  ///< the model
-};
-
-/// One contiguous piece of a transfer in DRAM.
-struct DmaRun {
-  uint64_t addr = 0;   ///< DRAM byte address
-  uint64_t bytes = 0;  ///< length
+  DramModel& m_;              ///< the model
+  std::vector<Femtos> ring_;  ///< scratch for issue_bursts
 };
 
 class DmaModel {
@@ -77,7 +91,6 @@ class DmaModel {
   Femtos period_;                        ///< NPU clock period
   std::unique_ptr<DmaArbiter> arbiter_;  ///< channel choice
   std::vector<Femtos> channel_free_;     ///< per channel: free from
-  std::vector<Femtos> in_flight_;        ///< ring of outstanding burst completions (scratch)
   uint64_t bytes_ = 0;                   ///< bytes moved
 };
 

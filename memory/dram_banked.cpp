@@ -29,9 +29,20 @@ class BankedDram final : public DramModel {
         t_refi_(seconds_to_fs(c.t_refi_s)),
         t_rfc_(seconds_to_fs(c.t_rfc_s)),
         channel_bandwidth_(c.bus_bits / 8.0 * c.data_rate_mtps * 1e6),
+        fs_per_byte_(kFemtosPerSecond / channel_bandwidth_),
         chunks_per_row_(c.row_bytes / c.interleave_bytes),
         channels_(c.channels) {
     for (auto& ch : channels_) ch.banks.resize(c.banks);
+    // The address map is all divisions and remainders; with power-of-two sizes (every bundled
+    // config) they become shifts and masks on this hot path.
+    pow2_ = is_pow2(c.interleave_bytes) && is_pow2(c.channels) && is_pow2(chunks_per_row_) && is_pow2(c.banks);
+    if (pow2_) {
+      interleave_shift_ = log2(c.interleave_bytes);
+      channel_shift_ = log2(c.channels);
+      row_chunk_shift_ = log2(chunks_per_row_);
+      bank_shift_ = log2(c.banks);
+    }
+    full_chunk_fs_ = static_cast<Femtos>(std::ceil(static_cast<double>(c.interleave_bytes) * fs_per_byte_));
   }
 
   Femtos access(Femtos t, uint64_t addr, uint64_t bytes, bool write) override {
@@ -65,7 +76,12 @@ class BankedDram final : public DramModel {
   /// Delays `start` past any refresh window of the channel it falls into; closes rows after one.
   Femtos after_refresh(Channel& ch, Femtos start) {
     if (!t_refi_) return start;
-    const uint64_t k = start / t_refi_;  // the refresh window [k*tREFI, k*tREFI + tRFC) precedes start
+    // k: the refresh window [k*tREFI, k*tREFI + tRFC) at or before start. Requests mostly arrive in
+    // the same or the next interval as the channel's last one, so avoid the division then.
+    uint64_t k = ch.refreshes_done;
+    const Femtos base = k * t_refi_;
+    if (start < base || start >= base + 2 * t_refi_) k = start / t_refi_;
+    else if (start >= base + t_refi_) k = k + 1;
     if (k == 0) return start;
     if (k > ch.refreshes_done) {  // a refresh happened since this channel was last used
       for (auto& b : ch.banks) b.open = false;
@@ -79,12 +95,25 @@ class BankedDram final : public DramModel {
     return start;
   }
 
+  static bool is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
+  static unsigned log2(uint64_t v) { return static_cast<unsigned>(__builtin_ctzll(v)); }
+
   Femtos chunk(Femtos t, uint64_t addr, uint64_t bytes) {
-    const uint64_t line = addr / c_.interleave_bytes;
-    Channel& ch = channels_[line % c_.channels];
-    const uint64_t local = line / c_.channels;
-    const uint64_t bank_index = (local / chunks_per_row_) % c_.banks;
-    const uint64_t row = local / (chunks_per_row_ * c_.banks);
+    uint64_t line, channel, local, bank_index, row;
+    if (pow2_) {
+      line = addr >> interleave_shift_;
+      channel = line & (c_.channels - 1);
+      local = line >> channel_shift_;
+      bank_index = (local >> row_chunk_shift_) & (c_.banks - 1);
+      row = local >> (row_chunk_shift_ + bank_shift_);
+    } else {
+      line = addr / c_.interleave_bytes;
+      channel = line % c_.channels;
+      local = line / c_.channels;
+      bank_index = (local / chunks_per_row_) % c_.banks;
+      row = local / (chunks_per_row_ * c_.banks);
+    }
+    Channel& ch = channels_[channel];
     Bank& b = ch.banks[bank_index];
     Femtos cmd = after_refresh(ch, std::max(t, b.ready));
     if (b.open && b.row == row) {
@@ -98,7 +127,8 @@ class BankedDram final : public DramModel {
     }
     b.open = true;
     b.row = row;
-    const Femtos transfer = static_cast<Femtos>(std::ceil(bytes / channel_bandwidth_ * kFemtosPerSecond));
+    const Femtos transfer =
+        bytes == c_.interleave_bytes ? full_chunk_fs_ : static_cast<Femtos>(std::ceil(static_cast<double>(bytes) * fs_per_byte_));
     const Femtos data_start = std::max(cmd + t_cl_, ch.bus_free);
     ch.bus_free = data_start + transfer;
     // The next column command to this bank may issue once this one's data slot is known.
@@ -110,6 +140,10 @@ class BankedDram final : public DramModel {
   DramConfig c_;                    ///< parameters
   Femtos t_rcd_, t_cl_, t_rp_, t_refi_, t_rfc_;  ///< timings
   double channel_bandwidth_;        ///< bytes/s per channel
+  double fs_per_byte_;              ///< transfer time of one byte on a channel
+  Femtos full_chunk_fs_;            ///< transfer time of one interleave chunk
+  bool pow2_ = false;               ///< address map by shifts (all sizes powers of two)
+  unsigned interleave_shift_ = 0, channel_shift_ = 0, row_chunk_shift_ = 0, bank_shift_ = 0;  ///< log2 of the sizes
   uint64_t chunks_per_row_;         ///< interleave chunks per row
   std::vector<Channel> channels_;   ///< state
 };

@@ -26,14 +26,19 @@
 
 namespace npusim {
 namespace {
+Femtos now_fs() { return sim_now_fs(); }
+sc_core::sc_time to_sc(Femtos t) { return femtos(t); }
+}  // namespace
+}  // namespace npusim
+
+namespace npusim {
+namespace {
 
 using isa::Engine;
 using isa::Opcode;
 namespace f = isa::fields;
 constexpr int kEngines = isa::kEngineCount;
 
-sc_core::sc_time to_sc(Femtos t) { return sc_core::sc_time(static_cast<double>(t), sc_core::SC_FS); }
-Femtos now_fs() { return static_cast<Femtos>(sc_core::sc_time_stamp().value()); }  // resolution is 1 fs
 
 /// One trace event (Chrome "X" complete event).
 struct TraceEvent {
@@ -435,9 +440,14 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const
                    const RunOptions& opts) {
   check_target(cfg, prog);
   // Memories: SRAMs, and every region with its initial contents or input tensor.
+  // Timing-only runs never touch data: only the sizes are needed (for bounds checks).
   arch::Memories mem;
-  mem.spad.assign(cfg.spad.size_bytes, 0);
-  mem.acc.assign(cfg.acc.size_bytes, 0);
+  mem.spad_bytes = cfg.spad.size_bytes;
+  mem.acc_bytes = cfg.acc.size_bytes;
+  if (!opts.timing_only) {
+    mem.spad.assign(cfg.spad.size_bytes, 0);
+    mem.acc.assign(cfg.acc.size_bytes, 0);
+  }
   uint64_t base = 0;
   for (const auto& r : prog.regions) {
     const uint64_t align = std::max<uint64_t>(r.align, 4096);  // regions start on page boundaries
@@ -445,7 +455,10 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const
     mem.region_base.push_back(base);
     base += r.size;
     if (r.size > (uint64_t{1} << 34)) throw isa::InputError("region '" + r.name + "' is larger than 16 GiB");
-    mem.regions.emplace_back(r.size, 0);
+    mem.region_size.push_back(r.size);
+    mem.regions.emplace_back();
+    if (opts.timing_only) continue;
+    mem.regions.back().assign(r.size, 0);
     std::copy(r.init.begin(), r.init.end(), mem.regions.back().begin());
   }
   for (const auto& io : prog.io) {
@@ -456,7 +469,8 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const
     if (it == inputs.end()) throw isa::InputError("no data for input tensor '" + io.name + "'");
     if (it->second.size() != bytes)
       throw isa::InputError("input '" + io.name + "': " + std::to_string(it->second.size()) + " bytes given, " + std::to_string(bytes) + " expected");
-    std::copy(it->second.begin(), it->second.end(), mem.regions[io.region].begin() + static_cast<std::ptrdiff_t>(io.offset));
+    if (!opts.timing_only)
+      std::copy(it->second.begin(), it->second.end(), mem.regions[io.region].begin() + static_cast<std::ptrdiff_t>(io.offset));
   }
   for (const auto& [name, data] : inputs) {
     bool known = false;

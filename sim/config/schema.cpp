@@ -166,7 +166,10 @@ void load_section(Section& s, const YAML::Node& node, const std::string& file) {
   std::set<std::string> seen;
   if (node && node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const std::string key = it->first.as<std::string>();
+      if (!it->first.IsScalar())
+        throw ConfigError(where(file, it->first.Mark()) + ": error: " + (s.path().empty() ? "" : s.path() + ": ") +
+                          "keys must be plain names, found a " + (it->first.IsMap() ? "mapping" : it->first.IsSequence() ? "list" : "null"));
+      const std::string key = it->first.Scalar();
       const std::string path = s.path().empty() ? key : s.path() + "." + key;
       if (!seen.insert(key).second) throw ConfigError(where(file, it->first.Mark()) + ": error: " + path + ": key given twice");
       const auto p = std::find_if(s.params().begin(), s.params().end(), [&](const ParamDecl& d) { return d.name == key; });
@@ -249,7 +252,11 @@ void print_section(const Section& s, std::ostringstream& os) {
 void load(const Describe& describe, const YAML::Node& root, const std::string& file) {
   Section top("", &root);
   describe(top);
-  load_section(top, root, file);
+  try {
+    load_section(top, root, file);
+  } catch (const YAML::Exception& e) {  // anything yaml-cpp raises on odd trees still names the place
+    throw ConfigError(where(file, e.mark) + ": error: " + e.msg);
+  }
 }
 
 std::string describe_text(const Describe& describe) {

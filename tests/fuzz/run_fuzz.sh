@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang-14 (ASan + UBSan) in BUILD_DIR and runs each for
-# SECONDS, seeded with the bundled programs (as .npus text and as assembled .npub).
+# SECONDS, seeded with the bundled programs (as .npus text and as assembled .npub) and configs.
 #   run_fuzz.sh SOURCE_DIR BUILD_DIR [SECONDS]
 # A crash leaves its input in BUILD_DIR/artifacts and fails the run.
 set -eu
@@ -10,14 +10,15 @@ SECONDS_EACH=${3:-60}
 CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -g -O1"
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPUSIM_FUZZ=ON -DNPUSIM_TESTS=OFF \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS=$CXX_FLAGS" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
-cmake --build "$BUILD" -j 2 --target fuzz_npub fuzz_npus npusim
-mkdir -p "$BUILD/corpus/npus" "$BUILD/corpus/npub" "$BUILD/artifacts"
+cmake --build "$BUILD" -j 2 --target fuzz_npub fuzz_npus fuzz_config npusim
+mkdir -p "$BUILD/corpus/npus" "$BUILD/corpus/npub" "$BUILD/corpus/config" "$BUILD/artifacts"
+cp "$SRC"/configs/*.yaml "$BUILD/corpus/config/"
 for t in "$SRC"/traces/*.npus "$SRC"/tests/data/bad/*.npus; do
   cp "$t" "$BUILD/corpus/npus/"
   "$BUILD/bin/npusim" asm "$t" --no-deadlock-check -o "$BUILD/corpus/npub/$(basename "$t" .npus).npub" >/dev/null 2>&1 || true
 done
 export ASAN_OPTIONS=detect_leaks=1
-for f in npub npus; do
+for f in npub npus config; do
   echo "fuzzing the .$f parser for ${SECONDS_EACH}s"
   "$BUILD/bin/fuzz_$f" "$BUILD/corpus/$f" -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$BUILD/artifacts/$f-" -print_final_stats=1 2>&1 | tail -12

@@ -124,6 +124,12 @@ TEST(Config, CrossFieldChecks_bad) {
   expect_error("name: t\ndram: {impl: banked, row_bytes: 1000, interleave: 256}\n", {"row_bytes (1000) must be a multiple of interleave (256)"});
 }
 
+TEST(Config, NonScalarKey_bad) {
+  // Found by fuzz_config: a mapping used as a key.
+  expect_error(kMinimal + "mxu:\n  ? {a: 1}\n  : 3\n", {"t.yaml:4:5: error: mxu: keys must be plain names, found a mapping"});
+  expect_error(kMinimal + "? [1, 2]\n: x\n", {"keys must be plain names, found a list"});
+}
+
 TEST(Config, InvalidYaml_bad) { expect_error("name: [unclosed\n", {"t.yaml:", "invalid YAML"}); }
 
 TEST(Config, ReferenceListsEveryParameter) {

@@ -26,7 +26,10 @@ struct Fixture {
     prog = isa::assemble(".npus 1.0\n.target line=64\n" + decls_and_instr + "\nfinish\n", "t.npus", {false, 0, 20}).program;
     mem.spad.assign(256 * 1024, 0);
     mem.acc.assign(128 * 1024, 0);
+    mem.spad_bytes = mem.spad.size();
+    mem.acc_bytes = mem.acc.size();
     for (const auto& r : prog.regions) {
+      mem.region_size.push_back(r.size);
       mem.regions.emplace_back(r.size, 0);
       std::copy(r.init.begin(), r.init.end(), mem.regions.back().begin());
       mem.region_base.push_back(mem.region_base.empty() ? 0 : mem.region_base.back() + (1 << 20));

@@ -90,6 +90,8 @@ Memories fresh() {
   Memories m;
   m.spad.assign(128 * 1024, 0);
   m.acc.assign(128 * 1024, 0);
+  m.spad_bytes = m.spad.size();
+  m.acc_bytes = m.acc.size();
   return m;
 }
 
