@@ -120,6 +120,19 @@ int32_t requantize(int32_t x, int32_t multiplier, int32_t shift, uint8_t mode) {
   return static_cast<int32_t>(r);
 }
 
+namespace {
+
+/// The full integer epilogue of docs/isa.md: requantize, add the zero point (saturating), clamp to
+/// [min, max], saturate to the output type.
+uint8_t requant_epilogue(int32_t x, int32_t multiplier, int32_t shift, const isa::Param& p, ElemType out) {
+  namespace q = isa::params::requant;
+  int64_t y = sat32(static_cast<int64_t>(requantize(x, multiplier, shift, p.bytes[q::mode])) + param_i32(p, q::zp));
+  y = std::min<int64_t>(std::max<int64_t>(y, param_i32(p, q::min)), param_i32(p, q::max));
+  return static_cast<uint8_t>(saturate_to(out, y));
+}
+
+}  // namespace
+
 FunctionalModel::FunctionalModel(const isa::Program& prog, uint32_t line_bytes, Memories& mem)
     : prog_(prog), line_(line_bytes), mem_(mem) {}
 
@@ -412,8 +425,6 @@ void FunctionalModel::execute(uint32_t index) {
       const auto& p = prog_.params[in.get(f::requant::q)];
       const Tile src{acc, in.get(f::requant::src), row_lines_for(cols, kAccBytes, line_), kAccBytes, line_};
       const Tile dst{spad, in.get(f::requant::dst), row_lines_for(cols, elem_bytes(dt), line_), elem_bytes(dt), line_};
-      const uint8_t mode = p.bytes[q::mode];
-      const int32_t zp = param_i32(p, q::zp), lo = param_i32(p, q::min), hi = param_i32(p, q::max);
       std::vector<int32_t> mult(cols, param_i32(p, q::multiplier)), shift(cols, param_i32(p, q::shift));
       if (p.bytes[q::per_channel]) {
         const auto& r = mem_.regions[p.bytes[q::region]];
@@ -433,11 +444,7 @@ void FunctionalModel::execute(uint32_t index) {
             std::memcpy(dst.at(r, c), &h, 2);
             continue;
           }
-          const auto x = static_cast<int32_t>(load_u32(src.at(r, c)));
-          int64_t y = requantize(x, mult[c], shift[c], mode);
-          y = sat32(y + zp);
-          y = std::min<int64_t>(std::max<int64_t>(y, lo), hi);
-          *dst.at(r, c) = static_cast<uint8_t>(saturate_to(dt, y));
+          *dst.at(r, c) = requant_epilogue(static_cast<int32_t>(load_u32(src.at(r, c))), mult[c], shift[c], p, dt);
         }
       break;
     }
@@ -495,9 +502,7 @@ void FunctionalModel::execute(uint32_t index) {
             store_u32(d.at(r, c), static_cast<uint32_t>(y));
           } else if (qp) {
             namespace q = isa::params::requant;
-            int64_t v = requantize(y, param_i32(*qp, q::multiplier), param_i32(*qp, q::shift), qp->bytes[q::mode]);
-            v = std::min<int64_t>(std::max<int64_t>(sat32(v + param_i32(*qp, q::zp)), param_i32(*qp, q::min)), param_i32(*qp, q::max));
-            *d.at(r, c) = static_cast<uint8_t>(saturate_to(dt, v));
+            *d.at(r, c) = requant_epilogue(y, param_i32(*qp, q::multiplier), param_i32(*qp, q::shift), *qp, dt);
           } else {
             *d.at(r, c) = static_cast<uint8_t>(saturate_to(dt, y));
           }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/config/units.h"
+
 namespace npusim::cli {
 
 /// A usage error (exit code 2, with a pointer to --help).
@@ -65,14 +67,8 @@ class Args {
   unsigned long long number(const std::string& name, unsigned long long def) const {
     if (!has(name)) return def;
     const std::string v = value(name);
-    size_t used = 0;
     unsigned long long n = 0;
-    try {
-      n = std::stoull(v, &used, 0);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != v.size() || v.empty() || v[0] == '-') throw UsageError("option " + name + " expects a non-negative integer, got '" + v + "'");
+    if (!config::parse_unsigned(v, n)) throw UsageError("option " + name + " expects a non-negative integer, got '" + v + "'");
     return n;
   }
 

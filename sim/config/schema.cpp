@@ -42,14 +42,8 @@ void Section::integer(const char* name, uint32_t& field, const char* unit, const
   const std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
   add({name, "int", unit, desc, def ? std::to_string(*def) : "", !def, {}, [&field, min, max, range](const YAML::Node& n) {
          const std::string t = scalar(n);
-         size_t used = 0;
          unsigned long long v = 0;
-         try {
-           v = std::stoull(t, &used, 0);
-         } catch (const std::exception&) {
-           used = 0;
-         }
-         if (t.empty() || used != t.size() || t[0] == '-' || v < min || v > max)
+         if (!parse_unsigned(t, v) || v < min || v > max)
            throw std::invalid_argument("expected " + range + ", got '" + t + "'");
          field = static_cast<uint32_t>(v);
        }});

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace npusim::config {
@@ -96,6 +98,17 @@ std::string time_text(double s) {
   if (s < 1e-3) return trim_number(s * 1e6) + "us";
   if (s < 1) return trim_number(s * 1e3) + "ms";
   return trim_number(s) + "s";
+}
+
+bool parse_unsigned(const std::string& text, unsigned long long& out) {
+  if (text.empty() || text[0] == '-' || text[0] == '+' || text[0] == ' ') return false;
+  size_t used = 0;
+  try {
+    out = std::stoull(text, &used, 0);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return used == text.size();
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {

@@ -22,6 +22,9 @@ std::string frequency_text(double hz);
 std::string bandwidth_text(double bytes_per_s);
 std::string time_text(double s);
 
+/// A plain non-negative integer (decimal, 0x hex or 0 octal), nothing else; false otherwise.
+bool parse_unsigned(const std::string& text, unsigned long long& out);
+
 /// Edit distance, for "did you mean" hints.
 size_t edit_distance(const std::string& a, const std::string& b);
 
