@@ -11,14 +11,14 @@ namespace npusim::arch {
 
 /// Fault classes (the codes a driver sees in ERR_INFO0 later).
 enum class FaultCode : uint8_t {
-  RegionBounds = 1,   ///< a descriptor walk or region write leaves its region
-  SramBounds = 2,     ///< a tile leaves the scratchpad or accumulator
-  SemOverflow = 3,    ///< a signal past 65535
-  SemConsumer = 4,    ///< a wait by an engine other than the declared consumer
-  Deadlock = 5,       ///< every unfinished engine waits and nothing is in flight
-  Watchdog = 6,       ///< the run exceeded its cycle budget
-  TargetMismatch = 7, ///< the program needs a different configuration
-  BadBinding = 8,     ///< host inputs do not match the program's I/O tensors
+  RegionBounds = 1,    ///< a descriptor walk or region write leaves its region
+  SramBounds = 2,      ///< a tile leaves the scratchpad or accumulator
+  SemOverflow = 3,     ///< a signal past 65535
+  SemConsumer = 4,     ///< a wait by an engine other than the declared consumer
+  Deadlock = 5,        ///< every unfinished engine waits and nothing is in flight
+  Watchdog = 6,        ///< the run exceeded its cycle budget
+  TargetMismatch = 7,  ///< the program needs a different configuration
+  BadBinding = 8,      ///< host inputs do not match the program's I/O tensors
 };
 const char* fault_name(FaultCode c);
 

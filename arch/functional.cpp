@@ -35,14 +35,20 @@ __extension__ typedef __int128 Int128;  // exact intermediate of the rhu roundin
 
 constexpr unsigned kAccBytes = 4;  // i32 / fp32 accumulator elements
 
-unsigned elem_bytes(ElemType t) { return (t == ElemType::Fp16 || t == ElemType::Bf16) ? 2 : 1; }
-bool is_float(ElemType t) { return t == ElemType::Fp16 || t == ElemType::Bf16; }
+unsigned elem_bytes(ElemType t) {
+  return (t == ElemType::Fp16 || t == ElemType::Bf16) ? 2 : 1;
+}
+bool is_float(ElemType t) {
+  return t == ElemType::Fp16 || t == ElemType::Bf16;
+}
 
 int32_t sat32(int64_t v) {
-  return static_cast<int32_t>(std::clamp<int64_t>(v, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
+  return static_cast<int32_t>(
+      std::clamp<int64_t>(v, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
 }
 int32_t saturate_to(ElemType t, int64_t v) {
-  return t == ElemType::I8 ? static_cast<int32_t>(std::clamp<int64_t>(v, -128, 127)) : static_cast<int32_t>(std::clamp<int64_t>(v, 0, 255));
+  return t == ElemType::I8 ? static_cast<int32_t>(std::clamp<int64_t>(v, -128, 127))
+                           : static_cast<int32_t>(std::clamp<int64_t>(v, 0, 255));
 }
 
 float half_to_float(uint16_t b, ElemType t) {
@@ -51,7 +57,8 @@ float half_to_float(uint16_t b, ElemType t) {
 }
 uint16_t float_to_half(float v, ElemType t) {
   // Eigen's conversions round to nearest even and keep NaN/infinity (docs/isa.md "Floating point").
-  return t == ElemType::Fp16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v)) : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
+  return t == ElemType::Fp16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v))
+                             : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
 }
 
 uint32_t load_u32(const uint8_t* p) {
@@ -59,19 +66,23 @@ uint32_t load_u32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+void store_u32(uint8_t* p, uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
 
 /// A tile view: `rows` rows of `cols` elements of `esize` bytes in one SRAM, row r at line base + r*row_lines.
 struct Tile {
-  uint8_t* mem;         ///< SRAM bytes
-  uint64_t base_line;   ///< first line
-  uint64_t row_lines;   ///< lines per row
-  unsigned esize;       ///< element bytes
-  uint32_t line;        ///< line bytes
+  uint8_t* mem;        ///< SRAM bytes
+  uint64_t base_line;  ///< first line
+  uint64_t row_lines;  ///< lines per row
+  unsigned esize;      ///< element bytes
+  uint32_t line;       ///< line bytes
   uint8_t* at(uint64_t r, uint64_t c) const { return mem + (base_line + r * row_lines) * line + c * esize; }
 };
 
-uint64_t row_lines_for(uint64_t cols, unsigned esize, uint32_t line) { return (cols * esize + line - 1) / line; }
+uint64_t row_lines_for(uint64_t cols, unsigned esize, uint32_t line) {
+  return (cols * esize + line - 1) / line;
+}
 
 int32_t param_i32(const isa::Param& p, uint8_t off) {
   int32_t v;
@@ -94,7 +105,8 @@ int32_t requantize(int32_t x, int32_t multiplier, int32_t shift, uint8_t mode) {
     const bool overflow = x == multiplier && x == std::numeric_limits<int32_t>::min();
     const int64_t ab = static_cast<int64_t>(x) * multiplier;
     const int64_t nudge = ab >= 0 ? (int64_t{1} << 30) : (1 - (int64_t{1} << 30));
-    const int32_t h = overflow ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>((ab + nudge) / (int64_t{1} << 31));
+    const int32_t h =
+        overflow ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>((ab + nudge) / (int64_t{1} << 31));
     if (shift <= 0) return h;
     const int64_t mask = (int64_t{1} << shift) - 1;
     const int64_t remainder = h & mask;
@@ -146,8 +158,8 @@ struct BoxWalk {
   std::vector<int64_t> src;  ///< per row: byte offset in the region, -1 = pad row
 };
 
-BoxWalk walk(const isa::TensorDesc& d, int64_t elem_off, uint32_t pt, uint32_t pb, uint32_t pl, uint32_t pr, int64_t index,
-             isa::Engine eng, uint64_t region_size, const std::string& region_name) {
+BoxWalk walk(const isa::TensorDesc& d, int64_t elem_off, uint32_t pt, uint32_t pb, uint32_t pl, uint32_t pr,
+             int64_t index, isa::Engine eng, uint64_t region_size, const std::string& region_name) {
   BoxWalk w;
   w.esize = isa::tensor_type_bytes(d.dtype);
   w.row_elems = d.box[0];
@@ -164,13 +176,13 @@ BoxWalk walk(const isa::TensorDesc& d, int64_t elem_off, uint32_t pt, uint32_t p
           w.src.push_back(-1);
           continue;
         }
-        const int64_t off = origin + static_cast<int64_t>(i1p - pl) * d.stride[0] + static_cast<int64_t>(i2p - pt) * d.stride[1] +
-                            static_cast<int64_t>(i3) * d.stride[2];
+        const int64_t off = origin + static_cast<int64_t>(i1p - pl) * d.stride[0] +
+                            static_cast<int64_t>(i2p - pt) * d.stride[1] + static_cast<int64_t>(i3) * d.stride[2];
         if (off < 0 || static_cast<uint64_t>(off) > region_size || row_bytes > region_size - static_cast<uint64_t>(off))
           throw Fault(FaultCode::RegionBounds,
-                      "descriptor '" + d.name + "' row " + std::to_string(w.src.size()) + " reaches bytes [" + std::to_string(off) + ", " +
-                          std::to_string(off + static_cast<int64_t>(row_bytes)) + ") outside region '" + region_name + "' (" +
-                          std::to_string(region_size) + " bytes)",
+                      "descriptor '" + d.name + "' row " + std::to_string(w.src.size()) + " reaches bytes [" +
+                          std::to_string(off) + ", " + std::to_string(off + static_cast<int64_t>(row_bytes)) +
+                          ") outside region '" + region_name + "' (" + std::to_string(region_size) + " bytes)",
                       index, eng);
         w.src.push_back(off);
       }
@@ -189,8 +201,9 @@ Footprint FunctionalModel::plan(uint32_t index) const {
     const uint64_t limit = acc ? acc_lines : spad_lines;
     if (first > limit || count > limit - first)
       throw Fault(FaultCode::SramBounds,
-                  std::string(what) + ": lines [" + std::to_string(first) + ", " + std::to_string(first + count) + ") exceed the " +
-                      (acc ? "accumulator" : "scratchpad") + " (" + std::to_string(limit) + " lines of " + std::to_string(line_) + " B)",
+                  std::string(what) + ": lines [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                      ") exceed the " + (acc ? "accumulator" : "scratchpad") + " (" + std::to_string(limit) +
+                      " lines of " + std::to_string(line_) + " B)",
                   index, eng);
     (acc ? fp.acc : fp.spad).push_back({first, count});
   };
@@ -198,8 +211,8 @@ Footprint FunctionalModel::plan(uint32_t index) const {
     const uint64_t size = mem_.region_size[region];
     if (off > size || bytes > size - off)
       throw Fault(FaultCode::RegionBounds,
-                  std::string(what) + ": bytes [" + std::to_string(off) + ", " + std::to_string(off + bytes) + ") outside region '" +
-                      prog_.regions[region].name + "' (" + std::to_string(size) + " bytes)",
+                  std::string(what) + ": bytes [" + std::to_string(off) + ", " + std::to_string(off + bytes) +
+                      ") outside region '" + prog_.regions[region].name + "' (" + std::to_string(size) + " bytes)",
                   index, eng);
     fp.dram.push_back({mem_.region_base[region] + off, bytes});
     fp.dram_bytes += bytes;
@@ -210,21 +223,26 @@ Footprint FunctionalModel::plan(uint32_t index) const {
       const bool is_load = op == Opcode::Load;
       const auto& d = prog_.descs[in.get(is_load ? f::load::desc : f::store::desc)];
       const int64_t off = is_load ? f::load::off.get_signed(in.w) : f::store::off.get_signed(in.w);
-      const BoxWalk w = is_load ? walk(d, off, in.get(f::load::pad_top), in.get(f::load::pad_bottom), in.get(f::load::pad_left),
-                                       in.get(f::load::pad_right), index, eng, mem_.region_size[d.region], prog_.regions[d.region].name)
-                                : walk(d, off, 0, 0, 0, 0, index, eng, mem_.region_size[d.region], prog_.regions[d.region].name);
+      const BoxWalk w =
+          is_load
+              ? walk(d, off, in.get(f::load::pad_top), in.get(f::load::pad_bottom), in.get(f::load::pad_left),
+                     in.get(f::load::pad_right), index, eng, mem_.region_size[d.region], prog_.regions[d.region].name)
+              : walk(d, off, 0, 0, 0, 0, index, eng, mem_.region_size[d.region], prog_.regions[d.region].name);
       const uint64_t stride = is_load ? in.get(f::load::stride) : in.get(f::store::stride);
       const uint64_t rl = stride ? stride : row_lines_for(w.row_elems, w.esize, line_);
       const bool acc = is_load ? in.get(f::load::dst_acc) : in.get(f::store::src_acc);
       const uint64_t first = is_load ? in.get(f::load::dst) : in.get(f::store::src);
-      sram(acc, first, (w.rows - 1) * rl + row_lines_for(w.row_elems, w.esize, line_), is_load ? "load destination" : "store source");
+      sram(acc, first, (w.rows - 1) * rl + row_lines_for(w.row_elems, w.esize, line_),
+           is_load ? "load destination" : "store source");
       const uint64_t row_bytes = w.row_elems * w.esize;
       for (int64_t s : w.src)
         if (s >= 0) {
           // Merge rows that are contiguous in DRAM into one run (what a DMA would burst).
           const uint64_t a = mem_.region_base[d.region] + static_cast<uint64_t>(s);
-          if (!fp.dram.empty() && fp.dram.back().first + fp.dram.back().second == a) fp.dram.back().second += row_bytes;
-          else fp.dram.push_back({a, row_bytes});
+          if (!fp.dram.empty() && fp.dram.back().first + fp.dram.back().second == a)
+            fp.dram.back().second += row_bytes;
+          else
+            fp.dram.push_back({a, row_bytes});
           fp.dram_bytes += row_bytes;
         }
       fp.dram_write = !is_load;
@@ -265,10 +283,13 @@ Footprint FunctionalModel::plan(uint32_t index) const {
     case Opcode::Sub: {
       const auto dt = static_cast<ElemType>(in.get(f::add::dtype));
       const uint64_t rows = in.get(f::add::rows), cols = in.get(f::add::cols);
-      auto span = [&](bool acc, uint64_t r) { return r * row_lines_for(cols, acc ? kAccBytes : elem_bytes(dt), line_); };
+      auto span = [&](bool acc, uint64_t r) {
+        return r * row_lines_for(cols, acc ? kAccBytes : elem_bytes(dt), line_);
+      };
       sram(in.get(f::add::dst_acc), in.get(f::add::dst), span(in.get(f::add::dst_acc), rows), "destination");
       sram(in.get(f::add::src0_acc), in.get(f::add::src0), span(in.get(f::add::src0_acc), rows), "src0");
-      sram(in.get(f::add::src1_acc), in.get(f::add::src1), span(in.get(f::add::src1_acc), in.get(f::add::bcast) ? 1 : rows), "src1");
+      sram(in.get(f::add::src1_acc), in.get(f::add::src1),
+           span(in.get(f::add::src1_acc), in.get(f::add::bcast) ? 1 : rows), "src1");
       fp.elements = rows * cols;
       break;
     }
@@ -291,7 +312,8 @@ Footprint FunctionalModel::plan(uint32_t index) const {
       const auto dt = static_cast<ElemType>(in.get(f::pool::dtype));
       const auto& p = prog_.params[in.get(f::pool::window)];
       namespace pp = isa::params::pool;
-      const uint64_t ih = p.bytes[pp::in_h] | (p.bytes[pp::in_h + 1] << 8), iw = p.bytes[pp::in_w] | (p.bytes[pp::in_w + 1] << 8);
+      const uint64_t ih = p.bytes[pp::in_h] | (p.bytes[pp::in_h + 1] << 8),
+                     iw = p.bytes[pp::in_w] | (p.bytes[pp::in_w + 1] << 8);
       const uint64_t oh = (ih + p.bytes[pp::pad_top] + p.bytes[pp::pad_bottom] - p.bytes[pp::kh]) / p.bytes[pp::sh] + 1;
       const uint64_t ow = (iw + p.bytes[pp::pad_left] + p.bytes[pp::pad_right] - p.bytes[pp::kw]) / p.bytes[pp::sw] + 1;
       const uint64_t ch = in.get(f::pool::channels), rl = row_lines_for(ch, elem_bytes(dt), line_);
@@ -316,8 +338,7 @@ Footprint FunctionalModel::plan(uint32_t index) const {
       region_check(in.get(f::perf_snap::region), in.get(f::perf_snap::offset), 64, "perf.snap");
       fp.dram_write = true;
       break;
-    default:
-      break;
+    default: break;
   }
   return fp;
 }
@@ -334,9 +355,10 @@ void FunctionalModel::execute(uint32_t index) {
       const auto& d = prog_.descs[in.get(is_load ? f::load::desc : f::store::desc)];
       auto& region = mem_.regions[d.region];
       const int64_t off = is_load ? f::load::off.get_signed(in.w) : f::store::off.get_signed(in.w);
-      const BoxWalk w = is_load ? walk(d, off, in.get(f::load::pad_top), in.get(f::load::pad_bottom), in.get(f::load::pad_left),
-                                       in.get(f::load::pad_right), index, in.engine(), region.size(), prog_.regions[d.region].name)
-                                : walk(d, off, 0, 0, 0, 0, index, in.engine(), region.size(), prog_.regions[d.region].name);
+      const BoxWalk w =
+          is_load ? walk(d, off, in.get(f::load::pad_top), in.get(f::load::pad_bottom), in.get(f::load::pad_left),
+                         in.get(f::load::pad_right), index, in.engine(), region.size(), prog_.regions[d.region].name)
+                  : walk(d, off, 0, 0, 0, 0, index, in.engine(), region.size(), prog_.regions[d.region].name);
       const uint64_t stride = is_load ? in.get(f::load::stride) : in.get(f::store::stride);
       const uint64_t rl = stride ? stride : row_lines_for(w.row_elems, w.esize, line_);
       uint8_t* mem = (is_load ? in.get(f::load::dst_acc) : in.get(f::store::src_acc)) ? acc : spad;
@@ -345,7 +367,8 @@ void FunctionalModel::execute(uint32_t index) {
       // Pad value: the descriptor's zero point in the element type, or 0.
       std::vector<uint8_t> pad(row_bytes, 0);
       if (is_load && in.get(f::load::pad_zp))
-        for (uint64_t e = 0; e < w.row_elems; ++e) std::memcpy(&pad[e * w.esize], &d.zero_point, w.esize);  // little-endian truncation
+        for (uint64_t e = 0; e < w.row_elems; ++e)
+          std::memcpy(&pad[e * w.esize], &d.zero_point, w.esize);  // little-endian truncation
       for (uint64_t j = 0; j < w.rows; ++j) {
         uint8_t* s = mem + (first + j * rl) * line_;
         if (!is_load) {
@@ -370,7 +393,8 @@ void FunctionalModel::execute(uint32_t index) {
       const auto dt = static_cast<ElemType>(in.get(f::matmul::dtype));
       const int64_t m = in.get(f::matmul::m), n = in.get(f::matmul::n), k = in.get(f::matmul::k);
       const unsigned es = elem_bytes(dt);
-      const bool ta = in.get(f::matmul::trans_a), tb = in.get(f::matmul::trans_b), accumulate = in.get(f::matmul::accumulate);
+      const bool ta = in.get(f::matmul::trans_a), tb = in.get(f::matmul::trans_b),
+                 accumulate = in.get(f::matmul::accumulate);
       const Tile A{spad, in.get(f::matmul::a), row_lines_for(ta ? m : k, es, line_), es, line_};
       const Tile B{spad, in.get(f::matmul::b), row_lines_for(tb ? k : n, es, line_), es, line_};
       const Tile C{acc, in.get(f::matmul::c), row_lines_for(n, kAccBytes, line_), kAccBytes, line_};
@@ -459,8 +483,10 @@ void FunctionalModel::execute(uint32_t index) {
         const unsigned es = in_acc ? kAccBytes : elem_bytes(dt);
         return Tile{in_acc ? acc : spad, line, row_lines_for(cols, es, line_), es, line_};
       };
-      const bool s0a = in.get(f::add::src0_acc), s1a = in.get(f::add::src1_acc), da = in.get(f::add::dst_acc), bc = in.get(f::add::bcast);
-      const Tile s0 = tile(s0a, in.get(f::add::src0)), s1 = tile(s1a, in.get(f::add::src1)), d = tile(da, in.get(f::add::dst));
+      const bool s0a = in.get(f::add::src0_acc), s1a = in.get(f::add::src1_acc), da = in.get(f::add::dst_acc),
+                 bc = in.get(f::add::bcast);
+      const Tile s0 = tile(s0a, in.get(f::add::src0)), s1 = tile(s1a, in.get(f::add::src1)),
+                 d = tile(da, in.get(f::add::dst));
       const uint32_t qid = in.get(f::add::q);
       const isa::Param* qp = qid == isa::kNoParam ? nullptr : &prog_.params[qid];
       auto read_int = [&](const Tile& t, bool in_acc, uint64_t r, uint64_t c) -> int32_t {
@@ -482,15 +508,21 @@ void FunctionalModel::execute(uint32_t index) {
           const uint64_t r1 = bc ? 0 : r;
           if (is_float(dt)) {
             const float a = read_float(s0, s0a, r, c), b = read_float(s1, s1a, r1, c);
-            float y = op == Opcode::Add ? a + b : op == Opcode::Sub ? a - b : op == Opcode::Mul ? a * b : op == Opcode::Max ? std::max(a, b) : std::min(a, b);
-            if (da) std::memcpy(d.at(r, c), &y, 4);
+            float y = op == Opcode::Add   ? a + b
+                      : op == Opcode::Sub ? a - b
+                      : op == Opcode::Mul ? a * b
+                      : op == Opcode::Max ? std::max(a, b)
+                                          : std::min(a, b);
+            if (da)
+              std::memcpy(d.at(r, c), &y, 4);
             else {
               const uint16_t h = float_to_half(y, dt);
               std::memcpy(d.at(r, c), &h, 2);
             }
             continue;
           }
-          const uint32_t a = static_cast<uint32_t>(read_int(s0, s0a, r, c)), b = static_cast<uint32_t>(read_int(s1, s1a, r1, c));
+          const uint32_t a = static_cast<uint32_t>(read_int(s0, s0a, r, c)),
+                         b = static_cast<uint32_t>(read_int(s1, s1a, r1, c));
           const auto sa = static_cast<int32_t>(a), sb = static_cast<int32_t>(b);
           // i32 with wrap-around: compute in uint32.
           const auto y = static_cast<int32_t>(op == Opcode::Add   ? a + b
@@ -540,7 +572,8 @@ void FunctionalModel::execute(uint32_t index) {
       auto wr = [&](uint64_t r, uint64_t c, double v) {
         if (fl) {
           const auto fv = static_cast<float>(v);
-          if (da) std::memcpy(d.at(r, c), &fv, 4);
+          if (da)
+            std::memcpy(d.at(r, c), &fv, 4);
           else {
             const uint16_t h = float_to_half(fv, dt);
             std::memcpy(d.at(r, c), &h, 2);
@@ -557,8 +590,11 @@ void FunctionalModel::execute(uint32_t index) {
         for (uint64_t r = 0; r < rows; ++r)
           for (uint64_t c = 0; c < cols; ++c) {
             double v = rd(r, c);
-            if (fl) v = static_cast<double>(std::min(std::max(static_cast<float>(v), param_f32(p, cp::fmin)), param_f32(p, cp::fmax)));
-            else v = std::min<double>(std::max<double>(v, param_i32(p, cp::min)), param_i32(p, cp::max));
+            if (fl)
+              v = static_cast<double>(
+                  std::min(std::max(static_cast<float>(v), param_f32(p, cp::fmin)), param_f32(p, cp::fmax)));
+            else
+              v = std::min<double>(std::max<double>(v, param_i32(p, cp::min)), param_i32(p, cp::max));
             wr(r, c, v);
           }
       } else if (op == Opcode::Copy) {
@@ -579,7 +615,8 @@ void FunctionalModel::execute(uint32_t index) {
             }
           } else {
             double v = rd(r, 0);
-            for (uint64_t c = 1; c < cols; ++c) v = kind == f::reduce::op_max ? std::max(v, rd(r, c)) : std::min(v, rd(r, c));
+            for (uint64_t c = 1; c < cols; ++c)
+              v = kind == f::reduce::op_max ? std::max(v, rd(r, c)) : std::min(v, rd(r, c));
             wr(r, 0, v);
           }
         }
@@ -590,10 +627,12 @@ void FunctionalModel::execute(uint32_t index) {
       namespace pp = isa::params::pool;
       const auto dt = static_cast<ElemType>(in.get(f::pool::dtype));
       const auto& p = prog_.params[in.get(f::pool::window)];
-      const int64_t ih = p.bytes[pp::in_h] | (p.bytes[pp::in_h + 1] << 8), iw = p.bytes[pp::in_w] | (p.bytes[pp::in_w + 1] << 8);
+      const int64_t ih = p.bytes[pp::in_h] | (p.bytes[pp::in_h + 1] << 8),
+                    iw = p.bytes[pp::in_w] | (p.bytes[pp::in_w + 1] << 8);
       const int64_t kh = p.bytes[pp::kh], kw = p.bytes[pp::kw], sh = p.bytes[pp::sh], sw = p.bytes[pp::sw];
       const int64_t pt = p.bytes[pp::pad_top], pl = p.bytes[pp::pad_left];
-      const int64_t oh = (ih + pt + p.bytes[pp::pad_bottom] - kh) / sh + 1, ow = (iw + pl + p.bytes[pp::pad_right] - kw) / sw + 1;
+      const int64_t oh = (ih + pt + p.bytes[pp::pad_bottom] - kh) / sh + 1,
+                    ow = (iw + pl + p.bytes[pp::pad_right] - kw) / sw + 1;
       const uint64_t ch = in.get(f::pool::channels);
       const unsigned es = elem_bytes(dt);
       const Tile s{spad, in.get(f::pool::src), row_lines_for(ch, es, line_), es, line_};
@@ -632,7 +671,8 @@ void FunctionalModel::execute(uint32_t index) {
               std::memcpy(out, &h, 2);
             } else {
               int64_t v;
-              if (!avg) v = static_cast<int64_t>(best);
+              if (!avg)
+                v = static_cast<int64_t>(best);
               else {  // round half away from zero: (2|s| + d) / (2d) with the sign of s
                 const int64_t mag = (2 * std::llabs(sum_i) + div) / (2 * div);
                 v = sum_i < 0 ? -mag : mag;

@@ -15,10 +15,10 @@ namespace npusim::arch {
 
 /// Device memories the functional model reads and writes.
 struct Memories {
-  uint64_t spad_bytes = 0;                    ///< scratchpad size
-  uint64_t acc_bytes = 0;                     ///< accumulator size
-  std::vector<uint64_t> region_size;          ///< size of each region
-  std::vector<uint64_t> region_base;          ///< device address of each region (for DRAM timing)
+  uint64_t spad_bytes = 0;            ///< scratchpad size
+  uint64_t acc_bytes = 0;             ///< accumulator size
+  std::vector<uint64_t> region_size;  ///< size of each region
+  std::vector<uint64_t> region_base;  ///< device address of each region (for DRAM timing)
   // Contents, used by execute() only (empty in timing-only runs):
   std::vector<uint8_t> spad;                  ///< scratchpad bytes
   std::vector<uint8_t> acc;                   ///< accumulator bytes

@@ -54,9 +54,9 @@ class AnalyticalMxu final : public MxuTiming {
   MxuConfig c_;  ///< parameters
 };
 
-const bool registered = MxuRegistry::add(
-    {"analytical", "SCALE-Sim closed form per tile (exact for ideal memory)", [](config::Section&, MxuConfig&) {},
-     [](const MxuConfig& c) { return std::make_unique<AnalyticalMxu>(c); }});
+const bool registered = MxuRegistry::add({"analytical", "SCALE-Sim closed form per tile (exact for ideal memory)",
+                                          [](config::Section&, MxuConfig&) {},
+                                          [](const MxuConfig& c) { return std::make_unique<AnalyticalMxu>(c); }});
 
 }  // namespace
 
@@ -64,7 +64,8 @@ void describe_mxu(config::Section& s, MxuConfig& c) {
   config::impl_choice<MxuConfig, MxuTiming>(s, c, "MXU timing model", "analytical");
   s.integer("rows", c.rows, "PEs", "systolic array rows (R)", 16, 1, 4096);
   s.integer("cols", c.cols, "PEs", "systolic array columns (C)", 16, 1, 4096);
-  s.choice("dataflow", c.dataflow, {"ws", "os", "is"}, "stationary operand: weights, outputs or inputs", std::string("ws"));
+  s.choice("dataflow", c.dataflow, {"ws", "os", "is"}, "stationary operand: weights, outputs or inputs",
+           std::string("ws"));
   s.choice_list("dtypes", c.dtypes, {"i8", "u8", "fp16", "bf16"}, "matmul data types the array supports",
                 std::vector<std::string>{"i8", "u8"});
   s.boolean("fold_overlap", c.fold_overlap, "pipeline consecutive folds (fill/drain paid once)", false);

@@ -23,7 +23,9 @@ struct MxuConfig {
   std::vector<std::string> dtypes;  ///< matmul dtypes the array supports (ISA names)
   bool fold_overlap = false;        ///< overlap consecutive folds (see analytical model)
   Dataflow flow() const {
-    return dataflow == "os" ? Dataflow::OutputStationary : dataflow == "is" ? Dataflow::InputStationary : Dataflow::WeightStationary;
+    return dataflow == "os"   ? Dataflow::OutputStationary
+           : dataflow == "is" ? Dataflow::InputStationary
+                              : Dataflow::WeightStationary;
   }
 };
 
@@ -35,8 +37,8 @@ struct MatmulShape {
 
 /// Timing and mapping facts of one tile.
 struct MxuTile {
-  uint64_t cycles = 0;  ///< compute cycles
-  uint64_t folds = 0;   ///< array passes
+  uint64_t cycles = 0;            ///< compute cycles
+  uint64_t folds = 0;             ///< array passes
   double mapping_efficiency = 0;  ///< used PEs / (R x C), averaged over folds
 };
 

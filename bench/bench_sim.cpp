@@ -33,13 +33,14 @@ std::vector<Gemm> resnet50() {
     uint32_t hw, mid, out, blocks;
   };
   uint32_t in_ch = 64, in_hw = 56;
-  for (const Stage s : {Stage{56, 64, 256, 3}, Stage{28, 128, 512, 4}, Stage{14, 256, 1024, 6}, Stage{7, 512, 2048, 3}}) {
+  for (const Stage s :
+       {Stage{56, 64, 256, 3}, Stage{28, 128, 512, 4}, Stage{14, 256, 1024, 6}, Stage{7, 512, 2048, 3}}) {
     for (uint32_t b = 0; b < s.blocks; ++b) {
       const uint32_t hw_in = b == 0 ? in_hw : s.hw;
-      g.push_back({hw_in * hw_in, s.mid, in_ch});          // 1x1 reduce
-      g.push_back({s.hw * s.hw, s.mid, s.mid * 9});        // 3x3 (stride 2 in the first block of stages 2-4)
-      g.push_back({s.hw * s.hw, s.out, s.mid});            // 1x1 expand
-      if (b == 0) g.push_back({s.hw * s.hw, s.out, in_ch}); // projection shortcut
+      g.push_back({hw_in * hw_in, s.mid, in_ch});            // 1x1 reduce
+      g.push_back({s.hw * s.hw, s.mid, s.mid * 9});          // 3x3 (stride 2 in the first block of stages 2-4)
+      g.push_back({s.hw * s.hw, s.out, s.mid});              // 1x1 expand
+      if (b == 0) g.push_back({s.hw * s.hw, s.out, in_ch});  // projection shortcut
       in_ch = s.out;
     }
     in_hw = s.hw;
@@ -78,10 +79,14 @@ isa::Program build(const config::NpuConfig& c, const std::vector<Gemm>& layers, 
   while (lines(tm, tn, 4) * line > c.acc.size_bytes) tm /= 2;
   while (2 * (lines(tm, tk, 1) + lines(tk, tn, 1)) * line + lines(tm, tn, 1) * line > c.spad.size_bytes) tk /= 2;
   const uint32_t buf_a[2] = {0, static_cast<uint32_t>(lines(tm, tk, 1))};
-  const uint32_t buf_b[2] = {static_cast<uint32_t>(2 * lines(tm, tk, 1)), static_cast<uint32_t>(2 * lines(tm, tk, 1) + lines(tk, tn, 1))};
+  const uint32_t buf_b[2] = {static_cast<uint32_t>(2 * lines(tm, tk, 1)),
+                             static_cast<uint32_t>(2 * lines(tm, tk, 1) + lines(tk, tn, 1))};
   const uint32_t out_line = static_cast<uint32_t>(2 * (lines(tm, tk, 1) + lines(tk, tn, 1)));
   enum { kFree, kFull, kAccDone, kOut };
-  p.sems = {{"free", isa::Engine::Load, 2}, {"full", isa::Engine::Mxu, 0}, {"acc_done", isa::Engine::Vpu, 0}, {"out", isa::Engine::Store, 0}};
+  p.sems = {{"free", isa::Engine::Load, 2},
+            {"full", isa::Engine::Mxu, 0},
+            {"acc_done", isa::Engine::Vpu, 0},
+            {"out", isa::Engine::Store, 0}};
   isa::Param q;
   q.name = "q";
   q.bytes[0] = isa::params::requant::kKind;
@@ -109,7 +114,8 @@ isa::Program build(const config::NpuConfig& c, const std::vector<Gemm>& layers, 
     auto it = desc_ids.find(key);
     if (it != desc_ids.end()) return it->second;
     const auto id = static_cast<uint32_t>(p.descs.size());
-    p.descs.push_back({"d" + std::to_string(id), reg, isa::TensorType::I8, 2, 0, 0, {cols, rows, 0, 0}, {stride, 0, 0}});
+    p.descs.push_back(
+        {"d" + std::to_string(id), reg, isa::TensorType::I8, 2, 0, 0, {cols, rows, 0, 0}, {stride, 0, 0}});
     desc_ids.emplace(key, id);
     return id;
   };
@@ -173,8 +179,9 @@ isa::Program build(const config::NpuConfig& c, const std::vector<Gemm>& layers, 
         // keep the accumulator until the requant has read it (one wait per instruction).
         auto credit = make(isa::Opcode::SemSet);
         auto bar = make(isa::Opcode::Barrier);
-        bar.set(f::barrier::engines, (1u << static_cast<int>(isa::Engine::Vpu)) | (1u << static_cast<int>(isa::Engine::Store)) |
-                                         (1u << static_cast<int>(isa::Engine::Load)) | (1u << static_cast<int>(isa::Engine::Mxu)));
+        bar.set(f::barrier::engines,
+                (1u << static_cast<int>(isa::Engine::Vpu)) | (1u << static_cast<int>(isa::Engine::Store)) |
+                    (1u << static_cast<int>(isa::Engine::Load)) | (1u << static_cast<int>(isa::Engine::Mxu)));
         p.text.push_back(bar);
         credit.set(f::sem_set::sem, kFree);
         credit.set(f::sem_set::value, 2);
@@ -188,7 +195,8 @@ isa::Program build(const config::NpuConfig& c, const std::vector<Gemm>& layers, 
   }
   p.text.push_back(make(isa::Opcode::Finish));
   isa::validate_program(p);
-  std::printf("  tiles: TM=%u TN=%u TK=%u; %zu instructions, %zu descriptors\n", tm, tn, tk, p.text.size(), p.descs.size());
+  std::printf("  tiles: TM=%u TN=%u TK=%u; %zu instructions, %zu descriptors\n", tm, tn, tk, p.text.size(),
+              p.descs.size());
   return p;
 }
 
@@ -201,8 +209,10 @@ double eigen_baseline(const std::vector<Gemm>& layers) {
   const auto t0 = std::chrono::steady_clock::now();
   int64_t sink = 0;
   for (const Gemm& g : layers) {
-    Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic> a = Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic>::Constant(g.m, g.k, 3);
-    Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic> b = Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic>::Constant(g.k, g.n, -2);
+    Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic> a =
+        Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic>::Constant(g.m, g.k, 3);
+    Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic> b =
+        Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic>::Constant(g.k, g.n, -2);
     Eigen::Matrix<int32_t, Eigen::Dynamic, Eigen::Dynamic> c = a * b;
     sink += c(0, 0);
   }
@@ -216,16 +226,20 @@ int main(int argc, char** argv) {
   std::vector<std::string> configs;
   bool only_timing = false;  // --timing-only: skip the functional runs (for profiling)
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--timing-only") only_timing = true;
-    else configs.push_back(argv[i]);
+    if (std::string(argv[i]) == "--timing-only")
+      only_timing = true;
+    else
+      configs.push_back(argv[i]);
   }
-  if (configs.empty()) configs = {std::string(NPUSIM_CONFIGS) + "/edge.yaml", std::string(NPUSIM_CONFIGS) + "/tpu_v1.yaml"};
+  if (configs.empty())
+    configs = {std::string(NPUSIM_CONFIGS) + "/edge.yaml", std::string(NPUSIM_CONFIGS) + "/tpu_v1.yaml"};
   const auto layers = resnet50();
   const double eigen_s = only_timing ? 0 : eigen_baseline(layers);
   for (const auto& path : configs) {
     const config::NpuConfig c = config::load_npu_config(path);
     uint64_t macs = 0;
-    std::printf("%s (%ux%u @ %.0f MHz), ResNet-50 as %zu GEMM layers:\n", c.name.c_str(), c.mxu.rows, c.mxu.cols, c.clock_hz / 1e6, layers.size());
+    std::printf("%s (%ux%u @ %.0f MHz), ResNet-50 as %zu GEMM layers:\n", c.name.c_str(), c.mxu.rows, c.mxu.cols,
+                c.clock_hz / 1e6, layers.size());
     const isa::Program p = build(c, layers, macs);
     for (bool timing_only : {true, false}) {
       if (only_timing && !timing_only) continue;
@@ -237,16 +251,19 @@ int main(int argc, char** argv) {
         const double wall = seconds_since(t0);
         char b[512];
         std::snprintf(b, sizeof b,
-                      "  %-11s %s: %llu cycles (%.3f ms simulated), MXU util %.1f%%, wall %.3f s, %.3g sim cycles/s, %.3g instr/s\n",
-                      timing_only ? "timing-only" : "functional", r.ok ? "ok" : r.fault_message.c_str(), static_cast<unsigned long long>(r.total_cycles),
-                      r.seconds * 1e3, 100 * r.mxu_utilization, wall, r.total_cycles / wall, p.text.size() / wall);
+                      "  %-11s %s: %llu cycles (%.3f ms simulated), MXU util %.1f%%, wall %.3f s, %.3g sim cycles/s, "
+                      "%.3g instr/s\n",
+                      timing_only ? "timing-only" : "functional", r.ok ? "ok" : r.fault_message.c_str(),
+                      static_cast<unsigned long long>(r.total_cycles), r.seconds * 1e3, 100 * r.mxu_utilization, wall,
+                      r.total_cycles / wall, p.text.size() / wall);
         return std::string(b) + "#" + std::to_string(wall);
       });
       const auto hash = out.rfind('#');
       std::fputs(out.substr(0, hash).c_str(), stdout);
       if (!timing_only && hash != std::string::npos) {
         const double wall = std::stod(out.substr(hash + 1));
-        std::printf("  functional vs plain Eigen int32 GEMM of the same %.3g MACs (%.3f s): %.2fx\n", static_cast<double>(macs), eigen_s, wall / eigen_s);
+        std::printf("  functional vs plain Eigen int32 GEMM of the same %.3g MACs (%.3f s): %.2fx\n",
+                    static_cast<double>(macs), eigen_s, wall / eigen_s);
       }
     }
   }

@@ -32,7 +32,9 @@ struct LineError {
   std::string msg;  ///< message
 };
 
-[[noreturn]] void fail_at(const Token& t, const std::string& msg) { throw LineError{t.col, msg}; }
+[[noreturn]] void fail_at(const Token& t, const std::string& msg) {
+  throw LineError{t.col, msg};
+}
 
 /// Splits one source line into tokens. Comments start with ';'.
 std::vector<Token> lex(const std::string& line) {
@@ -57,7 +59,8 @@ std::vector<Token> lex(const std::string& line) {
       t.text = line.substr(i, j - i);
       i = j;
     } else if (std::isdigit(static_cast<unsigned char>(c)) ||
-               ((c == '-' || c == '+') && i + 1 < n && (std::isdigit(static_cast<unsigned char>(line[i + 1])) || line[i + 1] == '.'))) {
+               ((c == '-' || c == '+') && i + 1 < n &&
+                (std::isdigit(static_cast<unsigned char>(line[i + 1])) || line[i + 1] == '.'))) {
       size_t j = i + 1;
       while (j < n) {
         const char d = line[j];
@@ -121,23 +124,33 @@ bool parse_int_text(const std::string& text, int64_t& out) {
   while (i < s.size()) {
     const char c = s[i];
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (base == 16 && c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else break;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (base == 16 && c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (base == 16 && c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      break;
     if (d >= base) return false;
-    if (__builtin_mul_overflow(v, static_cast<uint64_t>(base), &v) || __builtin_add_overflow(v, static_cast<uint64_t>(d), &v))
+    if (__builtin_mul_overflow(v, static_cast<uint64_t>(base), &v) ||
+        __builtin_add_overflow(v, static_cast<uint64_t>(d), &v))
       return false;
     ++i;
   }
   if (i == start) return false;
   const std::string suffix = s.substr(i);
   uint64_t mult = 1;
-  if (suffix.empty() || suffix == "B") mult = 1;
-  else if (suffix == "KiB") mult = 1ull << 10;
-  else if (suffix == "MiB") mult = 1ull << 20;
-  else if (suffix == "GiB") mult = 1ull << 30;
-  else return false;
+  if (suffix.empty() || suffix == "B")
+    mult = 1;
+  else if (suffix == "KiB")
+    mult = 1ull << 10;
+  else if (suffix == "MiB")
+    mult = 1ull << 20;
+  else if (suffix == "GiB")
+    mult = 1ull << 30;
+  else
+    return false;
   if (__builtin_mul_overflow(v, mult, &v)) return false;
   if (neg) {
     if (v > static_cast<uint64_t>(INT64_MAX) + 1) return false;
@@ -183,7 +196,8 @@ class Cursor {
     if (t.kind != Tok::Number || !parse_int_text(t.text, v))
       fail_at(t, std::string("expected an integer for ") + what + describe(t));
     if (v < lo || v > hi)
-      fail_at(t, std::string(what) + " = " + t.text + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      fail_at(t, std::string(what) + " = " + t.text + " is out of range [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "]");
     next();
     return v;
   }
@@ -222,7 +236,8 @@ class Cursor {
     return v;
   }
   std::string string(const char* what) {
-    if (peek().kind != Tok::String) fail_at(peek(), std::string("expected a quoted string for ") + what + describe(peek()));
+    if (peek().kind != Tok::String)
+      fail_at(peek(), std::string("expected a quoted string for ") + what + describe(peek()));
     return next().text;
   }
   /// [a, b, c] of integers
@@ -231,7 +246,8 @@ class Cursor {
     std::vector<int64_t> v;
     while (!accept("]")) {
       if (!v.empty()) expect(",", "between list elements");
-      if (v.size() == max_len) fail_at(peek(), std::string(what) + ": at most " + std::to_string(max_len) + " elements");
+      if (v.size() == max_len)
+        fail_at(peek(), std::string(what) + ": at most " + std::to_string(max_len) + " elements");
       v.push_back(integer(what, lo, hi));
     }
     return v;
@@ -421,7 +437,8 @@ class Assembler {
     if (name.kind != Tok::Ident) fail_at(name, "expected a region name");
     for (const auto& r : prog_.regions)
       if (r.name == name.text) fail_at(name, "region '" + name.text + "' already declared");
-    if (prog_.regions.size() >= spec().max_regions) fail_at(name, "too many regions (at most " + std::to_string(spec().max_regions) + ")");
+    if (prog_.regions.size() >= spec().max_regions)
+      fail_at(name, "too many regions (at most " + std::to_string(spec().max_regions) + ")");
     Region r;
     r.name = name.text;
     Token key;
@@ -430,7 +447,8 @@ class Assembler {
       check_key(key, {"role", "size", "align"}, seen);
       if (key.text == "role") {
         const Token v = c.next();
-        if (!region_role_from_name(v.text, r.role)) fail_at(v, "unknown role '" + v.text + "' (expected input, output, scratch or const)");
+        if (!region_role_from_name(v.text, r.role))
+          fail_at(v, "unknown role '" + v.text + "' (expected input, output, scratch or const)");
       } else if (key.text == "size") {
         r.size = static_cast<uint64_t>(c.integer("size", 1, INT64_MAX));
       } else {
@@ -450,7 +468,8 @@ class Assembler {
     const uint8_t rid = lookup_region(name);
     Region& r = prog_.regions[rid];
     if (r.role != RegionRole::Const && r.role != RegionRole::Scratch)
-      fail_at(name, "region '" + r.name + "' is " + region_role_name(r.role) + ": only const and scratch regions have initial contents");
+      fail_at(name, "region '" + r.name + "' is " + region_role_name(r.role) +
+                        ": only const and scratch regions have initial contents");
     uint64_t at = 0;
     if (c.peek().kind == Tok::Ident && c.peek().text == "at") {
       c.next();
@@ -487,10 +506,11 @@ class Assembler {
       fail_at(how, "expected hex \"...\", file=\"...\" or random after the region name" + Cursor::describe(how));
     }
     if (at > opts_.max_data_bytes || bytes.size() > opts_.max_data_bytes - at)
-      fail_at(name, "initial contents of region '" + r.name + "' would exceed " + std::to_string(opts_.max_data_bytes) + " bytes");
+      fail_at(name, "initial contents of region '" + r.name + "' would exceed " + std::to_string(opts_.max_data_bytes) +
+                        " bytes");
     if (at > r.size || bytes.size() > r.size - at)
-      fail_at(name, "data (" + std::to_string(bytes.size()) + " bytes at " + std::to_string(at) + ") exceeds region '" + r.name +
-                        "' (" + std::to_string(r.size) + " bytes)");
+      fail_at(name, "data (" + std::to_string(bytes.size()) + " bytes at " + std::to_string(at) + ") exceeds region '" +
+                        r.name + "' (" + std::to_string(r.size) + " bytes)");
     auto& img = region_data_[rid];
     if (img.size() < at + bytes.size()) img.resize(at + bytes.size());
     std::copy(bytes.begin(), bytes.end(), img.begin() + static_cast<std::ptrdiff_t>(at));
@@ -505,10 +525,14 @@ class Assembler {
     double lo = 0, hi = 0;
     while (KeyValues::next_key(c, key)) {
       check_key(key, {"seed", "count", "dtype", "lo", "hi"}, seen);
-      if (key.text == "seed") seed = c.unsigned64("seed");
-      else if (key.text == "count") count = static_cast<uint64_t>(c.integer("count", 1, 1 << 28));
-      else if (key.text == "lo") lo = c.real("lo");
-      else if (key.text == "hi") hi = c.real("hi");
+      if (key.text == "seed")
+        seed = c.unsigned64("seed");
+      else if (key.text == "count")
+        count = static_cast<uint64_t>(c.integer("count", 1, 1 << 28));
+      else if (key.text == "lo")
+        lo = c.real("lo");
+      else if (key.text == "hi")
+        hi = c.real("hi");
       else {
         const Token v = c.next();
         if (!tensor_type_from_name(v.text, dt)) fail_at(v, "unknown dtype '" + v.text + "'");
@@ -527,7 +551,8 @@ class Assembler {
       hi = kHi[static_cast<int>(dt)];
     }
     if (!(lo <= hi)) fail_at(key, "random: lo must not exceed hi");
-    if (!is_float && (lo != std::floor(lo) || hi != std::floor(hi))) fail_at(key, "random: integer types need integer lo/hi");
+    if (!is_float && (lo != std::floor(lo) || hi != std::floor(hi)))
+      fail_at(key, "random: integer types need integer lo/hi");
     uint64_t state = seed;
     const unsigned es = tensor_type_bytes(dt);
     for (uint64_t i = 0; i < count; ++i) {
@@ -537,9 +562,12 @@ class Assembler {
         // 53 uniform bits → [0, 1), scaled; exact IEEE double arithmetic, so portable.
         const double x = lo + (hi - lo) * (static_cast<double>(u >> 11) * 0x1.0p-53);
         const float f = static_cast<float>(x);
-        if (dt == TensorType::FP16) bits = Eigen::numext::bit_cast<uint16_t>(Eigen::half(f));
-        else if (dt == TensorType::BF16) bits = Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(f));
-        else bits = Eigen::numext::bit_cast<uint32_t>(f);
+        if (dt == TensorType::FP16)
+          bits = Eigen::numext::bit_cast<uint16_t>(Eigen::half(f));
+        else if (dt == TensorType::BF16)
+          bits = Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(f));
+        else
+          bits = Eigen::numext::bit_cast<uint32_t>(f);
       } else {
         const auto span = static_cast<uint64_t>(hi - lo) + 1;  // <= 2^32
         bits = static_cast<uint64_t>(static_cast<int64_t>(lo) + static_cast<int64_t>(u % span));
@@ -559,14 +587,20 @@ class Assembler {
     std::vector<int64_t> box, stride;
     while (KeyValues::next_key(c, key)) {
       check_key(key, {"region", "dtype", "box", "stride", "offset", "zp"}, seen);
-      if (key.text == "region") d.region = lookup_region(c.next());
+      if (key.text == "region")
+        d.region = lookup_region(c.next());
       else if (key.text == "dtype") {
         const Token v = c.next();
-        if (!tensor_type_from_name(v.text, d.dtype)) fail_at(v, "unknown dtype '" + v.text + "' (i8, u8, i16, i32, fp16, bf16, fp32)");
-      } else if (key.text == "box") box = c.int_list("box", 1, UINT32_MAX, 4);
-      else if (key.text == "stride") stride = c.int_list("stride", 0, INT64_MAX, 3);
-      else if (key.text == "offset") d.offset = static_cast<uint64_t>(c.integer("offset", 0, INT64_MAX));
-      else d.zero_point = static_cast<int32_t>(c.integer("zp", INT32_MIN, INT32_MAX));
+        if (!tensor_type_from_name(v.text, d.dtype))
+          fail_at(v, "unknown dtype '" + v.text + "' (i8, u8, i16, i32, fp16, bf16, fp32)");
+      } else if (key.text == "box")
+        box = c.int_list("box", 1, UINT32_MAX, 4);
+      else if (key.text == "stride")
+        stride = c.int_list("stride", 0, INT64_MAX, 3);
+      else if (key.text == "offset")
+        d.offset = static_cast<uint64_t>(c.integer("offset", 0, INT64_MAX));
+      else
+        d.zero_point = static_cast<int32_t>(c.integer("zp", INT32_MIN, INT32_MAX));
     }
     if (!seen.count("region") || !seen.count("dtype") || !seen.count("box"))
       fail_at(key, ".desc needs region=, dtype= and box=[...]");
@@ -582,7 +616,8 @@ class Assembler {
       }
     }
     if (stride.size() != box.size() - 1)
-      fail_at(key, "stride needs " + std::to_string(box.size() - 1) + " entries (one per box dimension after the first)");
+      fail_at(key,
+              "stride needs " + std::to_string(box.size() - 1) + " entries (one per box dimension after the first)");
     for (size_t i = 0; i < stride.size(); ++i) d.stride[i] = stride[i];
     if (prog_.descs.size() >= spec().max_descriptors) fail_at(name, "too many descriptors");
     desc_ids_[d.name] = static_cast<uint32_t>(prog_.descs.size());
@@ -630,7 +665,9 @@ class Assembler {
           p.bytes[f->offset + 1] = static_cast<uint8_t>(v >> 8);
           break;
         }
-        case ParamType::I32: put32(p, f->offset, static_cast<uint32_t>(c.integer(f->name, INT32_MIN, INT32_MAX))); break;
+        case ParamType::I32:
+          put32(p, f->offset, static_cast<uint32_t>(c.integer(f->name, INT32_MIN, INT32_MAX)));
+          break;
         case ParamType::U32: put32(p, f->offset, static_cast<uint32_t>(c.integer(f->name, 0, UINT32_MAX))); break;
         case ParamType::F32: put32(p, f->offset, Eigen::numext::bit_cast<uint32_t>(c.real32(f->name))); break;
         case ParamType::Region: p.bytes[f->offset] = lookup_region(c.next()); break;
@@ -670,7 +707,8 @@ class Assembler {
         t.region = lookup_region(c.next());
         const RegionRole role = prog_.regions[t.region].role;
         if (role != RegionRole::Input && role != RegionRole::Output)
-          fail_at(rt, "region '" + rt.text + "' is " + region_role_name(role) + "; I/O tensors live in input or output regions");
+          fail_at(rt, "region '" + rt.text + "' is " + region_role_name(role) +
+                          "; I/O tensors live in input or output regions");
       } else if (key.text == "dtype") {
         const Token v = c.next();
         if (!tensor_type_from_name(v.text, t.dtype)) fail_at(v, "unknown dtype '" + v.text + "'");
@@ -698,7 +736,8 @@ class Assembler {
     const Token name = c.next();
     if (name.kind != Tok::Ident) fail_at(name, "expected a semaphore name");
     if (sem_ids_.count(name.text)) fail_at(name, "semaphore '" + name.text + "' already declared");
-    if (prog_.sems.size() >= spec().max_semaphores) fail_at(name, "too many semaphores (at most " + std::to_string(spec().max_semaphores) + ")");
+    if (prog_.sems.size() >= spec().max_semaphores)
+      fail_at(name, "too many semaphores (at most " + std::to_string(spec().max_semaphores) + ")");
     SemDecl s;
     s.name = name.text;
     Token key;
@@ -707,7 +746,8 @@ class Assembler {
       check_key(key, {"consumer", "init"}, seen);
       if (key.text == "consumer") {
         const Token v = c.next();
-        if (!engine_from_name(v.text, s.consumer)) fail_at(v, "unknown engine '" + v.text + "' (ctrl, load, store, mxu, vpu)");
+        if (!engine_from_name(v.text, s.consumer))
+          fail_at(v, "unknown engine '" + v.text + "' (ctrl, load, store, mxu, vpu)");
       } else {
         s.init = static_cast<uint16_t>(c.integer("init", 0, spec().semaphore_max));
       }
@@ -726,7 +766,8 @@ class Assembler {
     return id;
   }
 
-  uint32_t lookup_id(const Token& t, const std::map<std::string, uint32_t>& ids, const char* what, const char* directive) {
+  uint32_t lookup_id(const Token& t, const std::map<std::string, uint32_t>& ids, const char* what,
+                     const char* directive) {
     auto it = ids.find(t.text);
     if (t.kind != Tok::Ident || it == ids.end())
       fail_at(t, std::string("unknown ") + what + " '" + t.text + "' (declare it with " + directive + " first)");
@@ -752,7 +793,8 @@ class Assembler {
       const Token t = c.peek();
       if (t.kind == Tok::Ident && c.is_punct("=", 1)) {
         const FieldSpec* f = find_field(*in, t.text);
-        if (!f || f->implied) fail_at(t, std::string(in->name) + " has no operand '" + t.text + "'" + operand_list(*in));
+        if (!f || f->implied)
+          fail_at(t, std::string(in->name) + " has no operand '" + t.text + "'" + operand_list(*in));
         c.next();
         c.next();
         set_field(inst, *in, *f, c, given);
@@ -768,13 +810,15 @@ class Assembler {
     }
     for (size_t i = 0; i < in->syntax_count; ++i)
       if (!given[in->syntax[i]])
-        fail_at(c.peek(), std::string(in->name) + ": missing operand '" + in->fields[in->syntax[i]].name + "'" + operand_list(*in));
+        fail_at(c.peek(), std::string(in->name) + ": missing operand '" + in->fields[in->syntax[i]].name + "'" +
+                              operand_list(*in));
     // Required fields: counts, descs, non-optional params, enum-less ids named in syntax.
     for (int i = 0; i < in->field_count; ++i) {
       const FieldSpec& f = in->fields[i];
-      const bool required = f.kind == FieldKind::Count || f.kind == FieldKind::Desc || f.kind == FieldKind::EngineMask ||
-                            (f.kind == FieldKind::Param && !f.optional);
-      if (required && !given[i]) fail_at(mnem, std::string(in->name) + ": missing operand '" + f.name + "'" + operand_list(*in));
+      const bool required = f.kind == FieldKind::Count || f.kind == FieldKind::Desc ||
+                            f.kind == FieldKind::EngineMask || (f.kind == FieldKind::Param && !f.optional);
+      if (required && !given[i])
+        fail_at(mnem, std::string(in->name) + ": missing operand '" + f.name + "'" + operand_list(*in));
     }
     // Header suffixes.
     while (c.accept("!")) {
@@ -787,8 +831,9 @@ class Assembler {
         if (c.accept(",")) n = static_cast<uint32_t>(c.integer("wait count", 1, 8));
         c.expect(")", "to close !wait");
         if (prog_.sems[id].consumer != in->engine)
-          fail_at(s, std::string(in->name) + " runs on " + engine_name(in->engine) + " but semaphore '" + prog_.sems[id].name +
-                         "' is consumed by " + engine_name(prog_.sems[id].consumer) + " (one consumer per semaphore)");
+          fail_at(s, std::string(in->name) + " runs on " + engine_name(in->engine) + " but semaphore '" +
+                         prog_.sems[id].name + "' is consumed by " + engine_name(prog_.sems[id].consumer) +
+                         " (one consumer per semaphore)");
         inst.set(header::wait_en, 1);
         inst.set(header::wait_sem, id);
         inst.set(header::wait_cnt, n - 1);
@@ -853,9 +898,11 @@ class Assembler {
       case FieldKind::Uint:
       case FieldKind::Count: {
         int64_t x;
-        if (t.kind != Tok::Number || !parse_int_text(t.text, x)) fail_at(t, std::string("expected a number for ") + f.name + Cursor::describe(t));
+        if (t.kind != Tok::Number || !parse_int_text(t.text, x))
+          fail_at(t, std::string("expected a number for ") + f.name + Cursor::describe(t));
         if (x < (f.kind == FieldKind::Count ? 1 : 0) || x > max) {
-          if (x < 1 && f.kind == FieldKind::Count) fail_at(t, std::string(in.name) + ": " + f.name + " must be at least 1");
+          if (x < 1 && f.kind == FieldKind::Count)
+            fail_at(t, std::string(in.name) + ": " + f.name + " must be at least 1");
           range_error(x);
         }
         c.next();
@@ -865,9 +912,11 @@ class Assembler {
       case FieldKind::Sint: {
         const int64_t lo = -(max / 2) - 1, hi = max / 2;
         int64_t x;
-        if (t.kind != Tok::Number || !parse_int_text(t.text, x)) fail_at(t, std::string("expected a number for ") + f.name + Cursor::describe(t));
+        if (t.kind != Tok::Number || !parse_int_text(t.text, x))
+          fail_at(t, std::string("expected a number for ") + f.name + Cursor::describe(t));
         if (x < lo || x > hi)
-          fail_at(t, std::string(in.name) + ": " + f.name + "=" + t.text + " does not fit the signed " + std::to_string(f.bits.width) + "-bit field");
+          fail_at(t, std::string(in.name) + ": " + f.name + "=" + t.text + " does not fit the signed " +
+                         std::to_string(f.bits.width) + "-bit field");
         c.next();
         v = static_cast<uint32_t>(x);
         break;
@@ -885,7 +934,8 @@ class Assembler {
         if (found < 0) {
           std::string vals;
           for (int i = 0; i < f.enum_count; ++i) vals += (i ? ", " : "") + std::string(f.enum_values[i]);
-          fail_at(t, "invalid " + std::string(f.name) + " '" + t.text + "' for " + in.name + " (expected " + vals + ")");
+          fail_at(t,
+                  "invalid " + std::string(f.name) + " '" + t.text + "' for " + in.name + " (expected " + vals + ")");
         }
         v = static_cast<uint32_t>(found);
         break;
@@ -895,14 +945,18 @@ class Assembler {
         if (sp.kind != Tok::Ident || (sp.text != "s" && sp.text != "acc"))
           fail_at(sp, std::string("expected s[line] or acc[line] for ") + f.name + Cursor::describe(sp));
         const bool acc = sp.text == "acc";
-        if (f.space == Space::Spad && acc) fail_at(sp, std::string(in.name) + ": " + f.name + " is in the scratchpad (write s[...])");
-        if (f.space == Space::Acc && !acc) fail_at(sp, std::string(in.name) + ": " + f.name + " is in the accumulator (write acc[...])");
+        if (f.space == Space::Spad && acc)
+          fail_at(sp, std::string(in.name) + ": " + f.name + " is in the scratchpad (write s[...])");
+        if (f.space == Space::Acc && !acc)
+          fail_at(sp, std::string(in.name) + ": " + f.name + " is in the accumulator (write acc[...])");
         if (f.space == Space::ByFlag && acc) inst.set(in.fields[f.space_flag].bits, 1);
         c.expect("[", "after the memory name");
         const Token nt = c.peek();
         int64_t x;
         if (nt.kind != Tok::Number || !parse_int_text(nt.text, x) || x < 0) fail_at(nt, "expected a line number");
-        if (x > max) fail_at(nt, std::string(in.name) + ": line " + nt.text + " does not fit the " + std::to_string(f.bits.width) + "-bit field");
+        if (x > max)
+          fail_at(nt, std::string(in.name) + ": line " + nt.text + " does not fit the " + std::to_string(f.bits.width) +
+                          "-bit field");
         c.next();
         c.expect("]", "to close the line address");
         v = static_cast<uint32_t>(x);
@@ -914,8 +968,9 @@ class Assembler {
         const Token pt = c.peek();
         v = lookup_id(c.next(), param_ids_, "parameter", ".param");
         if (f.param_kind >= 0 && prog_.params[v].kind() != spec().params[f.param_kind].kind)
-          fail_at(pt, std::string(in.name) + ": " + f.name + " must name a " + spec().params[f.param_kind].name + " parameter, '" +
-                          pt.text + "' is a " + find_param_kind_by_value(prog_.params[v].kind())->name + " parameter");
+          fail_at(pt, std::string(in.name) + ": " + f.name + " must name a " + spec().params[f.param_kind].name +
+                          " parameter, '" + pt.text + "' is a " +
+                          find_param_kind_by_value(prog_.params[v].kind())->name + " parameter");
         break;
       }
       case FieldKind::Region: v = lookup_region(c.next()); break;
@@ -933,7 +988,8 @@ class Assembler {
             v |= (1u << kEngineCount) - 1;
             continue;
           }
-          if (!engine_from_name(e.text, eng)) fail_at(e, "unknown engine '" + e.text + "' (ctrl, load, store, mxu, vpu or all)");
+          if (!engine_from_name(e.text, eng))
+            fail_at(e, "unknown engine '" + e.text + "' (ctrl, load, store, mxu, vpu or all)");
           v |= 1u << static_cast<unsigned>(eng);
         } while (c.accept("|"));
         break;
@@ -943,7 +999,8 @@ class Assembler {
   }
 
   void finish_program() {
-    if (!pending_labels_.empty()) error(line_, 0, "label '" + pending_labels_.back().name + "' is not followed by an instruction");
+    if (!pending_labels_.empty())
+      error(line_, 0, "label '" + pending_labels_.back().name + "' is not followed by an instruction");
     for (size_t i = 0; i < prog_.regions.size(); ++i) {
       auto& img = region_data_[i];
       while (!img.empty() && img.back() == 0) img.pop_back();  // trailing zeros are implied
@@ -960,7 +1017,8 @@ class Assembler {
     const auto last = prog_.text.size() - 1;
     for (size_t i = 0; i < prog_.text.size(); ++i) {
       const bool fin = prog_.text[i].opcode() == static_cast<uint8_t>(Opcode::Finish);
-      if (fin && i != last) error(lines_[i], 0, "finish before the end of the program (instruction #" + std::to_string(i) + ")");
+      if (fin && i != last)
+        error(lines_[i], 0, "finish before the end of the program (instruction #" + std::to_string(i) + ")");
       if (!fin && i == last) error(lines_[i], 0, "the program does not end with finish");
     }
     if (!errors_.empty()) return;
@@ -974,7 +1032,8 @@ class Assembler {
     if (opts_.check_deadlock) {
       if (auto dl = find_deadlock(prog_, opts_.queue_depth)) {
         // Point at the earliest blocked instruction.
-        uint32_t first = dl->fetch_index < prog_.text.size() ? dl->fetch_index : static_cast<uint32_t>(prog_.text.size() - 1);
+        uint32_t first =
+            dl->fetch_index < prog_.text.size() ? dl->fetch_index : static_cast<uint32_t>(prog_.text.size() - 1);
         for (const auto& b : dl->blocked) first = std::min(first, b.index);
         const int line = lines_[first];
         error(line, 0, dl->describe(prog_, &lines_));
@@ -983,17 +1042,17 @@ class Assembler {
     }
   }
 
-  std::string path_;                 ///< source path for messages
-  std::string dir_;                  ///< directory of the source, for relative .data files
-  AssembleOptions opts_;             ///< options
-  Program prog_;                     ///< program under construction
-  std::vector<int> lines_;           ///< source line per instruction
-  std::vector<std::string> errors_;  ///< collected messages
-  int line_ = 0;                     ///< current line
-  bool target_seen_ = false;         ///< .target given
-  std::vector<Label> pending_labels_;             ///< labels waiting for their instruction
-  std::set<std::string> label_names_;             ///< every label so far
-  std::vector<std::vector<uint8_t>> region_data_; ///< initial image per region
+  std::string path_;                               ///< source path for messages
+  std::string dir_;                                ///< directory of the source, for relative .data files
+  AssembleOptions opts_;                           ///< options
+  Program prog_;                                   ///< program under construction
+  std::vector<int> lines_;                         ///< source line per instruction
+  std::vector<std::string> errors_;                ///< collected messages
+  int line_ = 0;                                   ///< current line
+  bool target_seen_ = false;                       ///< .target given
+  std::vector<Label> pending_labels_;              ///< labels waiting for their instruction
+  std::set<std::string> label_names_;              ///< every label so far
+  std::vector<std::vector<uint8_t>> region_data_;  ///< initial image per region
   std::map<std::string, uint32_t> desc_ids_, param_ids_, sem_ids_, marker_ids_;  ///< name → id
 };
 

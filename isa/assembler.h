@@ -10,10 +10,10 @@
 namespace npusim::isa {
 
 struct AssembleOptions {
-  bool check_deadlock = true;  ///< run the abstract semaphore machine and reject deadlocking programs
-  unsigned queue_depth = 0;    ///< engine queue depth for that proof (0: unbounded)
-  int max_errors = 20;         ///< stop after this many errors
-  bool allow_files = true;     ///< honour `.data NAME file="..."` (fuzzers turn it off)
+  bool check_deadlock = true;                   ///< run the abstract semaphore machine and reject deadlocking programs
+  unsigned queue_depth = 0;                     ///< engine queue depth for that proof (0: unbounded)
+  int max_errors = 20;                          ///< stop after this many errors
+  bool allow_files = true;                      ///< honour `.data NAME file="..."` (fuzzers turn it off)
   uint64_t max_data_bytes = uint64_t{1} << 30;  ///< largest initial image of one region
 };
 

@@ -67,7 +67,8 @@ std::optional<DeadlockReport> find_deadlock(const Program& prog, unsigned queue_
         fence_pending = false;
       }
       if (u.wait) sem[u.wait_sem] -= u.wait_n;
-      if (static_cast<Opcode>(inst.opcode()) == Opcode::SemSet) sem[inst.get(fields::sem_set::sem)] = inst.get(fields::sem_set::value);
+      if (static_cast<Opcode>(inst.opcode()) == Opcode::SemSet)
+        sem[inst.get(fields::sem_set::sem)] = inst.get(fields::sem_set::value);
       if (u.signal) ++sem[u.sig_sem];
       done[idx] = true;
       queue[e].pop_front();
@@ -93,22 +94,25 @@ std::optional<DeadlockReport> find_deadlock(const Program& prog, unsigned queue_
     const SemUse u = sem_use(inst);
     std::ostringstream why;
     if (u.wait && sem[u.wait_sem] < u.wait_n) {
-      why << "semaphore '" << prog.sems[u.wait_sem].name << "' >= " << int(u.wait_n) << " (value "
-          << sem[u.wait_sem] << ")";
+      why << "semaphore '" << prog.sems[u.wait_sem].name << "' >= " << int(u.wait_n) << " (value " << sem[u.wait_sem]
+          << ")";
       // Who could still signal it: every unfinished instruction (queued or not yet fetched).
       for (uint32_t i = 0; i < n; ++i) {
         const SemUse v = sem_use(prog.text[i]);
         if (!done[i] && v.signal && v.sig_sem == u.wait_sem) b.producers.push_back(i);
       }
     } else if (is_fence(inst)) {
-      if (static_cast<Opcode>(inst.opcode()) == Opcode::Finish) why << "every engine to drain (finish)";
-      else why << "barrier draining " << mask_names(fence_mask(inst) & ~(1u << e));
+      if (static_cast<Opcode>(inst.opcode()) == Opcode::Finish)
+        why << "every engine to drain (finish)";
+      else
+        why << "barrier draining " << mask_names(fence_mask(inst) & ~(1u << e));
     }
     b.waits_for = why.str();
     r.blocked.push_back(b);
   }
   // Earliest instruction first: the usual root of the cycle.
-  std::sort(r.blocked.begin(), r.blocked.end(), [](const BlockedEngine& a, const BlockedEngine& b) { return a.index < b.index; });
+  std::sort(r.blocked.begin(), r.blocked.end(),
+            [](const BlockedEngine& a, const BlockedEngine& b) { return a.index < b.index; });
   return r;
 }
 
@@ -141,8 +145,7 @@ std::string DeadlockReport::describe(const Program& prog, const std::vector<int>
     }
     os << "\n";
   }
-  if (fetch_stalled)
-    os << "  fetch stopped before " << at(fetch_index) << " (queue full or behind a barrier)\n";
+  if (fetch_stalled) os << "  fetch stopped before " << at(fetch_index) << " (queue full or behind a barrier)\n";
   os << "  semaphores:";
   for (size_t i = 0; i < sem_values.size(); ++i) os << " " << prog.sems[i].name << "=" << sem_values[i];
   os << "\n";

@@ -20,9 +20,9 @@ namespace npusim::isa {
 
 /// Why one engine cannot go on.
 struct BlockedEngine {
-  Engine engine{};         ///< the engine
-  uint32_t index = 0;      ///< instruction index at the head of its queue
-  std::string waits_for;   ///< e.g. "semaphore 'ld_mx' >= 2 (value 0)" or "barrier on load|mxu"
+  Engine engine{};                  ///< the engine
+  uint32_t index = 0;               ///< instruction index at the head of its queue
+  std::string waits_for;            ///< e.g. "semaphore 'ld_mx' >= 2 (value 0)" or "barrier on load|mxu"
   std::vector<uint32_t> producers;  ///< unfinished instructions that would signal what it waits on
 };
 

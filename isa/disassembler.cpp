@@ -102,8 +102,8 @@ std::string disassemble_instruction(const Instruction& inst, const Program& prog
     if (printed[i] || f.implied) continue;
     const uint32_t v = inst.get(f.bits);
     if (f.kind == FieldKind::Param && f.optional && v == kNoParam) continue;
-    const bool always = f.kind == FieldKind::Count || f.kind == FieldKind::Desc || f.kind == FieldKind::Param || f.kind == FieldKind::Enum ||
-                        f.kind == FieldKind::EngineMask;
+    const bool always = f.kind == FieldKind::Count || f.kind == FieldKind::Desc || f.kind == FieldKind::Param ||
+                        f.kind == FieldKind::Enum || f.kind == FieldKind::EngineMask;
     if (!always && v == 0) continue;  // zero is the default of every other field
     sep();
     if (f.kind == FieldKind::Flag) {
@@ -179,13 +179,14 @@ std::string disassemble(const Program& prog) {
   for (const auto& p : prog.params) {
     const ParamKindSpec* k = find_param_kind_by_value(p.kind());
     os << ".param " << p.name << " " << k->name;
-    const bool fp32_mode = p.kind() == params::requant::kKind && p.bytes[params::requant::mode] == params::requant::mode_fp32;
+    const bool fp32_mode =
+        p.kind() == params::requant::kKind && p.bytes[params::requant::mode] == params::requant::mode_fp32;
     for (int i = 0; i < k->field_count; ++i) {
       const ParamFieldSpec& f = k->fields[i];
-      const uint32_t raw = f.type == ParamType::U8 || f.type == ParamType::Enum || f.type == ParamType::Region
-                               ? p.bytes[f.offset]
-                               : f.type == ParamType::U16 ? static_cast<uint32_t>(p.bytes[f.offset] | (p.bytes[f.offset + 1] << 8))
-                                                          : get32(p, f.offset);
+      const uint32_t raw =
+          f.type == ParamType::U8 || f.type == ParamType::Enum || f.type == ParamType::Region ? p.bytes[f.offset]
+          : f.type == ParamType::U16 ? static_cast<uint32_t>(p.bytes[f.offset] | (p.bytes[f.offset + 1] << 8))
+                                     : get32(p, f.offset);
       if (raw == 0 && !(f.type == ParamType::Enum && i == 0)) continue;
       os << " ";
       if (fp32_mode && f.offset == params::requant::multiplier) {

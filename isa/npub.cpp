@@ -1,12 +1,12 @@
 // `.npub` writer and strict reader. Layout: docs/npub-format.md.
 #include "isa/npub.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
-
-#include <sys/stat.h>
 
 #include "isa/diag.h"
 
@@ -102,7 +102,8 @@ void require_zero(const Reader& r, size_t off, size_t n, const std::string& wher
 }  // namespace
 
 const char* section_name(uint32_t type) {
-  static const char* const names[] = {"?", "TEXT", "DESC", "PARAM", "REGIONS", "CONST", "IO", "SEMS", "DEBUG", "STRTAB"};
+  static const char* const names[] = {"?",     "TEXT", "DESC", "PARAM", "REGIONS",
+                                      "CONST", "IO",   "SEMS", "DEBUG", "STRTAB"};
   return type >= 1 && type <= kSectionTypeCount ? names[type] : "?";
 }
 
@@ -282,8 +283,8 @@ Program read_npub(const uint8_t* data, size_t size) {
   if (h.u8(33) != 0 || h.u16(38) != 0 || h.u32(52) != 0) throw InputError("header: reserved bytes are not zero");
   const uint32_t total = h.u32(44);
   if (total != size)
-    throw InputError("header: total_size " + std::to_string(total) + " does not match the file size " + std::to_string(size) +
-                     " (truncated or padded file)");
+    throw InputError("header: total_size " + std::to_string(total) + " does not match the file size " +
+                     std::to_string(size) + " (truncated or padded file)");
   const uint32_t stored_crc = h.u32(kCrcOffset);
   // The CRC covers the whole file with its own four bytes read as zero.
   const uint8_t zeros[4] = {0, 0, 0, 0};
@@ -311,8 +312,10 @@ Program read_npub(const uint8_t* data, size_t size) {
   const uint16_t count = h.u16(36);
   const uint32_t table = h.u32(40);
   if (count == 0 || count > kSectionTypeCount)
-    throw InputError("header: section_count " + std::to_string(count) + " not in 1.." + std::to_string(kSectionTypeCount));
-  if (table < kNpubHeaderBytes || table % 4 || static_cast<uint64_t>(table) + uint64_t{kSectionEntryBytes} * count > size)
+    throw InputError("header: section_count " + std::to_string(count) + " not in 1.." +
+                     std::to_string(kSectionTypeCount));
+  if (table < kNpubHeaderBytes || table % 4 ||
+      static_cast<uint64_t>(table) + uint64_t{kSectionEntryBytes} * count > size)
     throw InputError("header: section table offset " + std::to_string(table) + " is out of bounds");
   struct Span {
     uint32_t type, offset, size;
@@ -323,13 +326,16 @@ Program read_npub(const uint8_t* data, size_t size) {
     const size_t e = table + kSectionEntryBytes * i;
     const Span s{h.u32(e), h.u32(e + 8), h.u32(e + 12)};
     const std::string where = "section table entry " + std::to_string(i);
-    if (s.type < 1 || s.type > kSectionTypeCount) throw InputError(where + ": unknown section type " + std::to_string(s.type));
+    if (s.type < 1 || s.type > kSectionTypeCount)
+      throw InputError(where + ": unknown section type " + std::to_string(s.type));
     const std::string name = section_name(s.type);
     if (h.u32(e + 4) != 0) throw InputError(name + " section: flags must be 0");
-    if (s.offset % kSectionAlign) throw InputError(name + " section: offset " + std::to_string(s.offset) + " is not 16-byte aligned");
+    if (s.offset % kSectionAlign)
+      throw InputError(name + " section: offset " + std::to_string(s.offset) + " is not 16-byte aligned");
     if (static_cast<uint64_t>(s.offset) + s.size > size)
-      throw InputError(name + " section: bytes " + std::to_string(s.offset) + ".." + std::to_string(uint64_t{s.offset} + s.size) +
-                       " run past the end of the file (" + std::to_string(size) + " bytes; truncated?)");
+      throw InputError(name + " section: bytes " + std::to_string(s.offset) + ".." +
+                       std::to_string(uint64_t{s.offset} + s.size) + " run past the end of the file (" +
+                       std::to_string(size) + " bytes; truncated?)");
     if (s.offset < table + kSectionEntryBytes * count)
       throw InputError(name + " section: overlaps the header or the section table");
     if (!by_type.emplace(s.type, s).second) throw InputError(name + " section: appears twice");
@@ -338,7 +344,8 @@ Program read_npub(const uint8_t* data, size_t size) {
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.offset < b.offset; });
   for (size_t i = 1; i < spans.size(); ++i)
     if (uint64_t{spans[i - 1].offset} + spans[i - 1].size > spans[i].offset)
-      throw InputError(std::string(section_name(spans[i - 1].type)) + " section overlaps the " + section_name(spans[i].type) + " section");
+      throw InputError(std::string(section_name(spans[i - 1].type)) + " section overlaps the " +
+                       section_name(spans[i].type) + " section");
 
   auto section = [&](SectionType ty, uint32_t entry_bytes) -> Reader {
     const auto it = by_type.find(static_cast<uint32_t>(ty));

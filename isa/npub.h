@@ -20,7 +20,15 @@ inline constexpr uint32_t kNpubHeaderBytes = 64;
 
 /// Section types, in the order the writer emits them.
 enum class SectionType : uint32_t {
-  Text = 1, Desc = 2, Param = 3, Regions = 4, Const = 5, Io = 6, Sems = 7, Debug = 8, Strtab = 9
+  Text = 1,
+  Desc = 2,
+  Param = 3,
+  Regions = 4,
+  Const = 5,
+  Io = 6,
+  Sems = 7,
+  Debug = 8,
+  Strtab = 9
 };
 const char* section_name(uint32_t type);
 
@@ -28,7 +36,9 @@ const char* section_name(uint32_t type);
 std::vector<uint8_t> write_npub(const Program& prog);
 /// Parses and validates container bytes. Throws InputError.
 Program read_npub(const uint8_t* data, size_t size);
-inline Program read_npub(const std::vector<uint8_t>& b) { return read_npub(b.data(), b.size()); }
+inline Program read_npub(const std::vector<uint8_t>& b) {
+  return read_npub(b.data(), b.size());
+}
 
 /// File helpers; errors name the file.
 std::vector<uint8_t> read_file_bytes(const std::string& path);

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
-#include <cstring>
 #include <set>
 
 #include "isa/diag.h"
@@ -59,9 +58,9 @@ bool region_role_from_name(std::string_view s, RegionRole& out) {
 }
 
 bool Target::operator==(const Target& o) const {
-  return mxu_rows == o.mxu_rows && mxu_cols == o.mxu_cols && spad_bytes == o.spad_bytes &&
-         acc_bytes == o.acc_bytes && line_bytes == o.line_bytes && dtype_mask == o.dtype_mask &&
-         vpu_lanes == o.vpu_lanes && config_hash == o.config_hash;
+  return mxu_rows == o.mxu_rows && mxu_cols == o.mxu_cols && spad_bytes == o.spad_bytes && acc_bytes == o.acc_bytes &&
+         line_bytes == o.line_bytes && dtype_mask == o.dtype_mask && vpu_lanes == o.vpu_lanes &&
+         config_hash == o.config_hash;
 }
 
 bool Program::operator==(const Program& o) const {
@@ -70,9 +69,8 @@ bool Program::operator==(const Program& o) const {
            a.zero_point == b.zero_point && a.offset == b.offset && a.box == b.box && a.stride == b.stride;
   };
   auto io_eq = [](const IoTensor& a, const IoTensor& b) {
-    return a.name == b.name && a.region == b.region && a.dtype == b.dtype && a.rank == b.rank &&
-           a.dims == b.dims && a.offset == b.offset && std::memcmp(&a.scale, &b.scale, 4) == 0 &&
-           a.zero_point == b.zero_point;
+    return a.name == b.name && a.region == b.region && a.dtype == b.dtype && a.rank == b.rank && a.dims == b.dims &&
+           a.offset == b.offset && std::memcmp(&a.scale, &b.scale, 4) == 0 && a.zero_point == b.zero_point;
   };
   if (!(target == o.target) || text != o.text || markers != o.markers) return false;
   if (descs.size() != o.descs.size() || params.size() != o.params.size() || regions.size() != o.regions.size() ||
@@ -142,32 +140,37 @@ std::string check_instruction(const Instruction& inst, const Program& prog) {
         if (v >= f.enum_count) return where + " is not a valid value (max " + std::to_string(f.enum_count - 1) + ")";
         break;
       case FieldKind::Sem:
-        if (v >= prog.sems.size()) return where + ": no such semaphore (" + std::to_string(prog.sems.size()) + " declared)";
+        if (v >= prog.sems.size())
+          return where + ": no such semaphore (" + std::to_string(prog.sems.size()) + " declared)";
         break;
       case FieldKind::Desc:
-        if (v >= prog.descs.size()) return where + ": descriptor id out of range (" + std::to_string(prog.descs.size()) + " in DESC)";
+        if (v >= prog.descs.size())
+          return where + ": descriptor id out of range (" + std::to_string(prog.descs.size()) + " in DESC)";
         break;
       case FieldKind::Region:
-        if (v >= prog.regions.size()) return where + ": region id out of range (" + std::to_string(prog.regions.size()) + " in REGIONS)";
+        if (v >= prog.regions.size())
+          return where + ": region id out of range (" + std::to_string(prog.regions.size()) + " in REGIONS)";
         break;
       case FieldKind::Marker:
-        if (v >= prog.markers.size()) return where + ": marker id out of range (" + std::to_string(prog.markers.size()) + " in DEBUG)";
+        if (v >= prog.markers.size())
+          return where + ": marker id out of range (" + std::to_string(prog.markers.size()) + " in DEBUG)";
         break;
       case FieldKind::Param:
         if (f.optional && v == kNoParam) break;
-        if (v >= prog.params.size()) return where + ": parameter id out of range (" + std::to_string(prog.params.size()) + " in PARAM)";
+        if (v >= prog.params.size())
+          return where + ": parameter id out of range (" + std::to_string(prog.params.size()) + " in PARAM)";
         if (f.param_kind >= 0) {
           const ParamKindSpec& want = spec().params[f.param_kind];
           if (prog.params[v].kind() != want.kind)
-            return op + ": field " + f.name + " names parameter '" + prog.params[v].name + "', which is not a " + want.name + " entry";
+            return op + ": field " + f.name + " names parameter '" + prog.params[v].name + "', which is not a " +
+                   want.name + " entry";
         }
         break;
       case FieldKind::EngineMask:
         if (v == 0) return op + ": field " + f.name + " names no engine";
         if (v >> kEngineCount) return where + ": names engines that do not exist";
         break;
-      default:
-        break;
+      default: break;
     }
   }
   return "";
@@ -186,10 +189,13 @@ void check_name(const std::string& what, size_t i, const std::string& name, std:
   if (!is_identifier(name))
     throw InputError(what + " entry " + std::to_string(i) + ": name '" + name +
                      "' is not an identifier ([A-Za-z_][A-Za-z0-9_.]*)");
-  if (!seen.insert(name).second) throw InputError(what + " entry " + std::to_string(i) + ": duplicate name '" + name + "'");
+  if (!seen.insert(name).second)
+    throw InputError(what + " entry " + std::to_string(i) + ": duplicate name '" + name + "'");
 }
 
-bool is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
+bool is_pow2(uint64_t v) {
+  return v && !(v & (v - 1));
+}
 
 /// Largest byte size or offset in any table (what the assembler can write: a signed 64-bit value).
 constexpr uint64_t kMaxByteOffset = static_cast<uint64_t>(INT64_MAX);
@@ -204,11 +210,12 @@ void check_param(const Param& p, size_t i, size_t region_count) {
   for (int fi = 0; fi < k->field_count; ++fi) {
     const ParamFieldSpec& f = k->fields[fi];
     if (f.type == ParamType::Enum && p.bytes[f.offset] >= f.enum_count)
-      throw InputError(where + ": field " + f.name + " = " + std::to_string(p.bytes[f.offset]) + " is not a valid value");
+      throw InputError(where + ": field " + f.name + " = " + std::to_string(p.bytes[f.offset]) +
+                       " is not a valid value");
     // A region field may stay 0 while unused; any other value must name a region.
     if (f.type == ParamType::Region && p.bytes[f.offset] != 0 && p.bytes[f.offset] >= region_count)
-      throw InputError(where + ": field " + f.name + " = " + std::to_string(p.bytes[f.offset]) + ": region id out of range (" +
-                       std::to_string(region_count) + " in REGIONS)");
+      throw InputError(where + ": field " + f.name + " = " + std::to_string(p.bytes[f.offset]) +
+                       ": region id out of range (" + std::to_string(region_count) + " in REGIONS)");
   }
 }
 
@@ -223,13 +230,17 @@ void validate_program(const Program& prog) {
     throw InputError("target: mxu rows and cols must both be set or both be 0 (any)");
   if (t.dtype_mask >> isa.dtype_count) throw InputError("target: dtype mask names unknown dtypes");
   if (prog.regions.size() > isa.max_regions)
-    throw InputError("REGIONS: " + std::to_string(prog.regions.size()) + " regions, at most " + std::to_string(isa.max_regions));
+    throw InputError("REGIONS: " + std::to_string(prog.regions.size()) + " regions, at most " +
+                     std::to_string(isa.max_regions));
   if (prog.descs.size() > isa.max_descriptors)
-    throw InputError("DESC: " + std::to_string(prog.descs.size()) + " descriptors, at most " + std::to_string(isa.max_descriptors));
+    throw InputError("DESC: " + std::to_string(prog.descs.size()) + " descriptors, at most " +
+                     std::to_string(isa.max_descriptors));
   if (prog.params.size() > isa.max_params)
-    throw InputError("PARAM: " + std::to_string(prog.params.size()) + " entries, at most " + std::to_string(isa.max_params));
+    throw InputError("PARAM: " + std::to_string(prog.params.size()) + " entries, at most " +
+                     std::to_string(isa.max_params));
   if (prog.sems.size() > isa.max_semaphores)
-    throw InputError("SEMS: " + std::to_string(prog.sems.size()) + " semaphores, at most " + std::to_string(isa.max_semaphores));
+    throw InputError("SEMS: " + std::to_string(prog.sems.size()) + " semaphores, at most " +
+                     std::to_string(isa.max_semaphores));
 
   std::set<std::string> names;
   for (size_t i = 0; i < prog.regions.size(); ++i) {
@@ -239,7 +250,8 @@ void validate_program(const Program& prog) {
     if (r.size == 0 || r.size > kMaxByteOffset)
       throw InputError(where + ": size " + std::to_string(r.size) + " not in 1..2^63-1");
     if (!is_pow2(r.align)) throw InputError(where + ": align = " + std::to_string(r.align) + " is not a power of two");
-    if (r.init.size() > r.size) throw InputError(where + ": initial contents (" + std::to_string(r.init.size()) + " bytes) exceed the size");
+    if (r.init.size() > r.size)
+      throw InputError(where + ": initial contents (" + std::to_string(r.init.size()) + " bytes) exceed the size");
     if (!r.init.empty() && r.role != RegionRole::Const && r.role != RegionRole::Scratch)
       throw InputError(where + ": only const and scratch regions have initial contents");
   }
@@ -248,8 +260,10 @@ void validate_program(const Program& prog) {
     const TensorDesc& d = prog.descs[i];
     check_name("DESC", i, d.name, names);
     const std::string where = "DESC entry " + std::to_string(i) + " ('" + d.name + "')";
-    if (d.region >= prog.regions.size()) throw InputError(where + ": region " + std::to_string(d.region) + " out of range");
-    if (static_cast<int>(d.dtype) >= kTensorTypeCount) throw InputError(where + ": invalid dtype " + std::to_string(int(d.dtype)));
+    if (d.region >= prog.regions.size())
+      throw InputError(where + ": region " + std::to_string(d.region) + " out of range");
+    if (static_cast<int>(d.dtype) >= kTensorTypeCount)
+      throw InputError(where + ": invalid dtype " + std::to_string(int(d.dtype)));
     if (d.rank < 1 || d.rank > 4) throw InputError(where + ": rank " + std::to_string(d.rank) + " not in 1..4");
     if (d.offset > kMaxByteOffset) throw InputError(where + ": offset " + std::to_string(d.offset) + " exceeds 2^63-1");
     for (int k = 0; k < 4; ++k) {
@@ -257,8 +271,10 @@ void validate_program(const Program& prog) {
       if (k >= d.rank && d.box[k] != 0) throw InputError(where + ": box[" + std::to_string(k) + "] set beyond rank");
     }
     for (int k = 0; k < 3; ++k) {
-      if (k + 1 < d.rank && d.stride[k] < 0) throw InputError(where + ": stride[" + std::to_string(k) + "] is negative");
-      if (k + 1 >= d.rank && d.stride[k] != 0) throw InputError(where + ": stride[" + std::to_string(k) + "] set beyond rank");
+      if (k + 1 < d.rank && d.stride[k] < 0)
+        throw InputError(where + ": stride[" + std::to_string(k) + "] is negative");
+      if (k + 1 >= d.rank && d.stride[k] != 0)
+        throw InputError(where + ": stride[" + std::to_string(k) + "] set beyond rank");
     }
   }
   names.clear();
@@ -289,7 +305,8 @@ void validate_program(const Program& prog) {
         throw InputError(where + ": kh, kw, sh, sw, in_h and in_w must be at least 1");
       if (ih + b[pp::pad_top] + b[pp::pad_bottom] < b[pp::kh] || iw + b[pp::pad_left] + b[pp::pad_right] < b[pp::kw])
         throw InputError(where + ": the window is larger than the padded input");
-      if (b[pp::pad_top] >= b[pp::kh] || b[pp::pad_bottom] >= b[pp::kh] || b[pp::pad_left] >= b[pp::kw] || b[pp::pad_right] >= b[pp::kw])
+      if (b[pp::pad_top] >= b[pp::kh] || b[pp::pad_bottom] >= b[pp::kh] || b[pp::pad_left] >= b[pp::kw] ||
+          b[pp::pad_right] >= b[pp::kw])
         throw InputError(where + ": padding must be smaller than the window");
       if (b[pp::count_pad] > 1) throw InputError(where + ": count_pad must be 0 or 1");
     }
@@ -304,17 +321,20 @@ void validate_program(const Program& prog) {
     const IoTensor& t2 = prog.io[i];
     check_name("IO", i, t2.name, names);
     const std::string where = "IO entry " + std::to_string(i) + " ('" + t2.name + "')";
-    if (t2.region >= prog.regions.size()) throw InputError(where + ": region " + std::to_string(t2.region) + " out of range");
+    if (t2.region >= prog.regions.size())
+      throw InputError(where + ": region " + std::to_string(t2.region) + " out of range");
     const RegionRole role = prog.regions[t2.region].role;
     if (role != RegionRole::Input && role != RegionRole::Output)
       throw InputError(where + ": region '" + prog.regions[t2.region].name + "' is neither input nor output");
     if (static_cast<int>(t2.dtype) >= kTensorTypeCount) throw InputError(where + ": invalid dtype");
     if (t2.rank < 1 || t2.rank > 4) throw InputError(where + ": rank " + std::to_string(t2.rank) + " not in 1..4");
-    if (t2.offset > kMaxByteOffset) throw InputError(where + ": offset " + std::to_string(t2.offset) + " exceeds 2^63-1");
+    if (t2.offset > kMaxByteOffset)
+      throw InputError(where + ": offset " + std::to_string(t2.offset) + " exceeds 2^63-1");
     uint64_t bytes = tensor_type_bytes(t2.dtype);
     for (int k = 0; k < 4; ++k) {
       if (k < t2.rank && t2.dims[k] == 0) throw InputError(where + ": dims[" + std::to_string(k) + "] is 0");
-      if (k >= t2.rank && t2.dims[k] != 0) throw InputError(where + ": dims[" + std::to_string(k) + "] set beyond rank");
+      if (k >= t2.rank && t2.dims[k] != 0)
+        throw InputError(where + ": dims[" + std::to_string(k) + "] set beyond rank");
       if (k < t2.rank) bytes *= t2.dims[k];
     }
     const uint64_t rsize = prog.regions[t2.region].size;
@@ -327,7 +347,8 @@ void validate_program(const Program& prog) {
   for (size_t i = 0; i < prog.sems.size(); ++i) {
     check_name("SEMS", i, prog.sems[i].name, names);
     if (static_cast<int>(prog.sems[i].consumer) >= kEngineCount)
-      throw InputError("SEMS entry " + std::to_string(i) + ": invalid consumer engine " + std::to_string(int(prog.sems[i].consumer)));
+      throw InputError("SEMS entry " + std::to_string(i) + ": invalid consumer engine " +
+                       std::to_string(int(prog.sems[i].consumer)));
   }
   names.clear();
   for (size_t i = 0; i < prog.labels.size(); ++i) {
@@ -339,8 +360,9 @@ void validate_program(const Program& prog) {
   for (size_t i = 0; i < prog.markers.size(); ++i) check_name("DEBUG marker", i, prog.markers[i], names);
   for (size_t i = 0; i < prog.labels.size(); ++i)
     if (prog.labels[i].index >= prog.text.size())
-      throw InputError("DEBUG label '" + prog.labels[i].name + "': instruction index " + std::to_string(prog.labels[i].index) +
-                       " beyond TEXT (" + std::to_string(prog.text.size()) + " instructions)");
+      throw InputError("DEBUG label '" + prog.labels[i].name + "': instruction index " +
+                       std::to_string(prog.labels[i].index) + " beyond TEXT (" + std::to_string(prog.text.size()) +
+                       " instructions)");
   if (prog.text.empty()) throw InputError("TEXT: no instructions (a program ends with finish)");
   for (size_t i = 0; i < prog.text.size(); ++i) {
     const std::string err = check_instruction(prog.text[i], prog);

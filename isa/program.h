@@ -71,20 +71,20 @@ struct Region {
 
 /// A tensor descriptor: where one box of a tensor lives in a region and how to walk it.
 struct TensorDesc {
-  std::string name;                ///< unique name
-  uint8_t region = 0;              ///< region id
-  TensorType dtype{};              ///< element type
-  uint8_t rank = 1;                ///< 1..4 box dimensions
-  int32_t zero_point = 0;          ///< used by load's pad_zp
-  uint64_t offset = 0;             ///< byte origin of the walk within the region
-  std::array<uint32_t, 4> box{};   ///< elements per dimension, innermost first (unused: 0)
-  std::array<int64_t, 3> stride{}; ///< bytes between elements of dims 1..3 (unused: 0)
+  std::string name;                 ///< unique name
+  uint8_t region = 0;               ///< region id
+  TensorType dtype{};               ///< element type
+  uint8_t rank = 1;                 ///< 1..4 box dimensions
+  int32_t zero_point = 0;           ///< used by load's pad_zp
+  uint64_t offset = 0;              ///< byte origin of the walk within the region
+  std::array<uint32_t, 4> box{};    ///< elements per dimension, innermost first (unused: 0)
+  std::array<int64_t, 3> stride{};  ///< bytes between elements of dims 1..3 (unused: 0)
 };
 
 /// A parameter-table entry (32 bytes, laid out by its kind; see docs/isa.md "Parameter tables").
 struct Param {
-  std::string name;               ///< unique name
-  std::array<uint8_t, 32> bytes{};///< raw entry; byte 0 = kind; bytes 28..31 written by the container
+  std::string name;                 ///< unique name
+  std::array<uint8_t, 32> bytes{};  ///< raw entry; byte 0 = kind; bytes 28..31 written by the container
   uint8_t kind() const { return bytes[0]; }
 };
 
@@ -102,28 +102,28 @@ struct IoTensor {
 
 /// A semaphore declaration.
 struct SemDecl {
-  std::string name;      ///< unique name
-  Engine consumer{};     ///< the only engine allowed to wait on it
-  uint16_t init = 0;     ///< value at program start
+  std::string name;   ///< unique name
+  Engine consumer{};  ///< the only engine allowed to wait on it
+  uint16_t init = 0;  ///< value at program start
 };
 
 /// A label: a name for an instruction index (also the start of a DEBUG span in reports).
 struct Label {
-  std::string name;      ///< label text
-  uint32_t index = 0;    ///< instruction index
+  std::string name;    ///< label text
+  uint32_t index = 0;  ///< instruction index
 };
 
 /// Everything in one `.npub`.
 struct Program {
-  Target target;                    ///< hardware requirements
-  std::vector<Instruction> text;    ///< TEXT
-  std::vector<TensorDesc> descs;    ///< DESC
-  std::vector<Param> params;        ///< PARAM
-  std::vector<Region> regions;      ///< REGIONS (+ CONST contents)
-  std::vector<IoTensor> io;         ///< IO
-  std::vector<SemDecl> sems;        ///< SEMS
-  std::vector<Label> labels;        ///< DEBUG labels, ordered by index then declaration
-  std::vector<std::string> markers; ///< DEBUG marker names; id = position
+  Target target;                     ///< hardware requirements
+  std::vector<Instruction> text;     ///< TEXT
+  std::vector<TensorDesc> descs;     ///< DESC
+  std::vector<Param> params;         ///< PARAM
+  std::vector<Region> regions;       ///< REGIONS (+ CONST contents)
+  std::vector<IoTensor> io;          ///< IO
+  std::vector<SemDecl> sems;         ///< SEMS
+  std::vector<Label> labels;         ///< DEBUG labels, ordered by index then declaration
+  std::vector<std::string> markers;  ///< DEBUG marker names; id = position
   bool operator==(const Program& o) const;
 };
 
@@ -139,6 +139,8 @@ std::string check_instruction(const Instruction& inst, const Program& prog);
 void validate_program(const Program& prog);
 
 /// Bytes of a region's initial contents the program provides (others are zero).
-inline uint64_t region_init_size(const Region& r) { return r.init.size(); }
+inline uint64_t region_init_size(const Region& r) {
+  return r.init.size();
+}
 
 }  // namespace npusim::isa

@@ -8,7 +8,9 @@
 
 namespace npusim::isa {
 
-const IsaSpec& spec() { return kSpec; }
+const IsaSpec& spec() {
+  return kSpec;
+}
 
 const InstrSpec* find_instr(uint8_t opcode) {
   // 256-entry index built once; opcodes are unique (isa_gen checks).

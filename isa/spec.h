@@ -93,11 +93,11 @@ struct ParamFieldSpec {
 
 /// One kind of parameter-table entry.
 struct ParamKindSpec {
-  const char* name;               ///< e.g. "requant"
-  uint8_t kind;                   ///< value of byte 0
-  const char* summary;            ///< one line
-  const ParamFieldSpec* fields;   ///< its fields
-  uint8_t field_count;            ///< number of fields
+  const char* name;                       ///< e.g. "requant"
+  uint8_t kind;                           ///< value of byte 0
+  const char* summary;                    ///< one line
+  const ParamFieldSpec* fields;           ///< its fields
+  uint8_t field_count;                    ///< number of fields
   std::array<uint8_t, 32> defined_bytes;  ///< 1 where a field (or kind/name) lives
 };
 
@@ -118,22 +118,22 @@ struct EngineSpec {
 
 /// The whole generated ISA.
 struct IsaSpec {
-  uint16_t version_major;               ///< container checks: equal
-  uint16_t version_minor;               ///< container checks: <= ours
-  const EngineSpec* engines;            ///< kEngineCount entries
-  const FieldSpec* header;              ///< common w0 fields
-  uint8_t header_count;                 ///< number of header fields
-  const InstrSpec* instrs;              ///< every instruction
-  uint8_t instr_count;                  ///< number of instructions
-  const ParamKindSpec* params;          ///< every parameter kind
-  uint8_t param_count;                  ///< number of parameter kinds
-  const DTypeSpec* dtypes;              ///< dtype enum names in order
-  uint8_t dtype_count;                  ///< number of dtypes
-  uint16_t max_semaphores;              ///< semaphores per program
-  uint32_t semaphore_max;               ///< largest counter value
-  uint16_t max_regions;                 ///< regions per program
-  uint16_t max_descriptors;             ///< descriptors per program
-  uint16_t max_params;                  ///< parameter entries per program
+  uint16_t version_major;       ///< container checks: equal
+  uint16_t version_minor;       ///< container checks: <= ours
+  const EngineSpec* engines;    ///< kEngineCount entries
+  const FieldSpec* header;      ///< common w0 fields
+  uint8_t header_count;         ///< number of header fields
+  const InstrSpec* instrs;      ///< every instruction
+  uint8_t instr_count;          ///< number of instructions
+  const ParamKindSpec* params;  ///< every parameter kind
+  uint8_t param_count;          ///< number of parameter kinds
+  const DTypeSpec* dtypes;      ///< dtype enum names in order
+  uint8_t dtype_count;          ///< number of dtypes
+  uint16_t max_semaphores;      ///< semaphores per program
+  uint32_t semaphore_max;       ///< largest counter value
+  uint16_t max_regions;         ///< regions per program
+  uint16_t max_descriptors;     ///< descriptors per program
+  uint16_t max_params;          ///< parameter entries per program
 };
 
 /// The ISA built into this binary.

@@ -92,7 +92,8 @@ std::string isa_listing() {
     const ParamKindSpec& k = isa.params[i];
     os << "  " << k.name << " (kind " << int(k.kind) << "): " << k.summary << "\n";
     for (int j = 0; j < k.field_count; ++j) {
-      std::snprintf(line, sizeof line, "    byte %-3d %-12s %s\n", k.fields[j].offset, k.fields[j].name, k.fields[j].description);
+      std::snprintf(line, sizeof line, "    byte %-3d %-12s %s\n", k.fields[j].offset, k.fields[j].name,
+                    k.fields[j].description);
       os << line;
     }
   }

@@ -37,7 +37,8 @@ Femtos issue_bursts(DramModel& dram, const BurstTrain& train, std::vector<Femtos
   return done;
 }
 
-std::pair<uint32_t, Femtos> DmaModel::transfer(Femtos t, const std::vector<DmaRun>& runs, bool write, isa::Engine requester) {
+std::pair<uint32_t, Femtos> DmaModel::transfer(Femtos t, const std::vector<DmaRun>& runs, bool write,
+                                               isa::Engine requester) {
   const uint32_t ch = arbiter_->pick(channel_free_, t, requester);
   BurstTrain train;
   train.issue = std::max(t, channel_free_[ch]) + Femtos{c_.setup_cycles} * period_;
@@ -88,12 +89,14 @@ class PerEngine final : public DmaArbiter {
   }
 };
 
-const bool registered = DmaArbiterRegistry::add({"earliest_free", "the channel that frees first", [](config::Section&, DmaConfig&) {},
-                                                 [](const DmaConfig&) { return std::make_unique<EarliestFree>(); }}) &&
-                        DmaArbiterRegistry::add({"round_robin", "channels in turn", [](config::Section&, DmaConfig&) {},
-                                                 [](const DmaConfig&) { return std::make_unique<RoundRobin>(); }}) &&
-                        DmaArbiterRegistry::add({"per_engine", "load on even channels, store on odd ones", [](config::Section&, DmaConfig&) {},
-                                                 [](const DmaConfig&) { return std::make_unique<PerEngine>(); }});
+const bool registered =
+    DmaArbiterRegistry::add({"earliest_free", "the channel that frees first", [](config::Section&, DmaConfig&) {},
+                             [](const DmaConfig&) { return std::make_unique<EarliestFree>(); }}) &&
+    DmaArbiterRegistry::add({"round_robin", "channels in turn", [](config::Section&, DmaConfig&) {},
+                             [](const DmaConfig&) { return std::make_unique<RoundRobin>(); }}) &&
+    DmaArbiterRegistry::add({"per_engine", "load on even channels, store on odd ones",
+                             [](config::Section&, DmaConfig&) {},
+                             [](const DmaConfig&) { return std::make_unique<PerEngine>(); }});
 
 }  // namespace
 }  // namespace npusim::memory

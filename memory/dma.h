@@ -20,11 +20,11 @@
 namespace npusim::memory {
 
 struct DmaConfig {
-  std::string impl;             ///< channel arbitration policy
-  uint32_t channels = 2;        ///< independent DMA channels
-  uint32_t burst_bytes = 64;    ///< bytes per DRAM request
-  uint32_t outstanding = 16;    ///< bursts in flight per channel
-  uint32_t setup_cycles = 20;   ///< descriptor decode before the first burst
+  std::string impl;            ///< channel arbitration policy
+  uint32_t channels = 2;       ///< independent DMA channels
+  uint32_t burst_bytes = 64;   ///< bytes per DRAM request
+  uint32_t outstanding = 16;   ///< bursts in flight per channel
+  uint32_t setup_cycles = 20;  ///< descriptor decode before the first burst
 };
 
 void describe_dma(config::Section& s, DmaConfig& c);
@@ -46,11 +46,11 @@ struct DmaRun {
 
 /// The bursts of one DMA transfer: what crosses to the DRAM as one transaction.
 struct BurstTrain {
-  Femtos issue = 0;                  ///< when the first burst may issue
-  const std::vector<DmaRun>* runs;   ///< address runs, in order
-  bool write = false;                ///< direction
-  uint32_t burst_bytes = 64;         ///< burst size (bursts split at burst-aligned boundaries)
-  uint32_t outstanding = 16;         ///< bursts in flight at most
+  Femtos issue = 0;                 ///< when the first burst may issue
+  const std::vector<DmaRun>* runs;  ///< address runs, in order
+  bool write = false;               ///< direction
+  uint32_t burst_bytes = 64;        ///< burst size (bursts split at burst-aligned boundaries)
+  uint32_t outstanding = 16;        ///< bursts in flight at most
 };
 
 /// Issues a burst train on a DRAM model: bursts issue at `issue` until `outstanding` are in

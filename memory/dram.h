@@ -18,31 +18,31 @@ namespace npusim::memory {
 
 /// Parameters of every DRAM implementation (each declares and reads its own).
 struct DramConfig {
-  std::string impl;             ///< registered implementation
+  std::string impl;  ///< registered implementation
   // simple
-  double latency_s = 0;         ///< fixed access latency
-  double bandwidth = 0;         ///< peak bytes/s
+  double latency_s = 0;  ///< fixed access latency
+  double bandwidth = 0;  ///< peak bytes/s
   // banked
-  uint32_t channels = 1;        ///< independent channels
-  uint32_t banks = 8;           ///< banks per channel
-  uint32_t bus_bits = 32;       ///< data bus width per channel
-  double data_rate_mtps = 3200; ///< transfers per second per pin, in MT/s
-  uint64_t row_bytes = 2048;    ///< row (page) size per bank
+  uint32_t channels = 1;            ///< independent channels
+  uint32_t banks = 8;               ///< banks per channel
+  uint32_t bus_bits = 32;           ///< data bus width per channel
+  double data_rate_mtps = 3200;     ///< transfers per second per pin, in MT/s
+  uint64_t row_bytes = 2048;        ///< row (page) size per bank
   uint64_t interleave_bytes = 256;  ///< channel interleaving granularity
-  double t_rcd_s = 0;           ///< activate to read/write
-  double t_cl_s = 0;            ///< read/write to data
-  double t_rp_s = 0;            ///< precharge
-  double t_refi_s = 0;          ///< refresh interval (0: no refresh)
-  double t_rfc_s = 0;           ///< refresh cycle time
+  double t_rcd_s = 0;               ///< activate to read/write
+  double t_cl_s = 0;                ///< read/write to data
+  double t_rp_s = 0;                ///< precharge
+  double t_refi_s = 0;              ///< refresh interval (0: no refresh)
+  double t_rfc_s = 0;               ///< refresh cycle time
 };
 
 /// Counters every implementation keeps.
 struct DramStats {
-  uint64_t reads = 0, writes = 0;          ///< requests
+  uint64_t reads = 0, writes = 0;  ///< requests
   uint64_t bytes_read = 0, bytes_written = 0;
   uint64_t row_hits = 0, row_misses = 0, row_empty = 0;  ///< banked only (simple: all zero)
-  uint64_t refreshes = 0;                  ///< refresh windows that delayed a request
-  Femtos busy_fs = 0;                      ///< data-bus busy time summed over channels
+  uint64_t refreshes = 0;                                ///< refresh windows that delayed a request
+  Femtos busy_fs = 0;                                    ///< data-bus busy time summed over channels
 };
 
 class DramModel {

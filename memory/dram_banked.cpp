@@ -59,17 +59,19 @@ class BankedDram final : public DramModel {
   }
   double peak_bandwidth() const override { return channel_bandwidth_ * c_.channels; }
   uint32_t channel_count() const override { return c_.channels; }
-  uint32_t channel_of(uint64_t addr) const override { return static_cast<uint32_t>((addr / c_.interleave_bytes) % c_.channels); }
+  uint32_t channel_of(uint64_t addr) const override {
+    return static_cast<uint32_t>((addr / c_.interleave_bytes) % c_.channels);
+  }
 
  private:
   struct Bank {
-    bool open = false;     ///< a row is in the row buffer
-    uint64_t row = 0;      ///< which row
-    Femtos ready = 0;      ///< earliest next command
+    bool open = false;  ///< a row is in the row buffer
+    uint64_t row = 0;   ///< which row
+    Femtos ready = 0;   ///< earliest next command
   };
   struct Channel {
-    std::vector<Bank> banks;   ///< bank state
-    Femtos bus_free = 0;       ///< data bus free from
+    std::vector<Bank> banks;      ///< bank state
+    Femtos bus_free = 0;          ///< data bus free from
     uint64_t refreshes_done = 0;  ///< refresh windows already applied (rows closed)
   };
 
@@ -80,8 +82,10 @@ class BankedDram final : public DramModel {
     // the same or the next interval as the channel's last one, so avoid the division then.
     uint64_t k = ch.refreshes_done;
     const Femtos base = k * t_refi_;
-    if (start < base || start >= base + 2 * t_refi_) k = start / t_refi_;
-    else if (start >= base + t_refi_) k = k + 1;
+    if (start < base || start >= base + 2 * t_refi_)
+      k = start / t_refi_;
+    else if (start >= base + t_refi_)
+      k = k + 1;
     if (k == 0) return start;
     if (k > ch.refreshes_done) {  // a refresh happened since this channel was last used
       for (auto& b : ch.banks) b.open = false;
@@ -127,8 +131,9 @@ class BankedDram final : public DramModel {
     }
     b.open = true;
     b.row = row;
-    const Femtos transfer =
-        bytes == c_.interleave_bytes ? full_chunk_fs_ : static_cast<Femtos>(std::ceil(static_cast<double>(bytes) * fs_per_byte_));
+    const Femtos transfer = bytes == c_.interleave_bytes
+                                ? full_chunk_fs_
+                                : static_cast<Femtos>(std::ceil(static_cast<double>(bytes) * fs_per_byte_));
     const Femtos data_start = std::max(cmd + t_cl_, ch.bus_free);
     ch.bus_free = data_start + transfer;
     // The next column command to this bank may issue once this one's data slot is known.
@@ -137,15 +142,15 @@ class BankedDram final : public DramModel {
     return ch.bus_free;
   }
 
-  DramConfig c_;                    ///< parameters
+  DramConfig c_;                                 ///< parameters
   Femtos t_rcd_, t_cl_, t_rp_, t_refi_, t_rfc_;  ///< timings
-  double channel_bandwidth_;        ///< bytes/s per channel
-  double fs_per_byte_;              ///< transfer time of one byte on a channel
-  Femtos full_chunk_fs_;            ///< transfer time of one interleave chunk
-  bool pow2_ = false;               ///< address map by shifts (all sizes powers of two)
+  double channel_bandwidth_;                     ///< bytes/s per channel
+  double fs_per_byte_;                           ///< transfer time of one byte on a channel
+  Femtos full_chunk_fs_;                         ///< transfer time of one interleave chunk
+  bool pow2_ = false;                            ///< address map by shifts (all sizes powers of two)
   unsigned interleave_shift_ = 0, channel_shift_ = 0, row_chunk_shift_ = 0, bank_shift_ = 0;  ///< log2 of the sizes
-  uint64_t chunks_per_row_;         ///< interleave chunks per row
-  std::vector<Channel> channels_;   ///< state
+  uint64_t chunks_per_row_;        ///< interleave chunks per row
+  std::vector<Channel> channels_;  ///< state
 };
 
 const bool registered = DramRegistry::add(
@@ -164,8 +169,9 @@ const bool registered = DramRegistry::add(
        s.time("tRFC", c.t_rfc_s, "refresh cycle time", 280e-9);
        s.check([&c] {
          if (c.row_bytes % c.interleave_bytes)
-           throw std::invalid_argument("row_bytes (" + std::to_string(c.row_bytes) + ") must be a multiple of interleave (" +
-                                       std::to_string(c.interleave_bytes) + ")");
+           throw std::invalid_argument("row_bytes (" + std::to_string(c.row_bytes) +
+                                       ") must be a multiple of interleave (" + std::to_string(c.interleave_bytes) +
+                                       ")");
          if (c.t_refi_s > 0 && c.t_rfc_s >= c.t_refi_s) throw std::invalid_argument("tRFC must be shorter than tREFI");
        });
      },

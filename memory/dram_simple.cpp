@@ -11,7 +11,9 @@ namespace {
 class SimpleDram final : public DramModel {
  public:
   explicit SimpleDram(const DramConfig& c)
-      : latency_fs_(seconds_to_fs(c.latency_s)), fs_per_byte_(kFemtosPerSecond / c.bandwidth), bandwidth_(c.bandwidth) {}
+      : latency_fs_(seconds_to_fs(c.latency_s)),
+        fs_per_byte_(kFemtosPerSecond / c.bandwidth),
+        bandwidth_(c.bandwidth) {}
 
   Femtos access(Femtos t, uint64_t, uint64_t bytes, bool write) override {
     const Femtos start = std::max(t, pipe_free_);
@@ -34,13 +36,13 @@ class SimpleDram final : public DramModel {
   Femtos pipe_free_ = 0;  ///< when the data pipe can start the next transfer
 };
 
-const bool registered = DramRegistry::add(
-    {"simple", "fixed latency + peak bandwidth, one pipe",
-     [](config::Section& s, DramConfig& c) {
-       s.time("latency", c.latency_s, "access latency added to every request", 100e-9);
-       s.bandwidth("bandwidth", c.bandwidth, "peak data bandwidth", std::nullopt);
-     },
-     [](const DramConfig& c) { return std::make_unique<SimpleDram>(c); }});
+const bool registered =
+    DramRegistry::add({"simple", "fixed latency + peak bandwidth, one pipe",
+                       [](config::Section& s, DramConfig& c) {
+                         s.time("latency", c.latency_s, "access latency added to every request", 100e-9);
+                         s.bandwidth("bandwidth", c.bandwidth, "peak data bandwidth", std::nullopt);
+                       },
+                       [](const DramConfig& c) { return std::make_unique<SimpleDram>(c); }});
 
 }  // namespace
 }  // namespace npusim::memory

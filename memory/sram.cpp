@@ -9,10 +9,12 @@ namespace npusim::memory {
 
 void describe_sram(config::Section& s, SramConfig& c, uint64_t default_size) {
   s.bytes("size", c.size_bytes, "capacity", default_size, 64, uint64_t{1} << 32);
-  s.integer("line_bytes", c.line_bytes, "bytes", "line size: the unit of ISA line addresses (power of two)", 64, 1, 4096);
+  s.integer("line_bytes", c.line_bytes, "bytes", "line size: the unit of ISA line addresses (power of two)", 64, 1,
+            4096);
   s.integer("latency", c.latency_cycles, "cycles", "access latency", 2, 0, 1000);
   s.check([&c] {
-    if (c.line_bytes & (c.line_bytes - 1)) throw std::invalid_argument("line_bytes (" + std::to_string(c.line_bytes) + ") must be a power of two");
+    if (c.line_bytes & (c.line_bytes - 1))
+      throw std::invalid_argument("line_bytes (" + std::to_string(c.line_bytes) + ") must be a power of two");
     if (c.size_bytes % c.line_bytes)
       throw std::invalid_argument("size (" + config::bytes_text(c.size_bytes) + ") must be a multiple of line_bytes");
   });

@@ -43,11 +43,11 @@ class SramModel {
     ++accesses_;
     bytes_ += lines * c_.line_bytes;
   }
-  SramConfig c_;                   ///< parameters
-  Femtos period_;                  ///< clock period
-  uint64_t accesses_ = 0;          ///< access() calls
-  uint64_t bytes_ = 0;             ///< bytes moved
-  uint64_t conflict_cycles_ = 0;   ///< waiting on busy banks
+  SramConfig c_;                  ///< parameters
+  Femtos period_;                 ///< clock period
+  uint64_t accesses_ = 0;         ///< access() calls
+  uint64_t bytes_ = 0;            ///< bytes moved
+  uint64_t conflict_cycles_ = 0;  ///< waiting on busy banks
 };
 
 /// Builds the configured implementation for a clock period.

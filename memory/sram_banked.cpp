@@ -14,7 +14,9 @@ namespace {
 class BankedSram final : public SramModel {
  public:
   explicit BankedSram(const SramConfig& c)
-      : SramModel(c, 1), beats_per_line_(std::max<uint32_t>(1, c.line_bytes / c.bank_width_bytes)), bank_free_(c.banks, 0) {}
+      : SramModel(c, 1),
+        beats_per_line_(std::max<uint32_t>(1, c.line_bytes / c.bank_width_bytes)),
+        bank_free_(c.banks, 0) {}
 
   Femtos access(Femtos t, uint64_t line, uint64_t lines) override {
     count(lines);
@@ -48,7 +50,8 @@ const bool registered = SramRegistry::add(
            throw std::invalid_argument("line_bytes (" + std::to_string(c.line_bytes) + ") and bank_width (" +
                                        std::to_string(c.bank_width_bytes) + ") must divide one another");
          if (c.size_bytes % (uint64_t{c.line_bytes} * c.banks))
-           throw std::invalid_argument("size (" + config::bytes_text(c.size_bytes) + ") must be a multiple of banks x line_bytes (" +
+           throw std::invalid_argument("size (" + config::bytes_text(c.size_bytes) +
+                                       ") must be a multiple of banks x line_bytes (" +
                                        std::to_string(uint64_t{c.line_bytes} * c.banks) + " bytes)");
        });
      },

@@ -14,8 +14,9 @@ class IdealSram final : public SramModel {
   }
 };
 
-const bool registered = SramRegistry::add({"ideal", "latency only: unlimited bandwidth, no conflicts", [](config::Section&, SramConfig&) {},
-                                           [](const SramConfig& c) { return std::make_unique<IdealSram>(c); }});
+const bool registered =
+    SramRegistry::add({"ideal", "latency only: unlimited bandwidth, no conflicts", [](config::Section&, SramConfig&) {},
+                       [](const SramConfig& c) { return std::make_unique<IdealSram>(c); }});
 
 }  // namespace
 }  // namespace npusim::memory

@@ -6,13 +6,12 @@
 // instruction's functional effect, and signals. No clock process exists: time moves in whole
 // instructions, so the kernel costs a few events per tile.
 #define SC_INCLUDE_DYNAMIC_PROCESSES
-#include <systemc>
-
 #include <algorithm>
 #include <cmath>
 #include <deque>
 #include <memory>
 #include <sstream>
+#include <systemc>
 
 #include "arch/functional.h"
 #include "arch/mxu_timing.h"
@@ -26,8 +25,12 @@
 
 namespace npusim {
 namespace {
-Femtos now_fs() { return sim_now_fs(); }
-sc_core::sc_time to_sc(Femtos t) { return femtos(t); }
+Femtos now_fs() {
+  return sim_now_fs();
+}
+sc_core::sc_time to_sc(Femtos t) {
+  return femtos(t);
+}
 }  // namespace
 }  // namespace npusim
 
@@ -39,7 +42,6 @@ using isa::Opcode;
 namespace f = isa::fields;
 constexpr int kEngines = isa::kEngineCount;
 
-
 /// One trace event (Chrome "X" complete event).
 struct TraceEvent {
   std::string name;   ///< label
@@ -49,7 +51,8 @@ struct TraceEvent {
 
 class NpuTop : public sc_core::sc_module {
  public:
-  NpuTop(sc_core::sc_module_name name, const config::NpuConfig& cfg, const isa::Program& prog, arch::Memories& mem, const RunOptions& opts)
+  NpuTop(sc_core::sc_module_name name, const config::NpuConfig& cfg, const isa::Program& prog, arch::Memories& mem,
+         const RunOptions& opts)
       : sc_module(name),
         cfg_(cfg),
         prog_(prog),
@@ -72,7 +75,8 @@ class NpuTop : public sc_core::sc_module {
     find_marker_spans();
     sc_core::sc_spawn([this] { fetch(); }, "fetch");
     for (int e = 0; e < kEngines; ++e)
-      sc_core::sc_spawn([this, e] { engine(e); }, (std::string("engine_") + isa::engine_name(static_cast<Engine>(e))).c_str());
+      sc_core::sc_spawn([this, e] { engine(e); },
+                        (std::string("engine_") + isa::engine_name(static_cast<Engine>(e))).c_str());
   }
 
   bool finished() const { return finished_; }
@@ -84,7 +88,9 @@ class NpuTop : public sc_core::sc_module {
     r.seconds = static_cast<double>(end_fs_) / kFemtosPerSecond;
     r.engines = stats_;
     r.macs = macs_;
-    r.mxu_utilization = r.total_cycles ? static_cast<double>(macs_) / (static_cast<double>(r.total_cycles) * cfg_.mxu.rows * cfg_.mxu.cols) : 0;
+    r.mxu_utilization = r.total_cycles ? static_cast<double>(macs_) /
+                                             (static_cast<double>(r.total_cycles) * cfg_.mxu.rows * cfg_.mxu.cols)
+                                       : 0;
     r.dram = dram_->stats();
     r.dram_peak_bandwidth = dram_->peak_bandwidth();
     r.spad_accesses = spad_->accesses();
@@ -96,7 +102,8 @@ class NpuTop : public sc_core::sc_module {
     std::vector<Femtos> total(prog_.markers.size(), 0);
     for (const auto& sp : spans_)
       if (sp.last_end > 0) total[sp.marker] += sp.last_end - sp.first_start;
-    for (size_t i = 0; i < prog_.markers.size(); ++i) r.marker_cycles.push_back({prog_.markers[i], (total[i] + period_ - 1) / period_});
+    for (size_t i = 0; i < prog_.markers.size(); ++i)
+      r.marker_cycles.push_back({prog_.markers[i], (total[i] + period_ - 1) / period_});
   }
 
   void record_fault(arch::FaultCode code, const std::string& message) {
@@ -123,11 +130,14 @@ class NpuTop : public sc_core::sc_module {
       const isa::InstrSpec* in = isa::find_instr(prog_.text[pc].opcode());
       os << "pc #" << pc << " (" << in->name << ")";
       const isa::SemUse u = isa::sem_use(prog_.text[pc]);
-      if (waiting_[e] && u.wait) os << " waits for semaphore '" << prog_.sems[u.wait_sem].name << "' >= " << int(u.wait_n);
-      else if (waiting_[e]) os << " waits for the engines it drains";
+      if (waiting_[e] && u.wait)
+        os << " waits for semaphore '" << prog_.sems[u.wait_sem].name << "' >= " << int(u.wait_n);
+      else if (waiting_[e])
+        os << " waits for the engines it drains";
       os << ", " << queue_[e].size() << " queued\n";
     }
-    os << "  fetch: " << (fetch_pc_ < prog_.text.size() ? "at #" + std::to_string(fetch_pc_) : std::string("done")) << "\n  semaphores:";
+    os << "  fetch: " << (fetch_pc_ < prog_.text.size() ? "at #" + std::to_string(fetch_pc_) : std::string("done"))
+       << "\n  semaphores:";
     for (size_t i = 0; i < sems_.size(); ++i) os << " " << prog_.sems[i].name << "=" << sems_[i];
     return os.str() + "\n";
   }
@@ -137,12 +147,16 @@ class NpuTop : public sc_core::sc_module {
     os << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
     // Track names: engines, DMA channels, DRAM channels, markers.
     auto meta = [&](int tid, const std::string& name) {
-      os << "{\"ph\": \"M\", \"pid\": 1, \"tid\": " << tid << ", \"name\": \"thread_name\", \"args\": {\"name\": \"" << name << "\"}},\n";
+      os << "{\"ph\": \"M\", \"pid\": 1, \"tid\": " << tid << ", \"name\": \"thread_name\", \"args\": {\"name\": \""
+         << name << "\"}},\n";
     };
-    os << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim " << cfg_.name << "\"}},\n";
+    os << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim " << cfg_.name
+       << "\"}},\n";
     for (int e = 0; e < kEngines; ++e) meta(e, std::string("engine ") + isa::engine_name(static_cast<Engine>(e)));
-    for (uint32_t c = 0; c < cfg_.dma.channels; ++c) meta(kDmaTrack + static_cast<int>(c), "dma channel " + std::to_string(c));
-    for (uint32_t c = 0; c < dram_->channel_count(); ++c) meta(kDramTrack + static_cast<int>(c), "dram channel " + std::to_string(c));
+    for (uint32_t c = 0; c < cfg_.dma.channels; ++c)
+      meta(kDmaTrack + static_cast<int>(c), "dma channel " + std::to_string(c));
+    for (uint32_t c = 0; c < dram_->channel_count(); ++c)
+      meta(kDramTrack + static_cast<int>(c), "dram channel " + std::to_string(c));
     meta(kMarkerTrack, "operators (markers)");
     std::vector<TraceEvent> events = trace_;
     for (const auto& sp : spans_)
@@ -150,7 +164,8 @@ class NpuTop : public sc_core::sc_module {
     for (size_t i = 0; i < events.size(); ++i) {
       const auto& ev = events[i];
       char buf[96];
-      std::snprintf(buf, sizeof buf, "\"ts\": %.6f, \"dur\": %.6f", ev.start / 1e9, (ev.end - ev.start) / 1e9);  // microseconds
+      std::snprintf(buf, sizeof buf, "\"ts\": %.6f, \"dur\": %.6f", ev.start / 1e9,
+                    (ev.end - ev.start) / 1e9);  // microseconds
       os << "{\"ph\": \"X\", \"pid\": 1, \"tid\": " << ev.track << ", \"name\": \"" << ev.name << "\", " << buf << "}"
          << (i + 1 < events.size() ? ",\n" : "\n");
     }
@@ -236,8 +251,9 @@ class NpuTop : public sc_core::sc_module {
       }
       if (u.signal) {
         if (sems_[u.sig_sem] >= isa::spec().semaphore_max) {
-          record_fault(arch::FaultCode::SemOverflow, "SEM_OVERFLOW: instruction #" + std::to_string(idx) + " (" + isa::engine_name(eng) +
-                                                         ") signals semaphore '" + prog_.sems[u.sig_sem].name + "' past " +
+          record_fault(arch::FaultCode::SemOverflow, "SEM_OVERFLOW: instruction #" + std::to_string(idx) + " (" +
+                                                         isa::engine_name(eng) + ") signals semaphore '" +
+                                                         prog_.sems[u.sig_sem].name + "' past " +
                                                          std::to_string(isa::spec().semaphore_max) + "\n" + state());
           return;
         }
@@ -262,15 +278,15 @@ class NpuTop : public sc_core::sc_module {
 
   void report(const arch::Fault& fault, uint32_t idx, Engine eng) {
     const isa::InstrSpec* spec = isa::find_instr(prog_.text[idx].opcode());
-    record_fault(fault.code(), std::string(arch::fault_name(fault.code())) + ": instruction #" + std::to_string(idx) + " (" + spec->name +
-                                   " on " + isa::engine_name(eng) + "): " + fault.what());
+    record_fault(fault.code(), std::string(arch::fault_name(fault.code())) + ": instruction #" + std::to_string(idx) +
+                                   " (" + spec->name + " on " + isa::engine_name(eng) + "): " + fault.what());
   }
 
   /// One `mark begin` .. `mark end` pair: the operator's instructions lie strictly between them.
   struct MarkerSpan {
-    uint32_t marker = 0;                   ///< marker id
-    Femtos first_start = ~Femtos{0};       ///< earliest issue of an enclosed instruction
-    Femtos last_end = 0;                   ///< latest completion of one
+    uint32_t marker = 0;              ///< marker id
+    Femtos first_start = ~Femtos{0};  ///< earliest issue of an enclosed instruction
+    Femtos last_end = 0;              ///< latest completion of one
   };
 
   /// Pairs begin/end marks (nesting allowed) and records which spans enclose each instruction.
@@ -336,18 +352,21 @@ class NpuTop : public sc_core::sc_module {
         compute_fs = Femtos{cfg_.dma.setup_cycles} * period_;
         const Femtos done = std::max(dma_done, sram_done);
         if (opts_.trace) {
-          trace_.push_back({std::string(fp.dram_write ? "write " : "read ") + std::to_string(fp.dram_bytes) + " B #" + std::to_string(idx),
+          trace_.push_back({std::string(fp.dram_write ? "write " : "read ") + std::to_string(fp.dram_bytes) + " B #" +
+                                std::to_string(idx),
                             kDmaTrack + static_cast<int>(channel), t, done});
           std::vector<bool> used(dram_->channel_count(), false);
           for (const auto& run : fp.dram)
-            for (uint64_t a = run.first; a < run.first + run.second; a += cfg_.dram.interleave_bytes) used[dram_->channel_of(a)] = true;
+            for (uint64_t a = run.first; a < run.first + run.second; a += cfg_.dram.interleave_bytes)
+              used[dram_->channel_of(a)] = true;
           for (uint32_t c = 0; c < used.size(); ++c)
             if (used[c]) trace_.push_back({"#" + std::to_string(idx), kDramTrack + static_cast<int>(c), t, done});
         }
         return done;
       }
       case Engine::Mxu: {
-        arch::MatmulShape s{inst.get(f::matmul::m), inst.get(f::matmul::n), inst.get(f::matmul::k), inst.get(f::matmul::reuse_b) != 0};
+        arch::MatmulShape s{inst.get(f::matmul::m), inst.get(f::matmul::n), inst.get(f::matmul::k),
+                            inst.get(f::matmul::reuse_b) != 0};
         compute_fs = mxu_->tile(s).cycles * period_;
         return std::max(t + compute_fs, sram_done);
       }
@@ -371,48 +390,51 @@ class NpuTop : public sc_core::sc_module {
     }
   }
 
-  const config::NpuConfig& cfg_;  ///< configuration
-  const isa::Program& prog_;      ///< program
-  arch::Memories& mem_;           ///< memories
-  RunOptions opts_;               ///< options
-  Femtos period_;                 ///< clock period
-  arch::FunctionalModel functional_;              ///< numerics
-  std::unique_ptr<arch::MxuTiming> mxu_;          ///< MXU timing
-  std::unique_ptr<memory::DramModel> dram_;       ///< DRAM timing
-  DramTarget dram_target_;                        ///< DRAM behind a TLM-2.0 target socket
-  DramInitiator dram_port_;                       ///< the DMA's TLM-2.0 initiator
-  memory::DmaModel dma_;                          ///< DMA timing
-  std::unique_ptr<memory::SramModel> spad_, acc_; ///< SRAM timing
-  std::vector<uint32_t> sems_;                    ///< semaphore values
-  std::vector<sc_core::sc_event> sem_events_;     ///< per semaphore: signalled
-  std::deque<uint32_t> queue_[kEngines];          ///< per engine: dispatched, not completed
+  const config::NpuConfig& cfg_;                           ///< configuration
+  const isa::Program& prog_;                               ///< program
+  arch::Memories& mem_;                                    ///< memories
+  RunOptions opts_;                                        ///< options
+  Femtos period_;                                          ///< clock period
+  arch::FunctionalModel functional_;                       ///< numerics
+  std::unique_ptr<arch::MxuTiming> mxu_;                   ///< MXU timing
+  std::unique_ptr<memory::DramModel> dram_;                ///< DRAM timing
+  DramTarget dram_target_;                                 ///< DRAM behind a TLM-2.0 target socket
+  DramInitiator dram_port_;                                ///< the DMA's TLM-2.0 initiator
+  memory::DmaModel dma_;                                   ///< DMA timing
+  std::unique_ptr<memory::SramModel> spad_, acc_;          ///< SRAM timing
+  std::vector<uint32_t> sems_;                             ///< semaphore values
+  std::vector<sc_core::sc_event> sem_events_;              ///< per semaphore: signalled
+  std::deque<uint32_t> queue_[kEngines];                   ///< per engine: dispatched, not completed
   sc_core::sc_event pushed_[kEngines], popped_[kEngines];  ///< queue changes
-  sc_core::sc_event completed_;                   ///< any instruction completed
-  sc_core::sc_event fence_done_;                  ///< a barrier/finish completed
-  bool fence_pending_ = false;                    ///< fetch waits for a fence
-  bool waiting_[kEngines] = {};                   ///< engine blocked on a wait
-  size_t fetch_pc_ = 0;                           ///< next instruction to dispatch
-  std::array<EngineStats, kEngines> stats_{};     ///< counters
-  uint64_t macs_ = 0;                             ///< matmul MACs
-  std::vector<MarkerSpan> spans_;                 ///< every begin/end pair
-  std::vector<std::vector<uint32_t>> enclosing_;  ///< per instruction: spans it belongs to
-  std::vector<TraceEvent> trace_;                 ///< collected when opts_.trace
-  bool finished_ = false, faulted_ = false;       ///< outcome
-  arch::FaultCode fault_code_{};                  ///< first fault
-  std::string fault_message_;                     ///< its message
-  Femtos end_fs_ = 0;                             ///< finish (or fault) time
+  sc_core::sc_event completed_;                            ///< any instruction completed
+  sc_core::sc_event fence_done_;                           ///< a barrier/finish completed
+  bool fence_pending_ = false;                             ///< fetch waits for a fence
+  bool waiting_[kEngines] = {};                            ///< engine blocked on a wait
+  size_t fetch_pc_ = 0;                                    ///< next instruction to dispatch
+  std::array<EngineStats, kEngines> stats_{};              ///< counters
+  uint64_t macs_ = 0;                                      ///< matmul MACs
+  std::vector<MarkerSpan> spans_;                          ///< every begin/end pair
+  std::vector<std::vector<uint32_t>> enclosing_;           ///< per instruction: spans it belongs to
+  std::vector<TraceEvent> trace_;                          ///< collected when opts_.trace
+  bool finished_ = false, faulted_ = false;                ///< outcome
+  arch::FaultCode fault_code_{};                           ///< first fault
+  std::string fault_message_;                              ///< its message
+  Femtos end_fs_ = 0;                                      ///< finish (or fault) time
 };
 
 }  // namespace
 
 void check_target(const config::NpuConfig& cfg, const isa::Program& prog) {
   const isa::Target& t = prog.target;
-  auto mismatch = [&](const std::string& what) { throw isa::InputError("program does not fit config '" + cfg.name + "': " + what); };
+  auto mismatch = [&](const std::string& what) {
+    throw isa::InputError("program does not fit config '" + cfg.name + "': " + what);
+  };
   if (t.line_bytes != cfg.spad.line_bytes)
-    mismatch("it uses " + std::to_string(t.line_bytes) + "-byte lines, the config " + std::to_string(cfg.spad.line_bytes) + "-byte lines");
+    mismatch("it uses " + std::to_string(t.line_bytes) + "-byte lines, the config " +
+             std::to_string(cfg.spad.line_bytes) + "-byte lines");
   if (t.mxu_rows && (t.mxu_rows != cfg.mxu.rows || t.mxu_cols != cfg.mxu.cols))
-    mismatch("it was tiled for a " + std::to_string(t.mxu_rows) + "x" + std::to_string(t.mxu_cols) + " array, the config has " +
-             std::to_string(cfg.mxu.rows) + "x" + std::to_string(cfg.mxu.cols));
+    mismatch("it was tiled for a " + std::to_string(t.mxu_rows) + "x" + std::to_string(t.mxu_cols) +
+             " array, the config has " + std::to_string(cfg.mxu.rows) + "x" + std::to_string(cfg.mxu.cols));
   if (t.spad_bytes > cfg.spad.size_bytes) mismatch("it needs a " + std::to_string(t.spad_bytes) + "-byte scratchpad");
   if (t.acc_bytes > cfg.acc.size_bytes) mismatch("it needs a " + std::to_string(t.acc_bytes) + "-byte accumulator");
   for (int i = 0; i < isa::spec().dtype_count; ++i)
@@ -423,21 +445,22 @@ void check_target(const config::NpuConfig& cfg, const isa::Program& prog) {
     }
   if (t.config_hash && t.config_hash != cfg.hash()) {
     char b[160];
-    std::snprintf(b, sizeof b, "it requires config hash 0x%016llx, this config hashes to 0x%016llx", static_cast<unsigned long long>(t.config_hash),
-                  static_cast<unsigned long long>(cfg.hash()));
+    std::snprintf(b, sizeof b, "it requires config hash 0x%016llx, this config hashes to 0x%016llx",
+                  static_cast<unsigned long long>(t.config_hash), static_cast<unsigned long long>(cfg.hash()));
     mismatch(b);
   }
   // Every matmul dtype used must be supported, whatever the header says.
   for (size_t i = 0; i < prog.text.size(); ++i)
     if (static_cast<Opcode>(prog.text[i].opcode()) == Opcode::Matmul) {
-      const std::string d = isa::find_field(*isa::find_instr("matmul"), "dtype")->enum_values[prog.text[i].get(f::matmul::dtype)];
+      const std::string d =
+          isa::find_field(*isa::find_instr("matmul"), "dtype")->enum_values[prog.text[i].get(f::matmul::dtype)];
       if (std::find(cfg.mxu.dtypes.begin(), cfg.mxu.dtypes.end(), d) == cfg.mxu.dtypes.end())
         mismatch("instruction #" + std::to_string(i) + " multiplies " + d + ", which the config's mxu.dtypes lacks");
     }
 }
 
-RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const std::map<std::string, std::vector<uint8_t>>& inputs,
-                   const RunOptions& opts) {
+RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
+                   const std::map<std::string, std::vector<uint8_t>>& inputs, const RunOptions& opts) {
   check_target(cfg, prog);
   // Memories: SRAMs, and every region with its initial contents or input tensor.
   // Timing-only runs never touch data: only the sizes are needed (for bounds checks).
@@ -468,13 +491,16 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const
     const auto it = inputs.find(io.name);
     if (it == inputs.end()) throw isa::InputError("no data for input tensor '" + io.name + "'");
     if (it->second.size() != bytes)
-      throw isa::InputError("input '" + io.name + "': " + std::to_string(it->second.size()) + " bytes given, " + std::to_string(bytes) + " expected");
+      throw isa::InputError("input '" + io.name + "': " + std::to_string(it->second.size()) + " bytes given, " +
+                            std::to_string(bytes) + " expected");
     if (!opts.timing_only)
-      std::copy(it->second.begin(), it->second.end(), mem.regions[io.region].begin() + static_cast<std::ptrdiff_t>(io.offset));
+      std::copy(it->second.begin(), it->second.end(),
+                mem.regions[io.region].begin() + static_cast<std::ptrdiff_t>(io.offset));
   }
   for (const auto& [name, data] : inputs) {
     bool known = false;
-    for (const auto& io : prog.io) known = known || (io.name == name && prog.regions[io.region].role == isa::RegionRole::Input);
+    for (const auto& io : prog.io)
+      known = known || (io.name == name && prog.regions[io.region].role == isa::RegionRole::Input);
     if (!known) throw isa::InputError("the program has no input tensor named '" + name + "'");
   }
 
@@ -489,7 +515,8 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const
   RunResult r;
   if (!top.finished() && !top.faulted()) {
     if (sc_core::sc_pending_activity())
-      top.record_fault(arch::FaultCode::Watchdog, "WATCHDOG: no finish after " + std::to_string(opts.watchdog_cycles) + " cycles\n" + top.state());
+      top.record_fault(arch::FaultCode::Watchdog,
+                       "WATCHDOG: no finish after " + std::to_string(opts.watchdog_cycles) + " cycles\n" + top.state());
     else
       top.record_fault(arch::FaultCode::Deadlock,
                        "DEADLOCK: every unfinished engine waits and nothing is in flight\n" + top.state());
@@ -517,4 +544,6 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const
 
 // libsystemc.so defines main() and references sc_main; npusim has its own main, so this is never
 // called, but the symbol must exist.
-int sc_main(int, char**) { return 2; }
+int sc_main(int, char**) {
+  return 2;
+}

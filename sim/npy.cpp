@@ -40,7 +40,8 @@ NpyArray read_npy(const std::string& path) {
     throw bad("unsupported version " + std::to_string(major));
   }
   if (offset + header_len > b.size()) throw bad("truncated header");
-  const std::string h(b.begin() + static_cast<std::ptrdiff_t>(offset), b.begin() + static_cast<std::ptrdiff_t>(offset + header_len));
+  const std::string h(b.begin() + static_cast<std::ptrdiff_t>(offset),
+                      b.begin() + static_cast<std::ptrdiff_t>(offset + header_len));
   NpyArray a;
   auto field = [&](const std::string& key) {
     const auto k = h.find("'" + key + "'");
@@ -53,7 +54,8 @@ NpyArray read_npy(const std::string& path) {
   a.descr = d.substr(q1 + 1, q2 - q1 - 1);
   if (a.descr == "<i1" || a.descr == "i1") a.descr = "|i1";
   if (a.descr == "<u1" || a.descr == "u1") a.descr = "|u1";
-  if (field("fortran_order").find("False") == std::string::npos) throw bad("Fortran order is not supported (use C order)");
+  if (field("fortran_order").find("False") == std::string::npos)
+    throw bad("Fortran order is not supported (use C order)");
   const std::string s = field("shape");
   const auto p1 = s.find('('), p2 = s.find(')');
   if (p1 == std::string::npos || p2 == std::string::npos) throw bad("bad shape");
@@ -72,14 +74,16 @@ NpyArray read_npy(const std::string& path) {
     throw bad("unsupported dtype '" + a.descr + "' (little-endian integers or floats)");
   const size_t data_off = offset + header_len;
   if (b.size() - data_off != count * es)
-    throw bad("data is " + std::to_string(b.size() - data_off) + " bytes, shape and dtype need " + std::to_string(count * es));
+    throw bad("data is " + std::to_string(b.size() - data_off) + " bytes, shape and dtype need " +
+              std::to_string(count * es));
   a.data.assign(b.begin() + static_cast<std::ptrdiff_t>(data_off), b.end());
   return a;
 }
 
 void write_npy(const std::string& path, const NpyArray& a) {
   std::string shape = "(";
-  for (size_t i = 0; i < a.shape.size(); ++i) shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 || i + 1 < a.shape.size() ? "," : "");
+  for (size_t i = 0; i < a.shape.size(); ++i)
+    shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 || i + 1 < a.shape.size() ? "," : "");
   shape += ")";
   std::string header = "{'descr': '" + a.descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad with spaces so that magic + length + header + '\n' is a multiple of 64 bytes.

@@ -10,9 +10,9 @@
 namespace npusim {
 
 struct NpyArray {
-  std::string descr;           ///< numpy dtype descriptor, e.g. "|i1", "<f2"
-  std::vector<uint64_t> shape; ///< dimensions
-  std::vector<uint8_t> data;   ///< raw little-endian elements
+  std::string descr;            ///< numpy dtype descriptor, e.g. "|i1", "<f2"
+  std::vector<uint64_t> shape;  ///< dimensions
+  std::vector<uint8_t> data;    ///< raw little-endian elements
 };
 
 /// Reads a .npy file; throws isa::InputError naming the file and the problem.

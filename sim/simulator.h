@@ -16,9 +16,9 @@
 namespace npusim {
 
 struct RunOptions {
-  bool timing_only = false;           ///< skip the math (same cycles, no outputs)
+  bool timing_only = false;               ///< skip the math (same cycles, no outputs)
   uint64_t watchdog_cycles = 1ull << 40;  ///< WATCHDOG fault past this many cycles
-  bool trace = false;                 ///< collect Chrome/Perfetto trace events
+  bool trace = false;                     ///< collect Chrome/Perfetto trace events
 };
 
 /// Per-engine counters.
@@ -30,21 +30,21 @@ struct EngineStats {
 };
 
 struct RunResult {
-  bool ok = false;                      ///< reached finish without a fault
-  arch::FaultCode fault_code{};         ///< when !ok
-  std::string fault_message;            ///< when !ok: the full message (instruction, engine, state)
-  uint64_t total_cycles = 0;            ///< cycles until finish completed
-  double seconds = 0;                   ///< simulated seconds
-  uint64_t macs = 0;                    ///< matmul multiply-accumulates
-  double mxu_utilization = 0;           ///< macs / (total_cycles x rows x cols)
+  bool ok = false;                                       ///< reached finish without a fault
+  arch::FaultCode fault_code{};                          ///< when !ok
+  std::string fault_message;                             ///< when !ok: the full message (instruction, engine, state)
+  uint64_t total_cycles = 0;                             ///< cycles until finish completed
+  double seconds = 0;                                    ///< simulated seconds
+  uint64_t macs = 0;                                     ///< matmul multiply-accumulates
+  double mxu_utilization = 0;                            ///< macs / (total_cycles x rows x cols)
   std::array<EngineStats, isa::kEngineCount> engines{};  ///< per engine
-  memory::DramStats dram;               ///< DRAM counters
-  double dram_peak_bandwidth = 0;       ///< bytes/s
+  memory::DramStats dram;                                ///< DRAM counters
+  double dram_peak_bandwidth = 0;                        ///< bytes/s
   uint64_t spad_accesses = 0, spad_bytes = 0, spad_conflict_cycles = 0;  ///< scratchpad
   uint64_t acc_accesses = 0, acc_bytes = 0, acc_conflict_cycles = 0;     ///< accumulator
-  std::vector<std::pair<std::string, uint64_t>> marker_cycles;  ///< per DEBUG marker (operator)
-  std::map<std::string, std::vector<uint8_t>> outputs;  ///< output tensors by IO name
-  std::string trace_json;               ///< Chrome trace (when requested)
+  std::vector<std::pair<std::string, uint64_t>> marker_cycles;           ///< per DEBUG marker (operator)
+  std::map<std::string, std::vector<uint8_t>> outputs;                   ///< output tensors by IO name
+  std::string trace_json;                                                ///< Chrome trace (when requested)
 };
 
 /// Checks that `prog` can run on `cfg` (line size, array shape, SRAM sizes, dtypes, config hash).
@@ -53,11 +53,12 @@ void check_target(const config::NpuConfig& cfg, const isa::Program& prog);
 
 /// Runs `prog` once. `inputs`: bytes per input IO tensor name (dense, row-major). SystemC allows
 /// one elaboration per process: call this at most once per process (tests fork).
-RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog, const std::map<std::string, std::vector<uint8_t>>& inputs,
-                   const RunOptions& opts);
+RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
+                   const std::map<std::string, std::vector<uint8_t>>& inputs, const RunOptions& opts);
 
 /// stats.json text.
-std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog, const std::string& program_name);
+std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
+                       const std::string& program_name);
 
 /// Short human summary.
 std::string run_summary(const RunResult& r, const config::NpuConfig& cfg);

@@ -11,8 +11,12 @@ using Femtos = uint64_t;  ///< a point or span of simulated time in femtoseconds
 inline constexpr double kFemtosPerSecond = 1e15;
 
 /// Clock period in fs for a frequency in Hz (rounded to nearest).
-inline Femtos period_fs(double hz) { return static_cast<Femtos>(std::llround(kFemtosPerSecond / hz)); }
+inline Femtos period_fs(double hz) {
+  return static_cast<Femtos>(std::llround(kFemtosPerSecond / hz));
+}
 /// Seconds to fs, rounded up so that a positive latency never becomes zero.
-inline Femtos seconds_to_fs(double s) { return static_cast<Femtos>(std::ceil(s * kFemtosPerSecond - 1e-6)); }
+inline Femtos seconds_to_fs(double s) {
+  return static_cast<Femtos>(std::ceil(s * kFemtosPerSecond - 1e-6));
+}
 
 }  // namespace npusim

@@ -10,10 +10,11 @@
 // extension is served as a single request.
 #pragma once
 
-#include <systemc>
-#include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
+
+#include <systemc>
+#include <tlm>
 
 #include "memory/dma.h"
 #include "memory/dram.h"
@@ -22,14 +23,20 @@ namespace npusim {
 
 /// sc_time from femtoseconds; the kernel's resolution is 1 fs, so this is the raw value (and far
 /// cheaper than the double-and-unit constructor).
-inline sc_core::sc_time femtos(Femtos t) { return sc_core::sc_time::from_value(t); }
-inline Femtos sim_now_fs() { return static_cast<Femtos>(sc_core::sc_time_stamp().value()); }  // resolution: 1 fs
+inline sc_core::sc_time femtos(Femtos t) {
+  return sc_core::sc_time::from_value(t);
+}
+inline Femtos sim_now_fs() {
+  return static_cast<Femtos>(sc_core::sc_time_stamp().value());
+}  // resolution: 1 fs
 
 /// Carries a DMA burst train on a generic payload (ignorable by targets that do not know it).
 struct BurstTrainExtension : tlm::tlm_extension<BurstTrainExtension> {
   const memory::BurstTrain* train = nullptr;  ///< the train (owned by the initiator, valid during the call)
   tlm::tlm_extension_base* clone() const override { return new BurstTrainExtension(*this); }
-  void copy_from(const tlm::tlm_extension_base& other) override { train = static_cast<const BurstTrainExtension&>(other).train; }
+  void copy_from(const tlm::tlm_extension_base& other) override {
+    train = static_cast<const BurstTrainExtension&>(other).train;
+  }
 };
 
 /// TLM target: DRAM timing.
@@ -37,7 +44,8 @@ class DramTarget : public sc_core::sc_module {
  public:
   tlm_utils::simple_target_socket<DramTarget> socket;  ///< bursts arrive here
 
-  DramTarget(sc_core::sc_module_name name, memory::DramModel& model) : sc_module(name), socket("socket"), model_(model) {
+  DramTarget(sc_core::sc_module_name name, memory::DramModel& model)
+      : sc_module(name), socket("socket"), model_(model) {
     socket.register_b_transport(this, &DramTarget::b_transport);
   }
 
@@ -52,7 +60,8 @@ class DramTarget : public sc_core::sc_module {
       train.issue = now + static_cast<Femtos>(delay.value());
       done = memory::issue_bursts(model_, train, ring_);
     } else {
-      done = model_.access(now + static_cast<Femtos>(delay.value()), trans.get_address(), trans.get_data_length(), trans.is_write());
+      done = model_.access(now + static_cast<Femtos>(delay.value()), trans.get_address(), trans.get_data_length(),
+                           trans.is_write());
     }
     delay = femtos(done - now);
     trans.set_response_status(tlm::TLM_OK_RESPONSE);

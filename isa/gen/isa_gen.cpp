@@ -48,7 +48,9 @@ struct ParamKind {
   std::vector<ParamField> fields;
 };
 
-[[noreturn]] void fail(const std::string& msg) { throw std::runtime_error("isa.yaml: " + msg); }
+[[noreturn]] void fail(const std::string& msg) {
+  throw std::runtime_error("isa.yaml: " + msg);
+}
 
 /// Parses "w1[19:0]" or "w0[26]".
 void parse_bits(const std::string& s, Field& f) {
@@ -85,8 +87,8 @@ Field parse_field(const YAML::Node& n) {
   f.optional = n["optional"] && n["optional"].as<bool>();
   if (n["values"])
     for (const auto& v : n["values"]) f.values.push_back(v.as<std::string>());
-  static const std::set<std::string> kinds = {"uint", "sint",  "count",  "flag",   "enum",       "line",
-                                              "sem",  "desc",  "param",  "region", "marker", "engine_mask"};
+  static const std::set<std::string> kinds = {"uint", "sint", "count", "flag",   "enum",   "line",
+                                              "sem",  "desc", "param", "region", "marker", "engine_mask"};
   if (!kinds.count(f.kind)) fail("field " + f.name + ": unknown kind '" + f.kind + "'");
   if (f.kind == "enum" && (f.values.empty() || f.values.size() > (1u << f.width)))
     fail("field " + f.name + ": enum needs 1.." + std::to_string(1u << f.width) + " values");
@@ -138,9 +140,9 @@ std::string bits_text(const Field& f) {
 
 std::string field_kind_enum(const std::string& k) {
   static const std::map<std::string, std::string> m = {
-      {"uint", "Uint"},     {"sint", "Sint"},   {"count", "Count"},   {"flag", "Flag"},
-      {"enum", "Enum"},     {"line", "Line"},   {"sem", "Sem"},       {"desc", "Desc"},
-      {"param", "Param"},   {"region", "Region"}, {"marker", "Marker"}, {"engine_mask", "EngineMask"}};
+      {"uint", "Uint"},   {"sint", "Sint"},     {"count", "Count"},   {"flag", "Flag"},
+      {"enum", "Enum"},   {"line", "Line"},     {"sem", "Sem"},       {"desc", "Desc"},
+      {"param", "Param"}, {"region", "Region"}, {"marker", "Marker"}, {"engine_mask", "EngineMask"}};
   return "FieldKind::" + m.at(k);
 }
 
@@ -271,14 +273,15 @@ int main(int argc, char** argv) {
         for (const auto& g : fields)
           if (g.space_flag == f.name) implied = true;
         std::string space = "Space::None";
-        if (f.kind == "line") space = f.space_flag.empty() ? (f.space == "acc" ? "Space::Acc" : "Space::Spad") : "Space::ByFlag";
+        if (f.kind == "line")
+          space = f.space_flag.empty() ? (f.space == "acc" ? "Space::Acc" : "Space::Spad") : "Space::ByFlag";
         if (f.kind == "line" && f.space_flag.empty() && f.space != "acc" && f.space != "spad")
           fail("field " + f.name + ": space must be spad or acc");
         tables << "    {" << quote(f.name) << ", {" << f.word << ", " << f.lo << ", " << f.width << "}, "
-               << field_kind_enum(f.kind) << ", " << space << ", " << flag_index << ", "
-               << (implied ? "true" : "false") << ", " << ev[i] << ", " << f.values.size() << ", "
-               << (f.param_kind.empty() ? -1 : param_index(f.param_kind)) << ", "
-               << (f.optional ? "true" : "false") << ", " << quote(f.description) << "},\n";
+               << field_kind_enum(f.kind) << ", " << space << ", " << flag_index << ", " << (implied ? "true" : "false")
+               << ", " << ev[i] << ", " << f.values.size() << ", "
+               << (f.param_kind.empty() ? -1 : param_index(f.param_kind)) << ", " << (f.optional ? "true" : "false")
+               << ", " << quote(f.description) << "},\n";
       }
       tables << "};\n";
     };
@@ -325,7 +328,7 @@ int main(int argc, char** argv) {
     tables << "};\n";
 
     static const std::map<std::string, std::pair<std::string, int>> ptypes = {
-        {"u8", {"U8", 1}},   {"u16", {"U16", 2}},   {"i32", {"I32", 4}},       {"u32", {"U32", 4}},
+        {"u8", {"U8", 1}},   {"u16", {"U16", 2}},   {"i32", {"I32", 4}},      {"u32", {"U32", 4}},
         {"f32", {"F32", 4}}, {"enum", {"Enum", 1}}, {"region", {"Region", 1}}};
     for (const auto& k : params) {
       std::array<uint8_t, 32> used{};
@@ -377,10 +380,10 @@ int main(int argc, char** argv) {
     tables << "};\n";
     const YAML::Node lim = root["limits"];
     tables << "const IsaSpec kSpec = {" << vmaj << ", " << vmin << ", kEngines, kHeader, " << header.size()
-           << ", kInstrs, " << instrs.size() << ", kParams, " << params.size() << ", kDTypes, "
-           << dtype_names.size() << ", " << lim["semaphores"].as<int>() << ", " << lim["semaphore_max"].as<int>()
-           << ", " << lim["regions"].as<int>() << ", " << lim["descriptors"].as<int>() << ", "
-           << lim["params"].as<int>() << "};\n";
+           << ", kInstrs, " << instrs.size() << ", kParams, " << params.size() << ", kDTypes, " << dtype_names.size()
+           << ", " << lim["semaphores"].as<int>() << ", " << lim["semaphore_max"].as<int>() << ", "
+           << lim["regions"].as<int>() << ", " << lim["descriptors"].as<int>() << ", " << lim["params"].as<int>()
+           << "};\n";
     tables << "}  // namespace\n";
 
     // isa_ops.h: opcode constants and typed accessors.
@@ -405,8 +408,8 @@ int main(int argc, char** argv) {
       ops << "namespace " << cident(in.name) << " {\n";
       for (size_t j = 0; j < in.fields.size(); ++j) {
         const auto& f = in.fields[j];
-        ops << "inline constexpr BitRange " << f.name << "{" << f.word << ", " << f.lo << ", " << f.width
-            << "};  ///< " << f.description << "\n";
+        ops << "inline constexpr BitRange " << f.name << "{" << f.word << ", " << f.lo << ", " << f.width << "};  ///< "
+            << f.description << "\n";
         for (size_t v = 0; v < f.values.size(); ++v)
           ops << "inline constexpr uint32_t " << f.name << "_" << f.values[v] << " = " << v << ";\n";
       }
@@ -457,8 +460,8 @@ int main(int argc, char** argv) {
       const Instr& in = instrs[i];
       char op[8];
       std::snprintf(op, sizeof op, "0x%02X", in.opcode);
-      md << "\n### <a id=\"" << cident(in.name) << "\"></a>`" << in.name << "` (" << op << ", " << in.engine
-         << ")\n\n" << in.summary << "\n\n";
+      md << "\n### <a id=\"" << cident(in.name) << "\"></a>`" << in.name << "` (" << op << ", " << in.engine << ")\n\n"
+         << in.summary << "\n\n";
       md << "Syntax: `" << in.name;
       bool first = true;
       for (const auto& s : in.syntax) {
@@ -481,9 +484,11 @@ int main(int argc, char** argv) {
           std::string kind = f.kind;
           if (f.kind == "enum") {
             kind += ": ";
-            for (size_t v = 0; v < f.values.size(); ++v) kind += (v ? ", " : "") + std::to_string(v) + "=" + f.values[v];
+            for (size_t v = 0; v < f.values.size(); ++v)
+              kind += (v ? ", " : "") + std::to_string(v) + "=" + f.values[v];
           }
-          if (f.kind == "line") kind += f.space_flag.empty() ? " (" + f.space + ")" : " (spad or acc by " + f.space_flag + ")";
+          if (f.kind == "line")
+            kind += f.space_flag.empty() ? " (" + f.space + ")" : " (spad or acc by " + f.space_flag + ")";
           if (f.kind == "param") kind += " (" + f.param_kind + (f.optional ? ", optional" : "") + ")";
           md << "| " << bits_text(f) << " | `" << f.name << "` | " << kind << " | " << f.description << " |\n";
         }
@@ -493,11 +498,12 @@ int main(int argc, char** argv) {
       std::snprintf(mbuf, sizeof mbuf, "%08X %08X %08X %08X", masks[i][0], masks[i][1], masks[i][2], masks[i][3]);
       md << "Defined-bit mask (w0 w1 w2 w3): `" << mbuf << "`; every other bit must be zero.\n";
     }
-    md << "\n## Parameter tables\n\nEach PARAM entry is 32 bytes: byte 0 the kind, bytes 28..31 the name (STRTAB offset), "
+    md << "\n## Parameter tables\n\nEach PARAM entry is 32 bytes: byte 0 the kind, bytes 28..31 the name (STRTAB "
+          "offset), "
           "multi-byte fields little-endian. Bytes no field claims must be zero.\n";
     for (const auto& k : params) {
-      md << "\n### `" << k.name << "` (kind " << k.kind << ")\n\n" << k.summary
-         << "\n\n| byte | field | type | meaning |\n|---|---|---|---|\n";
+      md << "\n### `" << k.name << "` (kind " << k.kind << ")\n\n"
+         << k.summary << "\n\n| byte | field | type | meaning |\n|---|---|---|---|\n";
       for (const auto& f : k.fields) {
         std::string t = f.type;
         if (!f.values.empty()) {

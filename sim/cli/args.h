@@ -68,15 +68,16 @@ class Args {
     if (!has(name)) return def;
     const std::string v = value(name);
     unsigned long long n = 0;
-    if (!config::parse_unsigned(v, n)) throw UsageError("option " + name + " expects a non-negative integer, got '" + v + "'");
+    if (!config::parse_unsigned(v, n))
+      throw UsageError("option " + name + " expects a non-negative integer, got '" + v + "'");
     return n;
   }
 
  private:
-  std::vector<std::string> positional_;          ///< non-option arguments in order
-  std::map<std::string, std::string> values_;    ///< valued options (last occurrence)
+  std::vector<std::string> positional_;                         ///< non-option arguments in order
+  std::map<std::string, std::string> values_;                   ///< valued options (last occurrence)
   std::map<std::string, std::vector<std::string>> all_values_;  ///< every occurrence
-  std::set<std::string> flags_;                  ///< boolean options present
+  std::set<std::string> flags_;                                 ///< boolean options present
 };
 
 }  // namespace npusim::cli

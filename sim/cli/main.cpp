@@ -1,12 +1,13 @@
 // npusim: one executable, one subcommand per job. Exit codes (docs/cli.md):
 //   0 success, 1 a simulation/runtime fault, 2 a usage or input error.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <random>
-#include <sys/stat.h>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,9 @@ constexpr int kExitInput = 2;
 
 /// One subcommand.
 struct Command {
-  const char* name;     ///< word after `npusim`
-  const char* summary;  ///< one line for `npusim --help`
-  const char* usage;    ///< full help text
+  const char* name;                                         ///< word after `npusim`
+  const char* summary;                                      ///< one line for `npusim --help`
+  const char* usage;                                        ///< full help text
   std::function<int(const std::vector<std::string>&)> run;  ///< body; returns the exit code
 };
 
@@ -59,7 +60,8 @@ int cmd_asm(const std::vector<std::string>& argv) {
   const auto result = isa::assemble_file(in, opts);
   const auto bytes = isa::write_npub(result.program);
   isa::write_file_bytes(out, bytes);
-  std::printf("%s: %zu instructions, %zu bytes -> %s\n", in.c_str(), result.program.text.size(), bytes.size(), out.c_str());
+  std::printf("%s: %zu instructions, %zu bytes -> %s\n", in.c_str(), result.program.text.size(), bytes.size(),
+              out.c_str());
   return kExitOk;
 }
 
@@ -125,12 +127,13 @@ std::map<std::string, std::vector<uint8_t>> gather_inputs(const Args& a, const i
       std::string names;
       for (const auto& t : prog.io)
         if (prog.regions[t.region].role == isa::RegionRole::Input) names += (names.empty() ? "" : ", ") + t.name;
-      throw isa::InputError("--input " + name + ": the program has no input tensor of that name (inputs: " + names + ")");
+      throw isa::InputError("--input " + name + ": the program has no input tensor of that name (inputs: " + names +
+                            ")");
     }
     NpyArray arr = read_npy(path);
     if (arr.descr != npy_descr(io->dtype))
-      throw isa::InputError(path + ": dtype '" + arr.descr + "' does not match input '" + name + "' (" + isa::tensor_type_name(io->dtype) +
-                            ", numpy '" + npy_descr(io->dtype) + "')");
+      throw isa::InputError(path + ": dtype '" + arr.descr + "' does not match input '" + name + "' (" +
+                            isa::tensor_type_name(io->dtype) + ", numpy '" + npy_descr(io->dtype) + "')");
     std::vector<uint64_t> want(io->dims.begin(), io->dims.begin() + io->rank);
     if (arr.shape != want) {
       auto shape = [](const std::vector<uint64_t>& v) {
@@ -138,7 +141,8 @@ std::map<std::string, std::vector<uint8_t>> gather_inputs(const Args& a, const i
         for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
         return s + ")";
       };
-      throw isa::InputError(path + ": shape " + shape(arr.shape) + " does not match input '" + name + "' " + shape(want));
+      throw isa::InputError(path + ": shape " + shape(arr.shape) + " does not match input '" + name + "' " +
+                            shape(want));
     }
     inputs[name] = std::move(arr.data);
   }
@@ -152,7 +156,9 @@ std::map<std::string, std::vector<uint8_t>> gather_inputs(const Args& a, const i
       const bool fp = t.dtype == isa::TensorType::FP16 || t.dtype == isa::TensorType::BF16;
       for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(rng());
       if (fp)  // keep floats finite and modest: sign, exponent within [-8, 0] of the bias
-        for (size_t i = 1; i < data.size(); i += 2) data[i] = static_cast<uint8_t>((data[i] & 0x80) | (t.dtype == isa::TensorType::FP16 ? 0x30 : 0x3C) | (data[i] & 0x03));
+        for (size_t i = 1; i < data.size(); i += 2)
+          data[i] = static_cast<uint8_t>((data[i] & 0x80) | (t.dtype == isa::TensorType::FP16 ? 0x30 : 0x3C) |
+                                         (data[i] & 0x03));
       inputs[t.name] = std::move(data);
     }
   }
@@ -160,7 +166,8 @@ std::map<std::string, std::vector<uint8_t>> gather_inputs(const Args& a, const i
 }
 
 int cmd_run(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs"},
+  const Args a(argv,
+               {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs"},
                {"--timing-only", "--quiet"});
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub or .npus)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
@@ -247,7 +254,8 @@ const std::vector<Command>& commands() {
 
 void print_help() {
   std::printf(
-      "npusim %s: a cycle-approximate NPU simulator\n\nusage: npusim COMMAND [ARGS...]   (npusim COMMAND --help for details)\n\ncommands:\n",
+      "npusim %s: a cycle-approximate NPU simulator\n\nusage: npusim COMMAND [ARGS...]   (npusim COMMAND --help for "
+      "details)\n\ncommands:\n",
       kVersion);
   for (const auto& c : commands()) std::printf("  %-8s %s\n", c.name, c.summary);
   std::printf(
@@ -263,7 +271,8 @@ int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);  // the SystemC banner is noise on a CLI
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    if (args.size() >= 2) args = {args[1], "--help"};
+    if (args.size() >= 2)
+      args = {args[1], "--help"};
     else {
       print_help();
       return args.empty() ? kExitInput : kExitOk;
@@ -290,8 +299,10 @@ int main(int argc, char** argv) {
     } catch (const npusim::isa::InputError& e) {
       const std::string msg = e.what();
       // Assembler messages already carry "file:line:col: error:"; others get a prefix.
-      if (msg.find(": error: ") != std::string::npos) std::fprintf(stderr, "%s\n", msg.c_str());
-      else std::fprintf(stderr, "error: %s\n", msg.c_str());
+      if (msg.find(": error: ") != std::string::npos)
+        std::fprintf(stderr, "%s\n", msg.c_str());
+      else
+        std::fprintf(stderr, "error: %s\n", msg.c_str());
       return kExitInput;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "error: out of memory\n");

@@ -24,16 +24,16 @@ struct QueueConfig {
 };
 
 struct NpuConfig {
-  std::string name;                ///< human name of the part
-  double clock_hz = 1e9;           ///< NPU clock
-  arch::MxuConfig mxu;             ///< systolic array
-  memory::SramConfig spad;         ///< scratchpad
-  memory::SramConfig acc;          ///< accumulator
-  memory::DmaConfig dma;           ///< DMA engines
-  memory::DramConfig dram;         ///< external memory
-  VpuConfig vpu;                   ///< vector unit
-  QueueConfig queues;              ///< engine queues
-  std::string source;              ///< file it was loaded from
+  std::string name;         ///< human name of the part
+  double clock_hz = 1e9;    ///< NPU clock
+  arch::MxuConfig mxu;      ///< systolic array
+  memory::SramConfig spad;  ///< scratchpad
+  memory::SramConfig acc;   ///< accumulator
+  memory::DmaConfig dma;    ///< DMA engines
+  memory::DramConfig dram;  ///< external memory
+  VpuConfig vpu;            ///< vector unit
+  QueueConfig queues;       ///< engine queues
+  std::string source;       ///< file it was loaded from
   /// FNV-1a hash of the effective parameters (what `.target hash=` and CONFIG_HASH refer to).
   uint64_t hash() const;
 };

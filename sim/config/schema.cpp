@@ -12,7 +12,8 @@ namespace npusim::config {
 namespace {
 
 std::string scalar(const YAML::Node& n) {
-  if (!n.IsScalar()) throw std::invalid_argument("expected a single value, found a " + std::string(n.IsMap() ? "mapping" : "list"));
+  if (!n.IsScalar())
+    throw std::invalid_argument("expected a single value, found a " + std::string(n.IsMap() ? "mapping" : "list"));
   return n.Scalar();
 }
 
@@ -36,11 +37,18 @@ void Section::add(ParamDecl d) {
   params_.push_back(std::move(d));
 }
 
-void Section::integer(const char* name, uint32_t& field, const char* unit, const char* desc, std::optional<uint32_t> def,
-                      uint32_t min, uint32_t max) {
+void Section::integer(const char* name, uint32_t& field, const char* unit, const char* desc,
+                      std::optional<uint32_t> def, uint32_t min, uint32_t max) {
   if (def) field = *def;
   const std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-  add({name, "int", unit, desc, def ? std::to_string(*def) : "", !def, {}, [&field, min, max, range](const YAML::Node& n) {
+  add({name,
+       "int",
+       unit,
+       desc,
+       def ? std::to_string(*def) : "",
+       !def,
+       {},
+       [&field, min, max, range](const YAML::Node& n) {
          const std::string t = scalar(n);
          unsigned long long v = 0;
          if (!parse_unsigned(t, v) || v < min || v > max)
@@ -49,15 +57,16 @@ void Section::integer(const char* name, uint32_t& field, const char* unit, const
        }});
 }
 
-void Section::real(const char* name, double& field, const char* unit, const char* desc, std::optional<double> def, double min,
-                   double max) {
+void Section::real(const char* name, double& field, const char* unit, const char* desc, std::optional<double> def,
+                   double min, double max) {
   if (def) field = *def;
   add({name, "float", unit, desc, def ? num_text(*def) : "", !def, {}, [&field, min, max](const YAML::Node& n) {
          const std::string t = scalar(n);
          char* end = nullptr;
          const double v = std::strtod(t.c_str(), &end);
          if (t.empty() || *end || !std::isfinite(v) || v < min || v > max)
-           throw std::invalid_argument("expected a number in [" + num_text(min) + ", " + num_text(max) + "], got '" + t + "'");
+           throw std::invalid_argument("expected a number in [" + num_text(min) + ", " + num_text(max) + "], got '" +
+                                       t + "'");
          field = v;
        }});
 }
@@ -66,9 +75,12 @@ void Section::boolean(const char* name, bool& field, const char* desc, std::opti
   if (def) field = *def;
   add({name, "bool", "", desc, def ? (*def ? "true" : "false") : "", !def, {}, [&field](const YAML::Node& n) {
          const std::string t = scalar(n);
-         if (t == "true") field = true;
-         else if (t == "false") field = false;
-         else throw std::invalid_argument("expected true or false, got '" + t + "'");
+         if (t == "true")
+           field = true;
+         else if (t == "false")
+           field = false;
+         else
+           throw std::invalid_argument("expected true or false, got '" + t + "'");
        }});
 }
 
@@ -90,8 +102,8 @@ void Section::choice(const char* name, std::string& field, std::vector<std::stri
   add(std::move(d));
 }
 
-void Section::choice_list(const char* name, std::vector<std::string>& field, std::vector<std::string> choices, const char* desc,
-                          std::optional<std::vector<std::string>> def) {
+void Section::choice_list(const char* name, std::vector<std::string>& field, std::vector<std::string> choices,
+                          const char* desc, std::optional<std::vector<std::string>> def) {
   if (def) field = *def;
   ParamDecl d{name, "enum list", "", desc, def ? list_text(*def) : "", !def, choices, nullptr};
   d.load = [&field, choices](const YAML::Node& n) {
@@ -110,14 +122,17 @@ void Section::choice_list(const char* name, std::vector<std::string>& field, std
   add(std::move(d));
 }
 
-void Section::bytes(const char* name, uint64_t& field, const char* desc, std::optional<uint64_t> def, uint64_t min, uint64_t max) {
+void Section::bytes(const char* name, uint64_t& field, const char* desc, std::optional<uint64_t> def, uint64_t min,
+                    uint64_t max) {
   if (def) field = *def;
   add({name, "bytes", "bytes", desc, def ? bytes_text(*def) : "", !def, {}, [&field, min, max](const YAML::Node& n) {
          const std::string t = scalar(n);
          uint64_t v;
-         if (!parse_bytes(t, v)) throw std::invalid_argument("expected a size such as 512KiB, 64B or 4096, got '" + t + "'");
+         if (!parse_bytes(t, v))
+           throw std::invalid_argument("expected a size such as 512KiB, 64B or 4096, got '" + t + "'");
          if (v < min || v > max)
-           throw std::invalid_argument("size " + t + " out of range [" + bytes_text(min) + ", " + bytes_text(max) + "]");
+           throw std::invalid_argument("size " + t + " out of range [" + bytes_text(min) + ", " + bytes_text(max) +
+                                       "]");
          field = v;
        }});
 }
@@ -126,7 +141,8 @@ void Section::frequency(const char* name, double& field, const char* desc, std::
   if (def) field = *def;
   add({name, "frequency", "Hz", desc, def ? frequency_text(*def) : "", !def, {}, [&field](const YAML::Node& n) {
          const std::string t = scalar(n);
-         if (!parse_frequency(t, field)) throw std::invalid_argument("expected a frequency such as 1GHz or 700MHz, got '" + t + "'");
+         if (!parse_frequency(t, field))
+           throw std::invalid_argument("expected a frequency such as 1GHz or 700MHz, got '" + t + "'");
        }});
 }
 
@@ -134,7 +150,8 @@ void Section::bandwidth(const char* name, double& field, const char* desc, std::
   if (def) field = *def;
   add({name, "bandwidth", "B/s", desc, def ? bandwidth_text(*def) : "", !def, {}, [&field](const YAML::Node& n) {
          const std::string t = scalar(n);
-         if (!parse_bandwidth(t, field)) throw std::invalid_argument("expected a bandwidth such as 12.8GB/s, got '" + t + "'");
+         if (!parse_bandwidth(t, field))
+           throw std::invalid_argument("expected a bandwidth such as 12.8GB/s, got '" + t + "'");
        }});
 }
 
@@ -142,11 +159,14 @@ void Section::time(const char* name, double& field, const char* desc, std::optio
   if (def) field = *def;
   add({name, "time", "s", desc, def ? time_text(*def) : "", !def, {}, [&field](const YAML::Node& n) {
          const std::string t = scalar(n);
-         if (!parse_time(t, field)) throw std::invalid_argument("expected a time such as 45ns or 7.8us, got '" + t + "'");
+         if (!parse_time(t, field))
+           throw std::invalid_argument("expected a time such as 45ns or 7.8us, got '" + t + "'");
        }});
 }
 
-void Section::child(const char* name, const char* desc, Describe describe) { children_.push_back({name, desc, std::move(describe)}); }
+void Section::child(const char* name, const char* desc, Describe describe) {
+  children_.push_back({name, desc, std::move(describe)});
+}
 
 namespace {
 
@@ -162,11 +182,16 @@ void load_section(Section& s, const YAML::Node& node, const std::string& file) {
     for (auto it = node.begin(); it != node.end(); ++it) {
       if (!it->first.IsScalar())
         throw ConfigError(where(file, it->first.Mark()) + ": error: " + (s.path().empty() ? "" : s.path() + ": ") +
-                          "keys must be plain names, found a " + (it->first.IsMap() ? "mapping" : it->first.IsSequence() ? "list" : "null"));
+                          "keys must be plain names, found a " +
+                          (it->first.IsMap()        ? "mapping"
+                           : it->first.IsSequence() ? "list"
+                                                    : "null"));
       const std::string key = it->first.Scalar();
       const std::string path = s.path().empty() ? key : s.path() + "." + key;
-      if (!seen.insert(key).second) throw ConfigError(where(file, it->first.Mark()) + ": error: " + path + ": key given twice");
-      const auto p = std::find_if(s.params().begin(), s.params().end(), [&](const ParamDecl& d) { return d.name == key; });
+      if (!seen.insert(key).second)
+        throw ConfigError(where(file, it->first.Mark()) + ": error: " + path + ": key given twice");
+      const auto p =
+          std::find_if(s.params().begin(), s.params().end(), [&](const ParamDecl& d) { return d.name == key; });
       if (p != s.params().end()) {
         try {
           p->load(it->second);
@@ -175,7 +200,8 @@ void load_section(Section& s, const YAML::Node& node, const std::string& file) {
         }
         continue;
       }
-      const auto c = std::find_if(s.children().begin(), s.children().end(), [&](const Section::Child& ch) { return ch.name == key; });
+      const auto c = std::find_if(s.children().begin(), s.children().end(),
+                                  [&](const Section::Child& ch) { return ch.name == key; });
       if (c != s.children().end()) continue;  // loaded below
       // Unknown: name the closest valid key.
       std::string best;
@@ -197,8 +223,9 @@ void load_section(Section& s, const YAML::Node& node, const std::string& file) {
   }
   for (const auto& p : s.params())
     if (p.required && !seen.count(p.name))
-      throw ConfigError(where(file, node ? node.Mark() : YAML::Mark()) + ": error: " +
-                        (s.path().empty() ? "" : s.path() + ": ") + "missing required key '" + p.name + "' (" + p.description + ")");
+      throw ConfigError(where(file, node ? node.Mark() : YAML::Mark()) +
+                        ": error: " + (s.path().empty() ? "" : s.path() + ": ") + "missing required key '" + p.name +
+                        "' (" + p.description + ")");
   for (const auto& c : s.children()) {
     // A key that is absent yields an invalid node in yaml-cpp: use an empty (null) one instead.
     YAML::Node child;
@@ -211,7 +238,8 @@ void load_section(Section& s, const YAML::Node& node, const std::string& file) {
     try {
       check();
     } catch (const std::invalid_argument& e) {
-      throw ConfigError(where(file, node ? node.Mark() : YAML::Mark()) + ": error: " + (s.path().empty() ? "" : s.path() + ": ") + e.what());
+      throw ConfigError(where(file, node ? node.Mark() : YAML::Mark()) +
+                        ": error: " + (s.path().empty() ? "" : s.path() + ": ") + e.what());
     }
   }
 }
@@ -220,14 +248,16 @@ void print_section(const Section& s, std::ostringstream& os) {
   for (const auto& p : s.params()) {
     const std::string path = s.path().empty() ? p.name : s.path() + "." + p.name;
     std::string type = p.type;
-    if (!p.choices.empty()) type += " {" + [&] {
-      std::string c;
-      for (size_t i = 0; i < p.choices.size(); ++i) c += (i ? "|" : "") + p.choices[i];
-      return c;
-    }() + "}";
+    if (!p.choices.empty())
+      type += " {" + [&] {
+        std::string c;
+        for (size_t i = 0; i < p.choices.size(); ++i) c += (i ? "|" : "") + p.choices[i];
+        return c;
+      }() + "}";
     char line[512];
-    std::snprintf(line, sizeof line, "%-34s %-22s %-7s %-12s %s\n", path.c_str(), type.c_str(), p.unit.empty() ? "-" : p.unit.c_str(),
-                  p.required ? "(required)" : p.default_text.c_str(), p.description.c_str());
+    std::snprintf(line, sizeof line, "%-34s %-22s %-7s %-12s %s\n", path.c_str(), type.c_str(),
+                  p.unit.empty() ? "-" : p.unit.c_str(), p.required ? "(required)" : p.default_text.c_str(),
+                  p.description.c_str());
     os << line;
   }
   for (const auto& c : s.children()) {
@@ -235,8 +265,10 @@ void print_section(const Section& s, std::ostringstream& os) {
     const bool impl = c.name.rfind("impl=", 0) == 0;
     Section cs(impl ? s.path() : (s.path().empty() ? c.name : s.path() + "." + c.name), nullptr);
     c.describe(cs);
-    if (impl) os << "\n# " << s.path() << " with impl: " << c.name.substr(5) << " (" << c.description << ")\n";
-    else os << "\n# " << cs.path() << ": " << c.description << "\n";
+    if (impl)
+      os << "\n# " << s.path() << " with impl: " << c.name.substr(5) << " (" << c.description << ")\n";
+    else
+      os << "\n# " << cs.path() << ": " << c.description << "\n";
     print_section(cs, os);
   }
 }

@@ -6,11 +6,11 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -26,13 +26,13 @@ class ConfigError : public std::runtime_error {
 
 /// One declared parameter.
 struct ParamDecl {
-  std::string name;          ///< YAML key
-  std::string type;          ///< int, float, bool, string, enum, bytes, frequency, bandwidth, time
-  std::string unit;          ///< cycles, bytes, Hz, B/s, s, ... ("" for none)
-  std::string description;   ///< one line
-  std::string default_text;  ///< printed default ("" when required)
-  bool required = false;     ///< no default
-  std::vector<std::string> choices;  ///< enum values
+  std::string name;                             ///< YAML key
+  std::string type;                             ///< int, float, bool, string, enum, bytes, frequency, bandwidth, time
+  std::string unit;                             ///< cycles, bytes, Hz, B/s, s, ... ("" for none)
+  std::string description;                      ///< one line
+  std::string default_text;                     ///< printed default ("" when required)
+  bool required = false;                        ///< no default
+  std::vector<std::string> choices;             ///< enum values
   std::function<void(const YAML::Node&)> load;  ///< parse + assign; throws std::invalid_argument
 };
 
@@ -58,8 +58,8 @@ class Section {
   void choice(const char* name, std::string& field, std::vector<std::string> choices, const char* desc,
               std::optional<std::string> def);
   /// A list of `choices` (e.g. dtypes: [i8, fp16]).
-  void choice_list(const char* name, std::vector<std::string>& field, std::vector<std::string> choices, const char* desc,
-                   std::optional<std::vector<std::string>> def);
+  void choice_list(const char* name, std::vector<std::string>& field, std::vector<std::string> choices,
+                   const char* desc, std::optional<std::vector<std::string>> def);
   /// Sizes: 512KiB, 64B, 4096.
   void bytes(const char* name, uint64_t& field, const char* desc, std::optional<uint64_t> def, uint64_t min = 0,
              uint64_t max = UINT64_MAX);
@@ -105,10 +105,10 @@ template <class Cfg, class Model>
 class Registry {
  public:
   struct Entry {
-    std::string name;                                          ///< value of impl:
-    std::string description;                                   ///< one line
-    std::function<void(Section&, Cfg&)> params;                ///< its parameters
-    std::function<std::unique_ptr<Model>(const Cfg&)> make;    ///< builds the model
+    std::string name;                                        ///< value of impl:
+    std::string description;                                 ///< one line
+    std::function<void(Section&, Cfg&)> params;              ///< its parameters
+    std::function<std::unique_ptr<Model>(const Cfg&)> make;  ///< builds the model
   };
   static bool add(Entry e) {
     auto& v = entries();

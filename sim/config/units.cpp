@@ -1,9 +1,9 @@
 // Unit parsing and printing for configs.
 #include "sim/config/units.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -23,7 +23,8 @@ bool split_number(const std::string& text, double& value, std::string& suffix) {
   return true;
 }
 
-bool scaled(const std::string& text, const std::vector<std::pair<const char*, double>>& units, bool allow_bare, double& out) {
+bool scaled(const std::string& text, const std::vector<std::pair<const char*, double>>& units, bool allow_bare,
+            double& out) {
   double v;
   std::string suffix;
   if (!split_number(text, v, suffix)) return false;
@@ -50,8 +51,10 @@ std::string trim_number(double v) {
 
 bool parse_bytes(const std::string& text, uint64_t& out) {
   double v;
-  if (!scaled(text, {{"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9}},
-              true, v))
+  if (!scaled(
+          text,
+          {{"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9}},
+          true, v))
     return false;
   if (v < 0 || v != std::floor(v) || v > 9.0e18) return false;
   out = static_cast<uint64_t>(v);
@@ -63,7 +66,14 @@ bool parse_frequency(const std::string& text, double& out) {
 }
 
 bool parse_bandwidth(const std::string& text, double& out) {
-  return scaled(text, {{"B/s", 1}, {"kB/s", 1e3}, {"MB/s", 1e6}, {"GB/s", 1e9}, {"KiB/s", 1024.0}, {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}},
+  return scaled(text,
+                {{"B/s", 1},
+                 {"kB/s", 1e3},
+                 {"MB/s", 1e6},
+                 {"GB/s", 1e9},
+                 {"KiB/s", 1024.0},
+                 {"MiB/s", 1048576.0},
+                 {"GiB/s", 1073741824.0}},
                 false, out) &&
          out > 0;
 }

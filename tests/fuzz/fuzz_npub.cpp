@@ -1,8 +1,8 @@
 // libFuzzer target for the strict .npub reader. Oracle: the reader either throws InputError or
 // returns a program that survives write → read and disassemble → assemble unchanged.
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 #include "isa/assembler.h"
 #include "isa/diag.h"

@@ -13,8 +13,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace npusim::isa;
   AssembleOptions opts;
-  opts.allow_files = false;          // no reads from the file system
-  opts.max_data_bytes = 1u << 20;    // keep each input cheap
+  opts.allow_files = false;        // no reads from the file system
+  opts.max_data_bytes = 1u << 20;  // keep each input cheap
   Program prog;
   try {
     prog = assemble(std::string(reinterpret_cast<const char*>(data), size), "fuzz.npus", opts).program;

@@ -8,8 +8,9 @@
 namespace npusim::isa {
 namespace {
 
-const std::string kHead = ".npus 1.0\n.target line=64\n.region r role=input size=4KiB\n.desc D region=r dtype=i8 box=[64]\n"
-                          ".sem ld consumer=mxu\n";
+const std::string kHead =
+    ".npus 1.0\n.target line=64\n.region r role=input size=4KiB\n.desc D region=r dtype=i8 box=[64]\n"
+    ".sem ld consumer=mxu\n";
 
 /// Expects assembling `src` to fail with a message containing every fragment.
 void expect_error(const std::string& src, std::initializer_list<std::string> fragments) {
@@ -17,13 +18,15 @@ void expect_error(const std::string& src, std::initializer_list<std::string> fra
     testing::assemble_text(src);
     ADD_FAILURE() << "accepted:\n" << src;
   } catch (const InputError& e) {
-    for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "message: " << e.what() << "\nmissing: " << f;
+    for (const auto& f : fragments)
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "message: " << e.what() << "\nmissing: " << f;
   }
 }
 
 TEST(Assembler, NumbersSizesAndComments) {
-  const Program p = testing::assemble_text(".npus 1.0 ; version\n.target line=0x40 spad=1_024KiB\n"
-                                           ".region r role=scratch size=2MiB\nsem.set_free: nop\nfinish\n");
+  const Program p = testing::assemble_text(
+      ".npus 1.0 ; version\n.target line=0x40 spad=1_024KiB\n"
+      ".region r role=scratch size=2MiB\nsem.set_free: nop\nfinish\n");
   EXPECT_EQ(p.target.line_bytes, 64u);
   EXPECT_EQ(p.target.spad_bytes, 1024u * 1024);
   EXPECT_EQ(p.regions[0].size, 2u << 20);
@@ -32,9 +35,11 @@ TEST(Assembler, NumbersSizesAndComments) {
 }
 
 TEST(Assembler, OperandsByPositionKeywordAndFlags) {
-  const Program p = testing::assemble_text(kHead +
-      "matmul acc[0x10], s[1], s[2], m=4, n=5, k=6, dtype=u8, accumulate, trans_b !wait(ld,3) !sig(ld) !irq\n"
-      "matmul c=acc[0x10], b=s[2], a=s[1], k=6, n=5, m=4, trans_b, accumulate, dtype=u8 !wait(ld, 3) !irq !sig(ld)\nfinish\n",
+  const Program p = testing::assemble_text(
+      kHead +
+          "matmul acc[0x10], s[1], s[2], m=4, n=5, k=6, dtype=u8, accumulate, trans_b !wait(ld,3) !sig(ld) !irq\n"
+          "matmul c=acc[0x10], b=s[2], a=s[1], k=6, n=5, m=4, trans_b, accumulate, dtype=u8 !wait(ld, 3) !irq "
+          "!sig(ld)\nfinish\n",
       AssembleOptions{false, 0, 20});
   ASSERT_EQ(p.text.size(), 3u);
   EXPECT_EQ(p.text[0], p.text[1]);
@@ -58,7 +63,8 @@ TEST(Assembler, SpaceFlagsFollowTheOperand) {
 }
 
 TEST(Assembler, RandomDataIsDeterministicAndInRange) {
-  const std::string src = ".target line=64\n.region w role=const size=1KiB\n.data w random seed=5 count=1000 dtype=i8 lo=-3 hi=2\nfinish\n";
+  const std::string src =
+      ".target line=64\n.region w role=const size=1KiB\n.data w random seed=5 count=1000 dtype=i8 lo=-3 hi=2\nfinish\n";
   const Program a = testing::assemble_text(src), b = testing::assemble_text(src);
   EXPECT_EQ(a.regions[0].init, b.regions[0].init);
   int seen_lo = 0, seen_hi = 0;
@@ -73,71 +79,104 @@ TEST(Assembler, RandomDataIsDeterministicAndInRange) {
   EXPECT_GT(seen_hi, 0);
 }
 
-TEST(Assembler, UnknownInstruction_bad) { expect_error(kHead + "  matmull acc[0]\n", {"test.npus:6:3: error: unknown instruction 'matmull'"}); }
+TEST(Assembler, UnknownInstruction_bad) {
+  expect_error(kHead + "  matmull acc[0]\n", {"test.npus:6:3: error: unknown instruction 'matmull'"});
+}
 
 TEST(Assembler, FieldTooWide_bad) {
   expect_error(kHead + "matmul acc[0], s[0], s[0], m=1, n=1, k=5000\n",
                {"test.npus:6:", "matmul: k=5000 does not fit the 12-bit field (max 4095)"});
 }
 
-TEST(Assembler, ZeroCount_bad) { expect_error(kHead + "matmul acc[0], s[0], s[0], m=0, n=1, k=1\n", {"matmul: m must be at least 1"}); }
+TEST(Assembler, ZeroCount_bad) {
+  expect_error(kHead + "matmul acc[0], s[0], s[0], m=0, n=1, k=1\n", {"matmul: m must be at least 1"});
+}
 
-TEST(Assembler, MissingOperand_bad) { expect_error(kHead + "matmul acc[0], s[0], s[0], m=1, n=1\nfinish\n", {"missing operand 'k'"}); }
+TEST(Assembler, MissingOperand_bad) {
+  expect_error(kHead + "matmul acc[0], s[0], s[0], m=1, n=1\nfinish\n", {"missing operand 'k'"});
+}
 
 TEST(Assembler, UnknownOperand_bad) {
-  expect_error(kHead + "load s[0], D, bogus=1\nfinish\n", {"test.npus:6:15: error: load has no operand 'bogus'", "operands:"});
+  expect_error(kHead + "load s[0], D, bogus=1\nfinish\n",
+               {"test.npus:6:15: error: load has no operand 'bogus'", "operands:"});
 }
 
 TEST(Assembler, WrongMemory_bad) {
   expect_error(kHead + "matmul s[0], s[0], s[0], m=1, n=1, k=1\n", {"c is in the accumulator (write acc[...])"});
 }
 
-TEST(Assembler, UnknownSemaphore_bad) { expect_error(kHead + "nop !sig(nope)\nfinish\n", {"unknown semaphore 'nope'"}); }
-
-TEST(Assembler, WrongConsumer_bad) {
-  expect_error(kHead + "load s[0], D !wait(ld)\nfinish\n", {"test.npus:6:", "load runs on load but semaphore 'ld' is consumed by mxu"});
+TEST(Assembler, UnknownSemaphore_bad) {
+  expect_error(kHead + "nop !sig(nope)\nfinish\n", {"unknown semaphore 'nope'"});
 }
 
-TEST(Assembler, WaitCountRange_bad) { expect_error(kHead + "matmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(ld,9)\n", {"wait count = 9 is out of range [1, 8]"}); }
+TEST(Assembler, WrongConsumer_bad) {
+  expect_error(kHead + "load s[0], D !wait(ld)\nfinish\n",
+               {"test.npus:6:", "load runs on load but semaphore 'ld' is consumed by mxu"});
+}
+
+TEST(Assembler, WaitCountRange_bad) {
+  expect_error(kHead + "matmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(ld,9)\n",
+               {"wait count = 9 is out of range [1, 8]"});
+}
 
 TEST(Assembler, ParamKindMismatch_bad) {
   expect_error(kHead + ".param c clamp min=0 max=1\nrequant s[0], acc[0], c, rows=1, cols=1\nfinish\n",
                {"q must name a requant parameter, 'c' is a clamp parameter"});
 }
 
-TEST(Assembler, NoFinish_bad) { expect_error(kHead + "nop\n", {"test.npus:6: error: the program does not end with finish"}); }
+TEST(Assembler, NoFinish_bad) {
+  expect_error(kHead + "nop\n", {"test.npus:6: error: the program does not end with finish"});
+}
 
-TEST(Assembler, FinishNotLast_bad) { expect_error(kHead + "finish\nnop\nfinish\n", {"test.npus:6: error: finish before the end"}); }
+TEST(Assembler, FinishNotLast_bad) {
+  expect_error(kHead + "finish\nnop\nfinish\n", {"test.npus:6: error: finish before the end"});
+}
 
-TEST(Assembler, DuplicateLabel_bad) { expect_error(kHead + "a: nop\na: finish\n", {"test.npus:7:1: error: label 'a' already defined"}); }
+TEST(Assembler, DuplicateLabel_bad) {
+  expect_error(kHead + "a: nop\na: finish\n", {"test.npus:7:1: error: label 'a' already defined"});
+}
 
 TEST(Assembler, UnknownDirective_bad) {
-  expect_error(".npus 1.0\n.target line=64\n.regoin x role=input size=1\n", {"test.npus:3:1: error: unknown directive '.regoin'"});
+  expect_error(".npus 1.0\n.target line=64\n.regoin x role=input size=1\n",
+               {"test.npus:3:1: error: unknown directive '.regoin'"});
 }
 
 TEST(Assembler, UnknownKey_bad) {
-  expect_error(".target line=64\n.region x role=input sise=1\n", {"test.npus:2:22: error: unknown key 'sise' (expected one of: role, size, align)"});
+  expect_error(".target line=64\n.region x role=input sise=1\n",
+               {"test.npus:2:22: error: unknown key 'sise' (expected one of: role, size, align)"});
 }
 
-TEST(Assembler, MissingTarget_bad) { expect_error("finish\n", {"missing .target"}); }
+TEST(Assembler, MissingTarget_bad) {
+  expect_error("finish\n", {"missing .target"});
+}
 
-TEST(Assembler, BadVersion_bad) { expect_error(".npus 2.0\n", {"test.npus:1:7: error: unsupported .npus version '2.0'"}); }
+TEST(Assembler, BadVersion_bad) {
+  expect_error(".npus 2.0\n", {"test.npus:1:7: error: unsupported .npus version '2.0'"});
+}
 
 TEST(Assembler, DataOutsideRegion_bad) {
-  expect_error(".target line=64\n.region w role=const size=4\n.data w at=2 hex \"010203\"\n", {"data (3 bytes at 2) exceeds region 'w' (4 bytes)"});
+  expect_error(".target line=64\n.region w role=const size=4\n.data w at=2 hex \"010203\"\n",
+               {"data (3 bytes at 2) exceeds region 'w' (4 bytes)"});
 }
 
 TEST(Assembler, DataInInputRegion_bad) {
-  expect_error(".target line=64\n.region x role=input size=4\n.data x hex \"01\"\n", {"only const and scratch regions have initial contents"});
+  expect_error(".target line=64\n.region x role=input size=4\n.data x hex \"01\"\n",
+               {"only const and scratch regions have initial contents"});
 }
 
 TEST(Assembler, IoExceedsRegion_bad) {
-  expect_error(".target line=64\n.region x role=input size=4\n.io t region=x dtype=i32 shape=[2]\nfinish\n", {"IO entry 0 ('t')", "exceeds region 'x'"});
+  expect_error(".target line=64\n.region x role=input size=4\n.io t region=x dtype=i32 shape=[2]\nfinish\n",
+               {"IO entry 0 ('t')", "exceeds region 'x'"});
 }
 
-TEST(Assembler, StrayCharacter_bad) { expect_error(".target line=64\nnop @\n", {"test.npus:2:5: error: unexpected character '@'"}); }
+TEST(Assembler, StrayCharacter_bad) {
+  expect_error(".target line=64\nnop @\n", {"test.npus:2:5: error: unexpected character '@'"});
+}
 
-TEST(Assembler, UnterminatedString_bad) { expect_error(".target line=64\n.region w role=const size=4\n.data w hex \"01\n", {"test.npus:3:13: error: unterminated string"}); }
+TEST(Assembler, UnterminatedString_bad) {
+  expect_error(".target line=64\n.region w role=const size=4\n.data w hex \"01\n",
+               {"test.npus:3:13: error: unterminated string"});
+}
 
 TEST(Assembler, ReportsSeveralErrors) {
   try {

@@ -7,9 +7,12 @@
 namespace npusim::isa {
 namespace {
 
-const std::string kHead = ".npus 1.0\n.target line=64\n.region r role=input size=4KiB\n.desc D region=r dtype=i8 box=[64]\n";
+const std::string kHead =
+    ".npus 1.0\n.target line=64\n.region r role=input size=4KiB\n.desc D region=r dtype=i8 box=[64]\n";
 
-Program parse(const std::string& body) { return testing::assemble_text(kHead + body, AssembleOptions{false, 0, 20}); }
+Program parse(const std::string& body) {
+  return testing::assemble_text(kHead + body, AssembleOptions{false, 0, 20});
+}
 
 TEST(Deadlock, BundledTracesAreFree) {
   for (const auto& path : testing::trace_files()) {
@@ -35,26 +38,33 @@ TEST(Deadlock, CycleBetweenTwoEngines_bad) {
 }
 
 TEST(Deadlock, CountingWaitNeedsEnoughSignals_bad) {
-  const Program p = parse(".sem s consumer=mxu\nload s[0], D !sig(s)\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(s,2)\nfinish\n");
+  const Program p =
+      parse(".sem s consumer=mxu\nload s[0], D !sig(s)\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(s,2)\nfinish\n");
   const auto r = find_deadlock(p);
   ASSERT_TRUE(r.has_value());
-  EXPECT_NE(r->describe(p).find("'s' >= 2 (value 1); no remaining instruction signals it"), std::string::npos) << r->describe(p);
+  EXPECT_NE(r->describe(p).find("'s' >= 2 (value 1); no remaining instruction signals it"), std::string::npos)
+      << r->describe(p);
 }
 
 TEST(Deadlock, InitialCreditsMakeItFree) {
-  const Program p = parse(".sem s consumer=mxu init=1\nload s[0], D !sig(s)\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(s,2)\nfinish\n");
+  const Program p = parse(
+      ".sem s consumer=mxu init=1\nload s[0], D !sig(s)\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 "
+      "!wait(s,2)\nfinish\n");
   EXPECT_FALSE(find_deadlock(p).has_value());
 }
 
 TEST(Deadlock, SemSetProvidesCredits) {
-  const Program p = parse(".sem s consumer=mxu\nsem.set s, 2\nbarrier ctrl\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(s,2)\nfinish\n");
+  const Program p = parse(
+      ".sem s consumer=mxu\nsem.set s, 2\nbarrier ctrl\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(s,2)\nfinish\n");
   EXPECT_FALSE(find_deadlock(p).has_value());
 }
 
 TEST(Deadlock, BarrierStopsDispatchOfLaterProducers_bad) {
   // The barrier drains the MXU, whose matmul waits for a load that comes after the barrier:
   // dispatch never reaches the load.
-  const Program p = parse(".sem s consumer=mxu\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(s)\nbarrier mxu\nload s[0], D !sig(s)\nfinish\n");
+  const Program p = parse(
+      ".sem s consumer=mxu\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(s)\nbarrier mxu\nload s[0], D "
+      "!sig(s)\nfinish\n");
   const auto r = find_deadlock(p);
   ASSERT_TRUE(r.has_value());
   const std::string d = r->describe(p);
@@ -81,9 +91,10 @@ TEST(Deadlock, BoundedQueuesCanDeadlockWhereUnboundedDoNot_bad) {
 
 TEST(Deadlock, AssemblerRejectsWithSourceLines_bad) {
   try {
-    testing::assemble_text(kHead + ".sem a consumer=load\n.sem b consumer=mxu\n"
-                                   "load s[0], D !wait(a) !sig(b)\n"
-                                   "matmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(b) !sig(a)\nfinish\n");
+    testing::assemble_text(kHead +
+                           ".sem a consumer=load\n.sem b consumer=mxu\n"
+                           "load s[0], D !wait(a) !sig(b)\n"
+                           "matmul acc[0], s[0], s[0], m=1, n=1, k=1 !wait(b) !sig(a)\nfinish\n");
     ADD_FAILURE() << "deadlock not reported";
   } catch (const InputError& e) {
     const std::string m = e.what();

@@ -30,7 +30,9 @@ const char* kContext = R"(.npus 1.0
 /// Semaphores: one per engine so any engine may wait on "s_<engine>".
 std::string sem_decls() {
   std::string s;
-  for (int e = 0; e < kEngineCount; ++e) s += ".sem s_" + std::string(engine_name(static_cast<Engine>(e))) + " consumer=" + engine_name(static_cast<Engine>(e)) + "\n";
+  for (int e = 0; e < kEngineCount; ++e)
+    s += ".sem s_" + std::string(engine_name(static_cast<Engine>(e))) +
+         " consumer=" + engine_name(static_cast<Engine>(e)) + "\n";
   return s;
 }
 
@@ -43,7 +45,9 @@ Program context_program() {
 
 /// A random legal value for a field given the context tables.
 uint32_t random_value(const FieldSpec& f, const Program& ctx, const InstrSpec& in, std::mt19937& rng) {
-  auto below = [&](uint64_t n) { return static_cast<uint32_t>(std::uniform_int_distribution<uint64_t>(0, n - 1)(rng)); };
+  auto below = [&](uint64_t n) {
+    return static_cast<uint32_t>(std::uniform_int_distribution<uint64_t>(0, n - 1)(rng));
+  };
   const uint64_t span = uint64_t{f.bits.mask()} + 1;
   switch (f.kind) {
     case FieldKind::Count: return 1 + below(span - 1);
@@ -70,8 +74,9 @@ TEST(Encoding, GeneratedOpcodesMatchTables) {
   EXPECT_EQ(find_instr(static_cast<uint8_t>(Opcode::Finish))->engine, Engine::Ctrl);
   EXPECT_EQ(find_instr("requant")->opcode, static_cast<uint8_t>(Opcode::Requant));
   // Every instruction the brief requires exists.
-  for (const char* name : {"nop", "sem.set", "barrier", "irq", "mark", "finish", "load", "fill", "store", "matmul",
-                           "requant", "add", "mul", "sub", "max", "min", "clamp", "pool", "lut", "copy", "reduce"})
+  for (const char* name :
+       {"nop", "sem.set", "barrier", "irq", "mark", "finish", "load", "fill", "store", "matmul", "requant",
+        "add", "mul",     "sub",     "max", "min",  "clamp",  "pool", "lut",  "copy",  "reduce"})
     EXPECT_NE(find_instr(name), nullptr) << name;
   // matmul offers the four data types.
   const FieldSpec* dt = find_field(*find_instr("matmul"), "dtype");
@@ -86,7 +91,8 @@ TEST(Encoding, FieldsStayInsideDefinedBitsAndDoNotOverlap) {
     const InstrSpec& in = spec().instrs[i];
     EXPECT_EQ(in.opcode >> 5, static_cast<int>(in.engine)) << in.name;
     std::array<uint32_t, 4> seen{};
-    for (int h = 0; h < spec().header_count; ++h) seen[spec().header[h].bits.word] |= spec().header[h].bits.mask() << spec().header[h].bits.lo;
+    for (int h = 0; h < spec().header_count; ++h)
+      seen[spec().header[h].bits.word] |= spec().header[h].bits.mask() << spec().header[h].bits.lo;
     for (int f = 0; f < in.field_count; ++f) {
       const BitRange& b = in.fields[f].bits;
       const uint32_t m = b.mask() << b.lo;
@@ -155,7 +161,8 @@ TEST(Encoding, EveryReservedBitIsRejected) {
         Instruction bad = base;
         bad.w[word] |= 1u << bit;
         const std::string err = check_instruction(bad, ctx);
-        EXPECT_NE(err.find("reserved bits"), std::string::npos) << in.name << " w" << word << " bit " << bit << ": " << err;
+        EXPECT_NE(err.find("reserved bits"), std::string::npos)
+            << in.name << " w" << word << " bit " << bit << ": " << err;
       }
   }
 }

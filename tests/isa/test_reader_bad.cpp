@@ -15,7 +15,8 @@ using testing::get_u32;
 using testing::put_u32;
 
 std::vector<uint8_t> valid() {
-  static const std::vector<uint8_t> bin = write_npub(assemble_file(std::string(NPUSIM_TRACES) + "/mlp_i8.npus").program);
+  static const std::vector<uint8_t> bin =
+      write_npub(assemble_file(std::string(NPUSIM_TRACES) + "/mlp_i8.npus").program);
   return bin;
 }
 
@@ -25,16 +26,23 @@ void expect_error(const std::vector<uint8_t>& bytes, std::initializer_list<const
     read_npub(bytes);
     ADD_FAILURE() << "accepted a malformed container";
   } catch (const InputError& e) {
-    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "message: " << e.what() << "\nmissing: " << f;
+    for (const char* f : fragments)
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "message: " << e.what() << "\nmissing: " << f;
   }
 }
 
 /// Byte offset of instruction `i` in TEXT.
-size_t text_at(const std::vector<uint8_t>& b, size_t i) { return find_section(b, SectionType::Text).first + 16 * i; }
+size_t text_at(const std::vector<uint8_t>& b, size_t i) {
+  return find_section(b, SectionType::Text).first + 16 * i;
+}
 
-TEST(ReaderBad, ValidContainerIsAccepted) { EXPECT_NO_THROW(read_npub(valid())); }
+TEST(ReaderBad, ValidContainerIsAccepted) {
+  EXPECT_NO_THROW(read_npub(valid()));
+}
 
-TEST(ReaderBad, TooShort_bad) { expect_error(std::vector<uint8_t>(10, 0), {"header", "shorter than the 64-byte header"}); }
+TEST(ReaderBad, TooShort_bad) {
+  expect_error(std::vector<uint8_t>(10, 0), {"header", "shorter than the 64-byte header"});
+}
 
 TEST(ReaderBad, BadMagic_bad) {
   auto b = valid();

@@ -25,7 +25,9 @@ TEST(RoundTrip, TracesExist) {
   EXPECT_GE(files.size(), 3u);
   for (const char* want : {"gemm_i8_db.npus", "mlp_i8.npus", "gemm_fp16.npus"}) {
     bool found = false;
-    for (const auto& f : files) found = found || (f.size() >= std::strlen(want) && f.compare(f.size() - std::strlen(want), std::string::npos, want) == 0);
+    for (const auto& f : files)
+      found = found ||
+              (f.size() >= std::strlen(want) && f.compare(f.size() - std::strlen(want), std::string::npos, want) == 0);
     EXPECT_TRUE(found) << want;
   }
 }
@@ -50,8 +52,9 @@ TEST(RoundTrip, GoldenDisassembly) {
   const Program prog = assemble_file(std::string(NPUSIM_TRACES) + "/mlp_i8.npus").program;
   const std::string got = disassemble(read_npub(write_npub(prog)));
   const std::string want = slurp(std::string(NPUSIM_TEST_DATA) + "/golden/mlp_i8.disasm");
-  EXPECT_EQ(got, want) << "regenerate with: build/bin/npusim asm traces/mlp_i8.npus -o /tmp/m.npub && "
-                          "build/bin/npusim disasm /tmp/m.npub -o tests/data/golden/mlp_i8.disasm (and review the diff)";
+  EXPECT_EQ(got, want)
+      << "regenerate with: build/bin/npusim asm traces/mlp_i8.npus -o /tmp/m.npub && "
+         "build/bin/npusim disasm /tmp/m.npub -o tests/data/golden/mlp_i8.disasm (and review the diff)";
 }
 
 TEST(RoundTrip, ContainerIsDeterministic) {
@@ -64,10 +67,10 @@ TEST(RoundTrip, HeaderCarriesTargetAndVersions) {
   const auto bin = write_npub(prog);
   EXPECT_EQ(testing::get_u32(bin, 0), kNpubMagic);
   EXPECT_EQ(std::string(bin.begin(), bin.begin() + 4), "NPUB");
-  EXPECT_EQ(bin[16] | (bin[17] << 8), 16);                 // mxu rows
-  EXPECT_EQ(testing::get_u32(bin, 20), 64u);               // line bytes
-  EXPECT_EQ(testing::get_u32(bin, 24), 512u * 1024);       // scratchpad bytes
-  EXPECT_EQ(testing::get_u32(bin, 44), bin.size());        // total size
+  EXPECT_EQ(bin[16] | (bin[17] << 8), 16);            // mxu rows
+  EXPECT_EQ(testing::get_u32(bin, 20), 64u);          // line bytes
+  EXPECT_EQ(testing::get_u32(bin, 24), 512u * 1024);  // scratchpad bytes
+  EXPECT_EQ(testing::get_u32(bin, 44), bin.size());   // total size
   // CRC32 over the file with its own field zeroed.
   auto copy = bin;
   testing::put_u32(copy, 48, 0);

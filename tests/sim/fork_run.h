@@ -40,7 +40,8 @@ inline std::string in_child(const std::function<std::string()>& fn) {
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "CHILD-FAILED status " + std::to_string(status) + " " + out;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return "CHILD-FAILED status " + std::to_string(status) + " " + out;
   return out;
 }
 

@@ -10,14 +10,17 @@ namespace {
 
 const std::string kConfigs = NPUSIM_CONFIGS;
 
-NpuConfig from_text(const std::string& y) { return load_npu_config_text(y, "t.yaml"); }
+NpuConfig from_text(const std::string& y) {
+  return load_npu_config_text(y, "t.yaml");
+}
 
 void expect_error(const std::string& yaml, std::initializer_list<const char*> fragments) {
   try {
     from_text(yaml);
     ADD_FAILURE() << "accepted:\n" << yaml;
   } catch (const ConfigError& e) {
-    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "message: " << e.what() << "\nmissing: " << f;
+    for (const char* f : fragments)
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "message: " << e.what() << "\nmissing: " << f;
   }
 }
 
@@ -61,7 +64,7 @@ TEST(Config, BundledConfigsLoad) {
   const NpuConfig tpu = load_npu_config(kConfigs + "/tpu_v1.yaml");
   EXPECT_EQ(tpu.mxu.rows, 256u);
   EXPECT_DOUBLE_EQ(tpu.clock_hz, 700e6);
-  EXPECT_EQ(tpu.spad.size_bytes + tpu.acc.size_bytes, 28u << 20);  // 28 MiB on chip
+  EXPECT_EQ(tpu.spad.size_bytes + tpu.acc.size_bytes, 28u << 20);                    // 28 MiB on chip
   EXPECT_NEAR(memory::DramRegistry::make(tpu.dram)->peak_bandwidth(), 34e9, 0.2e9);  // DDR3, 34 GB/s
 
   const NpuConfig gem = load_npu_config(kConfigs + "/gemmini.yaml");
@@ -81,18 +84,21 @@ TEST(Config, DefaultsApplyWhenSectionsAreAbsent) {
 }
 
 TEST(Config, UnknownKeyNamesFileLineAndNearestKey_bad) {
-  expect_error(kMinimal + "mxu:\n  rwos: 4\n", {"t.yaml:4:3: error: unknown key 'rwos' in mxu (did you mean 'rows'?)", "valid keys:"});
+  expect_error(kMinimal + "mxu:\n  rwos: 4\n",
+               {"t.yaml:4:3: error: unknown key 'rwos' in mxu (did you mean 'rows'?)", "valid keys:"});
   expect_error(kMinimal + "clokc: 1GHz\n", {"t.yaml:3:1: error: unknown key 'clokc' (did you mean 'clock'?)"});
 }
 
 TEST(Config, WrongTypeAndBadUnit_bad) {
-  expect_error(kMinimal + "mxu: {rows: sixteen}\n", {"t.yaml:3:13: error: mxu.rows: expected an integer in [1, 4096], got 'sixteen'"});
+  expect_error(kMinimal + "mxu: {rows: sixteen}\n",
+               {"t.yaml:3:13: error: mxu.rows: expected an integer in [1, 4096], got 'sixteen'"});
   expect_error(kMinimal + "mxu: {rows: 0}\n", {"mxu.rows: expected an integer in [1, 4096], got '0'"});
   expect_error(kMinimal + "clock: 1000\n", {"clock: expected a frequency such as 1GHz or 700MHz, got '1000'"});
   expect_error(kMinimal + "scratchpad: {size: 512 KB/s}\n", {"scratchpad.size: expected a size such as 512KiB"});
   expect_error(kMinimal + "mxu: {dataflow: rs}\n", {"mxu.dataflow: expected one of [ws, os, is], got 'rs'"});
   expect_error(kMinimal + "mxu: {fold_overlap: yes}\n", {"mxu.fold_overlap: expected true or false"});
-  expect_error(kMinimal + "mxu: {dtypes: [i8, int4]}\n", {"mxu.dtypes: expected elements from [i8, u8, fp16, bf16], got 'int4'"});
+  expect_error(kMinimal + "mxu: {dtypes: [i8, int4]}\n",
+               {"mxu.dtypes: expected elements from [i8, u8, fp16, bf16], got 'int4'"});
   expect_error(kMinimal + "mxu: 16\n", {"t.yaml:3:6: error: mxu: expected a mapping of keys"});
 }
 
@@ -101,10 +107,13 @@ TEST(Config, MissingRequired_bad) {
   expect_error("name: x\n", {"dram: missing required key 'bandwidth'"});
 }
 
-TEST(Config, DuplicateKey_bad) { expect_error("name: a\nname: b\ndram: {bandwidth: 1GB/s}\n", {"t.yaml:2:1: error: name: key given twice"}); }
+TEST(Config, DuplicateKey_bad) {
+  expect_error("name: a\nname: b\ndram: {bandwidth: 1GB/s}\n", {"t.yaml:2:1: error: name: key given twice"});
+}
 
 TEST(Config, ImplSelectsItsOwnParameters_bad) {
-  expect_error("name: t\ndram: {impl: hbm, bandwidth: 1GB/s}\n", {"dram.impl: expected one of [banked, simple], got 'hbm'"});
+  expect_error("name: t\ndram: {impl: hbm, bandwidth: 1GB/s}\n",
+               {"dram.impl: expected one of [banked, simple], got 'hbm'"});
   // `channels` belongs to the banked implementation, not to simple.
   expect_error("name: t\ndram: {impl: simple, bandwidth: 1GB/s, channels: 2}\n", {"unknown key 'channels' in dram"});
   const NpuConfig c = from_text("name: t\ndram: {impl: banked, channels: 4, bus_bits: 64}\n");
@@ -115,27 +124,36 @@ TEST(Config, CrossFieldChecks_bad) {
   expect_error(kMinimal + "accumulator: {line_bytes: 32, bank_width: 32}\n",
                {"scratchpad.line_bytes (64) and accumulator.line_bytes (32) must be equal"});
   expect_error(kMinimal + "scratchpad: {line_bytes: 48}\n", {"scratchpad: line_bytes (48) must be a power of two"});
-  expect_error(kMinimal + "scratchpad: {bank_width: 24}\n", {"line_bytes (64) and bank_width (24) must divide one another"});
+  expect_error(kMinimal + "scratchpad: {bank_width: 24}\n",
+               {"line_bytes (64) and bank_width (24) must divide one another"});
   expect_error(kMinimal + "scratchpad: {size: 1000}\n", {"scratchpad: size (1000B) must be a multiple of line_bytes"});
-  expect_error(kMinimal + "scratchpad: {size: 1088}\n", {"size (1088B) must be a multiple of banks x line_bytes (512 bytes)"});
+  expect_error(kMinimal + "scratchpad: {size: 1088}\n",
+               {"size (1088B) must be a multiple of banks x line_bytes (512 bytes)"});
   expect_error(kMinimal + "scratchpad: {impl: ideal, banks: 4}\n", {"unknown key 'banks' in scratchpad"});
-  expect_error(kMinimal + "dma: {impl: fastest}\n", {"dma.impl: expected one of [earliest_free, per_engine, round_robin], got 'fastest'"});
-  expect_error(kMinimal + "mxu: {rows: 256, cols: 256}\naccumulator: {size: 64KiB}\n", {"cannot hold one 256x256 i32 output tile"});
-  expect_error("name: t\ndram: {impl: banked, row_bytes: 1000, interleave: 256}\n", {"row_bytes (1000) must be a multiple of interleave (256)"});
+  expect_error(kMinimal + "dma: {impl: fastest}\n",
+               {"dma.impl: expected one of [earliest_free, per_engine, round_robin], got 'fastest'"});
+  expect_error(kMinimal + "mxu: {rows: 256, cols: 256}\naccumulator: {size: 64KiB}\n",
+               {"cannot hold one 256x256 i32 output tile"});
+  expect_error("name: t\ndram: {impl: banked, row_bytes: 1000, interleave: 256}\n",
+               {"row_bytes (1000) must be a multiple of interleave (256)"});
 }
 
 TEST(Config, NonScalarKey_bad) {
   // Found by fuzz_config: a mapping used as a key.
-  expect_error(kMinimal + "mxu:\n  ? {a: 1}\n  : 3\n", {"t.yaml:4:5: error: mxu: keys must be plain names, found a mapping"});
+  expect_error(kMinimal + "mxu:\n  ? {a: 1}\n  : 3\n",
+               {"t.yaml:4:5: error: mxu: keys must be plain names, found a mapping"});
   expect_error(kMinimal + "? [1, 2]\n: x\n", {"keys must be plain names, found a list"});
 }
 
-TEST(Config, InvalidYaml_bad) { expect_error("name: [unclosed\n", {"t.yaml:", "invalid YAML"}); }
+TEST(Config, InvalidYaml_bad) {
+  expect_error("name: [unclosed\n", {"t.yaml:", "invalid YAML"});
+}
 
 TEST(Config, ReferenceListsEveryParameter) {
   const std::string ref = npu_config_reference();
-  for (const char* k : {"clock ", "mxu.rows ", "mxu.dataflow ", "mxu.fold_overlap ", "scratchpad.bank_width ", "accumulator.ports ",
-                        "dma.outstanding ", "dram.impl ", "dram.tRCD ", "dram.bandwidth ", "vpu.lanes ", "queues.depth "})
+  for (const char* k :
+       {"clock ", "mxu.rows ", "mxu.dataflow ", "mxu.fold_overlap ", "scratchpad.bank_width ", "accumulator.ports ",
+        "dma.outstanding ", "dram.impl ", "dram.tRCD ", "dram.bandwidth ", "vpu.lanes ", "queues.depth "})
     EXPECT_NE(ref.find(k), std::string::npos) << k;
   EXPECT_NE(ref.find("# dram with impl: banked"), std::string::npos);
   EXPECT_NE(ref.find("(required)"), std::string::npos);

@@ -23,7 +23,8 @@ struct Fixture {
   Memories mem;
   std::mt19937 rng{42};
   explicit Fixture(const std::string& decls_and_instr) {
-    prog = isa::assemble(".npus 1.0\n.target line=64\n" + decls_and_instr + "\nfinish\n", "t.npus", {false, 0, 20}).program;
+    prog = isa::assemble(".npus 1.0\n.target line=64\n" + decls_and_instr + "\nfinish\n", "t.npus", {false, 0, 20})
+               .program;
     mem.spad.assign(256 * 1024, 0);
     mem.acc.assign(128 * 1024, 0);
     mem.spad_bytes = mem.spad.size();
@@ -45,7 +46,9 @@ struct Fixture {
   }
 };
 
-uint64_t rl(uint64_t cols, unsigned es) { return (cols * es + kLine - 1) / kLine; }
+uint64_t rl(uint64_t cols, unsigned es) {
+  return (cols * es + kLine - 1) / kLine;
+}
 
 TEST(Functional, IntegerMatmulMatchesEigenForRandomShapes) {
   std::mt19937 rng(1);
@@ -54,8 +57,9 @@ TEST(Functional, IntegerMatmulMatchesEigenForRandomShapes) {
     const bool u8 = trial % 2, ta = trial % 3 == 0, tb = trial % 5 == 0, accumulate = trial % 4 == 0;
     const uint32_t a_line = 0, b_line = 2048;
     char instr[256];
-    std::snprintf(instr, sizeof instr, "matmul acc[0], s[%u], s[%u], m=%d, n=%d, k=%d, dtype=%s%s%s%s", a_line, b_line, m, n, k,
-                  u8 ? "u8" : "i8", ta ? ", trans_a" : "", tb ? ", trans_b" : "", accumulate ? ", accumulate" : "");
+    std::snprintf(instr, sizeof instr, "matmul acc[0], s[%u], s[%u], m=%d, n=%d, k=%d, dtype=%s%s%s%s", a_line, b_line,
+                  m, n, k, u8 ? "u8" : "i8", ta ? ", trans_a" : "", tb ? ", trans_b" : "",
+                  accumulate ? ", accumulate" : "");
     Fixture fx(instr);
     fx.randomize(fx.mem.spad);
     fx.randomize(fx.mem.acc);
@@ -63,12 +67,14 @@ TEST(Functional, IntegerMatmulMatchesEigenForRandomShapes) {
     Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic> A(m, k), B(k, n), C0(m, n);
     for (int i = 0; i < m; ++i)
       for (int kk = 0; kk < k; ++kk) {
-        const uint8_t byte = ta ? fx.mem.spad[(a_line + kk * rl(m, 1)) * kLine + i] : fx.mem.spad[(a_line + i * rl(k, 1)) * kLine + kk];
+        const uint8_t byte =
+            ta ? fx.mem.spad[(a_line + kk * rl(m, 1)) * kLine + i] : fx.mem.spad[(a_line + i * rl(k, 1)) * kLine + kk];
         A(i, kk) = u8 ? byte : static_cast<int8_t>(byte);
       }
     for (int kk = 0; kk < k; ++kk)
       for (int j = 0; j < n; ++j) {
-        const uint8_t byte = tb ? fx.mem.spad[(b_line + j * rl(k, 1)) * kLine + kk] : fx.mem.spad[(b_line + kk * rl(n, 1)) * kLine + j];
+        const uint8_t byte =
+            tb ? fx.mem.spad[(b_line + j * rl(k, 1)) * kLine + kk] : fx.mem.spad[(b_line + kk * rl(n, 1)) * kLine + j];
         B(kk, j) = static_cast<int8_t>(byte);
       }
     for (int i = 0; i < m; ++i)
@@ -95,7 +101,8 @@ TEST(Functional, FloatMatmulAccumulatesInFp32InKOrder) {
     Fixture fx(std::string("matmul acc[0], s[0], s[1024], m=9, n=33, k=70, dtype=") + dt);
     std::uniform_real_distribution<float> u(-2, 2);
     auto enc = [&](float v) {
-      return std::string(dt) == "fp16" ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v)) : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
+      return std::string(dt) == "fp16" ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v))
+                                       : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
     };
     auto dec = [&](uint16_t b) {
       return std::string(dt) == "fp16" ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(b))
@@ -163,7 +170,8 @@ TEST(Functional, RequantizeTfliteMatchesExactRationalReference) {
     const int32_t x = trial < 11 * 8 ? edge_x[trial % 11] : static_cast<int32_t>(rng());
     const int32_t m = trial % 7 == 0 ? INT32_MIN : static_cast<int32_t>((1u << 30) + rng() % (1u << 30));
     const int32_t s = static_cast<int32_t>(rng() % 40) - 8;  // [-8, 31]
-    ASSERT_EQ(requantize(x, m, s, isa::params::requant::mode_tflite), reference_tflite(x, m, s)) << x << " " << m << " " << s;
+    ASSERT_EQ(requantize(x, m, s, isa::params::requant::mode_tflite), reference_tflite(x, m, s))
+        << x << " " << m << " " << s;
   }
   // Ties in the doubling high multiply: 2.5 → 3 but -2.5 → -2 (gemmlowp's nudge) ...
   EXPECT_EQ(requantize(5, 1 << 30, 0, isa::params::requant::mode_tflite), 3);
@@ -190,14 +198,15 @@ TEST(Functional, RequantizeRhuAndFp32) {
   const float scale = 0.5f;
   int32_t bits;
   std::memcpy(&bits, &scale, 4);
-  EXPECT_EQ(requantize(5, bits, 0, q::mode_fp32), 2);   // 2.5 → 2
-  EXPECT_EQ(requantize(7, bits, 0, q::mode_fp32), 4);   // 3.5 → 4
+  EXPECT_EQ(requantize(5, bits, 0, q::mode_fp32), 2);  // 2.5 → 2
+  EXPECT_EQ(requantize(7, bits, 0, q::mode_fp32), 4);  // 3.5 → 4
   EXPECT_EQ(requantize(-5, bits, 0, q::mode_fp32), -2);
 }
 
 TEST(Functional, RequantInstructionAddsZeroPointClampsAndSaturates) {
-  Fixture fx(".param q requant mode=tflite multiplier=1073741824 shift=1 zp=-5 min=-100 max=127\n"
-             "requant s[0], acc[0], q, rows=3, cols=20, dtype=i8");
+  Fixture fx(
+      ".param q requant mode=tflite multiplier=1073741824 shift=1 zp=-5 min=-100 max=127\n"
+      "requant s[0], acc[0], q, rows=3, cols=20, dtype=i8");
   std::uniform_int_distribution<int32_t> u(-2000, 2000);
   std::vector<int32_t> x(60);
   for (int r = 0; r < 3; ++r)
@@ -209,7 +218,8 @@ TEST(Functional, RequantInstructionAddsZeroPointClampsAndSaturates) {
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 20; ++c) {
       const int64_t y = std::clamp<int64_t>(reference_tflite(x[r * 20 + c], 1 << 30, 1) - 5, -100, 127);
-      EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[r * kLine + c]), static_cast<int8_t>(std::clamp<int64_t>(y, -128, 127)));
+      EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[r * kLine + c]),
+                static_cast<int8_t>(std::clamp<int64_t>(y, -128, 127)));
     }
 }
 
@@ -221,8 +231,9 @@ TEST(Functional, PerChannelRequantReadsItsTable) {
     std::snprintf(b, sizeof b, "00000040%02x000000", c);
     data += b;
   }
-  Fixture fx(data + "\"\n.param q requant mode=tflite per_channel=1 region=t table=0 min=-128 max=127\n"
-                    "requant s[0], acc[0], q, rows=1, cols=4");
+  Fixture fx(data +
+             "\"\n.param q requant mode=tflite per_channel=1 region=t table=0 min=-128 max=127\n"
+             "requant s[0], acc[0], q, rows=1, cols=4");
   for (int c = 0; c < 4; ++c) {
     const int32_t v = 1000;
     std::memcpy(&fx.mem.acc[4 * c], &v, 4);
@@ -231,7 +242,7 @@ TEST(Functional, PerChannelRequantReadsItsTable) {
   EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[0]), 127);  // 500 saturates
   EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[1]), 127);  // 250
   EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[2]), 125);
-  EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[3]), 63);   // 62.5 → 63 (away from zero)
+  EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[3]), 63);  // 62.5 → 63 (away from zero)
 }
 
 TEST(Functional, BinaryOpsSaturateWrapAndBroadcast) {
@@ -242,9 +253,14 @@ TEST(Functional, BinaryOpsSaturateWrapAndBroadcast) {
     fx.run();
     for (int r = 0; r < 5; ++r)
       for (int c = 0; c < 70; ++c) {
-        const int a = static_cast<int8_t>(before[(r * 2) * kLine + c]), bb = static_cast<int8_t>(before[50 * kLine + c]);
+        const int a = static_cast<int8_t>(before[(r * 2) * kLine + c]),
+                  bb = static_cast<int8_t>(before[50 * kLine + c]);
         const std::string o = op;
-        const int y = o == "add" ? a + bb : o == "sub" ? a - bb : o == "mul" ? a * bb : o == "max" ? std::max(a, bb) : std::min(a, bb);
+        const int y = o == "add"   ? a + bb
+                      : o == "sub" ? a - bb
+                      : o == "mul" ? a * bb
+                      : o == "max" ? std::max(a, bb)
+                                   : std::min(a, bb);
         ASSERT_EQ(static_cast<int8_t>(fx.mem.spad[(100 + r * 2) * kLine + c]), std::clamp(y, -128, 127)) << op;
       }
   }
@@ -261,8 +277,9 @@ TEST(Functional, BinaryOpsSaturateWrapAndBroadcast) {
 
 TEST(Functional, PoolMaxAndAverageWithPadding) {
   // 4x4 image, 1 channel, values 0..15; 3x3 window, stride 2, pad 1 on all sides → 2x2 output.
-  Fixture fx(".param p pool kh=3 kw=3 sh=2 sw=2 pad_top=1 pad_bottom=1 pad_left=1 pad_right=1 in_h=4 in_w=4\n"
-             "pool s[100], s[0], p, channels=1, avg, dtype=u8");
+  Fixture fx(
+      ".param p pool kh=3 kw=3 sh=2 sw=2 pad_top=1 pad_bottom=1 pad_left=1 pad_right=1 in_h=4 in_w=4\n"
+      "pool s[100], s[0], p, channels=1, avg, dtype=u8");
   for (int i = 0; i < 16; ++i) fx.mem.spad[i * kLine] = static_cast<uint8_t>(i);
   fx.run();
   // Valid-count average: window at (0,0) covers pixels {0,1,4,5} → 10/4 = 2.5 → 3 (half away from zero).
@@ -284,7 +301,7 @@ TEST(Functional, LutCopyTransposeReduceClamp) {
   const int8_t xs[4] = {-128, -1, 0, 127};
   std::memcpy(&lut.mem.spad[0], xs, 4);
   lut.run();
-  EXPECT_EQ(lut.mem.spad[10 * kLine + 0], 255);      // table[-128 + 128]
+  EXPECT_EQ(lut.mem.spad[10 * kLine + 0], 255);  // table[-128 + 128]
   EXPECT_EQ(lut.mem.spad[10 * kLine + 1], 255 - 127);
   EXPECT_EQ(lut.mem.spad[10 * kLine + 3], 0);
 
@@ -311,7 +328,8 @@ TEST(Functional, LutCopyTransposeReduceClamp) {
   }
 
   Fixture cl(".param relu6 clamp min=0 max=6 fmin=0 fmax=6\nclamp s[10], s[0], relu6, rows=1, cols=3, dtype=fp16");
-  const uint16_t vals[3] = {Eigen::numext::bit_cast<uint16_t>(Eigen::half(-1.5f)), Eigen::numext::bit_cast<uint16_t>(Eigen::half(2.25f)),
+  const uint16_t vals[3] = {Eigen::numext::bit_cast<uint16_t>(Eigen::half(-1.5f)),
+                            Eigen::numext::bit_cast<uint16_t>(Eigen::half(2.25f)),
                             Eigen::numext::bit_cast<uint16_t>(Eigen::half(9.0f))};
   std::memcpy(&cl.mem.spad[0], vals, 6);
   cl.run();
@@ -325,8 +343,9 @@ TEST(Functional, LutCopyTransposeReduceClamp) {
 TEST(Functional, LoadWalksBoxStridesAndPadding) {
   // A 4x6 i8 image in DRAM; load a 2x3 box starting at (1,2) with one padding row on each side
   // of dimension 1 filled with the zero point.
-  Fixture fx(".region x role=input size=24\n.desc D region=x dtype=i8 box=[1, 3, 2] stride=[1, 6] zp=-7\n"
-             "load s[0], D, off=8, pad_left=1, pad_right=1, pad_zp");
+  Fixture fx(
+      ".region x role=input size=24\n.desc D region=x dtype=i8 box=[1, 3, 2] stride=[1, 6] zp=-7\n"
+      "load s[0], D, off=8, pad_left=1, pad_right=1, pad_zp");
   for (int i = 0; i < 24; ++i) fx.mem.regions[0][i] = static_cast<uint8_t>(i);
   fx.run();
   // Rows: per dim-2 index (2 of them): pad, (r,2), (r,3), (r,4), pad.
@@ -351,7 +370,8 @@ TEST(Functional, BoundsFaultsNameTheInstruction_bad) {
     ADD_FAILURE();
   } catch (const Fault& f) {
     EXPECT_EQ(f.code(), FaultCode::SramBounds);
-    EXPECT_NE(std::string(f.what()).find("matmul C: lines [2040, 2056) exceed the accumulator (2048 lines of 64 B)"), std::string::npos)
+    EXPECT_NE(std::string(f.what()).find("matmul C: lines [2040, 2056) exceed the accumulator (2048 lines of 64 B)"),
+              std::string::npos)
         << f.what();
   }
 }

@@ -18,8 +18,8 @@ namespace {
 constexpr uint32_t kLine = 64;
 
 struct Space {
-  bool acc;            ///< accumulator (i32/fp32) or scratchpad (dtype)
-  uint32_t line;       ///< first line
+  bool acc;       ///< accumulator (i32/fp32) or scratchpad (dtype)
+  uint32_t line;  ///< first line
 };
 
 class Matrix {
@@ -45,7 +45,8 @@ class Matrix {
     if (fp_) {
       uint16_t b;
       std::memcpy(&b, p, 2);
-      return dt_ == "fp16" ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(b)) : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(b));
+      return dt_ == "fp16" ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(b))
+                           : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(b));
     }
     return dt_ == "i8" ? static_cast<int8_t>(*p) : *p;
   }
@@ -66,9 +67,11 @@ class Matrix {
         uint8_t* p = at(m, s, r, c, cols);
         if (fp_) {
           const float f = u(rng);
-          if (s.acc) std::memcpy(p, &f, 4);
+          if (s.acc)
+            std::memcpy(p, &f, 4);
           else {
-            const uint16_t b = dt_ == "fp16" ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(f)) : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(f));
+            const uint16_t b = dt_ == "fp16" ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(f))
+                                             : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(f));
             std::memcpy(p, &b, 2);
           }
         } else if (s.acc) {
@@ -102,7 +105,9 @@ void run(const std::string& body, Memories& m) {
   fm.execute(0);
 }
 
-std::string addr(Space s) { return std::string(s.acc ? "acc[" : "s[") + std::to_string(s.line) + "]"; }
+std::string addr(Space s) {
+  return std::string(s.acc ? "acc[" : "s[") + std::to_string(s.line) + "]";
+}
 
 TEST(FunctionalMatrix, BinaryOpsEveryDtypeAndPlacement) {
   std::mt19937 rng(11);
@@ -119,8 +124,8 @@ TEST(FunctionalMatrix, BinaryOpsEveryDtypeAndPlacement) {
           mx.fill_random(m, s0, rows, cols, rng);
           mx.fill_random(m, s1, bcast ? 1 : rows, cols, rng);
           Memories before = m;
-          run(std::string(op) + " " + addr(d) + ", " + addr(s0) + ", " + addr(s1) + ", rows=" + std::to_string(rows) + ", cols=" +
-                  std::to_string(cols) + ", dtype=" + dtype + (bcast ? ", bcast" : ""),
+          run(std::string(op) + " " + addr(d) + ", " + addr(s0) + ", " + addr(s1) + ", rows=" + std::to_string(rows) +
+                  ", cols=" + std::to_string(cols) + ", dtype=" + dtype + (bcast ? ", bcast" : ""),
               m);
           const std::string o = op;
           for (uint64_t r = 0; r < rows; ++r)
@@ -129,15 +134,24 @@ TEST(FunctionalMatrix, BinaryOpsEveryDtypeAndPlacement) {
               double y;
               if (mx.fp()) {  // fp32 arithmetic, one rounding
                 const float fa = static_cast<float>(a), fb = static_cast<float>(b);
-                y = o == "add" ? fa + fb : o == "sub" ? fa - fb : o == "mul" ? fa * fb : o == "max" ? std::max(fa, fb) : std::min(fa, fb);
+                y = o == "add"   ? fa + fb
+                    : o == "sub" ? fa - fb
+                    : o == "mul" ? fa * fb
+                    : o == "max" ? std::max(fa, fb)
+                                 : std::min(fa, fb);
               } else {  // i32 wrap-around
-                const auto ia = static_cast<uint32_t>(static_cast<int32_t>(a)), ib = static_cast<uint32_t>(static_cast<int32_t>(b));
-                y = static_cast<int32_t>(o == "add" ? ia + ib : o == "sub" ? ia - ib : o == "mul" ? ia * ib
-                                         : o == "max" ? static_cast<uint32_t>(std::max<int32_t>(a, b)) : static_cast<uint32_t>(std::min<int32_t>(a, b)));
+                const auto ia = static_cast<uint32_t>(static_cast<int32_t>(a)),
+                           ib = static_cast<uint32_t>(static_cast<int32_t>(b));
+                y = static_cast<int32_t>(o == "add"   ? ia + ib
+                                         : o == "sub" ? ia - ib
+                                         : o == "mul" ? ia * ib
+                                         : o == "max" ? static_cast<uint32_t>(std::max<int32_t>(a, b))
+                                                      : static_cast<uint32_t>(std::min<int32_t>(a, b)));
               }
               const double want = mx.narrow(y, d.acc), got = mx.read(m, d, r, c, cols);
               ASSERT_TRUE(want == got || (std::isnan(want) && std::isnan(got)))
-                  << op << " " << dtype << " placement " << placement << (bcast ? " bcast" : "") << " at " << r << "," << c << ": " << got << " vs " << want;
+                  << op << " " << dtype << " placement " << placement << (bcast ? " bcast" : "") << " at " << r << ","
+                  << c << ": " << got << " vs " << want;
             }
           ++cases;
         }
@@ -156,9 +170,12 @@ TEST(FunctionalMatrix, CopyReduceClampEveryDtype) {
         mx.fill_random(m, s, rows, cols, rng);
         Memories before = m;
         std::string body;
-        if (kind == "clamp") body = ".param b clamp min=-20 max=30 fmin=-2.5 fmax=7.25\nclamp " + addr(d) + ", " + addr(s) + ", b";
-        else if (kind.rfind("copy", 0) == 0) body = "copy " + addr(d) + ", " + addr(s);
-        else body = "reduce " + addr(d) + ", " + addr(s);
+        if (kind == "clamp")
+          body = ".param b clamp min=-20 max=30 fmin=-2.5 fmax=7.25\nclamp " + addr(d) + ", " + addr(s) + ", b";
+        else if (kind.rfind("copy", 0) == 0)
+          body = "copy " + addr(d) + ", " + addr(s);
+        else
+          body = "reduce " + addr(d) + ", " + addr(s);
         body += ", rows=" + std::to_string(rows) + ", cols=" + std::to_string(cols) + ", dtype=" + dtype;
         if (kind == "copy_t") body += ", transpose";
         if (kind == "sum" || kind == "max" || kind == "min") body += ", op=" + kind;
@@ -177,13 +194,17 @@ TEST(FunctionalMatrix, CopyReduceClampEveryDtype) {
                 acc_v = kind == "max" ? std::max(acc_v, v) : std::min(acc_v, v);
               }
             }
-            if (kind == "sum") acc_v = mx.fp() ? static_cast<double>(acc_f) : static_cast<double>(static_cast<int32_t>(acc_i));
-            ASSERT_EQ(mx.read(m, d, r, 0, 1), mx.narrow(acc_v, d.acc)) << std::setprecision(17) << mx.read(m, d, r, 0, 1) << " " << mx.narrow(acc_v, d.acc) << " " << kind << " " << dtype << " placement " << placement << " row " << r;
+            if (kind == "sum")
+              acc_v = mx.fp() ? static_cast<double>(acc_f) : static_cast<double>(static_cast<int32_t>(acc_i));
+            ASSERT_EQ(mx.read(m, d, r, 0, 1), mx.narrow(acc_v, d.acc))
+                << std::setprecision(17) << mx.read(m, d, r, 0, 1) << " " << mx.narrow(acc_v, d.acc) << " " << kind
+                << " " << dtype << " placement " << placement << " row " << r;
             continue;
           }
           for (uint64_t c = 0; c < cols; ++c) {
             double v = mx.read(before, s, r, c, cols);
-            if (kind == "clamp") v = mx.fp() ? std::min(std::max(static_cast<float>(v), -2.5f), 7.25f) : std::clamp(v, -20.0, 30.0);
+            if (kind == "clamp")
+              v = mx.fp() ? std::min(std::max(static_cast<float>(v), -2.5f), 7.25f) : std::clamp(v, -20.0, 30.0);
             const bool t = kind == "copy_t";
             ASSERT_EQ(mx.read(m, d, t ? c : r, t ? r : c, t ? rows : cols), mx.narrow(v, d.acc))
                 << kind << " " << dtype << " placement " << placement << " at " << r << "," << c;
@@ -224,7 +245,8 @@ TEST(FunctionalMatrix, PoolEveryDtypeAgainstDirectLoops) {
         Memories before = m;
         char body[256];
         std::snprintf(body, sizeof body,
-                      ".param p pool kh=%d kw=%d sh=%d sw=%d pad_top=%d pad_bottom=%d pad_left=%d pad_right=%d count_pad=%d in_h=%d in_w=%d\n"
+                      ".param p pool kh=%d kw=%d sh=%d sw=%d pad_top=%d pad_bottom=%d pad_left=%d pad_right=%d "
+                      "count_pad=%d in_h=%d in_w=%d\n"
                       "pool s[1000], s[0], p, channels=%d, dtype=%s%s",
                       kh, kw, sh, sw, pt, pb, pl, pr, count_pad, ih, iw, ch, dtype, avg ? ", avg" : "");
         run(body, m);
@@ -246,10 +268,14 @@ TEST(FunctionalMatrix, PoolEveryDtypeAgainstDirectLoops) {
                 }
               const int div = count_pad ? kh * kw : n;
               double want;
-              if (!avg) want = best;
-              else if (mx.fp()) want = sum_f / static_cast<float>(div);
-              else want = (sum < 0 ? -1 : 1) * std::floor(std::abs(sum) / div + 0.5);  // half away from zero
-              ASSERT_EQ(mx.read(m, dst, oy * ow + ox, c, ch), mx.narrow(want, false)) << dtype << (avg ? " avg" : " max") << " " << oy << "," << ox;
+              if (!avg)
+                want = best;
+              else if (mx.fp())
+                want = sum_f / static_cast<float>(div);
+              else
+                want = (sum < 0 ? -1 : 1) * std::floor(std::abs(sum) / div + 0.5);  // half away from zero
+              ASSERT_EQ(mx.read(m, dst, oy * ow + ox, c, ch), mx.narrow(want, false))
+                  << dtype << (avg ? " avg" : " max") << " " << oy << "," << ox;
             }
       }
 }

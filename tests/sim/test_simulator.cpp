@@ -16,7 +16,8 @@ namespace {
 using testing::in_child;
 
 config::NpuConfig cfg_from(const std::string& extra) {
-  return config::load_npu_config_text("name: t\nclock: 1GHz\ndram: {impl: simple, latency: 100ns, bandwidth: 12.8GB/s}\n" + extra, "t.yaml");
+  return config::load_npu_config_text(
+      "name: t\nclock: 1GHz\ndram: {impl: simple, latency: 100ns, bandwidth: 12.8GB/s}\n" + extra, "t.yaml");
 }
 
 isa::Program prog_from(const std::string& body, bool check = true) {
@@ -24,7 +25,8 @@ isa::Program prog_from(const std::string& body, bool check = true) {
 }
 
 /// Runs in a child; returns "cycles=N" or "fault=CODE message".
-std::string run(const config::NpuConfig& c, const isa::Program& p, RunOptions o = {}, std::map<std::string, std::vector<uint8_t>> in = {}) {
+std::string run(const config::NpuConfig& c, const isa::Program& p, RunOptions o = {},
+                std::map<std::string, std::vector<uint8_t>> in = {}) {
   return in_child([&] {
     const RunResult r = simulate(c, p, in, o);
     if (!r.ok) return "fault=" + std::string(arch::fault_name(r.fault_code)) + " " + r.fault_message;
@@ -48,7 +50,9 @@ TEST(Simulator, MxuCyclesEqualTheClosedFormWithIdealMemory) {
       char body[160];
       std::snprintf(body, sizeof body, "matmul acc[0], s[0], s[0x400], m=%d, n=%d, k=%d, dtype=i8", m, n, k);
       const uint64_t want =
-          arch::scalesim_closed_form(16, 16, c.mxu.flow(), {static_cast<uint32_t>(m), static_cast<uint32_t>(n), static_cast<uint32_t>(k)}).cycles;
+          arch::scalesim_closed_form(16, 16, c.mxu.flow(),
+                                     {static_cast<uint32_t>(m), static_cast<uint32_t>(n), static_cast<uint32_t>(k)})
+              .cycles;
       EXPECT_EQ(cycles_of(run(c, prog_from(body), RunOptions{true})), want) << flow << " " << m << "x" << n << "x" << k;
     }
 }
@@ -61,9 +65,12 @@ std::string double_buffered(int tiles, int m) {
   for (int i = 0; i < tiles; ++i) {
     const int buf = (i % 2) * 64;
     os << "load s[" << buf << "], W, off=" << i * 4096 << " !wait(free) !sig(full)\n";
-    if (i >= 1) os << "matmul acc[0], s[0x100], s[" << ((i - 1) % 2) * 64 << "], m=" << m << ", n=64, k=64, dtype=i8, accumulate !wait(full) !sig(free)\n";
+    if (i >= 1)
+      os << "matmul acc[0], s[0x100], s[" << ((i - 1) % 2) * 64 << "], m=" << m
+         << ", n=64, k=64, dtype=i8, accumulate !wait(full) !sig(free)\n";
   }
-  os << "matmul acc[0], s[0x100], s[" << ((tiles - 1) % 2) * 64 << "], m=" << m << ", n=64, k=64, dtype=i8, accumulate !wait(full) !sig(free)";
+  os << "matmul acc[0], s[0x100], s[" << ((tiles - 1) % 2) * 64 << "], m=" << m
+     << ", n=64, k=64, dtype=i8, accumulate !wait(full) !sig(free)";
   return os.str();
 }
 
@@ -75,10 +82,14 @@ TEST(Simulator, DoubleBufferedGemmTakesMaxOfComputeAndMemory) {
   const double mem_s = 20 * period + 4096 / 12.8e9 + 100e-9;
   for (int m : {16, 256}) {  // memory-bound, then compute-bound
     const int tiles = 24;
-    const double comp_s = arch::scalesim_closed_form(16, 16, arch::Dataflow::WeightStationary, {static_cast<uint32_t>(m), 64, 64}).cycles * period;
+    const double comp_s =
+        arch::scalesim_closed_form(16, 16, arch::Dataflow::WeightStationary, {static_cast<uint32_t>(m), 64, 64})
+            .cycles *
+        period;
     // Steady state is the slower stage; the faster one shows once at the start or the end.
     const double want = tiles * std::max(comp_s, mem_s) + std::min(comp_s, mem_s);
-    const double got = static_cast<double>(cycles_of(run(c, prog_from(double_buffered(tiles, m)), RunOptions{true}))) * period;
+    const double got =
+        static_cast<double>(cycles_of(run(c, prog_from(double_buffered(tiles, m)), RunOptions{true}))) * period;
     EXPECT_NEAR(got / want, 1.0, 0.02) << "m=" << m << " compute " << comp_s << " memory " << mem_s;
   }
 }
@@ -94,25 +105,36 @@ TEST(Simulator, RepeatedRunsAndTimingOnlyGiveIdenticalCycles) {
 }
 
 TEST(Simulator, RegionBoundsFault_bad) {
-  const auto r = run(cfg_from(""), prog_from(".region x role=input size=64\n.desc D region=x dtype=i8 box=[64]\nnop\nload s[0], D, off=8"),
-                     RunOptions{true});
-  EXPECT_NE(r.find("fault=REGION_BOUNDS REGION_BOUNDS: instruction #1 (load on load): descriptor 'D' row 0 reaches bytes [8, 72)"), std::string::npos) << r;
+  const auto r =
+      run(cfg_from(""),
+          prog_from(".region x role=input size=64\n.desc D region=x dtype=i8 box=[64]\nnop\nload s[0], D, off=8"),
+          RunOptions{true});
+  EXPECT_NE(r.find("fault=REGION_BOUNDS REGION_BOUNDS: instruction #1 (load on load): descriptor 'D' row 0 reaches "
+                   "bytes [8, 72)"),
+            std::string::npos)
+      << r;
 }
 
 TEST(Simulator, SramOverflowFault_bad) {
   const auto r = run(cfg_from(""), prog_from("fill acc[0x7F0], lines=32"), RunOptions{true});
-  EXPECT_NE(r.find("fault=SRAM_BOUNDS SRAM_BOUNDS: instruction #0 (fill on load): fill destination: lines [2032, 2064) exceed the accumulator"), std::string::npos) << r;
+  EXPECT_NE(r.find("fault=SRAM_BOUNDS SRAM_BOUNDS: instruction #0 (fill on load): fill destination: lines [2032, 2064) "
+                   "exceed the accumulator"),
+            std::string::npos)
+      << r;
 }
 
 TEST(Simulator, SemaphoreOverflowFault_bad) {
   const auto r = run(cfg_from(""), prog_from(".sem s consumer=vpu init=65535\nnop !sig(s)"), RunOptions{true});
-  EXPECT_NE(r.find("fault=SEM_OVERFLOW SEM_OVERFLOW: instruction #0 (ctrl) signals semaphore 's' past 65535"), std::string::npos) << r;
+  EXPECT_NE(r.find("fault=SEM_OVERFLOW SEM_OVERFLOW: instruction #0 (ctrl) signals semaphore 's' past 65535"),
+            std::string::npos)
+      << r;
 }
 
 TEST(Simulator, DeadlockFaultReportsEveryEngine_bad) {
-  const isa::Program p = prog_from(".region r role=input size=64\n.desc D region=r dtype=i8 box=[64]\n.sem a consumer=load\n.sem b consumer=mxu\n"
-                                   "load s[0], D !wait(a) !sig(b)\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1, dtype=i8 !wait(b) !sig(a)",
-                                   false);
+  const isa::Program p = prog_from(
+      ".region r role=input size=64\n.desc D region=r dtype=i8 box=[64]\n.sem a consumer=load\n.sem b consumer=mxu\n"
+      "load s[0], D !wait(a) !sig(b)\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1, dtype=i8 !wait(b) !sig(a)",
+      false);
   const auto r = run(cfg_from(""), p, RunOptions{true}, {{"r", {}}});
   EXPECT_NE(r.find("EXCEPTION"), std::string::npos) << r;  // 'r' has no IO entry: input error first
   const auto d = run(cfg_from(""), p, RunOptions{true});
@@ -134,7 +156,9 @@ TEST(Simulator, WatchdogFault_bad) {
 TEST(Simulator, TargetMismatchIsAnInputError_bad) {
   const isa::Program p = isa::assemble(".target line=32\nfinish\n", "t.npus").program;
   const auto r = run(cfg_from(""), p);
-  EXPECT_NE(r.find("EXCEPTION program does not fit config 't': it uses 32-byte lines, the config 64-byte lines"), std::string::npos) << r;
+  EXPECT_NE(r.find("EXCEPTION program does not fit config 't': it uses 32-byte lines, the config 64-byte lines"),
+            std::string::npos)
+      << r;
   const isa::Program f = prog_from("matmul acc[0], s[0], s[0], m=1, n=1, k=1, dtype=fp16");
   EXPECT_NE(run(cfg_from(""), f).find("multiplies fp16, which the config's mxu.dtypes lacks"), std::string::npos);
 }
@@ -146,9 +170,10 @@ TEST(Simulator, StatsJsonHasTheDocumentedFields) {
     const RunResult r = simulate(c, p, {{"x", std::vector<uint8_t>(16 * 128, 1)}}, RunOptions{});
     return stats_json(r, c, p, "mlp_i8.npus");
   });
-  for (const char* key : {"\"total_cycles\"", "\"seconds\"", "\"macs\": 163840", "\"mxu_utilization\"", "\"busy_cycles\"", "\"sem_wait_cycles\"",
-                          "\"mem_stall_cycles\"", "\"bandwidth_bytes_per_s\"", "\"row_hits\"", "\"row_misses\"", "\"fc1\": {\"cycles\"",
-                          "\"fc2\": {\"cycles\"", "\"status\": \"ok\""})
+  for (const char* key :
+       {"\"total_cycles\"", "\"seconds\"", "\"macs\": 163840", "\"mxu_utilization\"", "\"busy_cycles\"",
+        "\"sem_wait_cycles\"", "\"mem_stall_cycles\"", "\"bandwidth_bytes_per_s\"", "\"row_hits\"", "\"row_misses\"",
+        "\"fc1\": {\"cycles\"", "\"fc2\": {\"cycles\"", "\"status\": \"ok\""})
     EXPECT_NE(json.find(key), std::string::npos) << key << "\n" << json;
 }
 

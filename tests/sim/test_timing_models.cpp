@@ -46,13 +46,16 @@ TEST(MxuTiming, HandComputedExamples) {
 
 TEST(MxuTiming, ClosedFormForAllDataflowsAndShapes) {
   for (const char* flow : {"ws", "os", "is"}) {
-    const Dataflow f = std::string(flow) == "ws" ? Dataflow::WeightStationary : std::string(flow) == "os" ? Dataflow::OutputStationary : Dataflow::InputStationary;
+    const Dataflow f = std::string(flow) == "ws"   ? Dataflow::WeightStationary
+                       : std::string(flow) == "os" ? Dataflow::OutputStationary
+                                                   : Dataflow::InputStationary;
     for (uint32_t r : {4u, 16u, 32u})
       for (uint32_t m : {1u, 7u, 16u, 33u, 64u, 100u})
         for (uint32_t n : {1u, 16u, 31u, 48u})
           for (uint32_t k : {3u, 16u, 17u, 256u}) {
             const auto t = mxu(r, r, flow)->tile({m, n, k});
-            EXPECT_EQ(t.cycles, expected_cycles(r, r, f, m, n, k)) << flow << " R=" << r << " " << m << "x" << n << "x" << k;
+            EXPECT_EQ(t.cycles, expected_cycles(r, r, f, m, n, k))
+                << flow << " R=" << r << " " << m << "x" << n << "x" << k;
             EXPECT_GT(t.mapping_efficiency, 0.0);
             EXPECT_LE(t.mapping_efficiency, 1.0);
           }
@@ -239,9 +242,12 @@ TEST(Dma, ArbitrationPolicies) {
   };
   using E = isa::Engine;
   // earliest_free: every channel is busy after its transfer, so new ones go to the idle channels in order.
-  EXPECT_EQ(channels("earliest_free", {E::Load, E::Load, E::Load, E::Load, E::Load}), (std::vector<uint32_t>{0, 1, 2, 3, 0}));
-  EXPECT_EQ(channels("round_robin", {E::Load, E::Store, E::Load, E::Load, E::Load}), (std::vector<uint32_t>{0, 1, 2, 3, 0}));
-  EXPECT_EQ(channels("per_engine", {E::Load, E::Store, E::Load, E::Store, E::Load}), (std::vector<uint32_t>{0, 1, 2, 3, 0}));
+  EXPECT_EQ(channels("earliest_free", {E::Load, E::Load, E::Load, E::Load, E::Load}),
+            (std::vector<uint32_t>{0, 1, 2, 3, 0}));
+  EXPECT_EQ(channels("round_robin", {E::Load, E::Store, E::Load, E::Load, E::Load}),
+            (std::vector<uint32_t>{0, 1, 2, 3, 0}));
+  EXPECT_EQ(channels("per_engine", {E::Load, E::Store, E::Load, E::Store, E::Load}),
+            (std::vector<uint32_t>{0, 1, 2, 3, 0}));
   EXPECT_EQ(channels("per_engine", {E::Store, E::Store, E::Store}), (std::vector<uint32_t>{1, 3, 1}));
 }
 
