@@ -2,6 +2,7 @@
 //   0 success, 1 a simulation/runtime fault, 2 a usage or input error.
 #include <sys/stat.h>
 
+#include <Eigen/Core>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compile.h"
 #include "isa/assembler.h"
 #include "isa/diag.h"
 #include "isa/disassembler.h"
@@ -165,14 +167,160 @@ std::map<std::string, std::vector<uint8_t>> gather_inputs(const Args& a, const i
   return inputs;
 }
 
+/// --stats and --trace files of a run.
+void write_reports(const Args& a, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
+                   const std::string& path) {
+  if (a.has("--stats")) {
+    std::ofstream out(a.value("--stats"));
+    if (!out) throw isa::InputError(a.value("--stats") + ": cannot write");
+    out << stats_json(r, cfg, prog, path);
+  }
+  if (a.has("--trace")) {
+    std::ofstream out(a.value("--trace"));
+    if (!out) throw isa::InputError(a.value("--trace") + ": cannot write");
+    out << r.trace_json;
+  }
+}
+
+/// The compiler's view of a configuration.
+compiler::TargetInfo target_info(const config::NpuConfig& c) {
+  compiler::TargetInfo t;
+  t.line_bytes = c.spad.line_bytes;
+  t.mxu_rows = c.mxu.rows;
+  t.mxu_cols = c.mxu.cols;
+  t.spad_bytes = c.spad.size_bytes;
+  t.acc_bytes = c.acc.size_bytes;
+  t.mxu_dtypes = c.mxu.dtypes;
+  return t;
+}
+
+compiler::CompiledModel compile_model(const std::string& path, const config::NpuConfig& cfg, const Args& a) {
+  compiler::CompileOptions o;
+  o.precision = a.value("--precision", "fp16");
+  return compiler::compile(compiler::import_onnx(path), target_info(cfg), o);
+}
+
+int cmd_compile(const std::vector<std::string>& argv) {
+  const Args a(argv, {"--config", "-o", "--precision"}, {});
+  if (a.positional().size() != 1) throw UsageError("compile needs exactly one model.onnx");
+  if (!a.has("--config")) throw UsageError("compile needs --config CONFIG.yaml");
+  const std::string in = a.positional()[0];
+  const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+  const compiler::CompiledModel m = compile_model(in, cfg, a);
+  std::string out = a.value("-o");
+  if (out.empty()) out = (ends_with(in, ".onnx") ? in.substr(0, in.size() - 5) : in) + ".npub";
+  const auto bytes = isa::write_npub(m.program);
+  isa::write_file_bytes(out, bytes);
+  std::printf("%s: %zu operators -> %zu instructions, %zu bytes -> %s\n", in.c_str(), m.operators.size(),
+              m.program.text.size(), bytes.size(), out.c_str());
+  return kExitOk;
+}
+
+/// Host-side marshalling of a compiled model's float tensors: float32 (or float16) .npy data to
+/// and from the device type (fp16 or bf16, round to nearest even).
+uint16_t to_device(float v, isa::TensorType t) {
+  return t == isa::TensorType::FP16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v))
+                                    : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
+}
+float from_device(uint16_t b, isa::TensorType t) {
+  return t == isa::TensorType::FP16 ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(b))
+                                    : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(b));
+}
+
+const isa::IoTensor& io_entry(const isa::Program& p, const std::string& name) {
+  for (const auto& io : p.io)
+    if (io.name == name) return io;
+  throw std::logic_error("no IO entry " + name);
+}
+
+int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& path) {
+  const compiler::CompiledModel m = compile_model(path, cfg, a);
+  std::map<std::string, std::string> given;  // io name -> .npy path
+  for (const std::string& spec : a.values("--input")) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--input expects NAME=file.npy, got '" + spec + "'");
+    const std::string name = spec.substr(0, eq);
+    std::string io;
+    for (const auto& b : m.inputs)
+      if (b.onnx_name == name || b.io_name == name) io = b.io_name;
+    if (io.empty()) {
+      std::string names;
+      for (const auto& b : m.inputs) names += (names.empty() ? "" : ", ") + b.onnx_name;
+      throw isa::InputError("--input " + name + ": the model has no input of that name (inputs: " + names + ")");
+    }
+    given[io] = spec.substr(eq + 1);
+  }
+  std::map<std::string, std::vector<uint8_t>> inputs;
+  std::mt19937_64 rng(a.number("--random-inputs", 0));
+  for (const auto& b : m.inputs) {
+    const isa::IoTensor& io = io_entry(m.program, b.io_name);
+    uint64_t count = 1;
+    for (int k = 0; k < io.rank; ++k) count *= io.dims[k];
+    std::vector<float> values(count);
+    auto it = given.find(b.io_name);
+    if (it != given.end()) {
+      const NpyArray arr = read_npy(it->second);
+      std::vector<uint64_t> want(io.dims.begin(), io.dims.begin() + io.rank);
+      if (arr.shape != want) throw isa::InputError(it->second + ": shape does not match input '" + b.onnx_name + "'");
+      if (arr.descr == "<f4")
+        std::memcpy(values.data(), arr.data.data(), count * 4);
+      else if (arr.descr == "<f2")
+        for (uint64_t i = 0; i < count; ++i)
+          values[i] =
+              from_device(static_cast<uint16_t>(arr.data[2 * i] | (arr.data[2 * i + 1] << 8)), isa::TensorType::FP16);
+      else
+        throw isa::InputError(it->second + ": dtype '" + arr.descr + "' for input '" + b.onnx_name +
+                              "' (expected float32 '<f4' or float16 '<f2')");
+    } else if (a.has("--random-inputs")) {
+      std::uniform_real_distribution<float> u(-1, 1);
+      for (auto& v : values) v = u(rng);
+    } else {
+      throw isa::InputError("no data for input '" + b.onnx_name + "' (use --input " + b.onnx_name +
+                            "=FILE.npy or --random-inputs SEED)");
+    }
+    std::vector<uint8_t> bytes(count * 2);
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint16_t h = to_device(values[i], io.dtype);
+      bytes[2 * i] = static_cast<uint8_t>(h);
+      bytes[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+    }
+    inputs[b.io_name] = std::move(bytes);
+  }
+  RunOptions opts;
+  opts.timing_only = a.flag("--timing-only");
+  opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
+  opts.trace = a.has("--trace");
+  const RunResult r = simulate(cfg, m.program, inputs, opts);
+  if (a.has("--output-dir") && r.ok && !opts.timing_only) {
+    const std::string dir = a.value("--output-dir");
+    ::mkdir(dir.c_str(), 0755);
+    for (const auto& b : m.outputs) {
+      const isa::IoTensor& io = io_entry(m.program, b.io_name);
+      const auto& dev = r.outputs.at(b.io_name);
+      NpyArray arr{"<f4", std::vector<uint64_t>(io.dims.begin(), io.dims.begin() + io.rank),
+                   std::vector<uint8_t>(dev.size() * 2)};
+      for (size_t i = 0; i < dev.size() / 2; ++i) {
+        const float v = from_device(static_cast<uint16_t>(dev[2 * i] | (dev[2 * i + 1] << 8)), io.dtype);
+        std::memcpy(&arr.data[4 * i], &v, 4);
+      }
+      write_npy(dir + "/" + b.io_name + ".npy", arr);
+    }
+  }
+  write_reports(a, r, cfg, m.program, path);
+  if (!a.flag("--quiet") || !r.ok) std::fputs(run_summary(r, cfg).c_str(), r.ok ? stdout : stderr);
+  return r.ok ? kExitOk : kExitFault;
+}
+
 int cmd_run(const std::vector<std::string>& argv) {
   const Args a(argv,
-               {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs"},
+               {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
+                "--precision"},
                {"--timing-only", "--quiet"});
-  if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub or .npus)");
+  if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
   const std::string path = a.positional()[0];
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+  if (ends_with(path, ".onnx")) return run_onnx(a, cfg, path);
   const isa::Program prog = load_program(path);
   RunOptions opts;
   opts.timing_only = a.flag("--timing-only");
@@ -190,16 +338,7 @@ int cmd_run(const std::vector<std::string>& argv) {
       write_npy(dir + "/" + io.name + ".npy", arr);
     }
   }
-  if (a.has("--stats")) {
-    std::ofstream out(a.value("--stats"));
-    if (!out) throw isa::InputError(a.value("--stats") + ": cannot write");
-    out << stats_json(r, cfg, prog, path);
-  }
-  if (a.has("--trace")) {
-    std::ofstream out(a.value("--trace"));
-    if (!out) throw isa::InputError(a.value("--trace") + ": cannot write");
-    out << r.trace_json;
-  }
+  write_reports(a, r, cfg, prog, path);
   if (!a.flag("--quiet") || !r.ok) std::fputs(run_summary(r, cfg).c_str(), r.ok ? stdout : stderr);
   return r.ok ? kExitOk : kExitFault;
 }
@@ -207,10 +346,12 @@ int cmd_run(const std::vector<std::string>& argv) {
 const std::vector<Command>& commands() {
   static const std::vector<Command> cmds = {
       {"run", "run a program on a configured NPU (exact outputs, cycles, stats, trace)",
-       "usage: npusim run --config CONFIG.yaml PROGRAM.(npub|npus) [options]\n"
+       "usage: npusim run --config CONFIG.yaml PROGRAM.(npub|npus|onnx) [options]\n"
        "\n"
        "Runs PROGRAM on the NPU that CONFIG describes, in SystemC, at tile level: exact outputs,\n"
-       "deterministic cycles. A .npus program is assembled first.\n"
+       "deterministic cycles. A .npus program is assembled first; an .onnx model is compiled first\n"
+       "(see npusim compile; --precision applies) and its float32 inputs and outputs are converted\n"
+       "to and from the device type by the host.\n"
        "\n"
        "  --input NAME=FILE.npy   data of input tensor NAME (repeat per input; dtype and shape must match)\n"
        "  --random-inputs SEED    deterministic random data for inputs not given with --input\n"
@@ -225,6 +366,15 @@ const std::vector<Command>& commands() {
        "message names the instruction index and engine, and for deadlocks every engine's PC and\n"
        "the semaphore values.\n",
        cmd_run},
+      {"compile", "compile an ONNX model for a configuration",
+       "usage: npusim compile MODEL.onnx --config CONFIG.yaml [-o OUT.npub] [--precision fp16|bf16]\n"
+       "\n"
+       "Lowers a float ONNX model (opsets 11-17, static shapes) to an npusim program for the NPU that\n"
+       "CONFIG describes: every operator tiled to its scratchpad and accumulator, one DEBUG marker per\n"
+       "node (stats and traces are per operator). Activations and weights use --precision (default\n"
+       "fp16). Supported operators: Gemm, MatMul (2-D B), Relu, Clip, Add/Sub/Mul (same shape or a row),\n"
+       "Flatten, Reshape, Identity; anything else is an error naming the node.\n",
+       cmd_compile},
       {"asm", "assemble .npus text into an .npub container",
        "usage: npusim asm IN.npus [-o OUT.npub] [--queue-depth N] [--no-deadlock-check]\n"
        "\n"
@@ -292,6 +442,9 @@ int main(int argc, char** argv) {
       return c.run(rest);
     } catch (const UsageError& e) {
       std::fprintf(stderr, "npusim %s: %s\n%s", c.name, e.what(), c.usage);
+      return kExitInput;
+    } catch (const npusim::compiler::CompileError& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
       return kExitInput;
     } catch (const npusim::config::ConfigError& e) {
       std::fprintf(stderr, "%s\n", e.what());

@@ -1,0 +1,565 @@
+// Lowering of the float operator set. Every activation lives in a DRAM region in the compiled
+// precision (fp16 or bf16); every operator is tiled to the SRAM sizes and runs as a chain of
+// LOAD → (MXU) → VPU → STORE instructions ordered by six semaphores, so the next tile (and the next
+// operator) starts when the previous store has completed. This order is correct by construction
+// and `validate_program`/the deadlock proof check it; overlap between tiles (double buffering) is
+// the next step. Weights are converted to the precision at compile time; Gemm's alpha and beta are
+// folded into them.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "compiler/compile.h"
+#include "isa/deadlock.h"
+#include "isa_ops.h"
+
+namespace npusim::compiler {
+namespace {
+
+namespace f = isa::fields;
+using isa::Instruction;
+using isa::Opcode;
+
+const std::vector<std::string> kSupported = {"Gemm", "MatMul", "Relu",    "Clip",    "Add",
+                                             "Sub",  "Mul",    "Flatten", "Reshape", "Identity"};
+
+/// Where a tensor lives in DRAM, viewed as rows x cols of the device type.
+struct Location {
+  uint8_t region = 0;   ///< region id
+  uint64_t offset = 0;  ///< byte offset in the region
+  int64_t rows = 0;     ///< leading dimensions collapsed
+  int64_t cols = 0;     ///< last dimension
+};
+
+class Lowering {
+ public:
+  Lowering(const Graph& g, const TargetInfo& t, const CompileOptions& o) : g_(g), t_(t) {
+    if (o.precision == "fp16") {
+      dev_ = isa::TensorType::FP16;
+      elem_ = 2;  // ISA dtype enum: i8, u8, fp16, bf16
+    } else if (o.precision == "bf16") {
+      dev_ = isa::TensorType::BF16;
+      elem_ = 3;
+    } else {
+      throw CompileError("precision '" + o.precision +
+                         "' is not supported yet (fp16 or bf16; int8 post-training quantization comes next)");
+    }
+    if (std::find(t.mxu_dtypes.begin(), t.mxu_dtypes.end(), o.precision) == t.mxu_dtypes.end())
+      throw CompileError("the target's MXU does not support " + o.precision + " (mxu.dtypes)");
+    p_.target.line_bytes = t.line_bytes;
+    p_.target.mxu_rows = static_cast<uint16_t>(t.mxu_rows);
+    p_.target.mxu_cols = static_cast<uint16_t>(t.mxu_cols);
+    p_.target.spad_bytes = static_cast<uint32_t>(std::min<uint64_t>(t.spad_bytes, UINT32_MAX));
+    p_.target.acc_bytes = static_cast<uint32_t>(std::min<uint64_t>(t.acc_bytes, UINT32_MAX));
+    p_.target.dtype_mask = static_cast<uint8_t>(1u << elem_);
+    // Six semaphores order the chain LOAD → MXU → VPU → STORE → LOAD (see the file comment).
+    p_.sems = {{"go", isa::Engine::Load, 1}, {"l2m", isa::Engine::Mxu, 0}, {"m2l", isa::Engine::Load, 0},
+               {"m2v", isa::Engine::Vpu, 0}, {"l2v", isa::Engine::Vpu, 0}, {"v2s", isa::Engine::Store, 0}};
+  }
+
+  CompiledModel run() {
+    CompiledModel out;
+    // Regions: one per graph input and output, weights (const) and activations (scratch).
+    for (const auto& name : g_.inputs) {
+      const Tensor& t = g_.tensor(name);
+      check_float(t, "graph input");
+      out.inputs.push_back({name, io_region(t, isa::RegionRole::Input), t.dtype});
+    }
+    for (const auto& name : g_.outputs) {
+      const Tensor& t = g_.tensor(name);
+      check_float(t, "graph output");
+      if (loc_.count(name)) throw CompileError("graph output '" + name + "' is also a graph input: nothing to compute");
+      out.outputs.push_back({name, io_region(t, isa::RegionRole::Output), t.dtype});
+    }
+    weights_region_ = static_cast<uint8_t>(p_.regions.size());
+    p_.regions.push_back({"weights", isa::RegionRole::Const, 1, 64, {}});
+    act_region_ = static_cast<uint8_t>(p_.regions.size());
+    p_.regions.push_back({"activations", isa::RegionRole::Scratch, 1, 64, {}});
+    if (p_.regions.size() > isa::spec().max_regions)
+      throw CompileError("the model has " + std::to_string(g_.inputs.size() + g_.outputs.size()) +
+                         " inputs and outputs; at most " + std::to_string(isa::spec().max_regions - 2) +
+                         " fit the region table");
+    for (const Node& n : g_.nodes) {
+      const std::string marker = unique_marker(n.name);
+      out.operators.push_back(marker);
+      const auto m = static_cast<uint32_t>(p_.markers.size());
+      p_.markers.push_back(marker);
+      emit_mark(m, false);
+      lower(n);
+      emit_mark(m, true);
+    }
+    Instruction fin;
+    fin.w[0] = static_cast<uint32_t>(Opcode::Finish);
+    p_.text.push_back(fin);
+    p_.regions[weights_region_].size = std::max<uint64_t>(1, weights_.size());
+    p_.regions[weights_region_].init = weights_;
+    while (!p_.regions[weights_region_].init.empty() && p_.regions[weights_region_].init.back() == 0)
+      p_.regions[weights_region_].init.pop_back();
+    p_.regions[act_region_].size = std::max<uint64_t>(1, act_bytes_);
+    isa::validate_program(p_);
+    if (auto dl = isa::find_deadlock(p_))
+      throw CompileError("internal error: the generated program deadlocks:\n" + dl->describe(p_));
+    out.program = std::move(p_);
+    return out;
+  }
+
+ private:
+  // ------------------------------------------------------------------ storage
+  unsigned dev_bytes() const { return 2; }
+
+  void check_float(const Tensor& t, const std::string& role) const {
+    if (t.dtype != DType::F32 && t.dtype != DType::F16)
+      throw CompileError(role + " '" + t.name + "' is " + dtype_name(t.dtype) +
+                         "; this compiler lowers float models (int8 models come next)");
+  }
+
+  static std::pair<int64_t, int64_t> view(const Tensor& t) {
+    const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    return {cols ? t.elements() / cols : 0, cols};
+  }
+
+  std::string io_region(const Tensor& t, isa::RegionRole role) {
+    const auto [rows, cols] = view(t);
+    const std::string name = sanitize(t.name);
+    const auto id = static_cast<uint8_t>(p_.regions.size());
+    const uint64_t bytes = static_cast<uint64_t>(t.elements()) * dev_bytes();
+    p_.regions.push_back({name, role, std::max<uint64_t>(1, bytes), 64, {}});
+    isa::IoTensor io;
+    io.name = name;
+    io.region = id;
+    io.dtype = dev_;
+    io.rank = static_cast<uint8_t>(std::max<size_t>(1, t.shape.size()));
+    if (t.shape.size() > 4)
+      throw CompileError("tensor '" + t.name + "' has rank " + std::to_string(t.shape.size()) +
+                         "; at most 4 is supported");
+    for (size_t i = 0; i < t.shape.size(); ++i) io.dims[i] = static_cast<uint32_t>(t.shape[i]);
+    if (t.shape.empty()) io.dims[0] = 1;
+    p_.io.push_back(io);
+    loc_[t.name] = {id, 0, rows, cols};
+    return name;
+  }
+
+  /// Location of a tensor an operator reads: an activation already placed, or a constant
+  /// placed now in the weights region (converted to the device type).
+  Location input(const Node& n, size_t i) {
+    if (i >= n.inputs.size() || n.inputs[i].empty())
+      throw CompileError(where(n) + ": input " + std::to_string(i) + " is missing");
+    const Tensor& t = g_.tensor(n.inputs[i]);
+    auto it = loc_.find(t.name);
+    if (it != loc_.end()) return it->second;
+    if (!t.is_const) throw CompileError(where(n) + ": input '" + t.name + "' is produced by nothing before it");
+    check_float(t, where(n) + ": constant");
+    const auto [rows, cols] = view(t);
+    Location l{weights_region_, put_device(t.values), rows, cols};
+    loc_[t.name] = l;
+    return l;
+  }
+
+  /// Output location: the graph output's region, or fresh space among the activations.
+  Location output(const Node& n, size_t i = 0) {
+    const Tensor& t = g_.tensor(n.outputs.at(i));
+    check_float(t, where(n) + ": output");
+    auto it = loc_.find(t.name);
+    if (it != loc_.end()) return it->second;  // a graph output region
+    const auto [rows, cols] = view(t);
+    act_bytes_ = (act_bytes_ + 63) / 64 * 64;
+    Location l{act_region_, act_bytes_, rows, cols};
+    act_bytes_ += static_cast<uint64_t>(t.elements()) * dev_bytes();
+    loc_[t.name] = l;
+    return l;
+  }
+
+  uint64_t align64(std::vector<uint8_t>& v) {
+    v.resize((v.size() + 63) / 64 * 64, 0);
+    return v.size();
+  }
+
+  /// Appends values in the device type (round to nearest even) to the weights; returns the offset.
+  uint64_t put_device(const std::vector<double>& values) {
+    const uint64_t off = align64(weights_);
+    for (double d : values) {
+      const auto fl = static_cast<float>(d);
+      const uint16_t b = dev_ == isa::TensorType::FP16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(fl))
+                                                       : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(fl));
+      weights_.push_back(static_cast<uint8_t>(b));
+      weights_.push_back(static_cast<uint8_t>(b >> 8));
+    }
+    return off;
+  }
+  /// Appends fp32 values (accumulator-side biases); returns the offset.
+  uint64_t put_fp32(const std::vector<float>& values) {
+    const uint64_t off = align64(weights_);
+    for (float fl : values) {
+      uint32_t b;
+      std::memcpy(&b, &fl, 4);
+      for (int k = 0; k < 4; ++k) weights_.push_back(static_cast<uint8_t>(b >> (8 * k)));
+    }
+    return off;
+  }
+
+  // ------------------------------------------------------------------ instructions
+  static std::string where(const Node& n) { return "node '" + n.name + "' (" + n.op + ")"; }
+
+  std::string unique_marker(const std::string& name) {
+    std::string s = sanitize(name);
+    if (!marker_names_.insert(s).second) {
+      int k = 2;
+      while (!marker_names_.insert(s + "_" + std::to_string(k)).second) ++k;
+      s += "_" + std::to_string(k);
+    }
+    return s;
+  }
+
+  void emit_mark(uint32_t marker, bool end) {
+    Instruction i = make(Opcode::Mark);
+    i.set(f::mark::edge, end ? f::mark::edge_end : f::mark::edge_begin);
+    i.set(f::mark::marker, marker);
+    p_.text.push_back(i);
+  }
+
+  static Instruction make(Opcode op) {
+    Instruction i;
+    i.w[0] = static_cast<uint32_t>(op);
+    return i;
+  }
+  static constexpr int kGo = 0, kL2M = 1, kM2L = 2, kM2V = 3, kL2V = 4,
+                       kV2S = 5;  ///< semaphore ids (see the constructor)
+  void emit(Instruction i, int wait_sem, uint32_t wait_n, int sig_sem) {
+    if (wait_sem >= 0) {
+      i.set(isa::header::wait_en, 1);
+      i.set(isa::header::wait_sem, static_cast<uint32_t>(wait_sem));
+      i.set(isa::header::wait_cnt, wait_n - 1);
+    }
+    if (sig_sem >= 0) {
+      i.set(isa::header::sig_en, 1);
+      i.set(isa::header::sig_sem, static_cast<uint32_t>(sig_sem));
+    }
+    p_.text.push_back(i);
+  }
+
+  /// Descriptor of a rows x cols box with a row stride of `stride_elems` elements (0: broadcast row).
+  uint32_t desc(uint8_t region, isa::TensorType dt, uint64_t base, uint32_t cols, uint32_t rows, int64_t stride_elems) {
+    const unsigned es = isa::tensor_type_bytes(dt);
+    const auto key = std::make_tuple(region, static_cast<int>(dt), base, cols, rows, stride_elems);
+    auto it = descs_.find(key);
+    if (it != descs_.end()) return it->second;
+    isa::TensorDesc d;
+    d.name = "d" + std::to_string(p_.descs.size());
+    d.region = region;
+    d.dtype = dt;
+    d.rank = 2;
+    d.offset = base;
+    d.box = {cols, rows, 0, 0};
+    d.stride = {stride_elems * static_cast<int64_t>(es), 0, 0};
+    if (p_.descs.size() >= isa::spec().max_descriptors)
+      throw CompileError("the model needs more than " + std::to_string(isa::spec().max_descriptors) + " descriptors");
+    const auto id = static_cast<uint32_t>(p_.descs.size());
+    p_.descs.push_back(d);
+    descs_.emplace(key, id);
+    return id;
+  }
+
+  uint32_t lines(uint64_t rows, uint64_t cols, unsigned es) const {
+    return static_cast<uint32_t>(rows * ((cols * es + t_.line_bytes - 1) / t_.line_bytes));
+  }
+
+  uint32_t to_device_param() {
+    if (to_dev_param_ < 0) {
+      isa::Param q;
+      q.name = "to_device";
+      q.bytes[0] = isa::params::requant::kKind;
+      q.bytes[isa::params::requant::mode] = isa::params::requant::mode_fp32;
+      const float one = 1.0f;
+      std::memcpy(&q.bytes[isa::params::requant::multiplier], &one, 4);
+      to_dev_param_ = static_cast<int>(p_.params.size());
+      p_.params.push_back(q);
+    }
+    return static_cast<uint32_t>(to_dev_param_);
+  }
+
+  uint32_t clamp_param(float lo, float hi) {
+    isa::Param c;
+    c.name = "clamp" + std::to_string(p_.params.size());
+    c.bytes[0] = isa::params::clamp::kKind;
+    std::memcpy(&c.bytes[isa::params::clamp::fmin], &lo, 4);
+    std::memcpy(&c.bytes[isa::params::clamp::fmax], &hi, 4);
+    p_.params.push_back(c);
+    return static_cast<uint32_t>(p_.params.size() - 1);
+  }
+
+  // ------------------------------------------------------------------ operators
+  void lower(const Node& n) {
+    if (n.op == "Gemm" || n.op == "MatMul") return gemm(n);
+    if (n.op == "Relu") return unary(n, clamp_param(0, INFINITY));
+    if (n.op == "Clip") {
+      float lo = -INFINITY, hi = INFINITY;
+      if (n.inputs.size() > 1 && !n.inputs[1].empty()) lo = static_cast<float>(const_scalar(n, 1));
+      if (n.inputs.size() > 2 && !n.inputs[2].empty()) hi = static_cast<float>(const_scalar(n, 2));
+      return unary(n, clamp_param(lo, hi));
+    }
+    if (n.op == "Add" || n.op == "Sub" || n.op == "Mul") return binary(n);
+    if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") return alias(n);
+    std::string list;
+    for (const auto& s : kSupported) list += (list.empty() ? "" : ", ") + s;
+    throw CompileError(where(n) + ": operator not supported on the NPU by this compiler (supported: " + list + ")");
+  }
+
+  double const_scalar(const Node& n, size_t i) {
+    const Tensor& t = g_.tensor(n.inputs[i]);
+    if (!t.is_const || t.values.size() != 1)
+      throw CompileError(where(n) + ": input '" + t.name + "' must be a constant scalar");
+    return t.values[0];
+  }
+
+  /// Flatten/Reshape/Identity on row-major data: the output shares the input's bytes.
+  void alias(const Node& n) {
+    Location l = input(n, 0);
+    const Tensor& out = g_.tensor(n.outputs[0]);
+    if (loc_.count(out.name)) {  // a graph output: copy through the VPU instead
+      return unary(n, clamp_param(-INFINITY, INFINITY));
+    }
+    const auto [rows, cols] = view(out);
+    l.rows = rows;
+    l.cols = cols;
+    loc_[out.name] = l;
+  }
+
+  void gemm(const Node& n) {
+    const bool is_gemm = n.op == "Gemm";
+    const Tensor& a = g_.tensor(n.inputs.at(0));
+    const Tensor& b = g_.tensor(n.inputs.at(1));
+    if (is_gemm && n.attr_i("transA", 0)) throw CompileError(where(n) + ": transA=1 is not supported");
+    const bool trans_b = is_gemm && n.attr_i("transB", 0);
+    const float alpha = is_gemm ? n.attr_f("alpha", 1.0f) : 1.0f, beta = is_gemm ? n.attr_f("beta", 1.0f) : 1.0f;
+    if (b.shape.size() != 2)
+      throw CompileError(where(n) + ": B must be 2-D (batched MatMul comes later), got rank " +
+                         std::to_string(b.shape.size()));
+    if (a.shape.size() < 1) throw CompileError(where(n) + ": A must have rank >= 1");
+    const int64_t K = a.shape.back(), M = a.elements() / K, N = trans_b ? b.shape[0] : b.shape[1];
+    if ((trans_b ? b.shape[1] : b.shape[0]) != K) throw CompileError(where(n) + ": inner dimensions differ");
+    const Location la = input(n, 0);
+    Location lb;
+    if (b.is_const && !loc_.count(b.name)) {
+      // Weights: [K, N] in the device type, alpha folded in.
+      std::vector<double> w(static_cast<size_t>(K * N));
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < N; ++j) w[k * N + j] = alpha * (trans_b ? b.values[j * K + k] : b.values[k * N + j]);
+      lb = {weights_region_, put_device(w), K, N};
+    } else {
+      if (trans_b || alpha != 1.0f)
+        throw CompileError(where(n) + ": a computed B with transB or alpha != 1 is not supported");
+      lb = input(n, 1);
+    }
+    // Bias (Gemm's C): fp32 in the accumulator, broadcast over rows unless it is a full M x N.
+    bool has_bias = false, bias_full = false;
+    uint64_t bias_off = 0;
+    if (is_gemm && n.inputs.size() > 2 && !n.inputs[2].empty()) {
+      const Tensor& c = g_.tensor(n.inputs[2]);
+      if (!c.is_const) throw CompileError(where(n) + ": C must be a constant");
+      std::vector<float> v;
+      if (c.elements() == 1)
+        v.assign(static_cast<size_t>(N), static_cast<float>(beta * c.values[0]));
+      else if (c.elements() == N && c.shape.back() == N)
+        for (double d : c.values) v.push_back(static_cast<float>(beta * d));
+      else if (c.elements() == M * N) {
+        bias_full = true;
+        for (double d : c.values) v.push_back(static_cast<float>(beta * d));
+      } else
+        throw CompileError(where(n) + ": C of shape " + shape_text(c.shape) + " does not broadcast to [" +
+                           std::to_string(M) + ", " + std::to_string(N) + "]");
+      bias_off = put_fp32(v);
+      has_bias = true;
+    }
+    const Location ly = output(n);
+    // Tiles: as large as the scratchpad (A, B, output) and the accumulator (C) allow.
+    const unsigned es = dev_bytes();
+    int64_t tn = std::min<int64_t>(N, std::max<int64_t>(t_.mxu_cols * 4, 64)), tk = std::min<int64_t>(K, 1024),
+            tm = std::min<int64_t>(M, 1024);
+    tn = std::min<int64_t>(tn, 4095), tk = std::min<int64_t>(tk, 4095), tm = std::min<int64_t>(tm, 4095);
+    auto spad_ok = [&] {
+      return uint64_t{lines(tm, tk, es) + lines(tk, tn, es) + lines(tm, tn, es)} * t_.line_bytes <= t_.spad_bytes;
+    };
+    while (uint64_t{lines(tm, tn, 4)} * t_.line_bytes > t_.acc_bytes && tm > 1) tm = (tm + 1) / 2;
+    while (!spad_ok() && (tk > 16 || tm > 1)) {
+      if (tk > 16)
+        tk = (tk + 1) / 2;
+      else
+        tm = (tm + 1) / 2;
+    }
+    if (!spad_ok()) throw CompileError(where(n) + ": no tile fits the scratchpad");
+    const uint32_t a_line = 0, b_line = lines(tm, tk, es), y_line = b_line + lines(tk, tn, es);
+    for (int64_t m0 = 0; m0 < M; m0 += tm)
+      for (int64_t n0 = 0; n0 < N; n0 += tn) {
+        const auto mm = static_cast<uint32_t>(std::min(tm, M - m0)), nn = static_cast<uint32_t>(std::min(tn, N - n0));
+        bool first = true;
+        if (has_bias) {
+          Instruction l = make(Opcode::Load);
+          l.set(f::load::dst_acc, 1);
+          l.set(f::load::dst, 0);
+          l.set(f::load::desc, desc(weights_region_, isa::TensorType::FP32, bias_off, nn, mm, bias_full ? N : 0));
+          l.set(f::load::off, static_cast<uint32_t>(bias_full ? m0 * N + n0 : n0));
+          emit(l, kGo, 1, kL2M);
+          first = false;
+        }
+        for (int64_t k0 = 0; k0 < K; k0 += tk) {
+          const auto kk = static_cast<uint32_t>(std::min(tk, K - k0));
+          Instruction l1 = make(Opcode::Load);
+          l1.set(f::load::dst, a_line);
+          l1.set(f::load::desc, desc(la.region, dev_, la.offset, kk, mm, K));
+          l1.set(f::load::off, static_cast<uint32_t>(m0 * K + k0));
+          emit(l1, first ? kGo : (k0 > 0 ? kM2L : -1), 1, kL2M);
+          first = false;
+          Instruction l2 = make(Opcode::Load);
+          l2.set(f::load::dst, b_line);
+          l2.set(f::load::desc, desc(lb.region, dev_, lb.offset, nn, kk, N));
+          l2.set(f::load::off, static_cast<uint32_t>(k0 * N + n0));
+          emit(l2, -1, 1, kL2M);
+          Instruction m = make(Opcode::Matmul);
+          m.set(f::matmul::c, 0);
+          m.set(f::matmul::a, a_line);
+          m.set(f::matmul::b, b_line);
+          m.set(f::matmul::m, mm);
+          m.set(f::matmul::n, nn);
+          m.set(f::matmul::k, kk);
+          m.set(f::matmul::dtype, elem_);
+          m.set(f::matmul::accumulate, (k0 > 0 || has_bias) ? 1 : 0);
+          const bool last = k0 + tk >= K;
+          emit(m, kL2M, (k0 == 0 && has_bias) ? 3 : 2, last ? kM2V : kM2L);
+        }
+        Instruction rq = make(Opcode::Requant);
+        rq.set(f::requant::dst, y_line);
+        rq.set(f::requant::src, 0);
+        rq.set(f::requant::rows, mm);
+        rq.set(f::requant::cols, nn);
+        rq.set(f::requant::dtype, elem_);
+        rq.set(f::requant::q, to_device_param());
+        emit(rq, kM2V, 1, kV2S);
+        Instruction st = make(Opcode::Store);
+        st.set(f::store::src, y_line);
+        st.set(f::store::desc, desc(ly.region, dev_, ly.offset, nn, mm, N));
+        st.set(f::store::off, static_cast<uint32_t>(m0 * N + n0));
+        emit(st, kV2S, 1, kGo);
+      }
+  }
+
+  /// Row tiles of an element-wise operation: `loads` inputs, one VPU instruction, a store.
+  template <typename MakeVpu>
+  void rows_op(const Node& n, const std::vector<Location>& ins, const std::vector<bool>& bcast_row, const Location& out,
+               MakeVpu make_vpu) {
+    const int64_t R = out.rows, C = out.cols;
+    if (C > 4095) throw CompileError(where(n) + ": last dimension " + std::to_string(C) + " exceeds 4095 elements");
+    const unsigned es = dev_bytes();
+    const uint32_t row_l = lines(1, static_cast<uint64_t>(C), es);
+    int64_t tr = std::min<int64_t>(R, 4095);
+    while (uint64_t{row_l} * tr * (ins.size() + 1) * t_.line_bytes > t_.spad_bytes && tr > 1) tr = (tr + 1) / 2;
+    for (int64_t r0 = 0; r0 < R; r0 += tr) {
+      const auto rr = static_cast<uint32_t>(std::min(tr, R - r0));
+      std::vector<uint32_t> src_lines;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        const uint32_t line = static_cast<uint32_t>(i) * row_l * static_cast<uint32_t>(tr);
+        src_lines.push_back(line);
+        Instruction l = make(Opcode::Load);
+        l.set(f::load::dst, line);
+        if (bcast_row[i]) {
+          l.set(f::load::desc, desc(ins[i].region, dev_, ins[i].offset, static_cast<uint32_t>(C), 1, C));
+        } else {
+          l.set(f::load::desc, desc(ins[i].region, dev_, ins[i].offset, static_cast<uint32_t>(C), rr, C));
+          l.set(f::load::off, static_cast<uint32_t>(r0 * C));
+        }
+        emit(l, i == 0 ? kGo : -1, 1, kL2V);
+      }
+      const uint32_t dst = static_cast<uint32_t>(ins.size()) * row_l * static_cast<uint32_t>(tr);
+      Instruction v = make_vpu(dst, src_lines, rr, static_cast<uint32_t>(C));
+      emit(v, kL2V, static_cast<uint32_t>(ins.size()), kV2S);
+      Instruction st = make(Opcode::Store);
+      st.set(f::store::src, dst);
+      st.set(f::store::desc, desc(out.region, dev_, out.offset, static_cast<uint32_t>(C), rr, C));
+      st.set(f::store::off, static_cast<uint32_t>(r0 * C));
+      emit(st, kV2S, 1, kGo);
+    }
+  }
+
+  void unary(const Node& n, uint32_t clamp) {
+    const Location in = input(n, 0);
+    const Location out = output(n);
+    rows_op(n, {in}, {false}, out, [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
+      Instruction i = make(Opcode::Clamp);
+      i.set(f::clamp::dst, dst);
+      i.set(f::clamp::src, src[0]);
+      i.set(f::clamp::rows, rows);
+      i.set(f::clamp::cols, cols);
+      i.set(f::clamp::dtype, elem_);
+      i.set(f::clamp::bounds, clamp);
+      return i;
+    });
+  }
+
+  void binary(const Node& n) {
+    const Tensor& a = g_.tensor(n.inputs.at(0));
+    const Tensor& b = g_.tensor(n.inputs.at(1));
+    const Tensor& y = g_.tensor(n.outputs.at(0));
+    // Same shape, or B a row (its elements equal the last dimension) broadcast over rows.
+    bool bcast = false;
+    if (a.shape != y.shape)
+      throw CompileError(where(n) + ": broadcasting the first input " + shape_text(a.shape) + " to " +
+                         shape_text(y.shape) + " is not supported");
+    if (b.shape != y.shape) {
+      if (b.elements() == (y.shape.empty() ? 1 : y.shape.back()) && (b.shape.empty() || b.shape.back() == b.elements()))
+        bcast = true;
+      else
+        throw CompileError(where(n) + ": broadcasting " + shape_text(b.shape) + " to " + shape_text(y.shape) +
+                           " is not supported (same shape or a row)");
+    }
+    const Location la = input(n, 0), lb = input(n, 1);
+    const Location out = output(n);
+    const Opcode op = n.op == "Add" ? Opcode::Add : n.op == "Sub" ? Opcode::Sub : Opcode::Mul;
+    rows_op(n, {la, lb}, {false, bcast}, out,
+            [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
+              Instruction i = make(op);
+              i.set(f::add::dst, dst);
+              i.set(f::add::src0, src[0]);
+              i.set(f::add::src1, src[1]);
+              i.set(f::add::rows, rows);
+              i.set(f::add::cols, cols);
+              i.set(f::add::dtype, elem_);
+              i.set(f::add::bcast, bcast ? 1 : 0);
+              i.set(f::add::q, isa::kNoParam);
+              return i;
+            });
+  }
+
+  static std::string shape_text(const std::vector<int64_t>& s) {
+    std::string t = "[";
+    for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
+    return t + "]";
+  }
+
+  const Graph& g_;                               ///< the model
+  TargetInfo t_;                                 ///< the hardware
+  isa::TensorType dev_;                          ///< device element type
+  uint32_t elem_ = 2;                            ///< ISA dtype enum value of dev_
+  isa::Program p_;                               ///< being built
+  std::map<std::string, Location> loc_;          ///< where each tensor lives
+  uint8_t weights_region_ = 0, act_region_ = 0;  ///< region ids
+  std::vector<uint8_t> weights_;                 ///< contents of the weights region
+  uint64_t act_bytes_ = 0;                       ///< activation space used
+  std::map<std::tuple<uint8_t, int, uint64_t, uint32_t, uint32_t, int64_t>, uint32_t> descs_;  ///< descriptor dedup
+  int to_dev_param_ = -1;               ///< fp32 → device requant entry
+  std::set<std::string> marker_names_;  ///< for unique markers
+};
+
+}  // namespace
+
+const std::vector<std::string>& supported_operators() {
+  return kSupported;
+}
+
+CompiledModel compile(const Graph& g, const TargetInfo& target, const CompileOptions& opts) {
+  return Lowering(g, target, opts).run();
+}
+
+}  // namespace npusim::compiler

@@ -1,0 +1,221 @@
+// ONNX import with Debian's libonnx (1.12): parse, check the opset, infer shapes, collect
+// initializers and Constant nodes, and turn everything into the compiler's Graph.
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "compiler/graph.h"
+
+namespace npusim::compiler {
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F16: return "float16";
+    case DType::BF16: return "bfloat16";
+    case DType::I8: return "int8";
+    case DType::U8: return "uint8";
+    case DType::I32: return "int32";
+    case DType::I64: return "int64";
+    default: return "unsupported type";
+  }
+}
+
+const Tensor& Graph::tensor(const std::string& name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw CompileError("tensor '" + name + "' is not defined in the graph");
+  return it->second;
+}
+
+std::string sanitize(const std::string& name) {
+  std::string s;
+  for (char c : name) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.') ? c : '_';
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) s = "t_" + s;
+  return s;
+}
+
+namespace {
+
+DType from_onnx(int32_t t) {
+  switch (t) {
+    case onnx::TensorProto_DataType_FLOAT: return DType::F32;
+    case onnx::TensorProto_DataType_FLOAT16: return DType::F16;
+    case onnx::TensorProto_DataType_BFLOAT16: return DType::BF16;
+    case onnx::TensorProto_DataType_INT8: return DType::I8;
+    case onnx::TensorProto_DataType_UINT8: return DType::U8;
+    case onnx::TensorProto_DataType_INT32: return DType::I32;
+    case onnx::TensorProto_DataType_INT64: return DType::I64;
+    default: return DType::Other;
+  }
+}
+
+/// Constant values of a TensorProto (raw_data or the typed fields), as doubles.
+std::vector<double> values_of(const onnx::TensorProto& t, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : t.dims()) n *= d;
+  std::vector<double> v;
+  v.reserve(static_cast<size_t>(n));
+  const DType dt = from_onnx(t.data_type());
+  if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
+    throw CompileError(what + ": external tensor data is not supported");
+  if (t.has_raw_data()) {
+    const std::string& raw = t.raw_data();
+    const size_t es = dt == DType::F32 || dt == DType::I32    ? 4
+                      : dt == DType::I64                      ? 8
+                      : dt == DType::F16 || dt == DType::BF16 ? 2
+                                                              : 1;
+    if (raw.size() != static_cast<size_t>(n) * es)
+      throw CompileError(what + ": raw_data holds " + std::to_string(raw.size()) + " bytes, expected " +
+                         std::to_string(n * es));
+    for (int64_t i = 0; i < n; ++i) {
+      const char* p = raw.data() + i * es;
+      switch (dt) {
+        case DType::F32: {
+          float f;
+          std::memcpy(&f, p, 4);
+          v.push_back(f);
+          break;
+        }
+        case DType::I32: {
+          int32_t x;
+          std::memcpy(&x, p, 4);
+          v.push_back(x);
+          break;
+        }
+        case DType::I64: {
+          int64_t x;
+          std::memcpy(&x, p, 8);
+          v.push_back(static_cast<double>(x));
+          break;
+        }
+        case DType::I8: v.push_back(static_cast<int8_t>(*p)); break;
+        case DType::U8: v.push_back(static_cast<uint8_t>(*p)); break;
+        default: throw CompileError(what + ": constant of type " + std::string(dtype_name(dt)) + " is not supported");
+      }
+    }
+    return v;
+  }
+  switch (dt) {
+    case DType::F32:
+      for (float f : t.float_data()) v.push_back(f);
+      break;
+    case DType::I64:
+      for (int64_t x : t.int64_data()) v.push_back(static_cast<double>(x));
+      break;
+    case DType::I32:
+    case DType::I8:
+    case DType::U8:
+      for (int32_t x : t.int32_data())
+        v.push_back(dt == DType::I8 ? static_cast<int8_t>(x) : dt == DType::U8 ? static_cast<uint8_t>(x) : x);
+      break;
+    default: throw CompileError(what + ": constant of type " + std::string(dtype_name(dt)) + " is not supported");
+  }
+  if (static_cast<int64_t>(v.size()) != n)
+    throw CompileError(what + ": holds " + std::to_string(v.size()) + " values, its shape needs " + std::to_string(n));
+  return v;
+}
+
+Tensor from_value_info(const onnx::ValueInfoProto& vi, const std::string& role) {
+  Tensor t;
+  t.name = vi.name();
+  if (!vi.type().has_tensor_type()) throw CompileError(role + " '" + vi.name() + "' is not a tensor");
+  const auto& tt = vi.type().tensor_type();
+  t.dtype = from_onnx(tt.elem_type());
+  if (!tt.has_shape())
+    throw CompileError(role + " '" + vi.name() + "' has no shape (the compiler needs static shapes)");
+  for (const auto& d : tt.shape().dim()) {
+    if (!d.has_dim_value() || d.dim_value() <= 0)
+      throw CompileError(role + " '" + vi.name() + "' has a dynamic dimension" +
+                         (d.has_dim_param() ? " '" + d.dim_param() + "'" : "") +
+                         " (fix it, e.g. batch 1, before compiling)");
+    t.shape.push_back(d.dim_value());
+  }
+  return t;
+}
+
+}  // namespace
+
+Graph import_onnx(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CompileError(path + ": cannot open");
+  onnx::ModelProto model;
+  if (!model.ParseFromIstream(&in)) throw CompileError(path + ": not a valid ONNX model (protobuf parse failed)");
+  Graph g;
+  for (const auto& o : model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") g.opset = o.version();
+  if (g.opset < 11 || g.opset > 17)
+    throw CompileError(path + ": opset " + std::to_string(g.opset) +
+                       " is not supported (this compiler reads opsets 11 to 17)");
+  try {
+    onnx::checker::check_model(model);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1));
+  } catch (const std::exception& e) {
+    throw CompileError(path + ": the ONNX checker or shape inference rejected the model: " + e.what());
+  }
+  const auto& graph = model.graph();
+  std::set<std::string> initializers;
+  for (const auto& init : graph.initializer()) {
+    Tensor t;
+    t.name = init.name();
+    t.dtype = from_onnx(init.data_type());
+    t.shape.assign(init.dims().begin(), init.dims().end());
+    t.is_const = true;
+    t.values = values_of(init, "initializer '" + init.name() + "'");
+    g.tensors[t.name] = t;
+    initializers.insert(t.name);
+  }
+  for (const auto& vi : graph.input()) {
+    if (initializers.count(vi.name())) continue;
+    g.tensors[vi.name()] = from_value_info(vi, "graph input");
+    g.inputs.push_back(vi.name());
+  }
+  for (const auto& vi : graph.value_info())
+    if (!g.tensors.count(vi.name())) g.tensors[vi.name()] = from_value_info(vi, "tensor");
+  for (const auto& vi : graph.output()) {
+    if (!g.tensors.count(vi.name())) g.tensors[vi.name()] = from_value_info(vi, "graph output");
+    g.outputs.push_back(vi.name());
+  }
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const auto& n = graph.node(i);
+    Node node;
+    node.op = n.op_type();
+    node.name = n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name();
+    if (!n.domain().empty() && n.domain() != "ai.onnx")
+      throw CompileError("node '" + node.name + "' (" + node.op + "): operator domain '" + n.domain() +
+                         "' is not supported");
+    node.inputs.assign(n.input().begin(), n.input().end());
+    node.outputs.assign(n.output().begin(), n.output().end());
+    for (const auto& a : n.attribute()) {
+      Attribute at;
+      at.i = a.i();
+      at.f = a.f();
+      at.s = a.s();
+      at.ints.assign(a.ints().begin(), a.ints().end());
+      if (a.has_t()) {
+        if (node.op != "Constant")
+          throw CompileError("node '" + node.name + "': tensor attribute '" + a.name() + "' is not supported");
+        Tensor t;
+        t.name = n.output(0);
+        t.dtype = from_onnx(a.t().data_type());
+        t.shape.assign(a.t().dims().begin(), a.t().dims().end());
+        t.is_const = true;
+        t.values = values_of(a.t(), "node '" + node.name + "'");
+        g.tensors[t.name] = t;
+      }
+      node.attrs[a.name()] = at;
+    }
+    if (node.op == "Constant") continue;  // folded into its output tensor
+    for (const auto& o : node.outputs)
+      if (!o.empty() && !g.tensors.count(o))
+        throw CompileError("node '" + node.name + "' (" + node.op + "): shape inference could not determine output '" +
+                           o + "'");
+    g.nodes.push_back(node);
+  }
+  return g;
+}
+
+}  // namespace npusim::compiler

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Float ONNX models through `npusim compile` / `npusim run model.onnx`, against NumPy.
+
+Builds small real models with the ONNX helper API (an MLP with Flatten, Gemm+bias, Relu, MatMul,
+row-broadcast Add and Clip; a large Gemm that needs tiling in M, N and K; an element-wise block),
+runs them on the bundled configs in fp16 and bf16, and compares with a float32 NumPy reference.
+Tolerances: fp16 keeps 11 significant bits and bf16 8; with fp32 accumulation the error of a
+K-term dot product stays within a few units of the last place of the output, so we allow
+max |err| <= 8 * eps * max(1, |ref|) per element (fp16 eps 2^-10, bf16 2^-7), plus the input
+rounding propagated through the layers. Also checks per-operator stats and the error for an
+unsupported operator.
+
+usage: check_models.py NPUSIM REPO_DIR WORK_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(WORK, exist_ok=True)
+rng = np.random.default_rng(7)
+failures = 0
+
+
+def save(name, nodes, inputs, outputs, inits):
+    g = helper.make_graph(nodes, name, inputs, outputs, [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    path = os.path.join(WORK, name + ".onnx")
+    onnx.save(m, path)
+    return path
+
+
+def run(model, config, inputs, precision, extra=()):
+    out = os.path.join(WORK, os.path.basename(model) + "." + os.path.basename(config) + "." + precision)
+    cmd = [NPUSIM, "run", "--config", os.path.join(REPO, "configs", config), model, "--precision", precision, "--output-dir", out,
+           "--stats", out + ".stats.json", "--quiet"]
+    for k, v in inputs.items():
+        p = out + "." + k + ".npy"
+        np.save(p, v)
+        cmd += ["--input", f"{k}={p}"]
+    subprocess.run(cmd + list(extra), check=True)
+    return out, json.load(open(out + ".stats.json"))
+
+
+def check(label, got, ref, precision):
+    global failures
+    eps = 2.0**-10 if precision == "fp16" else 2.0**-7
+    err = np.abs(got.astype(np.float64) - ref.astype(np.float64)) / np.maximum(1.0, np.abs(ref))
+    bound = 8 * eps
+    ok = got.shape == ref.shape and float(err.max()) <= bound
+    print(f"{label}: max rel err {err.max():.2e} (bound {bound:.2e})", "ok" if ok else "FAIL")
+    failures += not ok
+
+
+# 1. MLP: x[8,4,16] -> Flatten -> Gemm(W1^T, b1) -> Relu -> MatMul(W2) -> Add(b2) -> Clip(0, 6)
+W1 = rng.uniform(-0.3, 0.3, (96, 64)).astype(np.float32)
+b1 = rng.uniform(-0.5, 0.5, (96,)).astype(np.float32)
+W2 = rng.uniform(-0.3, 0.3, (96, 40)).astype(np.float32)
+b2 = rng.uniform(-0.5, 0.5, (40,)).astype(np.float32)
+mlp = save("mlp", [
+    helper.make_node("Flatten", ["x"], ["f"], name="flatten"),
+    helper.make_node("Gemm", ["f", "W1", "b1"], ["h"], name="fc1", transB=1),
+    helper.make_node("Relu", ["h"], ["r"], name="relu1"),
+    helper.make_node("MatMul", ["r", "W2"], ["z"], name="fc2"),
+    helper.make_node("Add", ["z", "b2"], ["s"], name="bias2"),
+    helper.make_node("Clip", ["s", "lo", "hi"], ["y"], name="relu6"),
+], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 4, 16])],
+   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 40])],
+   {"W1": W1, "b1": b1, "W2": W2, "b2": b2, "lo": np.array(0, np.float32), "hi": np.array(6, np.float32)})
+x = rng.uniform(-2, 2, (8, 4, 16)).astype(np.float32)
+ref = np.clip(np.maximum(x.reshape(8, 64) @ W1.T + b1, 0) @ W2 + b2, 0, 6)
+for config in ("edge.yaml", "datacenter.yaml"):
+    for precision in ("fp16", "bf16"):
+        out, stats = run(mlp, config, {"x": x}, precision)
+        check(f"mlp {config} {precision}", np.load(os.path.join(out, "y.npy")), ref, precision)
+ops = set(stats["operators"])
+if not {"flatten", "fc1", "relu1", "fc2", "bias2", "relu6"} <= ops:
+    print("FAIL: per-operator stats missing:", ops)
+    failures += 1
+else:
+    print("mlp: per-operator cycles", {k: v["cycles"] for k, v in stats["operators"].items()})
+
+# 2. A large Gemm: M=300, K=2100, N=300 forces tiles in every dimension; alpha/beta folded.
+A = rng.uniform(-1, 1, (300, 2100)).astype(np.float32)
+B = rng.uniform(-0.05, 0.05, (2100, 300)).astype(np.float32)
+C = rng.uniform(-1, 1, (300,)).astype(np.float32)
+big = save("big_gemm", [helper.make_node("Gemm", ["a", "B", "C"], ["y"], name="gemm", alpha=0.5, beta=2.0)],
+           [helper.make_tensor_value_info("a", TensorProto.FLOAT, [300, 2100])],
+           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [300, 300])], {"B": B, "C": C})
+out, _ = run(big, "edge.yaml", {"a": A}, "fp16")
+check("big gemm edge fp16", np.load(os.path.join(out, "y.npy")), 0.5 * A @ B + 2.0 * C, "fp16")
+
+# 3. Element-wise: two inputs, same-shape Add, Mul, Sub with a row.
+u = rng.uniform(-3, 3, (50, 33)).astype(np.float32)
+v = rng.uniform(-3, 3, (50, 33)).astype(np.float32)
+row = rng.uniform(-1, 1, (33,)).astype(np.float32)
+ew = save("eltwise", [
+    helper.make_node("Add", ["u", "v"], ["s"], name="add"),
+    helper.make_node("Mul", ["s", "v"], ["p"], name="mul"),
+    helper.make_node("Sub", ["p", "row"], ["y"], name="sub"),
+], [helper.make_tensor_value_info("u", TensorProto.FLOAT, [50, 33]), helper.make_tensor_value_info("v", TensorProto.FLOAT, [50, 33])],
+   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [50, 33])], {"row": row})
+out, _ = run(ew, "edge.yaml", {"u": u, "v": v}, "fp16")
+check("eltwise edge fp16", np.load(os.path.join(out, "y.npy")), (u + v) * v - row, "fp16")
+
+# 4. An unsupported operator is an input error naming the node.
+sm = save("softmax", [helper.make_node("Softmax", ["x"], ["y"], name="probs")],
+          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], {})
+r = subprocess.run([NPUSIM, "compile", sm, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "sm.npub")],
+                   capture_output=True, text=True)
+ok = r.returncode == 2 and "node 'probs' (Softmax): operator not supported" in r.stderr
+print("unsupported operator:", "ok" if ok else "FAIL " + r.stderr)
+failures += not ok
+
+# 5. compile writes a program that disassembles and reassembles identically.
+npub = os.path.join(WORK, "mlp.npub")
+subprocess.run([NPUSIM, "compile", mlp, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", npub], check=True, capture_output=True)
+subprocess.run([NPUSIM, "disasm", npub, "-o", npub + ".npus"], check=True)
+subprocess.run([NPUSIM, "asm", npub + ".npus", "-o", npub + ".re.npub"], check=True, capture_output=True)
+ok = open(npub, "rb").read() == open(npub + ".re.npub", "rb").read()
+print("compiled program round trip:", "ok" if ok else "FAIL")
+failures += not ok
+
+sys.exit(1 if failures else 0)
