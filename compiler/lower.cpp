@@ -267,18 +267,19 @@ class Lowering {
     return static_cast<uint32_t>(rows * ((cols * es + t_.line_bytes - 1) / t_.line_bytes));
   }
 
-  uint32_t to_device_param() {
-    if (to_dev_param_ < 0) {
-      isa::Param q;
-      q.name = "to_device";
-      q.bytes[0] = isa::params::requant::kKind;
-      q.bytes[isa::params::requant::mode] = isa::params::requant::mode_fp32;
-      const float one = 1.0f;
-      std::memcpy(&q.bytes[isa::params::requant::multiplier], &one, 4);
-      to_dev_param_ = static_cast<int>(p_.params.size());
-      p_.params.push_back(q);
-    }
-    return static_cast<uint32_t>(to_dev_param_);
+  /// fp32-mode requant entry converting accumulators to the device type, times `scale`.
+  uint32_t to_device_param(float scale) {
+    auto it = to_dev_params_.find(scale);
+    if (it != to_dev_params_.end()) return it->second;
+    isa::Param q;
+    q.name = "to_device" + std::to_string(p_.params.size());
+    q.bytes[0] = isa::params::requant::kKind;
+    q.bytes[isa::params::requant::mode] = isa::params::requant::mode_fp32;
+    std::memcpy(&q.bytes[isa::params::requant::multiplier], &scale, 4);
+    const auto id = static_cast<uint32_t>(p_.params.size());
+    p_.params.push_back(q);
+    to_dev_params_.emplace(scale, id);
+    return id;
   }
 
   uint32_t clamp_param(float lo, float hi) {
@@ -328,60 +329,86 @@ class Lowering {
     loc_[out.name] = l;
   }
 
-  void gemm(const Node& n) {
+  /// Gemm (Y = alpha * A x B' + beta * C, B' = B or B^T) and 2-D MatMul. Constant B: converted at
+  /// compile time with alpha folded in. Computed B: read in place (transposed through the matmul's
+  /// trans_b) and alpha applied by the requant scale. Constant C: fp32 in the weights, loaded into
+  /// the accumulator. Computed C: loaded in the device type and turned into fp32 accumulator
+  /// values by a VPU mul with a constant row of beta/alpha.
+  /// `batch_mkn`: for one batch of a batched MatMul, its M, K and N (B is then read in place).
+  void gemm(const Node& n, const int64_t* batch_mkn = nullptr) {
     const bool is_gemm = n.op == "Gemm";
     const Tensor& a = g_.tensor(n.inputs.at(0));
     const Tensor& b = g_.tensor(n.inputs.at(1));
-    if (is_gemm && n.attr_i("transA", 0)) throw CompileError(where(n) + ": transA=1 is not supported");
+    const bool trans_a = is_gemm && n.attr_i("transA", 0);  // A stored as K rows of M
     const bool trans_b = is_gemm && n.attr_i("transB", 0);
     const float alpha = is_gemm ? n.attr_f("alpha", 1.0f) : 1.0f, beta = is_gemm ? n.attr_f("beta", 1.0f) : 1.0f;
-    if (b.shape.size() != 2)
-      throw CompileError(where(n) + ": B must be 2-D (batched MatMul comes later), got rank " +
-                         std::to_string(b.shape.size()));
-    if (a.shape.size() < 1) throw CompileError(where(n) + ": A must have rank >= 1");
-    const int64_t K = a.shape.back(), M = a.elements() / K, N = trans_b ? b.shape[0] : b.shape[1];
-    if ((trans_b ? b.shape[1] : b.shape[0]) != K) throw CompileError(where(n) + ": inner dimensions differ");
+    if (!is_gemm && !batch_mkn && b.shape.size() > 2) return batched_matmul(n);
+    if (!batch_mkn && b.shape.size() != 2)
+      throw CompileError(where(n) + ": B must be 2-D, got rank " + std::to_string(b.shape.size()));
+    if (a.shape.empty() || (trans_a && a.shape.size() != 2))
+      throw CompileError(where(n) + ": A must be 2-D (rank >= 1 for MatMul)");
+    const int64_t K = batch_mkn ? batch_mkn[1] : trans_a ? a.shape[0] : a.shape.back();
+    const int64_t M = batch_mkn ? batch_mkn[0] : a.elements() / K;
+    const int64_t N = batch_mkn ? batch_mkn[2] : trans_b ? b.shape[0] : b.shape[1];
+    if (!batch_mkn && (trans_b ? b.shape[1] : b.shape[0]) != K)
+      throw CompileError(where(n) + ": inner dimensions differ");
     const Location la = input(n, 0);
     Location lb;
-    if (b.is_const && !loc_.count(b.name)) {
-      // Weights: [K, N] in the device type, alpha folded in.
+    bool b_transposed = false;  // B stored as N rows of K
+    float scale = 1.0f;         // applied by the requant
+    if (b.is_const && !loc_.count(b.name) && !batch_mkn) {
       std::vector<double> w(static_cast<size_t>(K * N));
       for (int64_t k = 0; k < K; ++k)
         for (int64_t j = 0; j < N; ++j) w[k * N + j] = alpha * (trans_b ? b.values[j * K + k] : b.values[k * N + j]);
       lb = {weights_region_, put_device(w), K, N};
     } else {
-      if (trans_b || alpha != 1.0f)
-        throw CompileError(where(n) + ": a computed B with transB or alpha != 1 is not supported");
       lb = input(n, 1);
+      b_transposed = trans_b;
+      scale = alpha;
+      if (alpha == 0.0f) throw CompileError(where(n) + ": alpha = 0 with a computed B is not supported");
     }
-    // Bias (Gemm's C): fp32 in the accumulator, broadcast over rows unless it is a full M x N.
-    bool has_bias = false, bias_full = false;
-    uint64_t bias_off = 0;
+    // C: constant (fp32 into the accumulator) or computed (device type, converted by the VPU).
+    enum class Bias { None, ConstRow, ConstFull, DynRow, DynFull } bias = Bias::None;
+    uint64_t bias_off = 0, ratio_off = 0;
+    Location lc;
     if (is_gemm && n.inputs.size() > 2 && !n.inputs[2].empty()) {
       const Tensor& c = g_.tensor(n.inputs[2]);
-      if (!c.is_const) throw CompileError(where(n) + ": C must be a constant");
-      std::vector<float> v;
-      if (c.elements() == 1)
-        v.assign(static_cast<size_t>(N), static_cast<float>(beta * c.values[0]));
-      else if (c.elements() == N && c.shape.back() == N)
-        for (double d : c.values) v.push_back(static_cast<float>(beta * d));
-      else if (c.elements() == M * N) {
-        bias_full = true;
-        for (double d : c.values) v.push_back(static_cast<float>(beta * d));
-      } else
-        throw CompileError(where(n) + ": C of shape " + shape_text(c.shape) + " does not broadcast to [" +
-                           std::to_string(M) + ", " + std::to_string(N) + "]");
-      bias_off = put_fp32(v);
-      has_bias = true;
+      const bool row = c.elements() == N && (c.shape.empty() || c.shape.back() == N),
+                 full = c.elements() == M * N && !row;
+      if (c.is_const) {
+        // The requant multiplies everything by `scale`: store beta * C / scale.
+        std::vector<float> v;
+        const double k = beta / scale;
+        if (c.elements() == 1)
+          v.assign(static_cast<size_t>(N), static_cast<float>(k * c.values[0]));
+        else if (row || full)
+          for (double d : c.values) v.push_back(static_cast<float>(k * d));
+        else
+          throw CompileError(where(n) + ": C of shape " + shape_text(c.shape) + " does not broadcast to " +
+                             shape_text({M, N}));
+        bias_off = put_fp32(v);
+        bias = full ? Bias::ConstFull : Bias::ConstRow;
+      } else {
+        if (!row && !full)
+          throw CompileError(where(n) + ": a computed C of shape " + shape_text(c.shape) +
+                             " is not supported (a row of N or the full M x N)");
+        lc = input(n, 2);
+        ratio_off = put_device(std::vector<double>(static_cast<size_t>(N), beta / scale));
+        bias = full ? Bias::DynFull : Bias::DynRow;
+      }
     }
+    const bool dyn_bias = bias == Bias::DynRow || bias == Bias::DynFull;
     const Location ly = output(n);
-    // Tiles: as large as the scratchpad (A, B, output) and the accumulator (C) allow.
+    // Tiles: as large as the scratchpad (A, B, output, computed C and its row) and the accumulator allow.
     const unsigned es = dev_bytes();
     int64_t tn = std::min<int64_t>(N, std::max<int64_t>(t_.mxu_cols * 4, 64)), tk = std::min<int64_t>(K, 1024),
             tm = std::min<int64_t>(M, 1024);
     tn = std::min<int64_t>(tn, 4095), tk = std::min<int64_t>(tk, 4095), tm = std::min<int64_t>(tm, 4095);
+    auto a_lines = [&] { return trans_a ? lines(tk, tm, es) : lines(tm, tk, es); };
+    auto b_lines = [&] { return b_transposed ? lines(tn, tk, es) : lines(tk, tn, es); };
+    auto c_lines = [&] { return dyn_bias ? lines(tm, tn, es) + lines(1, tn, es) : 0u; };
     auto spad_ok = [&] {
-      return uint64_t{lines(tm, tk, es) + lines(tk, tn, es) + lines(tm, tn, es)} * t_.line_bytes <= t_.spad_bytes;
+      return uint64_t{a_lines() + b_lines() + lines(tm, tn, es) + c_lines()} * t_.line_bytes <= t_.spad_bytes;
     };
     while (uint64_t{lines(tm, tn, 4)} * t_.line_bytes > t_.acc_bytes && tm > 1) tm = (tm + 1) / 2;
     while (!spad_ok() && (tk > 16 || tm > 1)) {
@@ -391,32 +418,69 @@ class Lowering {
         tm = (tm + 1) / 2;
     }
     if (!spad_ok()) throw CompileError(where(n) + ": no tile fits the scratchpad");
-    const uint32_t a_line = 0, b_line = lines(tm, tk, es), y_line = b_line + lines(tk, tn, es);
+    const uint32_t a_line = 0, b_line = a_lines(), y_line = b_line + b_lines(), c_line = y_line + lines(tm, tn, es),
+                   r_line = c_line + lines(tm, tn, es);
     for (int64_t m0 = 0; m0 < M; m0 += tm)
       for (int64_t n0 = 0; n0 < N; n0 += tn) {
         const auto mm = static_cast<uint32_t>(std::min(tm, M - m0)), nn = static_cast<uint32_t>(std::min(tn, N - n0));
         bool first = true;
-        if (has_bias) {
+        if (bias == Bias::ConstRow || bias == Bias::ConstFull) {
           Instruction l = make(Opcode::Load);
           l.set(f::load::dst_acc, 1);
           l.set(f::load::dst, 0);
-          l.set(f::load::desc, desc(weights_region_, isa::TensorType::FP32, bias_off, nn, mm, bias_full ? N : 0));
-          l.set(f::load::off, static_cast<uint32_t>(bias_full ? m0 * N + n0 : n0));
+          l.set(f::load::desc,
+                desc(weights_region_, isa::TensorType::FP32, bias_off, nn, mm, bias == Bias::ConstFull ? N : 0));
+          l.set(f::load::off, static_cast<uint32_t>(bias == Bias::ConstFull ? m0 * N + n0 : n0));
           emit(l, kGo, 1, kL2M);
           first = false;
+        } else if (dyn_bias) {
+          // C (device type) and the beta/alpha row into the scratchpad; their product, in fp32, into the accumulator.
+          Instruction l = make(Opcode::Load);
+          l.set(f::load::dst, c_line);
+          l.set(f::load::desc, desc(lc.region, dev_, lc.offset, nn, mm, bias == Bias::DynFull ? N : 0));
+          l.set(f::load::off, static_cast<uint32_t>(bias == Bias::DynFull ? m0 * N + n0 : n0));
+          emit(l, kGo, 1, kL2V);
+          Instruction r = make(Opcode::Load);
+          r.set(f::load::dst, r_line);
+          r.set(f::load::desc, desc(weights_region_, dev_, ratio_off, nn, 1, N));
+          r.set(f::load::off, static_cast<uint32_t>(n0));
+          emit(r, -1, 1, kL2V);
+          Instruction mul = make(Opcode::Mul);
+          mul.set(f::mul::dst_acc, 1);
+          mul.set(f::mul::dst, 0);
+          mul.set(f::mul::src0, c_line);
+          mul.set(f::mul::src1, r_line);
+          mul.set(f::mul::bcast, 1);
+          mul.set(f::mul::rows, mm);
+          mul.set(f::mul::cols, nn);
+          mul.set(f::mul::dtype, elem_);
+          mul.set(f::mul::q, isa::kNoParam);
+          emit(mul, kL2V, 2, kL2M);  // the MXU counts it with its loads
+          first = false;
         }
+        const bool has_bias = bias != Bias::None;
         for (int64_t k0 = 0; k0 < K; k0 += tk) {
           const auto kk = static_cast<uint32_t>(std::min(tk, K - k0));
           Instruction l1 = make(Opcode::Load);
           l1.set(f::load::dst, a_line);
-          l1.set(f::load::desc, desc(la.region, dev_, la.offset, kk, mm, K));
-          l1.set(f::load::off, static_cast<uint32_t>(m0 * K + k0));
+          if (trans_a) {
+            l1.set(f::load::desc, desc(la.region, dev_, la.offset, mm, kk, M));
+            l1.set(f::load::off, static_cast<uint32_t>(batch_.a + k0 * M + m0));
+          } else {
+            l1.set(f::load::desc, desc(la.region, dev_, la.offset, kk, mm, K));
+            l1.set(f::load::off, static_cast<uint32_t>(batch_.a + m0 * K + k0));
+          }
           emit(l1, first ? kGo : (k0 > 0 ? kM2L : -1), 1, kL2M);
           first = false;
           Instruction l2 = make(Opcode::Load);
           l2.set(f::load::dst, b_line);
-          l2.set(f::load::desc, desc(lb.region, dev_, lb.offset, nn, kk, N));
-          l2.set(f::load::off, static_cast<uint32_t>(k0 * N + n0));
+          if (b_transposed) {
+            l2.set(f::load::desc, desc(lb.region, dev_, lb.offset, kk, nn, K));
+            l2.set(f::load::off, static_cast<uint32_t>(batch_.b + n0 * K + k0));
+          } else {
+            l2.set(f::load::desc, desc(lb.region, dev_, lb.offset, nn, kk, N));
+            l2.set(f::load::off, static_cast<uint32_t>(batch_.b + k0 * N + n0));
+          }
           emit(l2, -1, 1, kL2M);
           Instruction m = make(Opcode::Matmul);
           m.set(f::matmul::c, 0);
@@ -426,6 +490,8 @@ class Lowering {
           m.set(f::matmul::n, nn);
           m.set(f::matmul::k, kk);
           m.set(f::matmul::dtype, elem_);
+          m.set(f::matmul::trans_a, trans_a ? 1 : 0);
+          m.set(f::matmul::trans_b, b_transposed ? 1 : 0);
           m.set(f::matmul::accumulate, (k0 > 0 || has_bias) ? 1 : 0);
           const bool last = k0 + tk >= K;
           emit(m, kL2M, (k0 == 0 && has_bias) ? 3 : 2, last ? kM2V : kM2L);
@@ -436,14 +502,54 @@ class Lowering {
         rq.set(f::requant::rows, mm);
         rq.set(f::requant::cols, nn);
         rq.set(f::requant::dtype, elem_);
-        rq.set(f::requant::q, to_device_param());
+        rq.set(f::requant::q, to_device_param(scale));
         emit(rq, kM2V, 1, kV2S);
         Instruction st = make(Opcode::Store);
         st.set(f::store::src, y_line);
         st.set(f::store::desc, desc(ly.region, dev_, ly.offset, nn, mm, N));
-        st.set(f::store::off, static_cast<uint32_t>(m0 * N + n0));
+        st.set(f::store::off, static_cast<uint32_t>(batch_.y + m0 * N + n0));
         emit(st, kV2S, 1, kGo);
       }
+  }
+
+  /// MatMul with batch dimensions ([..., M, K] x [..., K, N], NumPy broadcasting over the batch):
+  /// one 2-D MatMul per output batch, addressed by element offsets into the same tensors.
+  void batched_matmul(const Node& n) {
+    const Tensor& a = g_.tensor(n.inputs.at(0));
+    const Tensor& b = g_.tensor(n.inputs.at(1));
+    const Tensor& y = g_.tensor(n.outputs.at(0));
+    if (a.shape.size() < 2) throw CompileError(where(n) + ": a batched MatMul needs A of rank >= 2");
+    const int64_t M = a.shape[a.shape.size() - 2], K = a.shape.back(), N = b.shape.back();
+    const size_t rank = y.shape.size();
+    const std::vector<int64_t> ybatch(y.shape.begin(), y.shape.end() - 2);
+    auto pad = [&](const std::vector<int64_t>& s) {  // batch dims right-aligned to the output's
+      std::vector<int64_t> bdims(s.begin(), s.end() - 2);
+      bdims.insert(bdims.begin(), ybatch.size() - bdims.size(), 1);
+      return bdims;
+    };
+    const auto abatch = pad(a.shape), bbatch = pad(b.shape);
+    int64_t batches = 1;
+    for (int64_t d : ybatch) batches *= d;
+    if (rank < 3) throw CompileError(where(n) + ": unexpected output rank");
+    // Each batch as a 2-D MatMul on views of the same storage.
+    input(n, 0);
+    input(n, 1);
+    output(n);
+    for (int64_t bi = 0; bi < batches; ++bi) {
+      int64_t rem = bi, ia = 0, ib = 0, sa = 1, sb = 1;
+      for (size_t d = ybatch.size(); d-- > 0;) {
+        const int64_t idx = rem % ybatch[d];
+        rem /= ybatch[d];
+        ia += (abatch[d] == 1 ? 0 : idx) * sa;
+        ib += (bbatch[d] == 1 ? 0 : idx) * sb;
+        sa *= abatch[d];
+        sb *= bbatch[d];
+      }
+      batch_ = {ia * M * K, ib * K * N, bi * M * N};
+      const int64_t mkn[3] = {M, K, N};
+      gemm(n, mkn);
+    }
+    batch_ = {};
   }
 
   /// Row tiles of an element-wise operation: `loads` inputs, one VPU instruction, a store.
@@ -548,8 +654,12 @@ class Lowering {
   std::vector<uint8_t> weights_;                 ///< contents of the weights region
   uint64_t act_bytes_ = 0;                       ///< activation space used
   std::map<std::tuple<uint8_t, int, uint64_t, uint32_t, uint32_t, int64_t>, uint32_t> descs_;  ///< descriptor dedup
-  int to_dev_param_ = -1;               ///< fp32 → device requant entry
-  std::set<std::string> marker_names_;  ///< for unique markers
+  /// Element offsets of the current batch of a batched MatMul (zero otherwise).
+  struct BatchOffsets {
+    int64_t a = 0, b = 0, y = 0;
+  } batch_;
+  std::map<float, uint32_t> to_dev_params_;  ///< fp32 → device requant entries by scale
+  std::set<std::string> marker_names_;       ///< for unique markers
 };
 
 }  // namespace
