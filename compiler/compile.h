@@ -28,6 +28,7 @@ struct IoBinding {
   std::string onnx_name;  ///< name in the model
   std::string io_name;    ///< name in the program's IO table
   DType host_dtype;       ///< the model's type (converted to/from the device type by the host)
+  bool nhwc = false;      ///< rank 4: the model's [N, C, H, W] is stored as [N, H, W, C] on the device
 };
 
 struct CompiledModel {

@@ -63,17 +63,18 @@ class Lowering {
 
   CompiledModel run() {
     CompiledModel out;
+    mark_spatial();
     // Regions: one per graph input and output, weights (const) and activations (scratch).
     for (const auto& name : g_.inputs) {
       const Tensor& t = g_.tensor(name);
       check_float(t, "graph input");
-      out.inputs.push_back({name, io_region(t, isa::RegionRole::Input), t.dtype});
+      out.inputs.push_back({name, io_region(t, isa::RegionRole::Input), t.dtype, is_spatial(t)});
     }
     for (const auto& name : g_.outputs) {
       const Tensor& t = g_.tensor(name);
       check_float(t, "graph output");
       if (loc_.count(name)) throw CompileError("graph output '" + name + "' is also a graph input: nothing to compute");
-      out.outputs.push_back({name, io_region(t, isa::RegionRole::Output), t.dtype});
+      out.outputs.push_back({name, io_region(t, isa::RegionRole::Output), t.dtype, is_spatial(t)});
     }
     weights_region_ = static_cast<uint8_t>(p_.regions.size());
     p_.regions.push_back({"weights", isa::RegionRole::Const, 1, 64, {}});
@@ -117,9 +118,55 @@ class Lowering {
                          "; this compiler lowers float models (int8 models come next)");
   }
 
-  static std::pair<int64_t, int64_t> view(const Tensor& t) {
+  /// Rank-4 tensors ([N, C, H, W] in ONNX) live as NHWC on the device: pixels as rows, channels
+  /// along the row, the layout the ISA's padded loads and pool instruction work on.
+  /// Whether a tensor is an image on the device (NHWC). Decided once for the graph by
+  /// mark_spatial(): the inputs and outputs of Conv and pools, and everything connected to them
+  /// through element-wise operators; other rank-4 tensors stay row-major as in ONNX.
+  bool is_spatial(const Tensor& t) const { return t.shape.size() == 4 && spatial_.count(t.name) > 0; }
+
+  void mark_spatial() {
+    static const std::set<std::string> images = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool"};
+    static const std::set<std::string> elementwise = {"Relu", "Clip", "Add", "Sub", "Mul", "Identity"};
+    for (const Node& n : g_.nodes)
+      if (images.count(n.op)) {
+        if (!n.inputs.empty()) spatial_.insert(n.inputs[0]);
+        if (!n.outputs.empty()) spatial_.insert(n.outputs[0]);
+      }
+    for (bool changed = true; changed;) {  // propagate through element-wise operators, both ways
+      changed = false;
+      for (const Node& n : g_.nodes) {
+        if (!elementwise.count(n.op) || n.outputs.empty()) continue;
+        const auto rank4 = [&](const std::string& t) { return !t.empty() && g_.tensor(t).shape.size() == 4; };
+        bool any = spatial_.count(n.outputs[0]) > 0;
+        for (const auto& i : n.inputs) any = any || (rank4(i) && spatial_.count(i));
+        if (!any) continue;
+        for (const auto& t : std::vector<std::string>{n.outputs[0], n.inputs.empty() ? "" : n.inputs[0]})
+          if (rank4(t) && spatial_.insert(t).second) changed = true;
+        if (n.inputs.size() > 1 && rank4(n.inputs[1]) &&
+            g_.tensor(n.inputs[1]).shape == g_.tensor(n.outputs[0]).shape && spatial_.insert(n.inputs[1]).second)
+          changed = true;
+      }
+    }
+  }
+
+  /// The device view of a tensor: rows x cols (NHWC: N*H*W pixels x C channels).
+  std::pair<int64_t, int64_t> view(const Tensor& t) const {
+    if (is_spatial(t)) return {t.shape[0] * t.shape[2] * t.shape[3], t.shape[1]};
     const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
     return {cols ? t.elements() / cols : 0, cols};
+  }
+
+  /// Constant values in device order (NCHW → NHWC for rank 4).
+  std::vector<double> device_order(const Tensor& t) const {
+    if (!is_spatial(t)) return t.values;
+    const int64_t N = t.shape[0], C = t.shape[1], H = t.shape[2], W = t.shape[3];
+    std::vector<double> v(t.values.size());
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t y = 0; y < H; ++y)
+          for (int64_t x = 0; x < W; ++x) v[((n * H + y) * W + x) * C + c] = t.values[((n * C + c) * H + y) * W + x];
+    return v;
   }
 
   std::string io_region(const Tensor& t, isa::RegionRole role) {
@@ -137,6 +184,10 @@ class Lowering {
       throw CompileError("tensor '" + t.name + "' has rank " + std::to_string(t.shape.size()) +
                          "; at most 4 is supported");
     for (size_t i = 0; i < t.shape.size(); ++i) io.dims[i] = static_cast<uint32_t>(t.shape[i]);
+    if (is_spatial(t)) {  // NHWC on the device
+      io.dims = {static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[2]),
+                 static_cast<uint32_t>(t.shape[3]), static_cast<uint32_t>(t.shape[1])};
+    }
     if (t.shape.empty()) io.dims[0] = 1;
     p_.io.push_back(io);
     loc_[t.name] = {id, 0, rows, cols};
@@ -154,7 +205,7 @@ class Lowering {
     if (!t.is_const) throw CompileError(where(n) + ": input '" + t.name + "' is produced by nothing before it");
     check_float(t, where(n) + ": constant");
     const auto [rows, cols] = view(t);
-    Location l{weights_region_, put_device(t.values), rows, cols};
+    Location l{weights_region_, put_device(device_order(t)), rows, cols};
     loc_[t.name] = l;
     return l;
   }
@@ -243,18 +294,24 @@ class Lowering {
 
   /// Descriptor of a rows x cols box with a row stride of `stride_elems` elements (0: broadcast row).
   uint32_t desc(uint8_t region, isa::TensorType dt, uint64_t base, uint32_t cols, uint32_t rows, int64_t stride_elems) {
+    return desc_nd(region, dt, base, {cols, rows}, {stride_elems});
+  }
+
+  /// Descriptor of a box (innermost first) with element strides for dimensions 1.. (deduplicated).
+  uint32_t desc_nd(uint8_t region, isa::TensorType dt, uint64_t base, const std::vector<uint32_t>& box,
+                   const std::vector<int64_t>& stride_elems) {
     const unsigned es = isa::tensor_type_bytes(dt);
-    const auto key = std::make_tuple(region, static_cast<int>(dt), base, cols, rows, stride_elems);
+    const auto key = std::make_tuple(region, static_cast<int>(dt), base, box, stride_elems);
     auto it = descs_.find(key);
     if (it != descs_.end()) return it->second;
     isa::TensorDesc d;
     d.name = "d" + std::to_string(p_.descs.size());
     d.region = region;
     d.dtype = dt;
-    d.rank = 2;
+    d.rank = static_cast<uint8_t>(box.size());
     d.offset = base;
-    d.box = {cols, rows, 0, 0};
-    d.stride = {stride_elems * static_cast<int64_t>(es), 0, 0};
+    for (size_t i = 0; i < box.size(); ++i) d.box[i] = box[i];
+    for (size_t i = 0; i < stride_elems.size(); ++i) d.stride[i] = stride_elems[i] * static_cast<int64_t>(es);
     if (p_.descs.size() >= isa::spec().max_descriptors)
       throw CompileError("the model needs more than " + std::to_string(isa::spec().max_descriptors) + " descriptors");
     const auto id = static_cast<uint32_t>(p_.descs.size());
@@ -303,6 +360,8 @@ class Lowering {
       return unary(n, clamp_param(lo, hi));
     }
     if (n.op == "Add" || n.op == "Sub" || n.op == "Mul") return binary(n);
+    if (n.op == "Conv") return conv(n);
+    if (n.op == "MaxPool" || n.op == "AveragePool" || n.op == "GlobalAveragePool") return pool(n);
     if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") return alias(n);
     std::string list;
     for (const auto& s : kSupported) list += (list.empty() ? "" : ", ") + s;
@@ -318,6 +377,10 @@ class Lowering {
 
   /// Flatten/Reshape/Identity on row-major data: the output shares the input's bytes.
   void alias(const Node& n) {
+    const Tensor& src = g_.tensor(n.inputs.at(0));
+    if (is_spatial(src) && (src.shape[2] != 1 || src.shape[3] != 1) && !is_spatial(g_.tensor(n.outputs[0])))
+      throw CompileError(where(n) + ": reshaping a spatial tensor " + shape_text(src.shape) +
+                         " is not supported yet (its device layout is NHWC); only H = W = 1 is");
     Location l = input(n, 0);
     const Tensor& out = g_.tensor(n.outputs[0]);
     if (loc_.count(out.name)) {  // a graph output: copy through the VPU instead
@@ -345,6 +408,7 @@ class Lowering {
     if (!is_gemm && !batch_mkn && b.shape.size() > 2) return batched_matmul(n);
     if (!batch_mkn && b.shape.size() != 2)
       throw CompileError(where(n) + ": B must be 2-D, got rank " + std::to_string(b.shape.size()));
+    if (is_spatial(a)) throw CompileError(where(n) + ": a 4-D A is not supported (flatten it first)");
     if (a.shape.empty() || (trans_a && a.shape.size() != 2))
       throw CompileError(where(n) + ": A must be 2-D (rank >= 1 for MatMul)");
     const int64_t K = batch_mkn ? batch_mkn[1] : trans_a ? a.shape[0] : a.shape.back();
@@ -552,6 +616,261 @@ class Lowering {
     batch_ = {};
   }
 
+  /// Padding and stride of a 2-D window operator (Conv, pools): pads [top, left] after auto_pad.
+  struct Window {
+    int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
+  };
+
+  Window window(const Node& n, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
+    Window w;
+    w.kh = kh;
+    w.kw = kw;
+    auto ints = [&](const char* k) {
+      auto it = n.attrs.find(k);
+      return it == n.attrs.end() ? std::vector<int64_t>{} : it->second.ints;
+    };
+    if (auto v = ints("strides"); v.size() == 2) w.sh = v[0], w.sw = v[1];
+    if (auto v = ints("dilations"); v.size() == 2) w.dh = v[0], w.dw = v[1];
+    const auto pads = ints("pads");
+    const auto it = n.attrs.find("auto_pad");
+    const std::string ap = it == n.attrs.end() ? "NOTSET" : it->second.s;
+    if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      const int64_t th = std::max<int64_t>((OH - 1) * w.sh + (kh - 1) * w.dh + 1 - H, 0);
+      const int64_t tw = std::max<int64_t>((OW - 1) * w.sw + (kw - 1) * w.dw + 1 - W, 0);
+      w.pt = ap == "SAME_UPPER" ? th / 2 : th - th / 2;
+      w.pl = ap == "SAME_UPPER" ? tw / 2 : tw - tw / 2;
+      w.pb = th - w.pt;
+      w.pr = tw - w.pl;
+    } else if (ap == "NOTSET" && pads.size() == 4) {
+      w.pt = pads[0], w.pl = pads[1], w.pb = pads[2], w.pr = pads[3];
+    } else if (ap != "NOTSET" && ap != "VALID") {
+      throw CompileError(where(n) + ": auto_pad '" + ap + "' is not supported");
+    }
+    return w;
+  }
+
+  static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+  static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+  /// 2-D convolution on NHWC activations: for each band of output rows and tile of output
+  /// channels, the sum over kernel taps (kh, kw) and input-channel chunks of
+  /// X_tap[pixels x Cin] . W_tap[Cin x Cout]. Each X_tap is one strided load whose padding supplies
+  /// the zeros outside the image, so no im2col buffer exists.
+  void conv(const Node& n) {
+    const Tensor& x = g_.tensor(n.inputs.at(0));
+    const Tensor& w = g_.tensor(n.inputs.at(1));
+    const Tensor& y = g_.tensor(n.outputs.at(0));
+    if (!is_spatial(x) || !is_spatial(y) || w.shape.size() != 4)
+      throw CompileError(where(n) + ": only 2-D convolution (4-D X and W) is supported");
+    if (!w.is_const) throw CompileError(where(n) + ": the weights must be constant");
+    if (n.attr_i("group", 1) != 1)
+      throw CompileError(where(n) + ": grouped and depthwise convolution are not lowered yet");
+    const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+    const int64_t Co = y.shape[1], OH = y.shape[2], OW = y.shape[3], KH = w.shape[2], KW = w.shape[3];
+    if (w.shape[0] != Co || w.shape[1] != C)
+      throw CompileError(where(n) + ": weights " + shape_text(w.shape) + " do not match the input and output channels");
+    const Window win = window(n, H, W, OH, OW, KH, KW);
+    // Weights per tap: [KH][KW][Cin][Cout] in the device type.
+    std::vector<double> taps(static_cast<size_t>(KH * KW * C * Co));
+    for (int64_t co = 0; co < Co; ++co)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t kh = 0; kh < KH; ++kh)
+          for (int64_t kw = 0; kw < KW; ++kw)
+            taps[((kh * KW + kw) * C + c) * Co + co] = w.values[((co * C + c) * KH + kh) * KW + kw];
+    const uint64_t taps_off = put_device(taps);
+    bool has_bias = false;
+    uint64_t bias_off = 0;
+    if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+      const Tensor& b = g_.tensor(n.inputs[2]);
+      if (!b.is_const || b.elements() != Co)
+        throw CompileError(where(n) + ": the bias must be a constant of " + std::to_string(Co) + " values");
+      bias_off = put_fp32(std::vector<float>(b.values.begin(), b.values.end()));
+      has_bias = true;
+    }
+    const Location lx = input(n, 0);
+    const Location ly = output(n);
+    if (OW > 4095) throw CompileError(where(n) + ": output width " + std::to_string(OW) + " exceeds 4095");
+    const unsigned es = dev_bytes();
+    int64_t tn = std::min<int64_t>(Co, std::max<int64_t>(t_.mxu_cols * 4, 64)), tk = std::min<int64_t>(C, 512);
+    int64_t toh = std::max<int64_t>(1, std::min<int64_t>(OH, 4095 / OW));
+    auto fits = [&] {
+      const int64_t P = toh * OW;
+      return uint64_t{lines(P, tn, 4)} * t_.line_bytes <= t_.acc_bytes &&
+             uint64_t{lines(P, tk, es) + lines(tk, tn, es) + lines(P, tn, es)} * t_.line_bytes <= t_.spad_bytes;
+    };
+    while (!fits() && (toh > 1 || tk > 16 || tn > 16)) {
+      if (toh > 1)
+        toh = (toh + 1) / 2;
+      else if (tk > 16)
+        tk = (tk + 1) / 2;
+      else
+        tn = (tn + 1) / 2;
+    }
+    if (!fits()) throw CompileError(where(n) + ": no tile fits the scratchpad and accumulator");
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t oh0 = 0; oh0 < OH; oh0 += toh)
+        for (int64_t n0 = 0; n0 < Co; n0 += tn) {
+          const int64_t th = std::min(toh, OH - oh0), P = th * OW;
+          const auto nn = static_cast<uint32_t>(std::min(tn, Co - n0));
+          const uint32_t a_line = 0, b_line = lines(P, tk, es), y_line = b_line + lines(tk, tn, es);
+          // The taps (and channel chunks) that touch the image for this band.
+          struct Step {
+            int64_t kh, kw, c0, ck, oh_lo, oh_hi, ow_lo, ow_hi;
+          };
+          std::vector<Step> steps;
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              const int64_t oy = kh * win.dh - win.pt, ox = kw * win.dw - win.pl;  // input = out * stride + o
+              const int64_t oh_lo = std::max(oh0, ceil_div(-oy, win.sh)),
+                            oh_hi = std::min(oh0 + th - 1, floor_div(H - 1 - oy, win.sh));
+              const int64_t ow_lo = std::max<int64_t>(0, ceil_div(-ox, win.sw)),
+                            ow_hi = std::min(OW - 1, floor_div(W - 1 - ox, win.sw));
+              if (oh_lo > oh_hi || ow_lo > ow_hi) continue;  // the tap only sees padding here: adds zero
+              for (int64_t c0 = 0; c0 < C; c0 += tk)
+                steps.push_back({kh, kw, c0, std::min(tk, C - c0), oh_lo, oh_hi, ow_lo, ow_hi});
+            }
+          bool first = true;
+          if (has_bias) {
+            Instruction l = make(Opcode::Load);
+            l.set(f::load::dst_acc, 1);
+            l.set(f::load::desc,
+                  desc(weights_region_, isa::TensorType::FP32, bias_off, nn, static_cast<uint32_t>(P), 0));
+            l.set(f::load::off, static_cast<uint32_t>(n0));
+            emit(l, kGo, 1, kL2M);
+            first = false;
+          }
+          for (size_t i = 0; i < steps.size(); ++i) {
+            const Step& st = steps[i];
+            const int64_t pt = st.oh_lo - oh0, pb = oh0 + th - 1 - st.oh_hi, pl = st.ow_lo, pr = OW - 1 - st.ow_hi;
+            if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
+              throw CompileError(where(n) +
+                                 ": more than 15 padding rows or columns in one tile (the load's padding fields)");
+            const int64_t y0 = st.oh_lo * win.sh + st.kh * win.dh - win.pt,
+                          x0 = st.ow_lo * win.sw + st.kw * win.dw - win.pl;
+            Instruction la = make(Opcode::Load);
+            la.set(f::load::dst, a_line);
+            la.set(f::load::desc, desc_nd(lx.region, dev_, lx.offset,
+                                          {static_cast<uint32_t>(st.ck), static_cast<uint32_t>(st.ow_hi - st.ow_lo + 1),
+                                           static_cast<uint32_t>(st.oh_hi - st.oh_lo + 1)},
+                                          {win.sw * C, win.sh * W * C}));
+            la.set(f::load::off, static_cast<uint32_t>(((b * H + y0) * W + x0) * C + st.c0));
+            la.set(f::load::pad_top, static_cast<uint32_t>(pt));
+            la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
+            la.set(f::load::pad_left, static_cast<uint32_t>(pl));
+            la.set(f::load::pad_right, static_cast<uint32_t>(pr));
+            emit(la, first ? kGo : (i > 0 ? kM2L : -1), 1, kL2M);
+            first = false;
+            Instruction lw = make(Opcode::Load);
+            lw.set(f::load::dst, b_line);
+            lw.set(f::load::desc, desc(weights_region_, dev_, taps_off, nn, static_cast<uint32_t>(st.ck), Co));
+            lw.set(f::load::off, static_cast<uint32_t>(((st.kh * KW + st.kw) * C + st.c0) * Co + n0));
+            emit(lw, -1, 1, kL2M);
+            Instruction m = make(Opcode::Matmul);
+            m.set(f::matmul::a, a_line);
+            m.set(f::matmul::b, b_line);
+            m.set(f::matmul::m, static_cast<uint32_t>(P));
+            m.set(f::matmul::n, nn);
+            m.set(f::matmul::k, static_cast<uint32_t>(st.ck));
+            m.set(f::matmul::dtype, elem_);
+            m.set(f::matmul::accumulate, (i > 0 || has_bias) ? 1 : 0);
+            emit(m, kL2M, (i == 0 && has_bias) ? 3 : 2, i + 1 == steps.size() ? kM2V : kM2L);
+          }
+          Instruction rq = make(Opcode::Requant);
+          rq.set(f::requant::dst, y_line);
+          rq.set(f::requant::rows, static_cast<uint32_t>(P));
+          rq.set(f::requant::cols, nn);
+          rq.set(f::requant::dtype, elem_);
+          rq.set(f::requant::q, to_device_param(1.0f));
+          emit(rq, kM2V, 1, kV2S);
+          Instruction sto = make(Opcode::Store);
+          sto.set(f::store::src, y_line);
+          sto.set(f::store::desc, desc(ly.region, dev_, ly.offset, nn, static_cast<uint32_t>(P), Co));
+          sto.set(f::store::off, static_cast<uint32_t>(((b * OH + oh0) * OW) * Co + n0));
+          emit(sto, kV2S, 1, kGo);
+        }
+  }
+
+  /// MaxPool, AveragePool and GlobalAveragePool on NHWC images with the ISA's pool instruction,
+  /// a whole image per channel tile.
+  void pool(const Node& n) {
+    const Tensor& x = g_.tensor(n.inputs.at(0));
+    const Tensor& y = g_.tensor(n.outputs.at(0));
+    if (!is_spatial(x) || !is_spatial(y)) throw CompileError(where(n) + ": only 2-D pooling (4-D X) is supported");
+    if (n.outputs.size() > 1 && !n.outputs[1].empty())
+      throw CompileError(where(n) + ": the Indices output is not supported");
+    if (n.attr_i("ceil_mode", 0)) throw CompileError(where(n) + ": ceil_mode=1 is not supported");
+    const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], OH = y.shape[2], OW = y.shape[3];
+    const bool global = n.op == "GlobalAveragePool", avg = n.op != "MaxPool";
+    Window win;
+    if (global) {
+      win.kh = H, win.kw = W;
+    } else {
+      auto it = n.attrs.find("kernel_shape");
+      if (it == n.attrs.end() || it->second.ints.size() != 2)
+        throw CompileError(where(n) + ": kernel_shape must have two values");
+      win = window(n, H, W, OH, OW, it->second.ints[0], it->second.ints[1]);
+      if (win.dh != 1 || win.dw != 1) throw CompileError(where(n) + ": dilations are not supported");
+    }
+    if (win.kh > 255 || win.kw > 255 || win.sh > 255 || win.sw > 255 || H > 65535 || W > 65535)
+      throw CompileError(where(n) + ": window, stride or image too large for the pool parameters");
+    if (win.pt >= win.kh || win.pb >= win.kh || win.pl >= win.kw || win.pr >= win.kw)
+      throw CompileError(where(n) + ": padding as large as the window is not supported");
+    isa::Param p;
+    p.name = "pool" + std::to_string(p_.params.size());
+    p.bytes[0] = isa::params::pool::kKind;
+    namespace pp = isa::params::pool;
+    p.bytes[pp::kh] = static_cast<uint8_t>(win.kh);
+    p.bytes[pp::kw] = static_cast<uint8_t>(win.kw);
+    p.bytes[pp::sh] = static_cast<uint8_t>(win.sh);
+    p.bytes[pp::sw] = static_cast<uint8_t>(win.sw);
+    p.bytes[pp::pad_top] = static_cast<uint8_t>(win.pt);
+    p.bytes[pp::pad_bottom] = static_cast<uint8_t>(win.pb);
+    p.bytes[pp::pad_left] = static_cast<uint8_t>(win.pl);
+    p.bytes[pp::pad_right] = static_cast<uint8_t>(win.pr);
+    p.bytes[pp::count_pad] = static_cast<uint8_t>(n.attr_i("count_include_pad", 0) ? 1 : 0);
+    p.bytes[pp::in_h] = static_cast<uint8_t>(H);
+    p.bytes[pp::in_h + 1] = static_cast<uint8_t>(H >> 8);
+    p.bytes[pp::in_w] = static_cast<uint8_t>(W);
+    p.bytes[pp::in_w + 1] = static_cast<uint8_t>(W >> 8);
+    if ((win.pt + win.pb + H - win.kh) / win.sh + 1 != OH || (win.pl + win.pr + W - win.kw) / win.sw + 1 != OW)
+      throw CompileError(where(n) + ": output size " + shape_text(y.shape) + " does not follow from the window");
+    const auto param = static_cast<uint32_t>(p_.params.size());
+    p_.params.push_back(p);
+    const Location lx = input(n, 0), ly = output(n);
+    const unsigned es = dev_bytes();
+    int64_t tc = std::min<int64_t>(C, 4095);
+    auto fits = [&] {
+      return uint64_t{lines(H * W, tc, es) + lines(OH * OW, tc, es)} * t_.line_bytes <= t_.spad_bytes;
+    };
+    while (!fits() && tc > 1) tc = (tc + 1) / 2;
+    if (!fits())
+      throw CompileError(where(n) + ": a " + std::to_string(H) + "x" + std::to_string(W) +
+                         " image does not fit the scratchpad (banded pooling is not lowered yet)");
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t c0 = 0; c0 < C; c0 += tc) {
+        const auto cc = static_cast<uint32_t>(std::min(tc, C - c0));
+        const uint32_t dst = lines(H * W, tc, es);
+        Instruction l = make(Opcode::Load);
+        l.set(f::load::desc, desc_nd(lx.region, dev_, lx.offset,
+                                     {cc, static_cast<uint32_t>(W), static_cast<uint32_t>(H)}, {C, W * C}));
+        l.set(f::load::off, static_cast<uint32_t>(b * H * W * C + c0));
+        emit(l, kGo, 1, kL2V);
+        Instruction pl = make(Opcode::Pool);
+        pl.set(f::pool::dst, dst);
+        pl.set(f::pool::src, 0);
+        pl.set(f::pool::channels, cc);
+        pl.set(f::pool::window, param);
+        pl.set(f::pool::avg, avg ? 1 : 0);
+        pl.set(f::pool::dtype, elem_);
+        emit(pl, kL2V, 1, kV2S);
+        Instruction st = make(Opcode::Store);
+        st.set(f::store::src, dst);
+        st.set(f::store::desc, desc(ly.region, dev_, ly.offset, cc, static_cast<uint32_t>(OH * OW), C));
+        st.set(f::store::off, static_cast<uint32_t>(b * OH * OW * C + c0));
+        emit(st, kV2S, 1, kGo);
+      }
+  }
+
   /// Row tiles of an element-wise operation: `loads` inputs, one VPU instruction, a store.
   template <typename MakeVpu>
   void rows_op(const Node& n, const std::vector<Location>& ins, const std::vector<bool>& bcast_row, const Location& out,
@@ -610,6 +929,23 @@ class Lowering {
     const Tensor& y = g_.tensor(n.outputs.at(0));
     // Same shape, or B a row (its elements equal the last dimension) broadcast over rows.
     bool bcast = false;
+    if (is_spatial(y) && b.shape != y.shape) {
+      // Per-channel operand ([C, 1, 1] or [1, C, 1, 1]): a row of C in NHWC.
+      const int64_t C = y.shape[1];
+      if (b.elements() != C || (b.shape.size() >= 3 && b.shape[b.shape.size() - 3] != C))
+        throw CompileError(where(n) + ": broadcasting " + shape_text(b.shape) + " to " + shape_text(y.shape) +
+                           " is not supported (same shape or per channel)");
+      if (a.shape != y.shape) throw CompileError(where(n) + ": the first input must have the output's shape");
+      const Location la = input(n, 0);
+      Location lb;
+      if (b.is_const && !loc_.count(b.name)) {
+        lb = {weights_region_, put_device(b.values), 1, C};
+        loc_[b.name] = lb;
+      } else {
+        lb = input(n, 1);
+      }
+      return binary_op(n, la, lb, true);
+    }
     if (a.shape != y.shape)
       throw CompileError(where(n) + ": broadcasting the first input " + shape_text(a.shape) + " to " +
                          shape_text(y.shape) + " is not supported");
@@ -620,7 +956,10 @@ class Lowering {
         throw CompileError(where(n) + ": broadcasting " + shape_text(b.shape) + " to " + shape_text(y.shape) +
                            " is not supported (same shape or a row)");
     }
-    const Location la = input(n, 0), lb = input(n, 1);
+    binary_op(n, input(n, 0), input(n, 1), bcast);
+  }
+
+  void binary_op(const Node& n, const Location& la, const Location& lb, bool bcast) {
     const Location out = output(n);
     const Opcode op = n.op == "Add" ? Opcode::Add : n.op == "Sub" ? Opcode::Sub : Opcode::Mul;
     rows_op(n, {la, lb}, {false, bcast}, out,
@@ -653,12 +992,14 @@ class Lowering {
   uint8_t weights_region_ = 0, act_region_ = 0;  ///< region ids
   std::vector<uint8_t> weights_;                 ///< contents of the weights region
   uint64_t act_bytes_ = 0;                       ///< activation space used
-  std::map<std::tuple<uint8_t, int, uint64_t, uint32_t, uint32_t, int64_t>, uint32_t> descs_;  ///< descriptor dedup
+  std::map<std::tuple<uint8_t, int, uint64_t, std::vector<uint32_t>, std::vector<int64_t>>, uint32_t>
+      descs_;  ///< dedup
   /// Element offsets of the current batch of a batched MatMul (zero otherwise).
   struct BatchOffsets {
     int64_t a = 0, b = 0, y = 0;
   } batch_;
   std::map<float, uint32_t> to_dev_params_;  ///< fp32 → device requant entries by scale
+  std::set<std::string> spatial_;            ///< tensors stored NHWC (see mark_spatial)
   std::set<std::string> marker_names_;       ///< for unique markers
 };
 

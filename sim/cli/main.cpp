@@ -227,6 +227,20 @@ float from_device(uint16_t b, isa::TensorType t) {
                                     : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(b));
 }
 
+/// The model-side shape of a binding: NHWC device dims back to NCHW for spatial tensors.
+std::vector<uint64_t> model_shape(const isa::IoTensor& io, bool nhwc) {
+  std::vector<uint64_t> d(io.dims.begin(), io.dims.begin() + io.rank);
+  if (nhwc) d = {d[0], d[3], d[1], d[2]};
+  return d;
+}
+
+/// Index of NCHW element `i` in NHWC order (shape given in NCHW).
+uint64_t nhwc_index(uint64_t i, const std::vector<uint64_t>& nchw) {
+  const uint64_t C = nchw[1], H = nchw[2], W = nchw[3];
+  const uint64_t x = i % W, y = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
+  return ((n * H + y) * W + x) * C + c;
+}
+
 const isa::IoTensor& io_entry(const isa::Program& p, const std::string& name) {
   for (const auto& io : p.io)
     if (io.name == name) return io;
@@ -260,8 +274,8 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
     auto it = given.find(b.io_name);
     if (it != given.end()) {
       const NpyArray arr = read_npy(it->second);
-      std::vector<uint64_t> want(io.dims.begin(), io.dims.begin() + io.rank);
-      if (arr.shape != want) throw isa::InputError(it->second + ": shape does not match input '" + b.onnx_name + "'");
+      if (arr.shape != model_shape(io, b.nhwc))
+        throw isa::InputError(it->second + ": shape does not match input '" + b.onnx_name + "'");
       if (arr.descr == "<f4")
         std::memcpy(values.data(), arr.data.data(), count * 4);
       else if (arr.descr == "<f2")
@@ -279,10 +293,12 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
                             "=FILE.npy or --random-inputs SEED)");
     }
     std::vector<uint8_t> bytes(count * 2);
+    const auto shape = model_shape(io, b.nhwc);
     for (uint64_t i = 0; i < count; ++i) {
       const uint16_t h = to_device(values[i], io.dtype);
-      bytes[2 * i] = static_cast<uint8_t>(h);
-      bytes[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+      const uint64_t j = b.nhwc ? nhwc_index(i, shape) : i;  // NCHW → NHWC on the way in
+      bytes[2 * j] = static_cast<uint8_t>(h);
+      bytes[2 * j + 1] = static_cast<uint8_t>(h >> 8);
     }
     inputs[b.io_name] = std::move(bytes);
   }
@@ -297,10 +313,10 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
     for (const auto& b : m.outputs) {
       const isa::IoTensor& io = io_entry(m.program, b.io_name);
       const auto& dev = r.outputs.at(b.io_name);
-      NpyArray arr{"<f4", std::vector<uint64_t>(io.dims.begin(), io.dims.begin() + io.rank),
-                   std::vector<uint8_t>(dev.size() * 2)};
+      NpyArray arr{"<f4", model_shape(io, b.nhwc), std::vector<uint8_t>(dev.size() * 2)};
       for (size_t i = 0; i < dev.size() / 2; ++i) {
-        const float v = from_device(static_cast<uint16_t>(dev[2 * i] | (dev[2 * i + 1] << 8)), io.dtype);
+        const uint64_t j = b.nhwc ? nhwc_index(i, arr.shape) : i;  // NHWC → NCHW on the way out
+        const float v = from_device(static_cast<uint16_t>(dev[2 * j] | (dev[2 * j + 1] << 8)), io.dtype);
         std::memcpy(&arr.data[4 * i], &v, 4);
       }
       write_npy(dir + "/" + b.io_name + ".npy", arr);

@@ -2,7 +2,8 @@
 """Float ONNX models through `npusim compile` / `npusim run model.onnx`, against NumPy.
 
 Builds small real models with the ONNX helper API (an MLP with Flatten, Gemm+bias, Relu, MatMul,
-row-broadcast Add and Clip; a large Gemm that needs tiling in M, N and K; an element-wise block),
+row-broadcast Add and Clip; a large Gemm that needs tiling in M, N and K; an element-wise block;
+a CNN with convolutions, max pooling, a residual add, global average pooling and Gemm),
 runs them on the bundled configs in fp16 and bf16, and compares with a float32 NumPy reference.
 Tolerances: fp16 keeps 11 significant bits and bf16 8; with fp32 accumulation the error of a
 K-term dot product stays within a few units of the last place of the output, so we allow
@@ -110,7 +111,51 @@ ew = save("eltwise", [
 out, _ = run(ew, "edge.yaml", {"u": u, "v": v}, "fp16")
 check("eltwise edge fp16", np.load(os.path.join(out, "y.npy")), (u + v) * v - row, "fp16")
 
-# 4. An unsupported operator is an input error naming the node.
+# 4. A small CNN: conv+bias → relu → maxpool → conv (same padding) → residual add → relu →
+#    global average pool → flatten → gemm.
+def conv2d(x, w, b, stride=1, pad=0):
+    n, c, h, wd = x.shape
+    co, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    y = np.zeros((n, co, oh, ow), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+            y += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j])
+    return y + b.reshape(1, -1, 1, 1)
+
+
+Wc1 = rng.uniform(-0.3, 0.3, (16, 3, 3, 3)).astype(np.float32)
+bc1 = rng.uniform(-0.2, 0.2, (16,)).astype(np.float32)
+Wc2 = rng.uniform(-0.15, 0.15, (16, 16, 3, 3)).astype(np.float32)
+bc2 = rng.uniform(-0.2, 0.2, (16,)).astype(np.float32)
+Wfc = rng.uniform(-0.3, 0.3, (10, 16)).astype(np.float32)
+bfc = rng.uniform(-0.2, 0.2, (10,)).astype(np.float32)
+cnn = save("cnn", [
+    helper.make_node("Conv", ["img", "Wc1", "bc1"], ["c1"], name="conv1", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+    helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+    helper.make_node("Conv", ["p1", "Wc2", "bc2"], ["c2"], name="conv2", kernel_shape=[3, 3], auto_pad="SAME_UPPER"),
+    helper.make_node("Add", ["c2", "p1"], ["res"], name="residual"),
+    helper.make_node("Relu", ["res"], ["r2"], name="relu2"),
+    helper.make_node("GlobalAveragePool", ["r2"], ["gap"], name="gap"),
+    helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
+    helper.make_node("Gemm", ["flat", "Wfc", "bfc"], ["logits"], name="fc", transB=1),
+], [helper.make_tensor_value_info("img", TensorProto.FLOAT, [2, 3, 32, 32])],
+   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 10])],
+   {"Wc1": Wc1, "bc1": bc1, "Wc2": Wc2, "bc2": bc2, "Wfc": Wfc, "bfc": bfc})
+img = rng.uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
+r1 = np.maximum(conv2d(img, Wc1, bc1, stride=2, pad=1), 0)
+p1 = r1.reshape(2, 16, 8, 2, 8, 2).max(axis=(3, 5))
+r2 = np.maximum(conv2d(p1, Wc2, bc2, pad=1) + p1, 0)
+ref = r2.mean(axis=(2, 3)) @ Wfc.T + bfc
+for config in ("edge.yaml", "datacenter.yaml"):
+    out, stats = run(cnn, config, {"img": img}, "fp16")
+    check(f"cnn {config} fp16", np.load(os.path.join(out, "logits.npy")), ref, "fp16")
+print("cnn: per-operator cycles", {k: v["cycles"] for k, v in stats["operators"].items()})
+
+# 5. An unsupported operator is an input error naming the node.
 sm = save("softmax", [helper.make_node("Softmax", ["x"], ["y"], name="probs")],
           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], {})
 r = subprocess.run([NPUSIM, "compile", sm, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "sm.npub")],
@@ -119,7 +164,7 @@ ok = r.returncode == 2 and "node 'probs' (Softmax): operator not supported" in r
 print("unsupported operator:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
-# 5. compile writes a program that disassembles and reassembles identically.
+# 6. compile writes a program that disassembles and reassembles identically.
 npub = os.path.join(WORK, "mlp.npub")
 subprocess.run([NPUSIM, "compile", mlp, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", npub], check=True, capture_output=True)
 subprocess.run([NPUSIM, "disasm", npub, "-o", npub + ".npus"], check=True)

@@ -5,10 +5,10 @@ Generates the ONNX 1.12 backend node test cases with Debian's python3-onnx (once
 selects the cases whose graph uses only operators the compiler supports, and runs each through
 `npusim run model.onnx` on the bundled configs in fp16, comparing with the expected outputs.
 
-Static shapes: the NPU compiler needs constant shape operands, so inputs that are not float32
-(e.g. Reshape's int64 shape) and scalar inputs (Clip's bounds) are folded into initializers before
-compiling, with the values of the test's own input data. That is what a deployment does; the
-operator semantics under test are unchanged.
+Static shapes and weights: the NPU compiler needs constant shape operands and convolution weights,
+so inputs that are not float32 (e.g. Reshape's int64 shape), scalar inputs (Clip's bounds) and Conv
+weights and biases are folded into initializers before compiling, with the values of the test's own
+input data. That is what a deployment does; the operator semantics under test are unchanged.
 
 Tolerance: the cases are float32 and the NPU computes in fp16 (11 significant bits; products and
 sums in fp32, see docs/isa.md). Rounding each input and the output to fp16 costs up to 1/2 ulp each
@@ -37,7 +37,8 @@ import onnx  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
-SUPPORTED = {"Gemm", "MatMul", "Relu", "Clip", "Add", "Sub", "Mul", "Flatten", "Reshape", "Identity"}
+SUPPORTED = {"Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "Relu", "Clip", "Add", "Sub", "Mul", "Flatten",
+             "Reshape", "Identity"}
 CONFIGS = ["edge.yaml", "datacenter.yaml"]
 TOL = 8 * 2.0**-10
 
@@ -45,6 +46,18 @@ TOL = 8 * 2.0**-10
 SKIP = {
     "test_gemm_default_single_elem_vector_bias": "a computed 1-element C would need a broadcast along the row, which no instruction does",
     "test_reshape_allowzero_reordered": "zero-sized dimensions are not supported",
+    "test_globalaveragepool": "an opset 1 model; the compiler reads opsets 11 to 17",
+    "test_globalaveragepool_precomputed": "an opset 1 model; the compiler reads opsets 11 to 17",
+    "test_averagepool_1d_default": "1-D pooling is not lowered yet",
+    "test_maxpool_1d_default": "1-D pooling is not lowered yet",
+    "test_averagepool_3d_default": "3-D pooling is not lowered yet",
+    "test_maxpool_3d_default": "3-D pooling is not lowered yet",
+    "test_averagepool_2d_ceil": "ceil_mode=1 is not lowered yet",
+    "test_maxpool_2d_ceil": "ceil_mode=1 is not lowered yet",
+    "test_maxpool_2d_dilations": "pooling dilations are not lowered yet",
+    "test_maxpool_2d_uint8": "integer pooling is not lowered yet (float models only)",
+    "test_maxpool_with_argmax_2d_precomputed_pads": "the Indices output of MaxPool is not supported",
+    "test_maxpool_with_argmax_2d_precomputed_strides": "the Indices output of MaxPool is not supported",
     "test_add_uint8": "integer element-wise operators are not lowered yet (float models only)",
     "test_sub_uint8": "integer element-wise operators are not lowered yet (float models only)",
     "test_mul_uint8": "integer element-wise operators are not lowered yet (float models only)",
@@ -65,10 +78,12 @@ def generate(dest):
 
 
 def fold_static_inputs(model, inputs):
-    """Turns non-float32 and scalar graph inputs into initializers with the test's values."""
+    """Turns non-float32 and scalar graph inputs, and Conv weights and biases, into initializers
+    with the test's values."""
+    weights = {i for n in model.graph.node if n.op_type == "Conv" for i in n.input[1:]}
     keep = []
     for vi, arr in zip(list(model.graph.input), inputs):
-        if arr.dtype != np.float32 or arr.ndim == 0:
+        if arr.dtype != np.float32 or arr.ndim == 0 or vi.name in weights:
             model.graph.initializer.append(numpy_helper.from_array(arr, vi.name))
         else:
             keep.append((vi.name, arr))
