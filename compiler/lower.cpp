@@ -815,60 +815,81 @@ class Lowering {
       throw CompileError(where(n) + ": window, stride or image too large for the pool parameters");
     if (win.pt >= win.kh || win.pb >= win.kh || win.pl >= win.kw || win.pr >= win.kw)
       throw CompileError(where(n) + ": padding as large as the window is not supported");
-    isa::Param p;
-    p.name = "pool" + std::to_string(p_.params.size());
-    p.bytes[0] = isa::params::pool::kKind;
+    if ((win.pt + win.pb + H - win.kh) / win.sh + 1 != OH || (win.pl + win.pr + W - win.kw) / win.sw + 1 != OW)
+      throw CompileError(where(n) + ": output size " + shape_text(y.shape) + " does not follow from the window");
+    const bool count_pad = n.attr_i("count_include_pad", 0) != 0;
+    const Location lx = input(n, 0), ly = output(n);
+    const unsigned es = dev_bytes();
+    // Bands of output rows (with their input halo) and channel tiles that fit the scratchpad.
+    int64_t tc = std::min<int64_t>(C, 4095), th = OH;
+    auto in_rows = [&](int64_t rows) { return std::min<int64_t>(H, (rows - 1) * win.sh + win.kh); };
+    auto fits = [&] {
+      return uint64_t{lines(in_rows(th) * W, tc, es) + lines(th * OW, tc, es)} * t_.line_bytes <= t_.spad_bytes;
+    };
+    while (!fits() && (th > 1 || tc > 1)) {
+      if (th > 1)
+        th = (th + 1) / 2;
+      else
+        tc = (tc + 1) / 2;
+    }
+    if (!fits())
+      throw CompileError(where(n) + ": one output row of a " + std::to_string(W) +
+                         "-wide image does not fit the scratchpad");
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t oh0 = 0; oh0 < OH; oh0 += th)
+        for (int64_t c0 = 0; c0 < C; c0 += tc) {
+          const int64_t rows = std::min(th, OH - oh0);
+          // Input rows of this band; padding only where the band meets the image's edge.
+          const int64_t y_lo = oh0 * win.sh - win.pt, y_hi = (oh0 + rows - 1) * win.sh - win.pt + win.kh - 1;
+          const int64_t band_pt = std::max<int64_t>(0, -y_lo), band_pb = std::max<int64_t>(0, y_hi - (H - 1));
+          const int64_t y0 = std::max<int64_t>(0, y_lo), ih = std::min<int64_t>(H - 1, y_hi) - y0 + 1;
+          const uint32_t param = pool_param(win, ih, W, band_pt, band_pb, count_pad);
+          const auto cc = static_cast<uint32_t>(std::min(tc, C - c0));
+          const uint32_t dst = lines(in_rows(th) * W, tc, es);
+          Instruction l = make(Opcode::Load);
+          l.set(f::load::desc, desc_nd(lx.region, dev_, lx.offset,
+                                       {cc, static_cast<uint32_t>(W), static_cast<uint32_t>(ih)}, {C, W * C}));
+          l.set(f::load::off, static_cast<uint32_t>((b * H + y0) * W * C + c0));
+          emit(l, kGo, 1, kL2V);
+          Instruction pl = make(Opcode::Pool);
+          pl.set(f::pool::dst, dst);
+          pl.set(f::pool::src, 0);
+          pl.set(f::pool::channels, cc);
+          pl.set(f::pool::window, param);
+          pl.set(f::pool::avg, avg ? 1 : 0);
+          pl.set(f::pool::dtype, elem_);
+          emit(pl, kL2V, 1, kV2S);
+          Instruction st = make(Opcode::Store);
+          st.set(f::store::src, dst);
+          st.set(f::store::desc, desc(ly.region, dev_, ly.offset, cc, static_cast<uint32_t>(rows * OW), C));
+          st.set(f::store::off, static_cast<uint32_t>(((b * OH + oh0) * OW) * C + c0));
+          emit(st, kV2S, 1, kGo);
+        }
+  }
+
+  /// A pool parameter entry for one band (deduplicated).
+  uint32_t pool_param(const Window& win, int64_t in_h, int64_t in_w, int64_t pt, int64_t pb, bool count_pad) {
     namespace pp = isa::params::pool;
+    isa::Param p;
+    p.bytes[0] = pp::kKind;
     p.bytes[pp::kh] = static_cast<uint8_t>(win.kh);
     p.bytes[pp::kw] = static_cast<uint8_t>(win.kw);
     p.bytes[pp::sh] = static_cast<uint8_t>(win.sh);
     p.bytes[pp::sw] = static_cast<uint8_t>(win.sw);
-    p.bytes[pp::pad_top] = static_cast<uint8_t>(win.pt);
-    p.bytes[pp::pad_bottom] = static_cast<uint8_t>(win.pb);
+    p.bytes[pp::pad_top] = static_cast<uint8_t>(pt);
+    p.bytes[pp::pad_bottom] = static_cast<uint8_t>(pb);
     p.bytes[pp::pad_left] = static_cast<uint8_t>(win.pl);
     p.bytes[pp::pad_right] = static_cast<uint8_t>(win.pr);
-    p.bytes[pp::count_pad] = static_cast<uint8_t>(n.attr_i("count_include_pad", 0) ? 1 : 0);
-    p.bytes[pp::in_h] = static_cast<uint8_t>(H);
-    p.bytes[pp::in_h + 1] = static_cast<uint8_t>(H >> 8);
-    p.bytes[pp::in_w] = static_cast<uint8_t>(W);
-    p.bytes[pp::in_w + 1] = static_cast<uint8_t>(W >> 8);
-    if ((win.pt + win.pb + H - win.kh) / win.sh + 1 != OH || (win.pl + win.pr + W - win.kw) / win.sw + 1 != OW)
-      throw CompileError(where(n) + ": output size " + shape_text(y.shape) + " does not follow from the window");
-    const auto param = static_cast<uint32_t>(p_.params.size());
+    p.bytes[pp::count_pad] = count_pad ? 1 : 0;
+    p.bytes[pp::in_h] = static_cast<uint8_t>(in_h);
+    p.bytes[pp::in_h + 1] = static_cast<uint8_t>(in_h >> 8);
+    p.bytes[pp::in_w] = static_cast<uint8_t>(in_w);
+    p.bytes[pp::in_w + 1] = static_cast<uint8_t>(in_w >> 8);
+    for (size_t i = 0; i < p_.params.size(); ++i)
+      if (p_.params[i].bytes == p.bytes) return static_cast<uint32_t>(i);
+    p.name = "pool" + std::to_string(p_.params.size());
     p_.params.push_back(p);
-    const Location lx = input(n, 0), ly = output(n);
-    const unsigned es = dev_bytes();
-    int64_t tc = std::min<int64_t>(C, 4095);
-    auto fits = [&] {
-      return uint64_t{lines(H * W, tc, es) + lines(OH * OW, tc, es)} * t_.line_bytes <= t_.spad_bytes;
-    };
-    while (!fits() && tc > 1) tc = (tc + 1) / 2;
-    if (!fits())
-      throw CompileError(where(n) + ": a " + std::to_string(H) + "x" + std::to_string(W) +
-                         " image does not fit the scratchpad (banded pooling is not lowered yet)");
-    for (int64_t b = 0; b < N; ++b)
-      for (int64_t c0 = 0; c0 < C; c0 += tc) {
-        const auto cc = static_cast<uint32_t>(std::min(tc, C - c0));
-        const uint32_t dst = lines(H * W, tc, es);
-        Instruction l = make(Opcode::Load);
-        l.set(f::load::desc, desc_nd(lx.region, dev_, lx.offset,
-                                     {cc, static_cast<uint32_t>(W), static_cast<uint32_t>(H)}, {C, W * C}));
-        l.set(f::load::off, static_cast<uint32_t>(b * H * W * C + c0));
-        emit(l, kGo, 1, kL2V);
-        Instruction pl = make(Opcode::Pool);
-        pl.set(f::pool::dst, dst);
-        pl.set(f::pool::src, 0);
-        pl.set(f::pool::channels, cc);
-        pl.set(f::pool::window, param);
-        pl.set(f::pool::avg, avg ? 1 : 0);
-        pl.set(f::pool::dtype, elem_);
-        emit(pl, kL2V, 1, kV2S);
-        Instruction st = make(Opcode::Store);
-        st.set(f::store::src, dst);
-        st.set(f::store::desc, desc(ly.region, dev_, ly.offset, cc, static_cast<uint32_t>(OH * OW), C));
-        st.set(f::store::off, static_cast<uint32_t>(b * OH * OW * C + c0));
-        emit(st, kV2S, 1, kGo);
-      }
+    return static_cast<uint32_t>(p_.params.size() - 1);
   }
 
   /// Row tiles of an element-wise operation: `loads` inputs, one VPU instruction, a store.

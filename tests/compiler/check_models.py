@@ -155,7 +155,24 @@ for config in ("edge.yaml", "datacenter.yaml"):
     check(f"cnn {config} fp16", np.load(os.path.join(out, "logits.npy")), ref, "fp16")
 print("cnn: per-operator cycles", {k: v["cycles"] for k, v in stats["operators"].items()})
 
-# 5. An unsupported operator is an input error naming the node.
+# 5. Pooling an image larger than the edge scratchpad (96x96x8 fp16 = 144 KiB of data, but one
+#    64-byte line per pixel): output-row bands with their input halo, ResNet's 3x3/2 max pool and
+#    a 3x3/1 average pool without counting the padding.
+big_img = rng.uniform(-1, 1, (1, 8, 96, 96)).astype(np.float32)
+pools = save("pools", [
+    helper.make_node("MaxPool", ["im"], ["mp"], name="maxpool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    helper.make_node("AveragePool", ["mp"], ["ap"], name="avgpool", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+], [helper.make_tensor_value_info("im", TensorProto.FLOAT, [1, 8, 96, 96])],
+   [helper.make_tensor_value_info("ap", TensorProto.FLOAT, [1, 8, 48, 48])], {})
+pad = np.pad(big_img.astype(np.float16).astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+mp = np.max([pad[:, :, i:i + 96:2, j:j + 96:2] for i in range(3) for j in range(3)], axis=0).astype(np.float16).astype(np.float64)
+mpp = np.pad(mp, ((0, 0), (0, 0), (1, 1), (1, 1)))
+ones = np.pad(np.ones_like(mp), ((0, 0), (0, 0), (1, 1), (1, 1)))
+ref = sum(mpp[:, :, i:i + 48, j:j + 48] for i in range(3) for j in range(3)) / sum(ones[:, :, i:i + 48, j:j + 48] for i in range(3) for j in range(3))
+out, stats = run(pools, "edge.yaml", {"im": big_img}, "fp16")
+check("banded pools edge fp16", np.load(os.path.join(out, "ap.npy")), ref, "fp16")
+
+# 6. An unsupported operator is an input error naming the node.
 sm = save("softmax", [helper.make_node("Softmax", ["x"], ["y"], name="probs")],
           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], {})
 r = subprocess.run([NPUSIM, "compile", sm, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "sm.npub")],
@@ -164,7 +181,7 @@ ok = r.returncode == 2 and "node 'probs' (Softmax): operator not supported" in r
 print("unsupported operator:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
-# 6. compile writes a program that disassembles and reassembles identically.
+# 7. compile writes a program that disassembles and reassembles identically.
 npub = os.path.join(WORK, "mlp.npub")
 subprocess.run([NPUSIM, "compile", mlp, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", npub], check=True, capture_output=True)
 subprocess.run([NPUSIM, "disasm", npub, "-o", npub + ".npus"], check=True)
