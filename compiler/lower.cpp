@@ -24,8 +24,9 @@ namespace f = isa::fields;
 using isa::Instruction;
 using isa::Opcode;
 
-const std::vector<std::string> kSupported = {"Gemm", "MatMul", "Relu",    "Clip",    "Add",
-                                             "Sub",  "Mul",    "Flatten", "Reshape", "Identity"};
+const std::vector<std::string> kSupported = {
+    "Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Relu", "Clip",
+    "Add",  "Sub",    "Mul",  "Flatten", "Reshape",     "Identity"};
 
 /// Where a tensor lives in DRAM, viewed as rows x cols of the device type.
 struct Location {
@@ -126,8 +127,9 @@ class Lowering {
   bool is_spatial(const Tensor& t) const { return t.shape.size() == 4 && spatial_.count(t.name) > 0; }
 
   void mark_spatial() {
-    static const std::set<std::string> images = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool"};
-    static const std::set<std::string> elementwise = {"Relu", "Clip", "Add", "Sub", "Mul", "Identity"};
+    static const std::set<std::string> images = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization"};
+    static const std::set<std::string> elementwise = {
+        "Relu", "Clip", "Add", "Sub", "Mul", "Identity", "BatchNormalization"};
     for (const Node& n : g_.nodes)
       if (images.count(n.op)) {
         if (!n.inputs.empty()) spatial_.insert(n.inputs[0]);
@@ -361,6 +363,7 @@ class Lowering {
     }
     if (n.op == "Add" || n.op == "Sub" || n.op == "Mul") return binary(n);
     if (n.op == "Conv") return conv(n);
+    if (n.op == "BatchNormalization") return batch_norm(n);
     if (n.op == "MaxPool" || n.op == "AveragePool" || n.op == "GlobalAveragePool") return pool(n);
     if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") return alias(n);
     std::string list;
@@ -890,6 +893,57 @@ class Lowering {
     p.name = "pool" + std::to_string(p_.params.size());
     p_.params.push_back(p);
     return static_cast<uint32_t>(p_.params.size() - 1);
+  }
+
+  /// Inference BatchNormalization: y = x * s + t per channel, s = scale / sqrt(var + epsilon),
+  /// t = B - mean * s computed at compile time; two row-broadcast passes (mul, then add) through
+  /// an intermediate tensor. Channels are the rows' elements: NHWC images or [N, C] tensors.
+  void batch_norm(const Node& n) {
+    const Tensor& x = g_.tensor(n.inputs.at(0));
+    if (n.outputs.size() > 1) {
+      for (size_t i = 1; i < n.outputs.size(); ++i)
+        if (!n.outputs[i].empty()) throw CompileError(where(n) + ": training-mode outputs are not supported");
+    }
+    if (!(is_spatial(x) || x.shape.size() == 2))
+      throw CompileError(where(n) + ": only [N, C] tensors and images are supported");
+    const int64_t C = x.shape[1];
+    std::vector<const Tensor*> prm;
+    for (size_t i = 1; i <= 4; ++i) {
+      const Tensor& t = g_.tensor(n.inputs.at(i));
+      if (!t.is_const || t.elements() != C)
+        throw CompileError(where(n) + ": scale, B, mean and var must be constants of " + std::to_string(C) + " values");
+      prm.push_back(&t);
+    }
+    const double eps = n.attr_f("epsilon", 1e-5f);
+    std::vector<double> sc(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+      sc[c] = prm[0]->values[c] / std::sqrt(prm[3]->values[c] + eps);
+      sh[c] = prm[1]->values[c] - prm[2]->values[c] * sc[c];
+    }
+    const Location lx = input(n, 0);
+    const Location ls{weights_region_, put_device(sc), 1, C}, lt{weights_region_, put_device(sh), 1, C};
+    // Intermediate x * s among the activations.
+    act_bytes_ = (act_bytes_ + 63) / 64 * 64;
+    const Location tmp{act_region_, act_bytes_, lx.rows, lx.cols};
+    act_bytes_ += static_cast<uint64_t>(x.elements()) * dev_bytes();
+    const Location out = output(n);
+    auto pass = [&](const Location& src, const Location& row, const Location& dst, Opcode op) {
+      rows_op(n, {src, row}, {false, true}, dst,
+              [&](uint32_t d, const std::vector<uint32_t>& s2, uint32_t rows, uint32_t cols) {
+                Instruction i = make(op);
+                i.set(f::add::dst, d);
+                i.set(f::add::src0, s2[0]);
+                i.set(f::add::src1, s2[1]);
+                i.set(f::add::rows, rows);
+                i.set(f::add::cols, cols);
+                i.set(f::add::dtype, elem_);
+                i.set(f::add::bcast, 1);
+                i.set(f::add::q, isa::kNoParam);
+                return i;
+              });
+    };
+    pass(lx, ls, tmp, Opcode::Mul);
+    pass(tmp, lt, out, Opcode::Add);
   }
 
   /// Row tiles of an element-wise operation: `loads` inputs, one VPU instruction, a store.

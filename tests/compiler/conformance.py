@@ -6,8 +6,8 @@ selects the cases whose graph uses only operators the compiler supports, and run
 `npusim run model.onnx` on the bundled configs in fp16, comparing with the expected outputs.
 
 Static shapes and weights: the NPU compiler needs constant shape operands and convolution weights,
-so inputs that are not float32 (e.g. Reshape's int64 shape), scalar inputs (Clip's bounds) and Conv
-weights and biases are folded into initializers before compiling, with the values of the test's own
+so inputs that are not float32 (e.g. Reshape's int64 shape), scalar inputs (Clip's bounds), Conv
+weights and biases and BatchNormalization's parameters are folded into initializers before compiling, with the values of the test's own
 input data. That is what a deployment does; the operator semantics under test are unchanged.
 
 Tolerance: the cases are float32 and the NPU computes in fp16 (11 significant bits; products and
@@ -37,8 +37,8 @@ import onnx  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
-SUPPORTED = {"Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "Relu", "Clip", "Add", "Sub", "Mul", "Flatten",
-             "Reshape", "Identity"}
+SUPPORTED = {"Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Relu", "Clip", "Add",
+             "Sub", "Mul", "Flatten", "Reshape", "Identity"}
 CONFIGS = ["edge.yaml", "datacenter.yaml"]
 TOL = 8 * 2.0**-10
 
@@ -56,6 +56,8 @@ SKIP = {
     "test_maxpool_2d_ceil": "ceil_mode=1 is not lowered yet",
     "test_maxpool_2d_dilations": "pooling dilations are not lowered yet",
     "test_maxpool_2d_uint8": "integer pooling is not lowered yet (float models only)",
+    "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
+    "test_batchnorm_example_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_maxpool_with_argmax_2d_precomputed_pads": "the Indices output of MaxPool is not supported",
     "test_maxpool_with_argmax_2d_precomputed_strides": "the Indices output of MaxPool is not supported",
     "test_add_uint8": "integer element-wise operators are not lowered yet (float models only)",
@@ -80,7 +82,7 @@ def generate(dest):
 def fold_static_inputs(model, inputs):
     """Turns non-float32 and scalar graph inputs, and Conv weights and biases, into initializers
     with the test's values."""
-    weights = {i for n in model.graph.node if n.op_type == "Conv" for i in n.input[1:]}
+    weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization") for i in n.input[1:]}
     keep = []
     for vi, arr in zip(list(model.graph.input), inputs):
         if arr.dtype != np.float32 or arr.ndim == 0 or vi.name in weights:
