@@ -388,8 +388,9 @@ const std::vector<Command>& commands() {
        "Lowers a float ONNX model (opsets 11-17, static shapes) to an npusim program for the NPU that\n"
        "CONFIG describes: every operator tiled to its scratchpad and accumulator, one DEBUG marker per\n"
        "node (stats and traces are per operator). Activations and weights use --precision (default\n"
-       "fp16). Supported operators: Gemm, MatMul, Conv, MaxPool, AveragePool, GlobalAveragePool, Relu,\n"
-       "Clip, Add/Sub/Mul, Flatten, Reshape, Identity; anything else is an error naming the node.\n",
+       "fp16). Supported operators: Gemm, MatMul, Conv, MaxPool, AveragePool, GlobalAveragePool,\n"
+       "BatchNormalization, Relu, Clip, Add/Sub/Mul, Flatten, Reshape, Identity; anything else is an\n"
+       "error naming the node.\n",
        cmd_compile},
       {"asm", "assemble .npus text into an .npub container",
        "usage: npusim asm IN.npus [-o OUT.npub] [--queue-depth N] [--no-deadlock-check]\n"
