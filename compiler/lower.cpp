@@ -127,7 +127,8 @@ class Lowering {
   bool is_spatial(const Tensor& t) const { return t.shape.size() == 4 && spatial_.count(t.name) > 0; }
 
   void mark_spatial() {
-    static const std::set<std::string> images = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization"};
+    static const std::set<std::string> images = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+                                                 "BatchNormalization"};
     static const std::set<std::string> elementwise = {
         "Relu", "Clip", "Add", "Sub", "Mul", "Identity", "BatchNormalization"};
     for (const Node& n : g_.nodes)
@@ -927,23 +928,8 @@ class Lowering {
     const Location tmp{act_region_, act_bytes_, lx.rows, lx.cols};
     act_bytes_ += static_cast<uint64_t>(x.elements()) * dev_bytes();
     const Location out = output(n);
-    auto pass = [&](const Location& src, const Location& row, const Location& dst, Opcode op) {
-      rows_op(n, {src, row}, {false, true}, dst,
-              [&](uint32_t d, const std::vector<uint32_t>& s2, uint32_t rows, uint32_t cols) {
-                Instruction i = make(op);
-                i.set(f::add::dst, d);
-                i.set(f::add::src0, s2[0]);
-                i.set(f::add::src1, s2[1]);
-                i.set(f::add::rows, rows);
-                i.set(f::add::cols, cols);
-                i.set(f::add::dtype, elem_);
-                i.set(f::add::bcast, 1);
-                i.set(f::add::q, isa::kNoParam);
-                return i;
-              });
-    };
-    pass(lx, ls, tmp, Opcode::Mul);
-    pass(tmp, lt, out, Opcode::Add);
+    rows_binary(n, lx, ls, true, tmp, Opcode::Mul);
+    rows_binary(n, tmp, lt, true, out, Opcode::Add);
   }
 
   /// Row tiles of an element-wise operation: `loads` inputs, one VPU instruction, a store.
@@ -1035,8 +1021,12 @@ class Lowering {
   }
 
   void binary_op(const Node& n, const Location& la, const Location& lb, bool bcast) {
-    const Location out = output(n);
     const Opcode op = n.op == "Add" ? Opcode::Add : n.op == "Sub" ? Opcode::Sub : Opcode::Mul;
+    rows_binary(n, la, lb, bcast, output(n), op);
+  }
+
+  /// out = la (op) lb row by row; `bcast`: lb is one row for every row.
+  void rows_binary(const Node& n, const Location& la, const Location& lb, bool bcast, const Location& out, Opcode op) {
     rows_op(n, {la, lb}, {false, bcast}, out,
             [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
               Instruction i = make(op);
