@@ -15,6 +15,7 @@
 
 #include "compiler/compile.h"
 #include "isa/deadlock.h"
+#include "isa/diag.h"
 #include "isa_ops.h"
 
 namespace npusim::compiler {
@@ -102,7 +103,11 @@ class Lowering {
     while (!p_.regions[weights_region_].init.empty() && p_.regions[weights_region_].init.back() == 0)
       p_.regions[weights_region_].init.pop_back();
     p_.regions[act_region_].size = std::max<uint64_t>(1, act_bytes_);
-    isa::validate_program(p_);
+    try {
+      isa::validate_program(p_);
+    } catch (const isa::InputError& e) {  // the compiler emitted something the ISA rejects: a compiler bug
+      throw CompileError(std::string("internal error: the generated program is invalid: ") + e.what());
+    }
     if (auto dl = isa::find_deadlock(p_))
       throw CompileError("internal error: the generated program deadlocks:\n" + dl->describe(p_));
     out.program = std::move(p_);
@@ -819,6 +824,8 @@ class Lowering {
       throw CompileError(where(n) + ": window, stride or image too large for the pool parameters");
     if (win.pt >= win.kh || win.pb >= win.kh || win.pl >= win.kw || win.pr >= win.kw)
       throw CompileError(where(n) + ": padding as large as the window is not supported");
+    if (H + win.pt + win.pb < win.kh || W + win.pl + win.pr < win.kw)
+      throw CompileError(where(n) + ": the window is larger than the padded input");
     if ((win.pt + win.pb + H - win.kh) / win.sh + 1 != OH || (win.pl + win.pr + W - win.kw) / win.sw + 1 != OW)
       throw CompileError(where(n) + ": output size " + shape_text(y.shape) + " does not follow from the window");
     const bool count_pad = n.attr_i("count_include_pad", 0) != 0;

@@ -181,7 +181,20 @@ ok = r.returncode == 2 and "node 'probs' (Softmax): operator not supported" in r
 print("unsupported operator:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
-# 7. compile writes a program that disassembles and reassembles identically.
+# 7. Found by fuzz_onnx: a stride that leaves a 1-pixel-wide image, then a 2x2 pool whose window
+#    is larger than that image; a clear error, not an invalid program.
+narrow = save("narrow_pool", [
+    helper.make_node("Conv", ["img", "Wc1", "bc1"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 47]),
+    helper.make_node("MaxPool", ["c"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+], [helper.make_tensor_value_info("img", TensorProto.FLOAT, [2, 3, 32, 32])],
+   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 16, 8, 1])], {"Wc1": Wc1, "bc1": bc1})
+r = subprocess.run([NPUSIM, "compile", narrow, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "n.npub")],
+                   capture_output=True, text=True)
+ok = r.returncode == 2 and "node 'pool' (MaxPool): the window is larger than the padded input" in r.stderr
+print("pool window larger than the image:", "ok" if ok else "FAIL " + r.stderr)
+failures += not ok
+
+# 8. compile writes a program that disassembles and reassembles identically.
 npub = os.path.join(WORK, "mlp.npub")
 subprocess.run([NPUSIM, "compile", mlp, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", npub], check=True, capture_output=True)
 subprocess.run([NPUSIM, "disasm", npub, "-o", npub + ".npus"], check=True)
