@@ -25,9 +25,22 @@ namespace f = isa::fields;
 using isa::Instruction;
 using isa::Opcode;
 
-const std::vector<std::string> kSupported = {
-    "Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Relu", "Clip",
-    "Add",  "Sub",    "Mul",  "Flatten", "Reshape",     "Identity"};
+const std::vector<std::string> kSupported = {"Gemm",
+                                             "MatMul",
+                                             "Conv",
+                                             "MaxPool",
+                                             "AveragePool",
+                                             "GlobalAveragePool",
+                                             "BatchNormalization",
+                                             "Concat",
+                                             "Relu",
+                                             "Clip",
+                                             "Add",
+                                             "Sub",
+                                             "Mul",
+                                             "Flatten",
+                                             "Reshape",
+                                             "Identity"};
 
 /// Where a tensor lives in DRAM, viewed as rows x cols of the device type.
 struct Location {
@@ -370,6 +383,7 @@ class Lowering {
     if (n.op == "Add" || n.op == "Sub" || n.op == "Mul") return binary(n);
     if (n.op == "Conv") return conv(n);
     if (n.op == "BatchNormalization") return batch_norm(n);
+    if (n.op == "Concat") return concat(n);
     if (n.op == "MaxPool" || n.op == "AveragePool" || n.op == "GlobalAveragePool") return pool(n);
     if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") return alias(n);
     std::string list;
@@ -941,8 +955,10 @@ class Lowering {
 
   /// Row tiles of an element-wise operation: `loads` inputs, one VPU instruction, a store.
   template <typename MakeVpu>
+  /// `out_stride`/`out_col0`: the output rows are `out_stride` elements apart and this operation
+  /// writes columns from `out_col0` (Concat); -1 means the output is exactly out.rows x out.cols.
   void rows_op(const Node& n, const std::vector<Location>& ins, const std::vector<bool>& bcast_row, const Location& out,
-               MakeVpu make_vpu) {
+               MakeVpu make_vpu, int64_t out_stride = -1, int64_t out_col0 = 0) {
     const int64_t R = out.rows, C = out.cols;
     if (C > 4095) throw CompileError(where(n) + ": last dimension " + std::to_string(C) + " exceeds 4095 elements");
     const unsigned es = dev_bytes();
@@ -970,9 +986,57 @@ class Lowering {
       emit(v, kL2V, static_cast<uint32_t>(ins.size()), kV2S);
       Instruction st = make(Opcode::Store);
       st.set(f::store::src, dst);
-      st.set(f::store::desc, desc(out.region, dev_, out.offset, static_cast<uint32_t>(C), rr, C));
-      st.set(f::store::off, static_cast<uint32_t>(r0 * C));
+      const int64_t ostride = out_stride < 0 ? C : out_stride;
+      st.set(f::store::desc, desc(out.region, dev_, out.offset, static_cast<uint32_t>(C), rr, ostride));
+      st.set(f::store::off, static_cast<uint32_t>(r0 * ostride + out_col0));
       emit(st, kV2S, 1, kGo);
+    }
+  }
+
+  /// Concat: every input viewed as outer x inner_i rows (row-major: outer = the dimensions before
+  /// the axis), copied into its column range of the outer x sum(inner_i) output. Images concatenate
+  /// along channels (axis 1), which are the rows' elements in NHWC.
+  void concat(const Node& n) {
+    const Tensor& y = g_.tensor(n.outputs.at(0));
+    int64_t axis = n.attr_i("axis", 0);
+    if (axis < 0) axis += static_cast<int64_t>(y.shape.size());
+    if (axis < 0 || axis >= static_cast<int64_t>(y.shape.size())) throw CompileError(where(n) + ": axis out of range");
+    const bool image = is_spatial(y);
+    if (image && axis != 1) throw CompileError(where(n) + ": images concatenate along channels (axis 1) only");
+    auto split = [&](const Tensor& t) {  // outer, inner
+      if (image) return std::pair<int64_t, int64_t>{t.shape[0] * t.shape[2] * t.shape[3], t.shape[1]};
+      int64_t outer = 1, inner = 1;
+      for (int64_t d = 0; d < static_cast<int64_t>(t.shape.size()); ++d) (d < axis ? outer : inner) *= t.shape[d];
+      return std::pair<int64_t, int64_t>{outer, inner};
+    };
+    const auto [outer, total] = split(y);
+    const Location ly = output(n);
+    int64_t col0 = 0;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      if (n.inputs[i].empty()) continue;
+      const Tensor& t = g_.tensor(n.inputs[i]);
+      if (is_spatial(t) != image) throw CompileError(where(n) + ": inputs mix images and other tensors");
+      const auto [o, inner] = split(t);
+      if (o != outer)
+        throw CompileError(where(n) + ": input '" + t.name + "' does not match the output's outer dimensions");
+      if (inner == 0) continue;
+      Location li = input(n, i);
+      li.rows = outer;
+      li.cols = inner;
+      const Location view{ly.region, ly.offset, outer, inner};
+      rows_op(
+          n, {li}, {false}, view,
+          [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
+            Instruction c = make(Opcode::Copy);
+            c.set(f::copy::dst, dst);
+            c.set(f::copy::src, src[0]);
+            c.set(f::copy::rows, rows);
+            c.set(f::copy::cols, cols);
+            c.set(f::copy::dtype, elem_);
+            return c;
+          },
+          total, col0);
+      col0 += inner;
     }
   }
 

@@ -389,8 +389,8 @@ const std::vector<Command>& commands() {
        "CONFIG describes: every operator tiled to its scratchpad and accumulator, one DEBUG marker per\n"
        "node (stats and traces are per operator). Activations and weights use --precision (default\n"
        "fp16). Supported operators: Gemm, MatMul, Conv, MaxPool, AveragePool, GlobalAveragePool,\n"
-       "BatchNormalization, Relu, Clip, Add/Sub/Mul, Flatten, Reshape, Identity; anything else is an\n"
-       "error naming the node.\n",
+       "BatchNormalization, Concat, Relu, Clip, Add/Sub/Mul, Flatten, Reshape, Identity; anything else\n"
+       "is an error naming the node.\n",
        cmd_compile},
       {"asm", "assemble .npus text into an .npub container",
        "usage: npusim asm IN.npus [-o OUT.npub] [--queue-depth N] [--no-deadlock-check]\n"

@@ -37,7 +37,7 @@ import onnx  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
-SUPPORTED = {"Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Relu", "Clip", "Add",
+SUPPORTED = {"Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Relu", "Clip", "Add",
              "Sub", "Mul", "Flatten", "Reshape", "Identity"}
 CONFIGS = ["edge.yaml", "datacenter.yaml"]
 TOL = 8 * 2.0**-10
