@@ -150,6 +150,18 @@ Graph import_onnx(const std::string& path) {
   if (g.opset < 11 || g.opset > 17)
     throw CompileError(path + ": opset " + std::to_string(g.opset) +
                        " is not supported (this compiler reads opsets 11 to 17)");
+  // libonnx 1.12's convolution/pooling shape inference divides by strides and dilations without
+  // checking them (a stride of 0 is a SIGFPE, found by fuzz_onnx): check window attributes first.
+  for (int i = 0; i < model.graph().node_size(); ++i) {
+    const auto& n = model.graph().node(i);
+    for (const auto& a : n.attribute()) {
+      if (a.name() != "strides" && a.name() != "dilations" && a.name() != "kernel_shape") continue;
+      for (int64_t v : a.ints())
+        if (v <= 0)
+          throw CompileError("node '" + (n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name()) + "' (" +
+                             n.op_type() + "): " + a.name() + " must be positive, got " + std::to_string(v));
+    }
+  }
   try {
     onnx::checker::check_model(model);
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1));

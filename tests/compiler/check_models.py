@@ -194,7 +194,19 @@ ok = r.returncode == 2 and "node 'pool' (MaxPool): the window is larger than the
 print("pool window larger than the image:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
-# 8. compile writes a program that disassembles and reassembles identically.
+# 8. Found by fuzz_onnx: a zero stride used to crash libonnx's shape inference (division by zero).
+zpath = os.path.join(WORK, "zero_stride.onnx")
+g = helper.make_graph([helper.make_node("MaxPool", ["im"], ["mp"], name="pool0", kernel_shape=[3, 3], strides=[0, 2])], "zero_stride",
+                      [helper.make_tensor_value_info("im", TensorProto.FLOAT, [1, 8, 96, 96])],
+                      [helper.make_tensor_value_info("mp", TensorProto.FLOAT, None)])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), zpath)  # unchecked: the checker itself would crash
+r = subprocess.run([NPUSIM, "compile", zpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "z.npub")],
+                   capture_output=True, text=True)
+ok = r.returncode == 2 and "node 'pool0' (MaxPool): strides must be positive, got 0" in r.stderr
+print("zero stride:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
+failures += not ok
+
+# 9. compile writes a program that disassembles and reassembles identically.
 npub = os.path.join(WORK, "mlp.npub")
 subprocess.run([NPUSIM, "compile", mlp, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", npub], check=True, capture_output=True)
 subprocess.run([NPUSIM, "disasm", npub, "-o", npub + ".npus"], check=True)
