@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "compiler/graph.h"
+#include "compiler/host_kernels.h"
 #include "isa/program.h"
 
 namespace npusim::compiler {
@@ -21,6 +22,7 @@ struct TargetInfo {
 
 struct CompileOptions {
   std::string precision = "fp16";  ///< fp16 | bf16: the type of activations and weights on the NPU
+  bool fallback = true;            ///< run operators without an NPU lowering on the host (else: error)
 };
 
 /// One graph input or output and how the host marshals it.
@@ -36,6 +38,7 @@ struct CompiledModel {
   std::vector<IoBinding> inputs;       ///< graph inputs
   std::vector<IoBinding> outputs;      ///< graph outputs
   std::vector<std::string> operators;  ///< one DEBUG marker per ONNX node, in order
+  std::vector<HostOp> host_ops;        ///< operators left to the host (irq kHostIrqBase + index)
 };
 
 /// Compiles `g`; throws CompileError naming the node when something is unsupported.

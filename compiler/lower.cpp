@@ -52,7 +52,7 @@ struct Location {
 
 class Lowering {
  public:
-  Lowering(const Graph& g, const TargetInfo& t, const CompileOptions& o) : g_(g), t_(t) {
+  Lowering(const Graph& g, const TargetInfo& t, const CompileOptions& o) : g_(g), t_(t), fallback_(o.fallback) {
     if (o.precision == "fp16") {
       dev_ = isa::TensorType::FP16;
       elem_ = 2;  // ISA dtype enum: i8, u8, fp16, bf16
@@ -123,6 +123,7 @@ class Lowering {
     }
     if (auto dl = isa::find_deadlock(p_))
       throw CompileError("internal error: the generated program deadlocks:\n" + dl->describe(p_));
+    out.host_ops = std::move(host_ops_);
     out.program = std::move(p_);
     return out;
   }
@@ -386,9 +387,15 @@ class Lowering {
     if (n.op == "Concat") return concat(n);
     if (n.op == "MaxPool" || n.op == "AveragePool" || n.op == "GlobalAveragePool") return pool(n);
     if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") return alias(n);
+    if (fallback_ && has_host_kernel(n.op)) return host(n);
     std::string list;
-    for (const auto& s : kSupported) list += (list.empty() ? "" : ", ") + s;
-    throw CompileError(where(n) + ": operator not supported on the NPU by this compiler (supported: " + list + ")");
+    for (const auto& k : kSupported) list += (list.empty() ? "" : ", ") + k;
+    std::string host_list;
+    for (const auto& k : host_operators()) host_list += (host_list.empty() ? "" : ", ") + k;
+    throw CompileError(where(n) + ": operator not supported on the NPU by this compiler (supported: " + list + ")" +
+                       (fallback_               ? "; no host kernel either (host: " + host_list + ")"
+                        : has_host_kernel(n.op) ? "; a host kernel exists but --no-fallback is set"
+                                                : ""));
   }
 
   double const_scalar(const Node& n, size_t i) {
@@ -396,6 +403,41 @@ class Lowering {
     if (!t.is_const || t.values.size() != 1)
       throw CompileError(where(n) + ": input '" + t.name + "' must be a constant scalar");
     return t.values[0];
+  }
+
+  /// An operator left to the host: `barrier all` (every earlier instruction has completed),
+  /// `irq kHostIrqBase + index` (the runner runs the reference kernel when it completes),
+  /// `barrier ctrl` (nothing later is dispatched before that). Tensors stay row-major.
+  void host(const Node& n) {
+    check_host_op(n, g_, g_.opset);
+    HostOp op;
+    op.node = n;
+    op.dev = dev_;
+    op.opset = g_.opset;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      if (n.inputs[i].empty()) continue;
+      const Tensor& t = g_.tensor(n.inputs[i]);
+      if (is_spatial(t))
+        throw CompileError(where(n) + ": host operators on images (NHWC on the device) are not supported");
+      const Location l = input(n, i);
+      op.inputs.push_back({l.region, l.offset, t.shape});
+    }
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      if (n.outputs[i].empty()) continue;
+      const Tensor& t = g_.tensor(n.outputs[i]);
+      const Location l = output(n, i);
+      op.outputs.push_back({l.region, l.offset, t.shape});
+    }
+    Instruction drain = make(Opcode::Barrier);
+    drain.set(f::barrier::engines, (1u << isa::kEngineCount) - 1);
+    p_.text.push_back(drain);
+    Instruction irq = make(Opcode::Irq);
+    irq.set(f::irq::code, kHostIrqBase + static_cast<uint32_t>(host_ops_.size()));
+    p_.text.push_back(irq);
+    Instruction hold = make(Opcode::Barrier);
+    hold.set(f::barrier::engines, 1u << static_cast<unsigned>(isa::Engine::Ctrl));
+    p_.text.push_back(hold);
+    host_ops_.push_back(std::move(op));
   }
 
   /// Flatten/Reshape/Identity on row-major data: the output shares the input's bytes.
@@ -1135,6 +1177,8 @@ class Lowering {
     int64_t a = 0, b = 0, y = 0;
   } batch_;
   std::map<float, uint32_t> to_dev_params_;  ///< fp32 → device requant entries by scale
+  bool fallback_ = true;                     ///< host kernels allowed
+  std::vector<HostOp> host_ops_;             ///< operators left to the host
   std::set<std::string> spatial_;            ///< tensors stored NHWC (see mark_spatial)
   std::set<std::string> marker_names_;       ///< for unique markers
 };

@@ -60,6 +60,10 @@ std::vector<double> values_of(const onnx::TensorProto& t, const std::string& wha
   std::vector<double> v;
   v.reserve(static_cast<size_t>(n));
   const DType dt = from_onnx(t.data_type());
+  if (dt == DType::Other || dt == DType::F16 || dt == DType::BF16)
+    throw CompileError(what + ": constants of type " +
+                       onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t.data_type())) +
+                       " are not supported");
   if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
     throw CompileError(what + ": external tensor data is not supported");
   if (t.has_raw_data()) {

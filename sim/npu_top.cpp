@@ -325,6 +325,8 @@ class NpuTop : public sc_core::sc_module {
       const uint32_t s = inst.get(f::sem_set::sem);
       sems_[s] = inst.get(f::sem_set::value);
       sem_events_[s].notify(sc_core::SC_ZERO_TIME);
+    } else if (op == Opcode::Irq) {
+      if (opts_.irq_handler && !opts_.timing_only) opts_.irq_handler(inst.get(f::irq::code), mem_);
     } else if (op == Opcode::Matmul) {
       macs_ += uint64_t{inst.get(f::matmul::m)} * inst.get(f::matmul::n) * inst.get(f::matmul::k);
     }

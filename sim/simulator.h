@@ -4,11 +4,13 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "arch/fault.h"
+#include "arch/functional.h"
 #include "isa/program.h"
 #include "memory/dram.h"
 #include "sim/config/npu_config.h"
@@ -19,6 +21,10 @@ struct RunOptions {
   bool timing_only = false;               ///< skip the math (same cycles, no outputs)
   uint64_t watchdog_cycles = 1ull << 40;  ///< WATCHDOG fault past this many cycles
   bool trace = false;                     ///< collect Chrome/Perfetto trace events
+  /// Called when an `irq` instruction completes (functional runs only), with its user code and the
+  /// device memories: the host side of a job, e.g. a reference kernel for an operator the compiler
+  /// left to the host. The program orders it with barriers; its time is not modelled.
+  std::function<void(uint32_t code, arch::Memories& mem)> irq_handler;
 };
 
 /// Per-engine counters.

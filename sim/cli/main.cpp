@@ -169,11 +169,14 @@ std::map<std::string, std::vector<uint8_t>> gather_inputs(const Args& a, const i
 
 /// --stats and --trace files of a run.
 void write_reports(const Args& a, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
-                   const std::string& path) {
+                   const std::string& path, const std::string& fallback_json = "") {
   if (a.has("--stats")) {
     std::ofstream out(a.value("--stats"));
     if (!out) throw isa::InputError(a.value("--stats") + ": cannot write");
-    out << stats_json(r, cfg, prog, path);
+    std::string json = stats_json(r, cfg, prog, path);
+    // Compiled models add the fallback ratio as one more top-level key.
+    if (!fallback_json.empty()) json.insert(json.rfind('}'), "  ,\"fallback\": " + fallback_json + "\n");
+    out << json;
   }
   if (a.has("--trace")) {
     std::ofstream out(a.value("--trace"));
@@ -197,16 +200,25 @@ compiler::TargetInfo target_info(const config::NpuConfig& c) {
 compiler::CompiledModel compile_model(const std::string& path, const config::NpuConfig& cfg, const Args& a) {
   compiler::CompileOptions o;
   o.precision = a.value("--precision", "fp16");
+  o.fallback = !a.flag("--no-fallback");
   return compiler::compile(compiler::import_onnx(path), target_info(cfg), o);
 }
 
 int cmd_compile(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--config", "-o", "--precision"}, {});
+  const Args a(argv, {"--config", "-o", "--precision"}, {"--no-fallback"});
   if (a.positional().size() != 1) throw UsageError("compile needs exactly one model.onnx");
   if (!a.has("--config")) throw UsageError("compile needs --config CONFIG.yaml");
   const std::string in = a.positional()[0];
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
   const compiler::CompiledModel m = compile_model(in, cfg, a);
+  if (!m.host_ops.empty()) {
+    std::string nodes;
+    for (const auto& h : m.host_ops) nodes += (nodes.empty() ? "" : ", ") + h.node.name + " (" + h.node.op + ")";
+    throw isa::InputError(in + ": " + std::to_string(m.host_ops.size()) +
+                          " operator(s) would run on the host: " + nodes +
+                          "; an .npub cannot carry host kernels, so run the model directly (npusim run model.onnx), or "
+                          "see --no-fallback");
+  }
   std::string out = a.value("-o");
   if (out.empty()) out = (ends_with(in, ".onnx") ? in.substr(0, in.size() - 5) : in) + ".npub";
   const auto bytes = isa::write_npub(m.program);
@@ -306,6 +318,11 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
   opts.timing_only = a.flag("--timing-only");
   opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
   opts.trace = a.has("--trace");
+  // Host fallback: the program raises irq kHostIrqBase + i for host operator i.
+  opts.irq_handler = [&m](uint32_t code, arch::Memories& mem) {
+    if (code < compiler::kHostIrqBase || code - compiler::kHostIrqBase >= m.host_ops.size()) return;
+    compiler::run_host_op(m.host_ops[code - compiler::kHostIrqBase], mem.regions);
+  };
   const RunResult r = simulate(cfg, m.program, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
     const std::string dir = a.value("--output-dir");
@@ -322,8 +339,25 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
       write_npy(dir + "/" + b.io_name + ".npy", arr);
     }
   }
-  write_reports(a, r, cfg, m.program, path);
-  if (!a.flag("--quiet") || !r.ok) std::fputs(run_summary(r, cfg).c_str(), r.ok ? stdout : stderr);
+  // Fallback ratio: operators (and their MACs) on the host vs on the NPU.
+  std::string host_names;
+  for (const auto& h : m.host_ops) host_names += (host_names.empty() ? "\"" : ", \"") + h.node.name + "\"";
+  char fb[512];
+  std::snprintf(
+      fb, sizeof fb,
+      "{\"npu_operators\": %zu, \"host_operators\": %zu, \"host_ratio\": %.4g, \"npu_macs\": %llu, \"host_macs\": 0, "
+      "\"host\": [",
+      m.operators.size() - m.host_ops.size(), m.host_ops.size(),
+      m.operators.empty() ? 0.0 : static_cast<double>(m.host_ops.size()) / m.operators.size(),
+      static_cast<unsigned long long>(r.macs));
+  write_reports(a, r, cfg, m.program, path, std::string(fb) + host_names + "]}");
+  if (!a.flag("--quiet") || !r.ok) {
+    std::string summary = run_summary(r, cfg);
+    if (!m.host_ops.empty())
+      summary += "  fallback: " + std::to_string(m.host_ops.size()) + " of " + std::to_string(m.operators.size()) +
+                 " operators ran on the host (" + host_names + "); their time is not modelled\n";
+    std::fputs(summary.c_str(), r.ok ? stdout : stderr);
+  }
   return r.ok ? kExitOk : kExitFault;
 }
 
@@ -331,7 +365,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
                 "--precision"},
-               {"--timing-only", "--quiet"});
+               {"--timing-only", "--quiet", "--no-fallback"});
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
   const std::string path = a.positional()[0];
@@ -377,20 +411,24 @@ const std::vector<Command>& commands() {
        "  --timing-only           skip the arithmetic: same cycles, no outputs\n"
        "  --watchdog-cycles N     fault with WATCHDOG if the program has not finished after N cycles\n"
        "  --quiet                 no summary unless the run faults\n"
+       "  --no-fallback           (.onnx) operators without an NPU lowering are errors, not host kernels\n"
        "\n"
        "Exit code 1 when the device faults (bounds, semaphore overflow, deadlock, watchdog): the\n"
        "message names the instruction index and engine, and for deadlocks every engine's PC and\n"
        "the semaphore values.\n",
        cmd_run},
       {"compile", "compile an ONNX model for a configuration",
-       "usage: npusim compile MODEL.onnx --config CONFIG.yaml [-o OUT.npub] [--precision fp16|bf16]\n"
+       "usage: npusim compile MODEL.onnx --config CONFIG.yaml [-o OUT.npub] [--precision fp16|bf16] [--no-fallback]\n"
        "\n"
        "Lowers a float ONNX model (opsets 11-17, static shapes) to an npusim program for the NPU that\n"
        "CONFIG describes: every operator tiled to its scratchpad and accumulator, one DEBUG marker per\n"
        "node (stats and traces are per operator). Activations and weights use --precision (default\n"
        "fp16). Supported operators: Gemm, MatMul, Conv, MaxPool, AveragePool, GlobalAveragePool,\n"
        "BatchNormalization, Concat, Relu, Clip, Add/Sub/Mul, Flatten, Reshape, Identity; anything else\n"
-       "is an error naming the node.\n",
+       "runs on the host with a reference kernel when one exists (Softmax, LogSoftmax, Transpose,\n"
+       "Sigmoid, Tanh, Exp, Log, Sqrt, Div, Pow, ...; npusim run model.onnx only, since an .npub\n"
+       "cannot carry host kernels) and is otherwise an error naming the node. --no-fallback makes\n"
+       "every operator without an NPU lowering an error.\n",
        cmd_compile},
       {"asm", "assemble .npus text into an .npub container",
        "usage: npusim asm IN.npus [-o OUT.npub] [--queue-depth N] [--no-deadlock-check]\n"

@@ -172,12 +172,39 @@ ref = sum(mpp[:, :, i:i + 48, j:j + 48] for i in range(3) for j in range(3)) / s
 out, stats = run(pools, "edge.yaml", {"im": big_img}, "fp16")
 check("banded pools edge fp16", np.load(os.path.join(out, "ap.npy")), ref, "fp16")
 
-# 6. An unsupported operator is an input error naming the node.
-sm = save("softmax", [helper.make_node("Softmax", ["x"], ["y"], name="probs")],
+# 6. Host fallback: an MLP classifier ending in Softmax (no NPU lowering) runs the Softmax on the
+#    host between barriers; stats report the ratio. --no-fallback and `compile` refuse it, and an
+#    operator with neither an NPU lowering nor a host kernel is an error naming the node.
+clf = save("classifier", [
+    helper.make_node("Gemm", ["x", "W1", "b1"], ["h"], name="fc1", transB=1),
+    helper.make_node("Relu", ["h"], ["r"], name="relu"),
+    helper.make_node("MatMul", ["r", "W2"], ["logits"], name="fc2"),
+    helper.make_node("Softmax", ["logits"], ["probs"], name="probs", axis=-1),
+], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 64])],
+   [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [8, 40])], {"W1": W1, "b1": b1, "W2": W2})
+xs = rng.uniform(-2, 2, (8, 64)).astype(np.float32)
+z = np.maximum(xs @ W1.T + b1, 0) @ W2
+ref = np.exp(z - z.max(axis=1, keepdims=True))
+ref /= ref.sum(axis=1, keepdims=True)
+out, stats = run(clf, "edge.yaml", {"x": xs}, "fp16")
+check("classifier with host Softmax edge fp16", np.load(os.path.join(out, "probs.npy")), ref, "fp16")
+fb = stats.get("fallback", {})
+ok = fb.get("host_operators") == 1 and fb.get("npu_operators") == 3 and fb.get("host") == ["probs"]
+print("fallback ratio in stats:", "ok" if ok else "FAIL %s" % fb)
+failures += not ok
+cfg = os.path.join(REPO, "configs", "edge.yaml")
+for args, want in ((["run", "--config", cfg, clf, "--random-inputs", "1", "--no-fallback"],
+                    "node 'probs' (Softmax): operator not supported on the NPU by this compiler"),
+                   (["compile", clf, "--config", cfg, "-o", os.path.join(WORK, "c.npub")],
+                    "1 operator(s) would run on the host: probs (Softmax)")):
+    r = subprocess.run([NPUSIM] + args, capture_output=True, text=True)
+    ok = r.returncode == 2 and want in r.stderr
+    print("fallback refused (%s):" % args[0], "ok" if ok else "FAIL " + r.stderr)
+    failures += not ok
+hs = save("hardsigmoid", [helper.make_node("HardSigmoid", ["x"], ["y"], name="gate")],
           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], {})
-r = subprocess.run([NPUSIM, "compile", sm, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "sm.npub")],
-                   capture_output=True, text=True)
-ok = r.returncode == 2 and "node 'probs' (Softmax): operator not supported" in r.stderr
+r = subprocess.run([NPUSIM, "run", "--config", cfg, hs, "--random-inputs", "1"], capture_output=True, text=True)
+ok = r.returncode == 2 and "node 'gate' (HardSigmoid): operator not supported on the NPU" in r.stderr and "no host kernel either" in r.stderr
 print("unsupported operator:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 

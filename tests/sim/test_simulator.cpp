@@ -15,6 +15,13 @@ namespace {
 
 using testing::in_child;
 
+/// Options of a timing-only run.
+RunOptions timing() {
+  RunOptions o;
+  o.timing_only = true;
+  return o;
+}
+
 config::NpuConfig cfg_from(const std::string& extra) {
   return config::load_npu_config_text(
       "name: t\nclock: 1GHz\ndram: {impl: simple, latency: 100ns, bandwidth: 12.8GB/s}\n" + extra, "t.yaml");
@@ -53,7 +60,7 @@ TEST(Simulator, MxuCyclesEqualTheClosedFormWithIdealMemory) {
           arch::scalesim_closed_form(16, 16, c.mxu.flow(),
                                      {static_cast<uint32_t>(m), static_cast<uint32_t>(n), static_cast<uint32_t>(k)})
               .cycles;
-      EXPECT_EQ(cycles_of(run(c, prog_from(body), RunOptions{true})), want) << flow << " " << m << "x" << n << "x" << k;
+      EXPECT_EQ(cycles_of(run(c, prog_from(body), timing())), want) << flow << " " << m << "x" << n << "x" << k;
     }
 }
 
@@ -88,8 +95,7 @@ TEST(Simulator, DoubleBufferedGemmTakesMaxOfComputeAndMemory) {
         period;
     // Steady state is the slower stage; the faster one shows once at the start or the end.
     const double want = tiles * std::max(comp_s, mem_s) + std::min(comp_s, mem_s);
-    const double got =
-        static_cast<double>(cycles_of(run(c, prog_from(double_buffered(tiles, m)), RunOptions{true}))) * period;
+    const double got = static_cast<double>(cycles_of(run(c, prog_from(double_buffered(tiles, m)), timing()))) * period;
     EXPECT_NEAR(got / want, 1.0, 0.02) << "m=" << m << " compute " << comp_s << " memory " << mem_s;
   }
 }
@@ -98,7 +104,7 @@ TEST(Simulator, RepeatedRunsAndTimingOnlyGiveIdenticalCycles) {
   const auto c = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
   const isa::Program p = isa::assemble_file(std::string(NPUSIM_TRACES) + "/gemm_i8_db.npus").program;
   std::map<std::string, std::vector<uint8_t>> in{{"A", std::vector<uint8_t>(64 * 256, 3)}};
-  const std::string a = run(c, p, {}, in), b = run(c, p, {}, in), t = run(c, p, RunOptions{true}, in);
+  const std::string a = run(c, p, {}, in), b = run(c, p, {}, in), t = run(c, p, timing(), in);
   EXPECT_EQ(a, b);
   EXPECT_NE(a.find(" C=4096"), std::string::npos) << a;  // the output came back
   EXPECT_EQ(cycles_of(a), cycles_of(t));
@@ -108,7 +114,7 @@ TEST(Simulator, RegionBoundsFault_bad) {
   const auto r =
       run(cfg_from(""),
           prog_from(".region x role=input size=64\n.desc D region=x dtype=i8 box=[64]\nnop\nload s[0], D, off=8"),
-          RunOptions{true});
+          timing());
   EXPECT_NE(r.find("fault=REGION_BOUNDS REGION_BOUNDS: instruction #1 (load on load): descriptor 'D' row 0 reaches "
                    "bytes [8, 72)"),
             std::string::npos)
@@ -116,7 +122,7 @@ TEST(Simulator, RegionBoundsFault_bad) {
 }
 
 TEST(Simulator, SramOverflowFault_bad) {
-  const auto r = run(cfg_from(""), prog_from("fill acc[0x7F0], lines=32"), RunOptions{true});
+  const auto r = run(cfg_from(""), prog_from("fill acc[0x7F0], lines=32"), timing());
   EXPECT_NE(r.find("fault=SRAM_BOUNDS SRAM_BOUNDS: instruction #0 (fill on load): fill destination: lines [2032, 2064) "
                    "exceed the accumulator"),
             std::string::npos)
@@ -124,7 +130,7 @@ TEST(Simulator, SramOverflowFault_bad) {
 }
 
 TEST(Simulator, SemaphoreOverflowFault_bad) {
-  const auto r = run(cfg_from(""), prog_from(".sem s consumer=vpu init=65535\nnop !sig(s)"), RunOptions{true});
+  const auto r = run(cfg_from(""), prog_from(".sem s consumer=vpu init=65535\nnop !sig(s)"), timing());
   EXPECT_NE(r.find("fault=SEM_OVERFLOW SEM_OVERFLOW: instruction #0 (ctrl) signals semaphore 's' past 65535"),
             std::string::npos)
       << r;
@@ -135,9 +141,9 @@ TEST(Simulator, DeadlockFaultReportsEveryEngine_bad) {
       ".region r role=input size=64\n.desc D region=r dtype=i8 box=[64]\n.sem a consumer=load\n.sem b consumer=mxu\n"
       "load s[0], D !wait(a) !sig(b)\nmatmul acc[0], s[0], s[0], m=1, n=1, k=1, dtype=i8 !wait(b) !sig(a)",
       false);
-  const auto r = run(cfg_from(""), p, RunOptions{true}, {{"r", {}}});
+  const auto r = run(cfg_from(""), p, timing(), {{"r", {}}});
   EXPECT_NE(r.find("EXCEPTION"), std::string::npos) << r;  // 'r' has no IO entry: input error first
-  const auto d = run(cfg_from(""), p, RunOptions{true});
+  const auto d = run(cfg_from(""), p, timing());
   EXPECT_NE(d.find("fault=DEADLOCK"), std::string::npos) << d;
   EXPECT_NE(d.find("load: pc #0 (load) waits for semaphore 'a' >= 1"), std::string::npos) << d;
   EXPECT_NE(d.find("mxu: pc #1 (matmul) waits for semaphore 'b' >= 1"), std::string::npos) << d;
@@ -146,7 +152,7 @@ TEST(Simulator, DeadlockFaultReportsEveryEngine_bad) {
 }
 
 TEST(Simulator, WatchdogFault_bad) {
-  RunOptions o{true};
+  RunOptions o = timing();
   o.watchdog_cycles = 100;
   const auto r = run(cfg_from(""), prog_from("matmul acc[0], s[0], s[0], m=512, n=16, k=16, dtype=i8"), o);
   EXPECT_NE(r.find("fault=WATCHDOG WATCHDOG: no finish after 100 cycles"), std::string::npos) << r;

@@ -1,0 +1,45 @@
+// Host fallback: reference kernels for operators the NPU lowering does not cover. The compiler
+// emits `barrier all; irq <code>; barrier ctrl` for such a node; when the irq completes, the runner
+// calls run_host_op on the device memories, so the kernel reads its inputs after every earlier
+// instruction has completed and nothing later starts before it is done.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/graph.h"
+#include "isa/program.h"
+
+namespace npusim::compiler {
+
+/// Where a host operator's tensor lives (device type, row-major as in ONNX).
+struct HostTensor {
+  uint8_t region = 0;          ///< region id
+  uint64_t offset = 0;         ///< byte offset
+  std::vector<int64_t> shape;  ///< ONNX shape
+};
+
+struct HostOp {
+  Node node;                        ///< the ONNX node
+  std::vector<HostTensor> inputs;   ///< its inputs ("" inputs omitted)
+  std::vector<HostTensor> outputs;  ///< its outputs
+  isa::TensorType dev{};            ///< device element type (fp16 or bf16)
+  int64_t opset = 13;               ///< model opset (Softmax's semantics changed at 13)
+};
+
+/// irq codes of host operators: kHostIrqBase + index into CompiledModel::host_ops.
+inline constexpr uint32_t kHostIrqBase = 0x48000000u;  // 'H' << 24
+
+/// Operators with a host reference kernel.
+const std::vector<std::string>& host_operators();
+bool has_host_kernel(const std::string& op);
+
+/// Runs one host operator on the device memories (`regions[id]` holds region id's bytes).
+/// Throws CompileError for attributes the kernel does not support.
+void run_host_op(const HostOp& op, std::vector<std::vector<uint8_t>>& regions);
+
+/// Checks a node's attributes at compile time (the same checks run_host_op makes).
+void check_host_op(const Node& n, const Graph& g, int64_t opset);
+
+}  // namespace npusim::compiler
