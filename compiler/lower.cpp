@@ -728,20 +728,27 @@ class Lowering {
     if (!is_spatial(x) || !is_spatial(y) || w.shape.size() != 4)
       throw CompileError(where(n) + ": only 2-D convolution (4-D X and W) is supported");
     if (!w.is_const) throw CompileError(where(n) + ": the weights must be constant");
-    if (n.attr_i("group", 1) != 1)
-      throw CompileError(where(n) + ": grouped and depthwise convolution are not lowered yet");
     const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
     const int64_t Co = y.shape[1], OH = y.shape[2], OW = y.shape[3], KH = w.shape[2], KW = w.shape[3];
-    if (w.shape[0] != Co || w.shape[1] != C)
+    // Groups: group g maps input channels [g*Cg, (g+1)*Cg) to output channels [g*Cog, (g+1)*Cog);
+    // depthwise is G = C. Each group is an ordinary convolution on channel slices, addressed by
+    // element offsets (so depthwise runs as k = 1 matmuls per tap: correct, not yet fast).
+    const int64_t G = n.attr_i("group", 1);
+    if (G < 1 || C % G || Co % G)
+      throw CompileError(where(n) + ": group " + std::to_string(G) + " does not divide the channels");
+    const int64_t Cg = C / G, Cog = Co / G;
+    if (w.shape[0] != Co || w.shape[1] != Cg)
       throw CompileError(where(n) + ": weights " + shape_text(w.shape) + " do not match the input and output channels");
     const Window win = window(n, H, W, OH, OW, KH, KW);
-    // Weights per tap: [KH][KW][Cin][Cout] in the device type.
-    std::vector<double> taps(static_cast<size_t>(KH * KW * C * Co));
-    for (int64_t co = 0; co < Co; ++co)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t kh = 0; kh < KH; ++kh)
-          for (int64_t kw = 0; kw < KW; ++kw)
-            taps[((kh * KW + kw) * C + c) * Co + co] = w.values[((co * C + c) * KH + kh) * KW + kw];
+    // Weights per group and tap: [G][KH][KW][Cg][Cog] in the device type.
+    std::vector<double> taps(static_cast<size_t>(KH * KW * Cg * Co));
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t co = 0; co < Cog; ++co)
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw)
+              taps[(((g * KH + kh) * KW + kw) * Cg + c) * Cog + co] =
+                  w.values[(((g * Cog + co) * Cg + c) * KH + kh) * KW + kw];
     const uint64_t taps_off = put_device(taps);
     bool has_bias = false;
     uint64_t bias_off = 0;
@@ -756,103 +763,105 @@ class Lowering {
     const Location ly = output(n);
     if (OW > 4095) throw CompileError(where(n) + ": output width " + std::to_string(OW) + " exceeds 4095");
     const unsigned es = dev_bytes();
-    int64_t tn = std::min<int64_t>(Co, std::max<int64_t>(t_.mxu_cols * 4, 64)), tk = std::min<int64_t>(C, 512);
+    int64_t tn = std::min<int64_t>(Cog, std::max<int64_t>(t_.mxu_cols * 4, 64)), tk = std::min<int64_t>(Cg, 512);
     int64_t toh = std::max<int64_t>(1, std::min<int64_t>(OH, 4095 / OW));
     auto fits = [&] {
       const int64_t P = toh * OW;
       return uint64_t{lines(P, tn, 4)} * t_.line_bytes <= t_.acc_bytes &&
              uint64_t{lines(P, tk, es) + lines(tk, tn, es) + lines(P, tn, es)} * t_.line_bytes <= t_.spad_bytes;
     };
-    while (!fits() && (toh > 1 || tk > 16 || tn > 16)) {
+    while (!fits() && (toh > 1 || tk > 1 || tn > 1)) {
       if (toh > 1)
         toh = (toh + 1) / 2;
-      else if (tk > 16)
+      else if (tk > 1)
         tk = (tk + 1) / 2;
       else
         tn = (tn + 1) / 2;
     }
     if (!fits()) throw CompileError(where(n) + ": no tile fits the scratchpad and accumulator");
     for (int64_t b = 0; b < N; ++b)
-      for (int64_t oh0 = 0; oh0 < OH; oh0 += toh)
-        for (int64_t n0 = 0; n0 < Co; n0 += tn) {
-          const int64_t th = std::min(toh, OH - oh0), P = th * OW;
-          const auto nn = static_cast<uint32_t>(std::min(tn, Co - n0));
-          const uint32_t a_line = 0, b_line = lines(P, tk, es), y_line = b_line + lines(tk, tn, es);
-          // The taps (and channel chunks) that touch the image for this band.
-          struct Step {
-            int64_t kh, kw, c0, ck, oh_lo, oh_hi, ow_lo, ow_hi;
-          };
-          std::vector<Step> steps;
-          for (int64_t kh = 0; kh < KH; ++kh)
-            for (int64_t kw = 0; kw < KW; ++kw) {
-              const int64_t oy = kh * win.dh - win.pt, ox = kw * win.dw - win.pl;  // input = out * stride + o
-              const int64_t oh_lo = std::max(oh0, ceil_div(-oy, win.sh)),
-                            oh_hi = std::min(oh0 + th - 1, floor_div(H - 1 - oy, win.sh));
-              const int64_t ow_lo = std::max<int64_t>(0, ceil_div(-ox, win.sw)),
-                            ow_hi = std::min(OW - 1, floor_div(W - 1 - ox, win.sw));
-              if (oh_lo > oh_hi || ow_lo > ow_hi) continue;  // the tap only sees padding here: adds zero
-              for (int64_t c0 = 0; c0 < C; c0 += tk)
-                steps.push_back({kh, kw, c0, std::min(tk, C - c0), oh_lo, oh_hi, ow_lo, ow_hi});
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t oh0 = 0; oh0 < OH; oh0 += toh)
+          for (int64_t n0 = 0; n0 < Cog; n0 += tn) {
+            const int64_t th = std::min(toh, OH - oh0), P = th * OW;
+            const auto nn = static_cast<uint32_t>(std::min(tn, Cog - n0));
+            const uint32_t a_line = 0, b_line = lines(P, tk, es), y_line = b_line + lines(tk, tn, es);
+            // The taps (and channel chunks) that touch the image for this band.
+            struct Step {
+              int64_t kh, kw, c0, ck, oh_lo, oh_hi, ow_lo, ow_hi;
+            };
+            std::vector<Step> steps;
+            for (int64_t kh = 0; kh < KH; ++kh)
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t oy = kh * win.dh - win.pt, ox = kw * win.dw - win.pl;  // input = out * stride + o
+                const int64_t oh_lo = std::max(oh0, ceil_div(-oy, win.sh)),
+                              oh_hi = std::min(oh0 + th - 1, floor_div(H - 1 - oy, win.sh));
+                const int64_t ow_lo = std::max<int64_t>(0, ceil_div(-ox, win.sw)),
+                              ow_hi = std::min(OW - 1, floor_div(W - 1 - ox, win.sw));
+                if (oh_lo > oh_hi || ow_lo > ow_hi) continue;  // the tap only sees padding here: adds zero
+                for (int64_t c0 = 0; c0 < Cg; c0 += tk)
+                  steps.push_back({kh, kw, c0, std::min(tk, Cg - c0), oh_lo, oh_hi, ow_lo, ow_hi});
+              }
+            bool first = true;
+            if (has_bias) {
+              Instruction l = make(Opcode::Load);
+              l.set(f::load::dst_acc, 1);
+              l.set(f::load::desc,
+                    desc(weights_region_, isa::TensorType::FP32, bias_off, nn, static_cast<uint32_t>(P), 0));
+              l.set(f::load::off, static_cast<uint32_t>(g * Cog + n0));
+              emit(l, kGo, 1, kL2M);
+              first = false;
             }
-          bool first = true;
-          if (has_bias) {
-            Instruction l = make(Opcode::Load);
-            l.set(f::load::dst_acc, 1);
-            l.set(f::load::desc,
-                  desc(weights_region_, isa::TensorType::FP32, bias_off, nn, static_cast<uint32_t>(P), 0));
-            l.set(f::load::off, static_cast<uint32_t>(n0));
-            emit(l, kGo, 1, kL2M);
-            first = false;
+            for (size_t i = 0; i < steps.size(); ++i) {
+              const Step& st = steps[i];
+              const int64_t pt = st.oh_lo - oh0, pb = oh0 + th - 1 - st.oh_hi, pl = st.ow_lo, pr = OW - 1 - st.ow_hi;
+              if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
+                throw CompileError(where(n) +
+                                   ": more than 15 padding rows or columns in one tile (the load's padding fields)");
+              const int64_t y0 = st.oh_lo * win.sh + st.kh * win.dh - win.pt,
+                            x0 = st.ow_lo * win.sw + st.kw * win.dw - win.pl;
+              Instruction la = make(Opcode::Load);
+              la.set(f::load::dst, a_line);
+              la.set(f::load::desc,
+                     desc_nd(lx.region, dev_, lx.offset,
+                             {static_cast<uint32_t>(st.ck), static_cast<uint32_t>(st.ow_hi - st.ow_lo + 1),
+                              static_cast<uint32_t>(st.oh_hi - st.oh_lo + 1)},
+                             {win.sw * C, win.sh * W * C}));
+              la.set(f::load::off, static_cast<uint32_t>(((b * H + y0) * W + x0) * C + g * Cg + st.c0));
+              la.set(f::load::pad_top, static_cast<uint32_t>(pt));
+              la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
+              la.set(f::load::pad_left, static_cast<uint32_t>(pl));
+              la.set(f::load::pad_right, static_cast<uint32_t>(pr));
+              emit(la, first ? kGo : (i > 0 ? kM2L : -1), 1, kL2M);
+              first = false;
+              Instruction lw = make(Opcode::Load);
+              lw.set(f::load::dst, b_line);
+              lw.set(f::load::desc, desc(weights_region_, dev_, taps_off, nn, static_cast<uint32_t>(st.ck), Cog));
+              lw.set(f::load::off, static_cast<uint32_t>((((g * KH + st.kh) * KW + st.kw) * Cg + st.c0) * Cog + n0));
+              emit(lw, -1, 1, kL2M);
+              Instruction m = make(Opcode::Matmul);
+              m.set(f::matmul::a, a_line);
+              m.set(f::matmul::b, b_line);
+              m.set(f::matmul::m, static_cast<uint32_t>(P));
+              m.set(f::matmul::n, nn);
+              m.set(f::matmul::k, static_cast<uint32_t>(st.ck));
+              m.set(f::matmul::dtype, elem_);
+              m.set(f::matmul::accumulate, (i > 0 || has_bias) ? 1 : 0);
+              emit(m, kL2M, (i == 0 && has_bias) ? 3 : 2, i + 1 == steps.size() ? kM2V : kM2L);
+            }
+            Instruction rq = make(Opcode::Requant);
+            rq.set(f::requant::dst, y_line);
+            rq.set(f::requant::rows, static_cast<uint32_t>(P));
+            rq.set(f::requant::cols, nn);
+            rq.set(f::requant::dtype, elem_);
+            rq.set(f::requant::q, to_device_param(1.0f));
+            emit(rq, kM2V, 1, kV2S);
+            Instruction sto = make(Opcode::Store);
+            sto.set(f::store::src, y_line);
+            sto.set(f::store::desc, desc(ly.region, dev_, ly.offset, nn, static_cast<uint32_t>(P), Co));
+            sto.set(f::store::off, static_cast<uint32_t>(((b * OH + oh0) * OW) * Co + g * Cog + n0));
+            emit(sto, kV2S, 1, kGo);
           }
-          for (size_t i = 0; i < steps.size(); ++i) {
-            const Step& st = steps[i];
-            const int64_t pt = st.oh_lo - oh0, pb = oh0 + th - 1 - st.oh_hi, pl = st.ow_lo, pr = OW - 1 - st.ow_hi;
-            if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
-              throw CompileError(where(n) +
-                                 ": more than 15 padding rows or columns in one tile (the load's padding fields)");
-            const int64_t y0 = st.oh_lo * win.sh + st.kh * win.dh - win.pt,
-                          x0 = st.ow_lo * win.sw + st.kw * win.dw - win.pl;
-            Instruction la = make(Opcode::Load);
-            la.set(f::load::dst, a_line);
-            la.set(f::load::desc, desc_nd(lx.region, dev_, lx.offset,
-                                          {static_cast<uint32_t>(st.ck), static_cast<uint32_t>(st.ow_hi - st.ow_lo + 1),
-                                           static_cast<uint32_t>(st.oh_hi - st.oh_lo + 1)},
-                                          {win.sw * C, win.sh * W * C}));
-            la.set(f::load::off, static_cast<uint32_t>(((b * H + y0) * W + x0) * C + st.c0));
-            la.set(f::load::pad_top, static_cast<uint32_t>(pt));
-            la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
-            la.set(f::load::pad_left, static_cast<uint32_t>(pl));
-            la.set(f::load::pad_right, static_cast<uint32_t>(pr));
-            emit(la, first ? kGo : (i > 0 ? kM2L : -1), 1, kL2M);
-            first = false;
-            Instruction lw = make(Opcode::Load);
-            lw.set(f::load::dst, b_line);
-            lw.set(f::load::desc, desc(weights_region_, dev_, taps_off, nn, static_cast<uint32_t>(st.ck), Co));
-            lw.set(f::load::off, static_cast<uint32_t>(((st.kh * KW + st.kw) * C + st.c0) * Co + n0));
-            emit(lw, -1, 1, kL2M);
-            Instruction m = make(Opcode::Matmul);
-            m.set(f::matmul::a, a_line);
-            m.set(f::matmul::b, b_line);
-            m.set(f::matmul::m, static_cast<uint32_t>(P));
-            m.set(f::matmul::n, nn);
-            m.set(f::matmul::k, static_cast<uint32_t>(st.ck));
-            m.set(f::matmul::dtype, elem_);
-            m.set(f::matmul::accumulate, (i > 0 || has_bias) ? 1 : 0);
-            emit(m, kL2M, (i == 0 && has_bias) ? 3 : 2, i + 1 == steps.size() ? kM2V : kM2L);
-          }
-          Instruction rq = make(Opcode::Requant);
-          rq.set(f::requant::dst, y_line);
-          rq.set(f::requant::rows, static_cast<uint32_t>(P));
-          rq.set(f::requant::cols, nn);
-          rq.set(f::requant::dtype, elem_);
-          rq.set(f::requant::q, to_device_param(1.0f));
-          emit(rq, kM2V, 1, kV2S);
-          Instruction sto = make(Opcode::Store);
-          sto.set(f::store::src, y_line);
-          sto.set(f::store::desc, desc(ly.region, dev_, ly.offset, nn, static_cast<uint32_t>(P), Co));
-          sto.set(f::store::off, static_cast<uint32_t>(((b * OH + oh0) * OW) * Co + n0));
-          emit(sto, kV2S, 1, kGo);
-        }
   }
 
   /// MaxPool, AveragePool and GlobalAveragePool on NHWC images with the ISA's pool instruction,

@@ -172,6 +172,39 @@ ref = sum(mpp[:, :, i:i + 48, j:j + 48] for i in range(3) for j in range(3)) / s
 out, stats = run(pools, "edge.yaml", {"im": big_img}, "fp16")
 check("banded pools edge fp16", np.load(os.path.join(out, "ap.npy")), ref, "fp16")
 
+# 5b. A MobileNet-style block: depthwise 3x3/2 → BatchNormalization → Relu → pointwise 1x1 →
+#     group-2 3x3 convolution.
+def conv_grouped(x, w, b, groups, stride=1, pad=0):
+    cg, cog = x.shape[1] // groups, w.shape[0] // groups
+    return np.concatenate([conv2d(x[:, g * cg:(g + 1) * cg], w[g * cog:(g + 1) * cog], b[g * cog:(g + 1) * cog], stride, pad)
+                           for g in range(groups)], axis=1)
+
+
+Wdw = rng.uniform(-0.5, 0.5, (8, 1, 3, 3)).astype(np.float32)
+bdw = rng.uniform(-0.2, 0.2, (8,)).astype(np.float32)
+gam, bet = rng.uniform(0.5, 1.5, (8,)).astype(np.float32), rng.uniform(-0.3, 0.3, (8,)).astype(np.float32)
+mu, var = rng.uniform(-0.2, 0.2, (8,)).astype(np.float32), rng.uniform(0.5, 1.5, (8,)).astype(np.float32)
+Wpw = rng.uniform(-0.4, 0.4, (12, 8, 1, 1)).astype(np.float32)
+bpw = np.zeros(12, np.float32)
+Wg = rng.uniform(-0.2, 0.2, (12, 6, 3, 3)).astype(np.float32)
+bg = rng.uniform(-0.2, 0.2, (12,)).astype(np.float32)
+mobile = save("mobile", [
+    helper.make_node("Conv", ["im8", "Wdw", "bdw"], ["dw"], name="depthwise", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], group=8),
+    helper.make_node("BatchNormalization", ["dw", "gam", "bet", "mu", "var"], ["bn"], name="bn", epsilon=1e-3),
+    helper.make_node("Relu", ["bn"], ["r"], name="relu"),
+    helper.make_node("Conv", ["r", "Wpw", "bpw"], ["pw"], name="pointwise", kernel_shape=[1, 1]),
+    helper.make_node("Conv", ["pw", "Wg", "bg"], ["out"], name="grouped", kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=2),
+], [helper.make_tensor_value_info("im8", TensorProto.FLOAT, [1, 8, 20, 20])],
+   [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 12, 10, 10])],
+   {"Wdw": Wdw, "bdw": bdw, "gam": gam, "bet": bet, "mu": mu, "var": var, "Wpw": Wpw, "bpw": bpw, "Wg": Wg, "bg": bg})
+im8 = rng.uniform(-1, 1, (1, 8, 20, 20)).astype(np.float32)
+dw = conv_grouped(im8, Wdw, bdw, 8, stride=2, pad=1)
+bn = (dw - mu.reshape(1, -1, 1, 1)) / np.sqrt(var.reshape(1, -1, 1, 1) + 1e-3) * gam.reshape(1, -1, 1, 1) + bet.reshape(1, -1, 1, 1)
+ref = conv_grouped(conv2d(np.maximum(bn, 0), Wpw, bpw), Wg, bg, 2, pad=1)
+for config in ("edge.yaml", "datacenter.yaml"):
+    out, _ = run(mobile, config, {"im8": im8}, "fp16")
+    check(f"mobile block {config} fp16", np.load(os.path.join(out, "out.npy")), ref, "fp16")
+
 # 6. Host fallback: an MLP classifier ending in Softmax (no NPU lowering) runs the Softmax on the
 #    host between barriers; stats report the ratio. --no-fallback and `compile` refuse it, and an
 #    operator with neither an NPU lowering nor a host kernel is an error naming the node.
