@@ -7,6 +7,7 @@
 // folded into them.
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -740,6 +741,7 @@ class Lowering {
     if (w.shape[0] != Co || w.shape[1] != Cg)
       throw CompileError(where(n) + ": weights " + shape_text(w.shape) + " do not match the input and output channels");
     const Window win = window(n, H, W, OH, OW, KH, KW);
+    if (G == C && Co == C) return depthwise(n, win);
     // Weights per group and tap: [G][KH][KW][Cg][Cog] in the device type.
     std::vector<double> taps(static_cast<size_t>(KH * KW * Cg * Co));
     for (int64_t g = 0; g < G; ++g)
@@ -862,6 +864,130 @@ class Lowering {
             sto.set(f::store::off, static_cast<uint32_t>(((b * OH + oh0) * OW) * Co + g * Cog + n0));
             emit(sto, kV2S, 1, kGo);
           }
+  }
+
+  /// Depthwise convolution (group = channels, multiplier 1) on the VPU: for each kernel tap, the
+  /// shifted window (one padded strided load, as for Conv) times the tap's weight row, in fp32,
+  /// accumulated into the output in the accumulator: Y[p, c] = b[c] + sum_tap X_tap[p, c] * w[c, tap].
+  void depthwise(const Node& n, const Window& win) {
+    const Tensor& x = g_.tensor(n.inputs.at(0));
+    const Tensor& w = g_.tensor(n.inputs.at(1));
+    const Tensor& y = g_.tensor(n.outputs.at(0));
+    const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], OH = y.shape[2], OW = y.shape[3];
+    const int64_t KH = w.shape[2], KW = w.shape[3];
+    std::vector<double> taps(static_cast<size_t>(KH * KW * C));
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < KH * KW; ++t) taps[t * C + c] = w.values[c * KH * KW + t];
+    const uint64_t taps_off = put_device(taps);
+    std::vector<float> bias(static_cast<size_t>(C), 0.0f);  // the accumulator starts at the bias (or 0)
+    if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+      const Tensor& b = g_.tensor(n.inputs[2]);
+      if (!b.is_const || b.elements() != C)
+        throw CompileError(where(n) + ": the bias must be a constant of " + std::to_string(C) + " values");
+      bias.assign(b.values.begin(), b.values.end());
+    }
+    const uint64_t bias_off = put_fp32(bias);
+    const Location lx = input(n, 0), ly = output(n);
+    if (OW > 4095) throw CompileError(where(n) + ": output width " + std::to_string(OW) + " exceeds 4095");
+    const unsigned es = dev_bytes();
+    int64_t tc = std::min<int64_t>(C, 4095), toh = std::max<int64_t>(1, std::min<int64_t>(OH, 4095 / OW));
+    auto fits = [&] {
+      const int64_t P = toh * OW;
+      return uint64_t{2 * lines(P, tc, 4)} * t_.line_bytes <= t_.acc_bytes &&
+             uint64_t{2 * lines(P, tc, es) + lines(1, tc, es)} * t_.line_bytes <= t_.spad_bytes;
+    };
+    while (!fits() && (toh > 1 || tc > 1)) {
+      if (toh > 1)
+        toh = (toh + 1) / 2;
+      else
+        tc = (tc + 1) / 2;
+    }
+    if (!fits()) throw CompileError(where(n) + ": no tile fits the scratchpad and accumulator");
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t oh0 = 0; oh0 < OH; oh0 += toh)
+        for (int64_t c0 = 0; c0 < C; c0 += tc) {
+          const int64_t th = std::min(toh, OH - oh0), P = th * OW;
+          const auto cc = static_cast<uint32_t>(std::min(tc, C - c0));
+          const uint32_t a_line = 0, w_line = lines(P, tc, es), y_line = w_line + lines(1, tc, es);
+          const uint32_t c_acc = 0, t_acc = lines(P, tc, 4);
+          Instruction l = make(Opcode::Load);
+          l.set(f::load::dst_acc, 1);
+          l.set(f::load::dst, c_acc);
+          l.set(f::load::desc, desc(weights_region_, isa::TensorType::FP32, bias_off, cc, static_cast<uint32_t>(P), 0));
+          l.set(f::load::off, static_cast<uint32_t>(c0));
+          emit(l, kGo, 1, kL2V);
+          std::vector<std::array<int64_t, 6>> valid;  // kh, kw, oh_lo, oh_hi, ow_lo, ow_hi
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              const int64_t oy = kh * win.dh - win.pt, ox = kw * win.dw - win.pl;
+              const int64_t oh_lo = std::max(oh0, ceil_div(-oy, win.sh)),
+                            oh_hi = std::min(oh0 + th - 1, floor_div(H - 1 - oy, win.sh));
+              const int64_t ow_lo = std::max<int64_t>(0, ceil_div(-ox, win.sw)),
+                            ow_hi = std::min(OW - 1, floor_div(W - 1 - ox, win.sw));
+              if (oh_lo <= oh_hi && ow_lo <= ow_hi) valid.push_back({kh, kw, oh_lo, oh_hi, ow_lo, ow_hi});
+            }
+          for (size_t i = 0; i < valid.size(); ++i) {
+            const auto [kh, kw, oh_lo, oh_hi, ow_lo, ow_hi] = valid[i];
+            const int64_t pt = oh_lo - oh0, pb = oh0 + th - 1 - oh_hi, pl = ow_lo, pr = OW - 1 - ow_hi;
+            if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
+              throw CompileError(where(n) +
+                                 ": more than 15 padding rows or columns in one tile (the load's padding fields)");
+            const int64_t y0 = oh_lo * win.sh + kh * win.dh - win.pt, x0 = ow_lo * win.sw + kw * win.dw - win.pl;
+            Instruction la = make(Opcode::Load);
+            la.set(f::load::dst, a_line);
+            la.set(f::load::desc,
+                   desc_nd(lx.region, dev_, lx.offset,
+                           {cc, static_cast<uint32_t>(ow_hi - ow_lo + 1), static_cast<uint32_t>(oh_hi - oh_lo + 1)},
+                           {win.sw * C, win.sh * W * C}));
+            la.set(f::load::off, static_cast<uint32_t>(((b * H + y0) * W + x0) * C + c0));
+            la.set(f::load::pad_top, static_cast<uint32_t>(pt));
+            la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
+            la.set(f::load::pad_left, static_cast<uint32_t>(pl));
+            la.set(f::load::pad_right, static_cast<uint32_t>(pr));
+            emit(la, i > 0 ? kM2L : -1, 1, kL2V);  // after the previous tap's VPU work read the buffers
+            Instruction lw = make(Opcode::Load);
+            lw.set(f::load::dst, w_line);
+            lw.set(f::load::desc, desc(weights_region_, dev_, taps_off, cc, 1, C));
+            lw.set(f::load::off, static_cast<uint32_t>((kh * KW + kw) * C + c0));
+            emit(lw, -1, 1, kL2V);
+            Instruction mul = make(Opcode::Mul);  // T = X_tap * w_tap, fp32 in the accumulator
+            mul.set(f::mul::dst_acc, 1);
+            mul.set(f::mul::dst, t_acc);
+            mul.set(f::mul::src0, a_line);
+            mul.set(f::mul::src1, w_line);
+            mul.set(f::mul::bcast, 1);
+            mul.set(f::mul::rows, static_cast<uint32_t>(P));
+            mul.set(f::mul::cols, cc);
+            mul.set(f::mul::dtype, elem_);
+            mul.set(f::mul::q, isa::kNoParam);
+            emit(mul, kL2V, i == 0 ? 3 : 2, -1);
+            Instruction add = make(Opcode::Add);  // C += T
+            add.set(f::add::dst_acc, 1);
+            add.set(f::add::src0_acc, 1);
+            add.set(f::add::src1_acc, 1);
+            add.set(f::add::dst, c_acc);
+            add.set(f::add::src0, c_acc);
+            add.set(f::add::src1, t_acc);
+            add.set(f::add::rows, static_cast<uint32_t>(P));
+            add.set(f::add::cols, cc);
+            add.set(f::add::dtype, elem_);
+            add.set(f::add::q, isa::kNoParam);
+            emit(add, -1, 1, i + 1 < valid.size() ? kM2L : -1);
+          }
+          Instruction rq = make(Opcode::Requant);
+          rq.set(f::requant::dst, y_line);
+          rq.set(f::requant::src, c_acc);
+          rq.set(f::requant::rows, static_cast<uint32_t>(P));
+          rq.set(f::requant::cols, cc);
+          rq.set(f::requant::dtype, elem_);
+          rq.set(f::requant::q, to_device_param(1.0f));
+          emit(rq, valid.empty() ? kL2V : -1, 1, kV2S);
+          Instruction st = make(Opcode::Store);
+          st.set(f::store::src, y_line);
+          st.set(f::store::desc, desc(ly.region, dev_, ly.offset, cc, static_cast<uint32_t>(P), C));
+          st.set(f::store::off, static_cast<uint32_t>(((b * OH + oh0) * OW) * C + c0));
+          emit(st, kV2S, 1, kGo);
+        }
   }
 
   /// MaxPool, AveragePool and GlobalAveragePool on NHWC images with the ISA's pool instruction,
