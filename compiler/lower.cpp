@@ -538,7 +538,8 @@ class Lowering {
     auto b_lines = [&] { return b_transposed ? lines(tn, tk, es) : lines(tk, tn, es); };
     auto c_lines = [&] { return dyn_bias ? lines(tm, tn, es) + lines(1, tn, es) : 0u; };
     auto spad_ok = [&] {
-      return uint64_t{a_lines() + b_lines() + lines(tm, tn, es) + c_lines()} * t_.line_bytes <= t_.spad_bytes;
+      // Two A and two B buffers (double buffering), the output tile, a computed C and its row.
+      return uint64_t{2 * (a_lines() + b_lines()) + lines(tm, tn, es) + c_lines()} * t_.line_bytes <= t_.spad_bytes;
     };
     while (uint64_t{lines(tm, tn, 4)} * t_.line_bytes > t_.acc_bytes && tm > 1) tm = (tm + 1) / 2;
     while (!spad_ok() && (tk > 16 || tm > 1)) {
@@ -548,8 +549,10 @@ class Lowering {
         tm = (tm + 1) / 2;
     }
     if (!spad_ok()) throw CompileError(where(n) + ": no tile fits the scratchpad");
-    const uint32_t a_line = 0, b_line = a_lines(), y_line = b_line + b_lines(), c_line = y_line + lines(tm, tn, es),
+    const uint32_t a_buf[2] = {0, a_lines()}, b_buf[2] = {2 * a_lines(), 2 * a_lines() + b_lines()};
+    const uint32_t y_line = b_buf[1] + b_lines(), c_line = y_line + lines(tm, tn, es),
                    r_line = c_line + lines(tm, tn, es);
+    const int64_t steps = (K + tk - 1) / tk;
     for (int64_t m0 = 0; m0 < M; m0 += tm)
       for (int64_t n0 = 0; n0 < N; n0 += tn) {
         const auto mm = static_cast<uint32_t>(std::min(tm, M - m0)), nn = static_cast<uint32_t>(std::min(tn, N - n0));
@@ -589,8 +592,12 @@ class Lowering {
           first = false;
         }
         const bool has_bias = bias != Bias::None;
-        for (int64_t k0 = 0; k0 < K; k0 += tk) {
+        // Double buffering: step i uses buffers i % 2, so loading step i+1 overlaps matmul i; the
+        // load of step i (i >= 2) waits for matmul i-2, which signals m2l (only matmuls 0..S-3 do,
+        // so signals and waits balance within the tile).
+        for (int64_t k0 = 0, i = 0; k0 < K; k0 += tk, ++i) {
           const auto kk = static_cast<uint32_t>(std::min(tk, K - k0));
+          const uint32_t a_line = a_buf[i % 2], b_line = b_buf[i % 2];
           Instruction l1 = make(Opcode::Load);
           l1.set(f::load::dst, a_line);
           if (trans_a) {
@@ -600,7 +607,7 @@ class Lowering {
             l1.set(f::load::desc, desc(la.region, dev_, la.offset, kk, mm, K));
             l1.set(f::load::off, static_cast<uint32_t>(batch_.a + m0 * K + k0));
           }
-          emit(l1, first ? kGo : (k0 > 0 ? kM2L : -1), 1, kL2M);
+          emit(l1, first ? kGo : (i >= 2 ? kM2L : -1), 1, kL2M);
           first = false;
           Instruction l2 = make(Opcode::Load);
           l2.set(f::load::dst, b_line);
@@ -623,8 +630,7 @@ class Lowering {
           m.set(f::matmul::trans_a, trans_a ? 1 : 0);
           m.set(f::matmul::trans_b, b_transposed ? 1 : 0);
           m.set(f::matmul::accumulate, (k0 > 0 || has_bias) ? 1 : 0);
-          const bool last = k0 + tk >= K;
-          emit(m, kL2M, (k0 == 0 && has_bias) ? 3 : 2, last ? kM2V : kM2L);
+          emit(m, kL2M, (k0 == 0 && has_bias) ? 3 : 2, i == steps - 1 ? kM2V : (i + 2 < steps ? kM2L : -1));
         }
         Instruction rq = make(Opcode::Requant);
         rq.set(f::requant::dst, y_line);
@@ -770,7 +776,7 @@ class Lowering {
     auto fits = [&] {
       const int64_t P = toh * OW;
       return uint64_t{lines(P, tn, 4)} * t_.line_bytes <= t_.acc_bytes &&
-             uint64_t{lines(P, tk, es) + lines(tk, tn, es) + lines(P, tn, es)} * t_.line_bytes <= t_.spad_bytes;
+             uint64_t{2 * (lines(P, tk, es) + lines(tk, tn, es)) + lines(P, tn, es)} * t_.line_bytes <= t_.spad_bytes;
     };
     while (!fits() && (toh > 1 || tk > 1 || tn > 1)) {
       if (toh > 1)
@@ -787,7 +793,10 @@ class Lowering {
           for (int64_t n0 = 0; n0 < Cog; n0 += tn) {
             const int64_t th = std::min(toh, OH - oh0), P = th * OW;
             const auto nn = static_cast<uint32_t>(std::min(tn, Cog - n0));
-            const uint32_t a_line = 0, b_line = lines(P, tk, es), y_line = b_line + lines(tk, tn, es);
+            // Double-buffered A (window) and B (tap weights), as in gemm(): step i uses buffers i % 2.
+            const uint32_t a_buf[2] = {0, lines(P, tk, es)},
+                           b_buf[2] = {2 * lines(P, tk, es), 2 * lines(P, tk, es) + lines(tk, tn, es)};
+            const uint32_t y_line = b_buf[1] + lines(tk, tn, es);
             // The taps (and channel chunks) that touch the image for this band.
             struct Step {
               int64_t kh, kw, c0, ck, oh_lo, oh_hi, ow_lo, ow_hi;
@@ -816,6 +825,7 @@ class Lowering {
             }
             for (size_t i = 0; i < steps.size(); ++i) {
               const Step& st = steps[i];
+              const uint32_t a_line = a_buf[i % 2], b_line = b_buf[i % 2];
               const int64_t pt = st.oh_lo - oh0, pb = oh0 + th - 1 - st.oh_hi, pl = st.ow_lo, pr = OW - 1 - st.ow_hi;
               if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
                 throw CompileError(where(n) +
@@ -834,7 +844,7 @@ class Lowering {
               la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
               la.set(f::load::pad_left, static_cast<uint32_t>(pl));
               la.set(f::load::pad_right, static_cast<uint32_t>(pr));
-              emit(la, first ? kGo : (i > 0 ? kM2L : -1), 1, kL2M);
+              emit(la, first ? kGo : (i >= 2 ? kM2L : -1), 1, kL2M);
               first = false;
               Instruction lw = make(Opcode::Load);
               lw.set(f::load::dst, b_line);
@@ -849,7 +859,8 @@ class Lowering {
               m.set(f::matmul::k, static_cast<uint32_t>(st.ck));
               m.set(f::matmul::dtype, elem_);
               m.set(f::matmul::accumulate, (i > 0 || has_bias) ? 1 : 0);
-              emit(m, kL2M, (i == 0 && has_bias) ? 3 : 2, i + 1 == steps.size() ? kM2V : kM2L);
+              emit(m, kL2M, (i == 0 && has_bias) ? 3 : 2,
+                   i + 1 == steps.size() ? kM2V : (i + 2 < steps.size() ? kM2L : -1));
             }
             Instruction rq = make(Opcode::Requant);
             rq.set(f::requant::dst, y_line);
