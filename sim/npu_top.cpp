@@ -25,17 +25,6 @@
 
 namespace npusim {
 namespace {
-Femtos now_fs() {
-  return sim_now_fs();
-}
-sc_core::sc_time to_sc(Femtos t) {
-  return femtos(t);
-}
-}  // namespace
-}  // namespace npusim
-
-namespace npusim {
-namespace {
 
 using isa::Engine;
 using isa::Opcode;
@@ -111,7 +100,7 @@ class NpuTop : public sc_core::sc_module {
     faulted_ = true;
     fault_code_ = code;
     fault_message_ = message;
-    end_fs_ = now_fs();
+    end_fs_ = sim_now_fs();
     sc_core::sc_stop();
   }
   arch::FaultCode fault_code() const { return fault_code_; }
@@ -211,7 +200,7 @@ class NpuTop : public sc_core::sc_module {
       const auto op = static_cast<Opcode>(inst.opcode());
       const isa::SemUse u = isa::sem_use(inst);
       // Wait: semaphore, then (fences) the drained engines.
-      const Femtos wait_start = now_fs();
+      const Femtos wait_start = sim_now_fs();
       waiting_[e] = true;
       if (u.wait)
         while (sems_[u.wait_sem] < u.wait_n) sc_core::wait(sem_events_[u.wait_sem]);
@@ -221,7 +210,7 @@ class NpuTop : public sc_core::sc_module {
       }
       waiting_[e] = false;
       if (u.wait) sems_[u.wait_sem] -= u.wait_n;
-      const Femtos start = now_fs();
+      const Femtos start = sim_now_fs();
       stats_[e].sem_wait_cycles += (start - wait_start) / period_;
       // Time it.
       Femtos compute_fs = 0;
@@ -232,7 +221,7 @@ class NpuTop : public sc_core::sc_module {
         report(fault, idx, eng);
         return;
       }
-      if (done > start) sc_core::wait(to_sc(done - start));
+      if (done > start) sc_core::wait(femtos(done - start));
       // Effect, then signal.
       try {
         if (!opts_.timing_only) functional_.execute(idx);
