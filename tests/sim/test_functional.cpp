@@ -353,6 +353,36 @@ TEST(Functional, LoadWalksBoxStridesAndPadding) {
   for (int j = 0; j < 10; ++j) EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[j * kLine]), want[j]) << j;
 }
 
+TEST(Functional, FillRepeatsTheLittleEndianPattern) {
+  for (const char* space : {"s", "acc"}) {
+    Fixture fx(std::string("fill ") + space + "[3], lines=2, value=0x11223344");
+    fx.randomize(fx.mem.spad);
+    fx.randomize(fx.mem.acc);
+    const Memories before = fx.mem;
+    fx.run();
+    const auto& mem = std::string(space) == "s" ? fx.mem.spad : fx.mem.acc;
+    const auto& old = std::string(space) == "s" ? before.spad : before.acc;
+    const uint8_t pattern[4] = {0x44, 0x33, 0x22, 0x11};
+    for (size_t i = 0; i < 5 * kLine; ++i) {
+      const bool filled = i >= 3 * kLine;
+      EXPECT_EQ(mem[i], filled ? pattern[i % 4] : old[i]) << space << " byte " << i;
+    }
+    EXPECT_EQ(mem[5 * kLine], old[5 * kLine]);  // the line after is untouched
+  }
+}
+
+TEST(Functional, StoreWritesTheDescriptorBox) {
+  Fixture fx(".region y role=output size=64\n.desc Y region=y dtype=i8 box=[4, 3] stride=[10]\nstore Y, s[2], off=5");
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 4; ++c) fx.mem.spad[(2 + r) * kLine + c] = static_cast<uint8_t>(10 * r + c + 1);
+  fx.run();
+  for (int i = 0; i < 64; ++i) {
+    const int rel = i - 5, r = rel / 10, c = rel % 10;
+    const bool inside = rel >= 0 && r < 3 && c < 4;
+    EXPECT_EQ(fx.mem.regions[0][i], inside ? 10 * r + c + 1 : 0) << "byte " << i;
+  }
+}
+
 TEST(Functional, BoundsFaultsNameTheInstruction_bad) {
   Fixture region(".region x role=input size=16\n.desc D region=x dtype=i8 box=[16]\nload s[0], D, off=1");
   try {
