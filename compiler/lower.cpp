@@ -724,6 +724,54 @@ class Lowering {
   static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
   static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
+  /// One kernel tap's view of a band of output rows: the output rows and columns whose input pixel
+  /// (out * stride + tap * dilation - pad) lies inside the image.
+  struct Tap {
+    int64_t kh, kw, oh_lo, oh_hi, ow_lo, ow_hi;
+  };
+
+  /// The taps of a KH x KW window that see the image for output rows [oh0, oh0 + th); the others
+  /// only see padding there and add zero.
+  static std::vector<Tap> taps_for_band(const Window& win, int64_t KH, int64_t KW, int64_t H, int64_t W, int64_t OW,
+                                        int64_t oh0, int64_t th) {
+    std::vector<Tap> taps;
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const int64_t oy = kh * win.dh - win.pt, ox = kw * win.dw - win.pl;  // input = out * stride + o
+        const Tap t{kh,
+                    kw,
+                    std::max(oh0, ceil_div(-oy, win.sh)),
+                    std::min(oh0 + th - 1, floor_div(H - 1 - oy, win.sh)),
+                    std::max<int64_t>(0, ceil_div(-ox, win.sw)),
+                    std::min(OW - 1, floor_div(W - 1 - ox, win.sw))};
+        if (t.oh_lo <= t.oh_hi && t.ow_lo <= t.ow_hi) taps.push_back(t);
+      }
+    return taps;
+  }
+
+  /// The load of one tap's window for a band: `cc` channels from `c_off` of image `b` (NHWC, C
+  /// channels), strided by the convolution's strides and zero-padded where the tap leaves the image.
+  Instruction window_load(const Node& n, const Location& lx, const Window& win, const Tap& t, int64_t oh0, int64_t th,
+                          int64_t OW, int64_t H, int64_t W, int64_t C, int64_t b, int64_t c_off, uint32_t cc,
+                          uint32_t dst) {
+    const int64_t pt = t.oh_lo - oh0, pb = oh0 + th - 1 - t.oh_hi, pl = t.ow_lo, pr = OW - 1 - t.ow_hi;
+    if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
+      throw CompileError(where(n) + ": more than 15 padding rows or columns in one tile (the load's padding fields)");
+    const int64_t y0 = t.oh_lo * win.sh + t.kh * win.dh - win.pt, x0 = t.ow_lo * win.sw + t.kw * win.dw - win.pl;
+    Instruction la = make(Opcode::Load);
+    la.set(f::load::dst, dst);
+    la.set(f::load::desc,
+           desc_nd(lx.region, dev_, lx.offset,
+                   {cc, static_cast<uint32_t>(t.ow_hi - t.ow_lo + 1), static_cast<uint32_t>(t.oh_hi - t.oh_lo + 1)},
+                   {win.sw * C, win.sh * W * C}));
+    la.set(f::load::off, static_cast<uint32_t>(((b * H + y0) * W + x0) * C + c_off));
+    la.set(f::load::pad_top, static_cast<uint32_t>(pt));
+    la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
+    la.set(f::load::pad_left, static_cast<uint32_t>(pl));
+    la.set(f::load::pad_right, static_cast<uint32_t>(pr));
+    return la;
+  }
+
   /// 2-D convolution on NHWC activations: for each band of output rows and tile of output
   /// channels, the sum over kernel taps (kh, kw) and input-channel chunks of
   /// X_tap[pixels x Cin] . W_tap[Cin x Cout]. Each X_tap is one strided load whose padding supplies
@@ -797,22 +845,14 @@ class Lowering {
             const uint32_t a_buf[2] = {0, lines(P, tk, es)},
                            b_buf[2] = {2 * lines(P, tk, es), 2 * lines(P, tk, es) + lines(tk, tn, es)};
             const uint32_t y_line = b_buf[1] + lines(tk, tn, es);
-            // The taps (and channel chunks) that touch the image for this band.
+            // The taps that touch the image for this band, each in channel chunks.
             struct Step {
-              int64_t kh, kw, c0, ck, oh_lo, oh_hi, ow_lo, ow_hi;
+              Tap tap;
+              int64_t c0, ck;
             };
             std::vector<Step> steps;
-            for (int64_t kh = 0; kh < KH; ++kh)
-              for (int64_t kw = 0; kw < KW; ++kw) {
-                const int64_t oy = kh * win.dh - win.pt, ox = kw * win.dw - win.pl;  // input = out * stride + o
-                const int64_t oh_lo = std::max(oh0, ceil_div(-oy, win.sh)),
-                              oh_hi = std::min(oh0 + th - 1, floor_div(H - 1 - oy, win.sh));
-                const int64_t ow_lo = std::max<int64_t>(0, ceil_div(-ox, win.sw)),
-                              ow_hi = std::min(OW - 1, floor_div(W - 1 - ox, win.sw));
-                if (oh_lo > oh_hi || ow_lo > ow_hi) continue;  // the tap only sees padding here: adds zero
-                for (int64_t c0 = 0; c0 < Cg; c0 += tk)
-                  steps.push_back({kh, kw, c0, std::min(tk, Cg - c0), oh_lo, oh_hi, ow_lo, ow_hi});
-              }
+            for (const Tap& t : taps_for_band(win, KH, KW, H, W, OW, oh0, th))
+              for (int64_t c0 = 0; c0 < Cg; c0 += tk) steps.push_back({t, c0, std::min(tk, Cg - c0)});
             bool first = true;
             if (has_bias) {
               Instruction l = make(Opcode::Load);
@@ -826,30 +866,15 @@ class Lowering {
             for (size_t i = 0; i < steps.size(); ++i) {
               const Step& st = steps[i];
               const uint32_t a_line = a_buf[i % 2], b_line = b_buf[i % 2];
-              const int64_t pt = st.oh_lo - oh0, pb = oh0 + th - 1 - st.oh_hi, pl = st.ow_lo, pr = OW - 1 - st.ow_hi;
-              if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
-                throw CompileError(where(n) +
-                                   ": more than 15 padding rows or columns in one tile (the load's padding fields)");
-              const int64_t y0 = st.oh_lo * win.sh + st.kh * win.dh - win.pt,
-                            x0 = st.ow_lo * win.sw + st.kw * win.dw - win.pl;
-              Instruction la = make(Opcode::Load);
-              la.set(f::load::dst, a_line);
-              la.set(f::load::desc,
-                     desc_nd(lx.region, dev_, lx.offset,
-                             {static_cast<uint32_t>(st.ck), static_cast<uint32_t>(st.ow_hi - st.ow_lo + 1),
-                              static_cast<uint32_t>(st.oh_hi - st.oh_lo + 1)},
-                             {win.sw * C, win.sh * W * C}));
-              la.set(f::load::off, static_cast<uint32_t>(((b * H + y0) * W + x0) * C + g * Cg + st.c0));
-              la.set(f::load::pad_top, static_cast<uint32_t>(pt));
-              la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
-              la.set(f::load::pad_left, static_cast<uint32_t>(pl));
-              la.set(f::load::pad_right, static_cast<uint32_t>(pr));
+              const Instruction la = window_load(n, lx, win, st.tap, oh0, th, OW, H, W, C, b, g * Cg + st.c0,
+                                                 static_cast<uint32_t>(st.ck), a_line);
               emit(la, first ? kGo : (i >= 2 ? kM2L : -1), 1, kL2M);
               first = false;
               Instruction lw = make(Opcode::Load);
               lw.set(f::load::dst, b_line);
               lw.set(f::load::desc, desc(weights_region_, dev_, taps_off, nn, static_cast<uint32_t>(st.ck), Cog));
-              lw.set(f::load::off, static_cast<uint32_t>((((g * KH + st.kh) * KW + st.kw) * Cg + st.c0) * Cog + n0));
+              lw.set(f::load::off,
+                     static_cast<uint32_t>((((g * KH + st.tap.kh) * KW + st.tap.kw) * Cg + st.c0) * Cog + n0));
               emit(lw, -1, 1, kL2M);
               Instruction m = make(Opcode::Matmul);
               m.set(f::matmul::a, a_line);
@@ -927,39 +952,15 @@ class Lowering {
           l.set(f::load::desc, desc(weights_region_, isa::TensorType::FP32, bias_off, cc, static_cast<uint32_t>(P), 0));
           l.set(f::load::off, static_cast<uint32_t>(c0));
           emit(l, kGo, 1, kL2V);
-          std::vector<std::array<int64_t, 6>> valid;  // kh, kw, oh_lo, oh_hi, ow_lo, ow_hi
-          for (int64_t kh = 0; kh < KH; ++kh)
-            for (int64_t kw = 0; kw < KW; ++kw) {
-              const int64_t oy = kh * win.dh - win.pt, ox = kw * win.dw - win.pl;
-              const int64_t oh_lo = std::max(oh0, ceil_div(-oy, win.sh)),
-                            oh_hi = std::min(oh0 + th - 1, floor_div(H - 1 - oy, win.sh));
-              const int64_t ow_lo = std::max<int64_t>(0, ceil_div(-ox, win.sw)),
-                            ow_hi = std::min(OW - 1, floor_div(W - 1 - ox, win.sw));
-              if (oh_lo <= oh_hi && ow_lo <= ow_hi) valid.push_back({kh, kw, oh_lo, oh_hi, ow_lo, ow_hi});
-            }
+          const std::vector<Tap> valid = taps_for_band(win, KH, KW, H, W, OW, oh0, th);
           for (size_t i = 0; i < valid.size(); ++i) {
-            const auto [kh, kw, oh_lo, oh_hi, ow_lo, ow_hi] = valid[i];
-            const int64_t pt = oh_lo - oh0, pb = oh0 + th - 1 - oh_hi, pl = ow_lo, pr = OW - 1 - ow_hi;
-            if (pt > 15 || pb > 15 || pl > 15 || pr > 15)
-              throw CompileError(where(n) +
-                                 ": more than 15 padding rows or columns in one tile (the load's padding fields)");
-            const int64_t y0 = oh_lo * win.sh + kh * win.dh - win.pt, x0 = ow_lo * win.sw + kw * win.dw - win.pl;
-            Instruction la = make(Opcode::Load);
-            la.set(f::load::dst, a_line);
-            la.set(f::load::desc,
-                   desc_nd(lx.region, dev_, lx.offset,
-                           {cc, static_cast<uint32_t>(ow_hi - ow_lo + 1), static_cast<uint32_t>(oh_hi - oh_lo + 1)},
-                           {win.sw * C, win.sh * W * C}));
-            la.set(f::load::off, static_cast<uint32_t>(((b * H + y0) * W + x0) * C + c0));
-            la.set(f::load::pad_top, static_cast<uint32_t>(pt));
-            la.set(f::load::pad_bottom, static_cast<uint32_t>(pb));
-            la.set(f::load::pad_left, static_cast<uint32_t>(pl));
-            la.set(f::load::pad_right, static_cast<uint32_t>(pr));
+            const Tap& t = valid[i];
+            const Instruction la = window_load(n, lx, win, t, oh0, th, OW, H, W, C, b, c0, cc, a_line);
             emit(la, i > 0 ? kM2L : -1, 1, kL2V);  // after the previous tap's VPU work read the buffers
             Instruction lw = make(Opcode::Load);
             lw.set(f::load::dst, w_line);
             lw.set(f::load::desc, desc(weights_region_, dev_, taps_off, cc, 1, C));
-            lw.set(f::load::off, static_cast<uint32_t>((kh * KW + kw) * C + c0));
+            lw.set(f::load::off, static_cast<uint32_t>((t.kh * KW + t.kw) * C + c0));
             emit(lw, -1, 1, kL2V);
             Instruction mul = make(Opcode::Mul);  // T = X_tap * w_tap, fp32 in the accumulator
             mul.set(f::mul::dst_acc, 1);
