@@ -315,6 +315,17 @@ class Lowering {
     p_.text.push_back(i);
   }
 
+  /// A load of the rows x cols tile at (row0, col0) of a row-major matrix with `row_elems` elements
+  /// per row that starts `base_elems` elements into `l`, into the scratchpad at `dst`.
+  Instruction tile_load(uint32_t dst, const Location& l, int64_t base_elems, int64_t row0, int64_t col0, uint32_t rows,
+                        uint32_t cols, int64_t row_elems) {
+    Instruction i = make(Opcode::Load);
+    i.set(f::load::dst, dst);
+    i.set(f::load::desc, desc(l.region, dev_, l.offset, cols, rows, row_elems));
+    i.set(f::load::off, static_cast<uint32_t>(base_elems + row0 * row_elems + col0));
+    return i;
+  }
+
   /// Descriptor of a rows x cols box with a row stride of `stride_elems` elements (0: broadcast row).
   uint32_t desc(uint8_t region, isa::TensorType dt, uint64_t base, uint32_t cols, uint32_t rows, int64_t stride_elems) {
     return desc_nd(region, dt, base, {cols, rows}, {stride_elems});
@@ -598,27 +609,14 @@ class Lowering {
         for (int64_t k0 = 0, i = 0; k0 < K; k0 += tk, ++i) {
           const auto kk = static_cast<uint32_t>(std::min(tk, K - k0));
           const uint32_t a_line = a_buf[i % 2], b_line = b_buf[i % 2];
-          Instruction l1 = make(Opcode::Load);
-          l1.set(f::load::dst, a_line);
-          if (trans_a) {
-            l1.set(f::load::desc, desc(la.region, dev_, la.offset, mm, kk, M));
-            l1.set(f::load::off, static_cast<uint32_t>(batch_.a + k0 * M + m0));
-          } else {
-            l1.set(f::load::desc, desc(la.region, dev_, la.offset, kk, mm, K));
-            l1.set(f::load::off, static_cast<uint32_t>(batch_.a + m0 * K + k0));
-          }
-          emit(l1, first ? kGo : (i >= 2 ? kM2L : -1), 1, kL2M);
+          // A: mm x kk of M x K (or kk x mm of K x M); B: kk x nn of K x N (or nn x kk of N x K).
+          emit(trans_a ? tile_load(a_line, la, batch_.a, k0, m0, kk, mm, M)
+                       : tile_load(a_line, la, batch_.a, m0, k0, mm, kk, K),
+               first ? kGo : (i >= 2 ? kM2L : -1), 1, kL2M);
           first = false;
-          Instruction l2 = make(Opcode::Load);
-          l2.set(f::load::dst, b_line);
-          if (b_transposed) {
-            l2.set(f::load::desc, desc(lb.region, dev_, lb.offset, kk, nn, K));
-            l2.set(f::load::off, static_cast<uint32_t>(batch_.b + n0 * K + k0));
-          } else {
-            l2.set(f::load::desc, desc(lb.region, dev_, lb.offset, nn, kk, N));
-            l2.set(f::load::off, static_cast<uint32_t>(batch_.b + k0 * N + n0));
-          }
-          emit(l2, -1, 1, kL2M);
+          emit(b_transposed ? tile_load(b_line, lb, batch_.b, n0, k0, nn, kk, K)
+                            : tile_load(b_line, lb, batch_.b, k0, n0, kk, nn, N),
+               -1, 1, kL2M);
           Instruction m = make(Opcode::Matmul);
           m.set(f::matmul::c, 0);
           m.set(f::matmul::a, a_line);
