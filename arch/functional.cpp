@@ -458,14 +458,31 @@ void FunctionalModel::execute(uint32_t index) {
           std::memcpy(&shift[c], r.data() + table + 8 * c + 4, 4);
         }
       }
+      const uint32_t acc_type = in.get(f::requant::acc_type);
       for (uint64_t r = 0; r < rows; ++r)
         for (uint64_t c = 0; c < cols; ++c) {
           if (is_float(dt)) {
             float x, scale;
-            std::memcpy(&x, src.at(r, c), 4);
+            if (acc_type == f::requant::acc_type_i32)  // dequantize: i32 → binary32 (nearest even)
+              x = static_cast<float>(static_cast<int32_t>(load_u32(src.at(r, c))));
+            else
+              std::memcpy(&x, src.at(r, c), 4);
             std::memcpy(&scale, &mult[c], 4);
             const uint16_t h = float_to_half(x * scale, dt);
             std::memcpy(dst.at(r, c), &h, 2);
+            continue;
+          }
+          if (acc_type == f::requant::acc_type_fp32) {  // quantize: binary32 quotient, nearest even
+            float x, scale;
+            std::memcpy(&x, src.at(r, c), 4);
+            std::memcpy(&scale, &mult[c], 4);
+            const float y = std::nearbyint(x / scale);
+            const int32_t yi = std::isnan(y)        ? 0
+                               : y >= 2147483648.0f ? std::numeric_limits<int32_t>::max()
+                               : y < -2147483648.0f ? std::numeric_limits<int32_t>::min()
+                                                    : static_cast<int32_t>(y);
+            // The rest of the epilogue (zp, clamp, saturation) with the identity as the scaling step.
+            *dst.at(r, c) = requant_epilogue(yi, 0x3f800000 /* 1.0f */, 0, p, dt);
             continue;
           }
           *dst.at(r, c) = requant_epilogue(static_cast<int32_t>(load_u32(src.at(r, c))), mult[c], shift[c], p, dt);

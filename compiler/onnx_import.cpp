@@ -151,9 +151,9 @@ Graph import_onnx(const std::string& path) {
   Graph g;
   for (const auto& o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") g.opset = o.version();
-  if (g.opset < 11 || g.opset > 17)
+  if (g.opset < 10 || g.opset > 17)
     throw CompileError(path + ": opset " + std::to_string(g.opset) +
-                       " is not supported (this compiler reads opsets 11 to 17)");
+                       " is not supported (this compiler reads opsets 10 to 17)");
   // libonnx 1.12's convolution/pooling shape inference divides by strides and dilations without
   // checking them (a stride of 0 is a SIGFPE, found by fuzz_onnx): check window attributes first.
   for (int i = 0; i < model.graph().node_size(); ++i) {

@@ -102,6 +102,7 @@ std::string disassemble_instruction(const Instruction& inst, const Program& prog
     if (printed[i] || f.implied) continue;
     const uint32_t v = inst.get(f.bits);
     if (f.kind == FieldKind::Param && f.optional && v == kNoParam) continue;
+    if (f.kind == FieldKind::Enum && f.optional && v == 0) continue;  // an optional enum's default
     const bool always = f.kind == FieldKind::Count || f.kind == FieldKind::Desc || f.kind == FieldKind::Param ||
                         f.kind == FieldKind::Enum || f.kind == FieldKind::EngineMask;
     if (!always && v == 0) continue;  // zero is the default of every other field

@@ -173,6 +173,14 @@ std::string check_instruction(const Instruction& inst, const Program& prog) {
       default: break;
     }
   }
+  // Quantizing (an fp32 accumulator to an integer output) is defined only for fp32-mode entries.
+  if (inst.opcode() == static_cast<uint8_t>(Opcode::Requant) &&
+      inst.get(fields::requant::acc_type) == fields::requant::acc_type_fp32 &&
+      inst.get(fields::requant::dtype) <= fields::requant::dtype_u8) {
+    const Param& p = prog.params[inst.get(fields::requant::q)];
+    if (p.bytes[params::requant::mode] != params::requant::mode_fp32)
+      return op + ": acc_type=fp32 with an integer output needs a requant entry in fp32 mode ('" + p.name + "' is not)";
+  }
   return "";
 }
 

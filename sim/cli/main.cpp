@@ -282,35 +282,54 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
     const isa::IoTensor& io = io_entry(m.program, b.io_name);
     uint64_t count = 1;
     for (int k = 0; k < io.rank; ++k) count *= io.dims[k];
-    std::vector<float> values(count);
+    const unsigned es = isa::tensor_type_bytes(io.dtype);
+    const bool is_float = io.dtype == isa::TensorType::FP16 || io.dtype == isa::TensorType::BF16;
+    const auto shape = model_shape(io, b.nhwc);
+    std::vector<uint8_t> model_order(count * es);  // device-type elements in the model's (NCHW) order
     auto it = given.find(b.io_name);
     if (it != given.end()) {
       const NpyArray arr = read_npy(it->second);
-      if (arr.shape != model_shape(io, b.nhwc))
-        throw isa::InputError(it->second + ": shape does not match input '" + b.onnx_name + "'");
-      if (arr.descr == "<f4")
-        std::memcpy(values.data(), arr.data.data(), count * 4);
-      else if (arr.descr == "<f2")
-        for (uint64_t i = 0; i < count; ++i)
-          values[i] =
-              from_device(static_cast<uint16_t>(arr.data[2 * i] | (arr.data[2 * i + 1] << 8)), isa::TensorType::FP16);
-      else
+      if (arr.shape != shape) throw isa::InputError(it->second + ": shape does not match input '" + b.onnx_name + "'");
+      if (!is_float) {  // integers: exactly the model's type
+        if (arr.descr != npy_descr(io.dtype))
+          throw isa::InputError(it->second + ": dtype '" + arr.descr + "' for input '" + b.onnx_name + "' (expected '" +
+                                npy_descr(io.dtype) + "')");
+        model_order = arr.data;
+      } else if (arr.descr == "<f4" || arr.descr == "<f2") {
+        for (uint64_t i = 0; i < count; ++i) {
+          float v;
+          if (arr.descr == "<f4")
+            std::memcpy(&v, &arr.data[4 * i], 4);
+          else
+            v = from_device(static_cast<uint16_t>(arr.data[2 * i] | (arr.data[2 * i + 1] << 8)), isa::TensorType::FP16);
+          const uint16_t h = to_device(v, io.dtype);
+          model_order[2 * i] = static_cast<uint8_t>(h);
+          model_order[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+        }
+      } else {
         throw isa::InputError(it->second + ": dtype '" + arr.descr + "' for input '" + b.onnx_name +
                               "' (expected float32 '<f4' or float16 '<f2')");
+      }
     } else if (a.has("--random-inputs")) {
       std::uniform_real_distribution<float> u(-1, 1);
-      for (auto& v : values) v = u(rng);
+      for (uint64_t i = 0; i < count; ++i) {
+        if (is_float) {
+          const uint16_t h = to_device(u(rng), io.dtype);
+          model_order[2 * i] = static_cast<uint8_t>(h);
+          model_order[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+        } else {
+          const uint64_t r = rng();
+          for (unsigned k = 0; k < es; ++k) model_order[es * i + k] = static_cast<uint8_t>(r >> (8 * k));
+        }
+      }
     } else {
       throw isa::InputError("no data for input '" + b.onnx_name + "' (use --input " + b.onnx_name +
                             "=FILE.npy or --random-inputs SEED)");
     }
-    std::vector<uint8_t> bytes(count * 2);
-    const auto shape = model_shape(io, b.nhwc);
+    std::vector<uint8_t> bytes(count * es);
     for (uint64_t i = 0; i < count; ++i) {
-      const uint16_t h = to_device(values[i], io.dtype);
       const uint64_t j = b.nhwc ? nhwc_index(i, shape) : i;  // NCHW → NHWC on the way in
-      bytes[2 * j] = static_cast<uint8_t>(h);
-      bytes[2 * j + 1] = static_cast<uint8_t>(h >> 8);
+      std::memcpy(&bytes[es * j], &model_order[es * i], es);
     }
     inputs[b.io_name] = std::move(bytes);
   }
@@ -330,9 +349,17 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
     for (const auto& b : m.outputs) {
       const isa::IoTensor& io = io_entry(m.program, b.io_name);
       const auto& dev = r.outputs.at(b.io_name);
-      NpyArray arr{"<f4", model_shape(io, b.nhwc), std::vector<uint8_t>(dev.size() * 2)};
-      for (size_t i = 0; i < dev.size() / 2; ++i) {
+      const unsigned es = isa::tensor_type_bytes(io.dtype);
+      const bool is_float = io.dtype == isa::TensorType::FP16 || io.dtype == isa::TensorType::BF16;
+      // Floats leave as float32; integers in their own type.
+      NpyArray arr{is_float ? "<f4" : npy_descr(io.dtype), model_shape(io, b.nhwc),
+                   std::vector<uint8_t>(dev.size() / es * (is_float ? 4 : es))};
+      for (size_t i = 0; i < dev.size() / es; ++i) {
         const uint64_t j = b.nhwc ? nhwc_index(i, arr.shape) : i;  // NHWC → NCHW on the way out
+        if (!is_float) {
+          std::memcpy(&arr.data[es * i], &dev[es * j], es);
+          continue;
+        }
         const float v = from_device(static_cast<uint16_t>(dev[2 * j] | (dev[2 * j + 1] << 8)), io.dtype);
         std::memcpy(&arr.data[4 * i], &v, 4);
       }

@@ -10,6 +10,10 @@ so inputs that are not float32 (e.g. Reshape's int64 shape), scalar inputs (Clip
 weights and biases and BatchNormalization's parameters are folded into initializers before compiling, with the values of the test's own
 input data. That is what a deployment does; the operator semantics under test are unchanged.
 
+Quantized operators (QuantizeLinear, DequantizeLinear, QLinearMatMul, QLinearConv, MatMulInteger,
+ConvInteger): their data input stays an input; weights, scales and zero points are folded in the
+same way. Integer outputs must match exactly (bit-exact); float outputs use the tolerance below.
+
 Tolerance: the cases are float32 and the NPU computes in fp16 (11 significant bits; products and
 sums in fp32, see docs/isa.md). Rounding each input and the output to fp16 costs up to 1/2 ulp each
 (ulp = 2^-10 relative in [1, 2)), and a short dot product adds a few more, so an element passes when
@@ -41,7 +45,12 @@ NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 HOST = {"Softmax", "LogSoftmax", "Transpose", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Softplus",
         "LeakyRelu", "Elu", "Erf", "Div", "Pow", "Max", "Min", "Sum", "Mean"}
 SUPPORTED = {"Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Relu", "Clip", "Add",
-             "Sub", "Mul", "Flatten", "Reshape", "Identity"}
+             "Sub", "Mul", "Flatten", "Reshape", "Identity", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
+             "QLinearConv", "MatMulInteger", "ConvInteger"}
+# Quantized operators: the inputs that are data (everything else is a weight or a quantization
+# parameter, compiled in as deployments do).
+QUANT_DATA = {"QuantizeLinear": {0}, "DequantizeLinear": {0}, "QLinearMatMul": {0}, "QLinearConv": {0},
+              "MatMulInteger": {0}, "ConvInteger": {0}}
 CONFIGS = ["edge.yaml", "datacenter.yaml"]
 TOL = 8 * 2.0**-10
 
@@ -49,8 +58,8 @@ TOL = 8 * 2.0**-10
 SKIP = {
     "test_gemm_default_single_elem_vector_bias": "a computed 1-element C would need a broadcast along the row, which no instruction does",
     "test_reshape_allowzero_reordered": "zero-sized dimensions are not supported",
-    "test_globalaveragepool": "an opset 1 model; the compiler reads opsets 11 to 17",
-    "test_globalaveragepool_precomputed": "an opset 1 model; the compiler reads opsets 11 to 17",
+    "test_globalaveragepool": "an opset 1 model; the compiler reads opsets 10 to 17",
+    "test_globalaveragepool_precomputed": "an opset 1 model; the compiler reads opsets 10 to 17",
     "test_averagepool_1d_default": "1-D pooling is not lowered yet",
     "test_maxpool_1d_default": "1-D pooling is not lowered yet",
     "test_averagepool_3d_default": "3-D pooling is not lowered yet",
@@ -58,24 +67,20 @@ SKIP = {
     "test_averagepool_2d_ceil": "ceil_mode=1 is not lowered yet",
     "test_maxpool_2d_ceil": "ceil_mode=1 is not lowered yet",
     "test_maxpool_2d_dilations": "pooling dilations are not lowered yet",
-    "test_maxpool_2d_uint8": "integer pooling is not lowered yet (float models only)",
     "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_batchnorm_example_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_softmax_large_number": "inputs near 1e4 differ by less than fp16's resolution there (8)",
     "test_logsoftmax_large_number": "inputs near 1e4 differ by less than fp16's resolution there (8)",
-    "test_elu": "an opset 6 model; the compiler reads opsets 11 to 17",
-    "test_elu_default": "an opset 6 model; the compiler reads opsets 11 to 17",
-    "test_elu_example": "an opset 6 model; the compiler reads opsets 11 to 17",
-    "test_softplus": "an opset 1 model; the compiler reads opsets 11 to 17",
-    "test_softplus_example": "an opset 1 model; the compiler reads opsets 11 to 17",
+    "test_elu": "an opset 6 model; the compiler reads opsets 10 to 17",
+    "test_elu_default": "an opset 6 model; the compiler reads opsets 10 to 17",
+    "test_elu_example": "an opset 6 model; the compiler reads opsets 10 to 17",
+    "test_softplus": "an opset 1 model; the compiler reads opsets 10 to 17",
+    "test_softplus_example": "an opset 1 model; the compiler reads opsets 10 to 17",
     "test_maxpool_with_argmax_2d_precomputed_pads": "the Indices output of MaxPool is not supported",
     "test_maxpool_with_argmax_2d_precomputed_strides": "the Indices output of MaxPool is not supported",
-    "test_add_uint8": "integer element-wise operators are not lowered yet (float models only)",
-    "test_sub_uint8": "integer element-wise operators are not lowered yet (float models only)",
-    "test_mul_uint8": "integer element-wise operators are not lowered yet (float models only)",
-    "test_clip_default_int8_inbounds": "integer Clip is not lowered yet (float models only)",
-    "test_clip_default_int8_max": "integer Clip is not lowered yet (float models only)",
-    "test_clip_default_int8_min": "integer Clip is not lowered yet (float models only)",
+    "test_add_uint8": "ONNX integer Add/Sub/Mul wrap around; the VPU saturates integer results (quantized graphs use QLinear operators)",
+    "test_sub_uint8": "ONNX integer Add/Sub/Mul wrap around; the VPU saturates integer results (quantized graphs use QLinear operators)",
+    "test_mul_uint8": "ONNX integer Add/Sub/Mul wrap around; the VPU saturates integer results (quantized graphs use QLinear operators)",
     "test_identity_opt": "optional-type values are not supported",
     "test_identity_sequence": "sequence-type values are not supported",
 }
@@ -93,9 +98,16 @@ def fold_static_inputs(model, inputs):
     """Turns non-float32 and scalar graph inputs, and Conv weights and biases, into initializers
     with the test's values."""
     weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization") for i in n.input[1:]}
+    data = set()
+    for n in model.graph.node:
+        if n.op_type in QUANT_DATA:
+            for k, i in enumerate(n.input):
+                (data if k in QUANT_DATA[n.op_type] else weights).add(i)
     keep = []
     for vi, arr in zip(list(model.graph.input), inputs):
-        if arr.dtype != np.float32 or arr.ndim == 0 or vi.name in weights:
+        if vi.name in data:
+            keep.append((vi.name, arr))
+        elif arr.dtype != np.float32 or arr.ndim == 0 or vi.name in weights:
             model.graph.initializer.append(numpy_helper.from_array(arr, vi.name))
         else:
             keep.append((vi.name, arr))
@@ -129,6 +141,13 @@ def run_case(case_dir, config, work):
         got = np.load(os.path.join(outdir, io + ".npy"))
         if got.shape != want.shape:
             return False, f"output {vi.name}: shape {got.shape} != {want.shape}"
+        if want.dtype.kind in "iu":  # integer outputs: bit-exact
+            if got.dtype != want.dtype:
+                return False, f"output {vi.name}: dtype {got.dtype} != {want.dtype}"
+            if not np.array_equal(got, want):
+                bad = int(np.count_nonzero(got != want))
+                return False, f"output {vi.name}: {bad} of {want.size} integers differ"
+            continue
         err = np.abs(got.astype(np.float64) - want.astype(np.float64)) / np.maximum(1.0, np.abs(want))
         if err.max() > TOL:
             return False, f"output {vi.name}: max rel err {err.max():.3g} > {TOL:.3g}"

@@ -83,6 +83,26 @@ TEST(Assembler, UnknownInstruction_bad) {
   expect_error(kHead + "  matmull acc[0]\n", {"test.npus:6:3: error: unknown instruction 'matmull'"});
 }
 
+TEST(Assembler, QuantizeNeedsFp32Entry_bad) {
+  // requant with acc_type=fp32 to an integer output divides by a binary32 scale: a tflite entry
+  // has none, so the reader rejects the pair.
+  expect_error(kHead +
+                   ".param q requant mode=tflite multiplier=1073741824 shift=1\n"
+                   "requant s[0], acc[0], q, dtype=u8, acc_type=fp32, rows=1, cols=4\nfinish\n",
+               {"requant: acc_type=fp32 with an integer output needs a requant entry in fp32 mode ('q' is not)"});
+}
+
+TEST(Assembler, QuantizeAndDequantizeRequantAssemble) {
+  const std::string src = kHead +
+                          ".param qf requant mode=fp32 scale=0.5 zp=3\n"
+                          "requant s[0], acc[0], qf, dtype=u8, acc_type=fp32, rows=1, cols=4\n"
+                          "requant s[0], acc[0], qf, dtype=fp16, acc_type=i32, rows=1, cols=4\nfinish\n";
+  const Program p = testing::assemble_text(src, AssembleOptions{false, 0, 20});
+  ASSERT_EQ(p.text.size(), 3u);
+  EXPECT_EQ(p.text[0].get(fields::requant::acc_type), fields::requant::acc_type_fp32);
+  EXPECT_EQ(p.text[1].get(fields::requant::acc_type), fields::requant::acc_type_i32);
+}
+
 TEST(Assembler, FieldTooWide_bad) {
   expect_error(kHead + "matmul acc[0], s[0], s[0], m=1, n=1, k=5000\n",
                {"test.npus:6:", "matmul: k=5000 does not fit the 12-bit field (max 4095)"});

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Core>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -221,6 +222,35 @@ TEST(Functional, RequantInstructionAddsZeroPointClampsAndSaturates) {
       EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[r * kLine + c]),
                 static_cast<int8_t>(std::clamp<int64_t>(y, -128, 127)));
     }
+}
+
+TEST(Functional, RequantQuantizesFp32AccumulatorByDivision) {
+  // acc_type=fp32 to u8: y = sat(nearbyint(x / 5) + 100). 12.5 / 5 = 2.5 rounds to even (2);
+  // multiplying by the reciprocal 0.2f would give 2.50000004 and round to 3.
+  Fixture fx(
+      ".param q requant mode=fp32 scale=5 zp=100 min=0 max=255\n"
+      "requant s[0], acc[0], q, rows=1, cols=6, dtype=u8, acc_type=fp32");
+  const float x[6] = {12.5f, 17.5f, -12.5f, 1000.0f, -1000.0f, NAN};
+  std::memcpy(fx.mem.acc.data(), x, sizeof x);
+  fx.run();
+  const uint8_t want[6] = {102, 104, 98, 255, 0, 100};  // 2, 4 (3.5 → 4), -2, 200 → sat, -200 → sat, NaN → 0
+  for (int c = 0; c < 6; ++c) EXPECT_EQ(fx.mem.spad[c], want[c]) << c;
+}
+
+TEST(Functional, RequantDequantizesI32AccumulatorToFloat) {
+  // acc_type=i32 to fp16: y = fp16(float(x) * 0.25); 2049 * 0.25 = 512.25 rounds to 512 in fp16.
+  Fixture fx(
+      ".param q requant mode=fp32 scale=0.25\n"
+      "requant s[0], acc[0], q, rows=1, cols=4, dtype=fp16, acc_type=i32");
+  const int32_t x[4] = {-7, 0, 2049, 100000};
+  std::memcpy(fx.mem.acc.data(), x, sizeof x);
+  fx.run();
+  const float want[4] = {-1.75f, 0.0f, 512.0f, 24992.0f};  // 25000 is a tie between 24992 and 25008: even
+  for (int c = 0; c < 4; ++c) {
+    uint16_t h;
+    std::memcpy(&h, &fx.mem.spad[2 * c], 2);
+    EXPECT_EQ(static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(h)), want[c]) << c;
+  }
 }
 
 TEST(Functional, PerChannelRequantReadsItsTable) {
