@@ -137,16 +137,40 @@ void check_host_op(const Node& n, const Graph& g, int64_t) {
   }
 }
 
-void run_host_op(const HostOp& op, std::vector<std::vector<uint8_t>>& regions) {
-  const Node& n = op.node;
-  const auto x = read(op.inputs.at(0), op.dev, regions);
-  const auto& xs = op.inputs[0].shape;
-  const HostTensor& out = op.outputs.at(0);
-  std::vector<double> y(static_cast<size_t>(count(out.shape)));
+std::vector<double> broadcast_to(const std::vector<double>& v, const std::vector<int64_t>& shape,
+                                 const std::vector<int64_t>& out_shape) {
+  const size_t rank = out_shape.size();
+  std::vector<int64_t> st(rank, 0);  // right-aligned strides; 0 where broadcast
+  int64_t acc = 1;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    const size_t d = rank - 1 - k, sd = shape.size() - 1 - k;
+    st[d] = shape[sd] == 1 ? 0 : acc;
+    acc *= shape[sd];
+  }
+  std::vector<double> r(static_cast<size_t>(count(out_shape)));
+  std::vector<int64_t> idx(rank + 1, 0);  // one spare slot keeps rank-0 well defined
+  for (size_t o = 0; o < r.size(); ++o) {
+    int64_t i = 0;
+    for (size_t d = 0; d < rank; ++d) i += idx[d] * st[d];
+    r[o] = v[static_cast<size_t>(i)];
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return r;
+}
+
+std::vector<double> host_kernel(const Node& n, int64_t opset, const std::vector<std::vector<double>>& ins,
+                                const std::vector<std::vector<int64_t>>& in_shapes,
+                                const std::vector<int64_t>& out_shape) {
+  const auto& x = ins.at(0);
+  const auto& xs = in_shapes.at(0);
+  std::vector<double> y(static_cast<size_t>(count(out_shape)));
   if (auto u = unary_ops().find(n.op); u != unary_ops().end()) {
     for (size_t i = 0; i < x.size(); ++i) y[i] = u->second(x[i], n);
   } else if (n.op == "Softmax" || n.op == "LogSoftmax") {
-    const bool coerce = op.opset < 13;
+    const bool coerce = opset < 13;
     y = softmax(x, xs, n.attr_i("axis", coerce ? 1 : -1), coerce, n.op == "LogSoftmax");
   } else if (n.op == "Transpose" && xs.size() <= 1) {
     y = x;  // nothing to permute
@@ -161,49 +185,37 @@ void run_host_op(const HostOp& op, std::vector<std::vector<uint8_t>>& regions) {
       for (size_t d = 0; d < rank; ++d) src += idx[d] * in_stride[perm[d]];
       y[o] = x[static_cast<size_t>(src)];
       for (size_t d = rank; d-- > 0;) {
-        if (++idx[d] < out.shape[d]) break;
+        if (++idx[d] < out_shape[d]) break;
         idx[d] = 0;
       }
     }
   } else if (auto b = binary_ops().find(n.op); b != binary_ops().end()) {
     // Variadic with NumPy broadcasting: fold the inputs left to right into the output's shape.
-    const size_t rank = out.shape.size();
-    auto strides = [&](const std::vector<int64_t>& s) {  // right-aligned; 0 where broadcast
-      std::vector<int64_t> st(rank, 0);
-      int64_t acc = 1;
-      for (size_t k = 0; k < s.size(); ++k) {
-        const size_t d = rank - 1 - k, sd = s.size() - 1 - k;
-        st[d] = s[sd] == 1 ? 0 : acc;
-        acc *= s[sd];
-      }
-      return st;
-    };
-    auto gather = [&](const std::vector<double>& v, const std::vector<int64_t>& shape) {  // broadcast to out
-      const auto st = strides(shape);
-      std::vector<double> r(y.size());
-      std::vector<int64_t> idx(rank + 1, 0);  // one spare slot keeps rank-0 well defined
-      for (size_t o = 0; o < r.size(); ++o) {
-        int64_t i = 0;
-        for (size_t d = 0; d < rank; ++d) i += idx[d] * st[d];
-        r[o] = v[static_cast<size_t>(i)];
-        for (size_t d = rank; d-- > 0;) {
-          if (++idx[d] < out.shape[d]) break;
-          idx[d] = 0;
-        }
-      }
-      return r;
+    auto gather = [&](const std::vector<double>& v, const std::vector<int64_t>& shape) {
+      return broadcast_to(v, shape, out_shape);
     };
     y = gather(x, xs);
-    for (size_t k = 1; k < op.inputs.size(); ++k) {
-      const auto z = gather(read(op.inputs[k], op.dev, regions), op.inputs[k].shape);
+    for (size_t k = 1; k < ins.size(); ++k) {
+      const auto z = gather(ins[k], in_shapes[k]);
       for (size_t o = 0; o < y.size(); ++o) y[o] = b->second(y[o], z[o]);
     }
     if (n.op == "Mean")
-      for (auto& v : y) v /= static_cast<double>(op.inputs.size());
+      for (auto& v : y) v /= static_cast<double>(ins.size());
   } else {
     throw CompileError("node '" + n.name + "' (" + n.op + "): no host kernel");
   }
-  write(out, op.dev, y, regions);
+  return y;
+}
+
+void run_host_op(const HostOp& op, std::vector<std::vector<uint8_t>>& regions) {
+  std::vector<std::vector<double>> ins;
+  std::vector<std::vector<int64_t>> shapes;
+  for (const HostTensor& t : op.inputs) {
+    ins.push_back(read(t, op.dev, regions));
+    shapes.push_back(t.shape);
+  }
+  const HostTensor& out = op.outputs.at(0);
+  write(out, op.dev, host_kernel(op.node, op.opset, ins, shapes, out.shape), regions);
 }
 
 }  // namespace npusim::compiler

@@ -35,6 +35,15 @@ inline constexpr uint32_t kHostIrqBase = 0x48000000u;  // 'H' << 24
 const std::vector<std::string>& host_operators();
 bool has_host_kernel(const std::string& op);
 
+/// `v` (of `shape`) broadcast NumPy-style to `out_shape`, row-major.
+std::vector<double> broadcast_to(const std::vector<double>& v, const std::vector<int64_t>& shape,
+                                 const std::vector<int64_t>& out_shape);
+
+/// The kernel itself, in double precision: `ins` in ONNX (row-major) layout with their shapes.
+std::vector<double> host_kernel(const Node& n, int64_t opset, const std::vector<std::vector<double>>& ins,
+                                const std::vector<std::vector<int64_t>>& in_shapes,
+                                const std::vector<int64_t>& out_shape);
+
 /// Runs one host operator on the device memories (`regions[id]` holds region id's bytes).
 /// Throws CompileError for attributes the kernel does not support.
 void run_host_op(const HostOp& op, std::vector<std::vector<uint8_t>>& regions);

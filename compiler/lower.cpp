@@ -925,6 +925,15 @@ class Lowering {
     check_count(n, zb, N, "B's zero point");
     std::function<uint32_t(int64_t)> epilogue;  // none: the i32 accumulator is the output
     if (qlinear) epilogue = qlinear_epilogue(n, N);
+    // An int32 bias (scale a_scale * b_scale) as a ninth input: npusim's extension, which int8
+    // post-training quantization uses for Gemm (ONNX Runtime's QGemm has one too).
+    std::vector<int32_t> bias0(static_cast<size_t>(N), 0);
+    if (qlinear && n.inputs.size() > 8 && !n.inputs[8].empty()) {
+      const Tensor& bt = g_.tensor(n.inputs[8]);
+      if (!bt.is_const || bt.elements() != N || bt.dtype != DType::I32)
+        throw CompileError(where(n) + ": the bias must be a constant int32 vector of " + std::to_string(N) + " values");
+      for (int64_t j = 0; j < N; ++j) bias0[j] = static_cast<int32_t>(bt.values[j]);
+    }
     const BatchMap bm(a.shape, b.shape, y.shape);  // output batches, NumPy-broadcast
     Location la = input(n, ia);
     const Location ly = output(n);
@@ -933,7 +942,7 @@ class Lowering {
       const auto [ja, jb] = bm.operands(bi);
       if (!slices.count(jb)) {
         std::vector<double> w(static_cast<size_t>(K * N));
-        std::vector<int32_t> bias(static_cast<size_t>(N), 0);
+        std::vector<int32_t> bias = bias0;
         for (int64_t k = 0; k < K; ++k)
           for (int64_t j = 0; j < N; ++j) {
             w[k * N + j] = b.values[static_cast<size_t>(jb * K * N + k * N + j)] - at(zb, j);

@@ -1,8 +1,10 @@
 // npusim: one executable, one subcommand per job. Exit codes (docs/cli.md):
 //   0 success, 1 a simulation/runtime fault, 2 a usage or input error.
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -13,6 +15,8 @@
 #include <vector>
 
 #include "compiler/compile.h"
+#include "compiler/quantize.h"
+#include "compiler/reference.h"
 #include "isa/assembler.h"
 #include "isa/diag.h"
 #include "isa/disassembler.h"
@@ -169,13 +173,13 @@ std::map<std::string, std::vector<uint8_t>> gather_inputs(const Args& a, const i
 
 /// --stats and --trace files of a run.
 void write_reports(const Args& a, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
-                   const std::string& path, const std::string& fallback_json = "") {
+                   const std::string& path, const std::string& extra_json = "") {
   if (a.has("--stats")) {
     std::ofstream out(a.value("--stats"));
     if (!out) throw isa::InputError(a.value("--stats") + ": cannot write");
     std::string json = stats_json(r, cfg, prog, path);
-    // Compiled models add the fallback ratio as one more top-level key.
-    if (!fallback_json.empty()) json.insert(json.rfind('}'), "  ,\"fallback\": " + fallback_json + "\n");
+    // Compiled models add top-level keys (the fallback ratio, the accuracy of int8 models).
+    if (!extra_json.empty()) json.insert(json.rfind('}'), "  ," + extra_json + "\n");
     out << json;
   }
   if (a.has("--trace")) {
@@ -197,20 +201,83 @@ compiler::TargetInfo target_info(const config::NpuConfig& c) {
   return t;
 }
 
-compiler::CompiledModel compile_model(const std::string& path, const config::NpuConfig& cfg, const Args& a) {
+/// A model as the CLI compiled it: the float graph (the accuracy baseline) and the program.
+struct BuiltModel {
+  compiler::Graph graph;                   ///< the model as imported (float)
+  compiler::CompiledModel m;               ///< what runs
+  bool int8 = false;                       ///< post-training quantized (--precision int8)
+  compiler::QuantizeSummary quantization;  ///< which nodes became integer operators
+  size_t calibration_samples = 0;          ///< samples the ranges came from
+};
+
+/// Reads a float32 .npy for model input `t` (shape must match) as doubles in ONNX layout.
+std::vector<double> read_float_npy(const std::string& file, const compiler::Tensor& t) {
+  const NpyArray arr = read_npy(file);
+  std::vector<uint64_t> want(t.shape.begin(), t.shape.end());
+  if (arr.shape != want) throw isa::InputError(file + ": shape does not match input '" + t.name + "'");
+  if (arr.descr != "<f4") throw isa::InputError(file + ": dtype '" + arr.descr + "' (expected float32 '<f4')");
+  std::vector<double> v(arr.data.size() / 4);
+  for (size_t i = 0; i < v.size(); ++i) {
+    float f;
+    std::memcpy(&f, &arr.data[4 * i], 4);
+    v[i] = f;
+  }
+  return v;
+}
+
+/// Calibration samples: every .npy in `dir` (sorted by name) is one sample of the model's only input.
+std::vector<compiler::TensorValues> load_calibration(const std::string& dir, const compiler::Graph& g) {
+  if (g.inputs.size() != 1)
+    throw isa::InputError("--calibrate: the model has " + std::to_string(g.inputs.size()) +
+                          " inputs; calibration directories hold samples of a single input");
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw isa::InputError("--calibrate " + dir + ": not a readable directory");
+  std::vector<std::string> files;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string f = e->d_name;
+    if (ends_with(f, ".npy")) files.push_back(dir + "/" + f);
+  }
+  ::closedir(d);
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw isa::InputError("--calibrate " + dir + ": no .npy files");
+  std::vector<compiler::TensorValues> samples;
+  for (const auto& f : files) samples.push_back({{g.inputs[0], read_float_npy(f, g.tensor(g.inputs[0]))}});
+  return samples;
+}
+
+BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, const Args& a) {
+  BuiltModel b;
+  b.graph = compiler::import_onnx(path);
   compiler::CompileOptions o;
   o.precision = a.value("--precision", "fp16");
   o.fallback = !a.flag("--no-fallback");
-  return compiler::compile(compiler::import_onnx(path), target_info(cfg), o);
+  if (o.precision == "int8") {
+    // Post-training quantization: ranges from the float reference on the calibration samples;
+    // operators left in float run in fp16.
+    if (!a.has("--calibrate")) throw UsageError("--precision int8 needs --calibrate DIR (sample inputs as .npy)");
+    const auto samples = load_calibration(a.value("--calibrate"), b.graph);
+    const compiler::Calibration cal = compiler::calibrate(b.graph, samples);
+    const auto& dt = cfg.mxu.dtypes;  // uint8 activations need the u8 x i8 mode; else int8
+    const bool signed_act = std::find(dt.begin(), dt.end(), "u8") == dt.end();
+    b.m = compiler::compile(compiler::quantize_graph(b.graph, cal, &b.quantization, signed_act), target_info(cfg),
+                            compiler::CompileOptions{"fp16", o.fallback});
+    b.int8 = true;
+    b.calibration_samples = cal.samples;
+    return b;
+  }
+  if (a.has("--calibrate")) throw UsageError("--calibrate applies to --precision int8");
+  b.m = compiler::compile(b.graph, target_info(cfg), o);
+  return b;
 }
 
 int cmd_compile(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--config", "-o", "--precision"}, {"--no-fallback"});
+  const Args a(argv, {"--config", "-o", "--precision", "--calibrate"}, {"--no-fallback"});
   if (a.positional().size() != 1) throw UsageError("compile needs exactly one model.onnx");
   if (!a.has("--config")) throw UsageError("compile needs --config CONFIG.yaml");
   const std::string in = a.positional()[0];
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
-  const compiler::CompiledModel m = compile_model(in, cfg, a);
+  const BuiltModel built = compile_model(in, cfg, a);
+  const compiler::CompiledModel& m = built.m;
   if (!m.host_ops.empty()) {
     std::string nodes;
     for (const auto& h : m.host_ops) nodes += (nodes.empty() ? "" : ", ") + h.node.name + " (" + h.node.op + ")";
@@ -259,8 +326,54 @@ const isa::IoTensor& io_entry(const isa::Program& p, const std::string& name) {
   throw std::logic_error("no IO entry " + name);
 }
 
+/// An output's device bytes as doubles in ONNX layout.
+std::vector<double> output_values(const compiler::IoBinding& b, const isa::IoTensor& io,
+                                  const std::vector<uint8_t>& dev) {
+  const unsigned es = isa::tensor_type_bytes(io.dtype);
+  const auto shape = model_shape(io, b.nhwc);
+  std::vector<double> v(dev.size() / es);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint64_t j = b.nhwc ? nhwc_index(i, shape) : i;  // NHWC → NCHW
+    const uint8_t* p = &dev[es * j];
+    switch (io.dtype) {
+      case isa::TensorType::FP16:
+      case isa::TensorType::BF16: v[i] = from_device(static_cast<uint16_t>(p[0] | (p[1] << 8)), io.dtype); break;
+      case isa::TensorType::I8: v[i] = static_cast<int8_t>(p[0]); break;
+      case isa::TensorType::U8: v[i] = p[0]; break;
+      default: {
+        int32_t x;
+        std::memcpy(&x, p, 4);
+        v[i] = x;
+      }
+    }
+  }
+  return v;
+}
+
+/// The "accuracy" stats entry: each output against the float reference.
+std::string accuracy_json(const BuiltModel& b, const compiler::TensorValues& inputs,
+                          const compiler::TensorValues& outputs) {
+  std::string j = "{\"precision\": \"int8\", \"calibration_samples\": " + std::to_string(b.calibration_samples) +
+                  ", \"quantized_operators\": " + std::to_string(b.quantization.quantized.size()) +
+                  ", \"float_operators\": " + std::to_string(b.quantization.float_ops.size()) + ", \"outputs\": {";
+  bool first = true;
+  for (const auto& acc : compiler::compare_to_reference(b.graph, inputs, outputs)) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "%s\"%s\": {\"max_abs_err\": %.6g, \"mean_abs_err\": %.6g, \"cosine_similarity\": %.8f, "
+                  "\"top1_agreement\": %.6g, \"rows\": %lld}",
+                  first ? "" : ", ", acc.output.c_str(), acc.max_abs_err, acc.mean_abs_err, acc.cosine, acc.top1,
+                  static_cast<long long>(acc.rows));
+    j += buf;
+    first = false;
+  }
+  return j + "}}";
+}
+
 int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& path) {
-  const compiler::CompiledModel m = compile_model(path, cfg, a);
+  const BuiltModel built = compile_model(path, cfg, a);
+  const compiler::CompiledModel& m = built.m;
+  compiler::TensorValues ref_inputs;         // the float inputs, for the accuracy report
   std::map<std::string, std::string> given;  // io name -> .npy path
   for (const std::string& spec : a.values("--input")) {
     const auto eq = spec.find('=');
@@ -326,6 +439,12 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
       throw isa::InputError("no data for input '" + b.onnx_name + "' (use --input " + b.onnx_name +
                             "=FILE.npy or --random-inputs SEED)");
     }
+    if (built.int8) {  // the float reference sees the user's float32 values, or the random ones as stored
+      const bool f32 = it != given.end() && read_npy(it->second).descr == "<f4";
+      ref_inputs[b.onnx_name] =
+          f32 ? read_float_npy(it->second, built.graph.tensor(b.onnx_name))
+              : output_values(compiler::IoBinding{b.onnx_name, b.io_name, b.host_dtype, false}, io, model_order);
+    }
     std::vector<uint8_t> bytes(count * es);
     for (uint64_t i = 0; i < count; ++i) {
       const uint64_t j = b.nhwc ? nhwc_index(i, shape) : i;  // NCHW → NHWC on the way in
@@ -377,7 +496,14 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
       m.operators.size() - m.host_ops.size(), m.host_ops.size(),
       m.operators.empty() ? 0.0 : static_cast<double>(m.host_ops.size()) / m.operators.size(),
       static_cast<unsigned long long>(r.macs));
-  write_reports(a, r, cfg, m.program, path, std::string(fb) + host_names + "]}");
+  std::string extra = "\"fallback\": " + std::string(fb) + host_names + "]}";
+  if (built.int8 && r.ok && !opts.timing_only) {
+    compiler::TensorValues outs;
+    for (const auto& b : m.outputs)
+      outs[b.onnx_name] = output_values(b, io_entry(m.program, b.io_name), r.outputs.at(b.io_name));
+    extra += ", \"accuracy\": " + accuracy_json(built, ref_inputs, outs);
+  }
+  write_reports(a, r, cfg, m.program, path, extra);
   if (!a.flag("--quiet") || !r.ok) {
     std::string summary = run_summary(r, cfg);
     if (!m.host_ops.empty())
@@ -391,7 +517,7 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
 int cmd_run(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
-                "--precision"},
+                "--precision", "--calibrate"},
                {"--timing-only", "--quiet", "--no-fallback"});
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
@@ -439,19 +565,28 @@ const std::vector<Command>& commands() {
        "  --watchdog-cycles N     fault with WATCHDOG if the program has not finished after N cycles\n"
        "  --quiet                 no summary unless the run faults\n"
        "  --no-fallback           (.onnx) operators without an NPU lowering are errors, not host kernels\n"
+       "  --precision P           (.onnx) fp16 (default), bf16, or int8 (post-training quantization)\n"
+       "  --calibrate DIR         (.onnx, int8) calibration samples: every DIR/*.npy is one input sample;\n"
+       "                          stats.json then reports the accuracy against the float reference\n"
        "\n"
        "Exit code 1 when the device faults (bounds, semaphore overflow, deadlock, watchdog): the\n"
        "message names the instruction index and engine, and for deadlocks every engine's PC and\n"
        "the semaphore values.\n",
        cmd_run},
       {"compile", "compile an ONNX model for a configuration",
-       "usage: npusim compile MODEL.onnx --config CONFIG.yaml [-o OUT.npub] [--precision fp16|bf16] [--no-fallback]\n"
+       "usage: npusim compile MODEL.onnx --config CONFIG.yaml [-o OUT.npub] [--precision fp16|bf16|int8]\n"
+       "                      [--calibrate DIR] [--no-fallback]\n"
        "\n"
-       "Lowers a float ONNX model (opsets 11-17, static shapes) to an npusim program for the NPU that\n"
+       "Lowers an ONNX model (opsets 10-17, static shapes) to an npusim program for the NPU that\n"
        "CONFIG describes: every operator tiled to its scratchpad and accumulator, one DEBUG marker per\n"
-       "node (stats and traces are per operator). Activations and weights use --precision (default\n"
-       "fp16). Supported operators: Gemm, MatMul, Conv, MaxPool, AveragePool, GlobalAveragePool,\n"
-       "BatchNormalization, Concat, Relu, Clip, Add/Sub/Mul, Flatten, Reshape, Identity; anything else\n"
+       "node (stats and traces are per operator). Float activations and weights use --precision\n"
+       "(default fp16); integer tensors keep their type, so quantized models run bit-exact.\n"
+       "--precision int8 quantizes a float model after training: activation ranges from the float\n"
+       "reference on the samples in --calibrate DIR (each .npy one input), uint8 activations (int8\n"
+       "where the MXU has no u8 mode), int8 per-channel weights. Supported operators: Gemm, MatMul,\n"
+       "Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, Concat, Relu, Clip,\n"
+       "Add/Sub/Mul, Flatten, Reshape, Identity, QuantizeLinear, DequantizeLinear, QLinearMatMul,\n"
+       "QLinearConv, MatMulInteger, ConvInteger; anything else\n"
        "runs on the host with a reference kernel when one exists (Softmax, LogSoftmax, Transpose,\n"
        "Sigmoid, Tanh, Exp, Log, Sqrt, Div, Pow, ...; npusim run model.onnx only, since an .npub\n"
        "cannot carry host kernels) and is otherwise an error naming the node. --no-fallback makes\n"

@@ -190,4 +190,82 @@ ok = r.returncode == 2 and "node 'dyn_fc' (QLinearMatMul): B must be a constant"
 print("computed QLinearMatMul B is an error naming the node:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
+# ---------------------------------------------------------------- 4. int8 post-training quantization
+# A float CNN (Conv+Relu, MaxPool, Conv+Relu, GlobalAveragePool, Flatten, Gemm) quantized from 8
+# calibration samples: convolutions and the Gemm become QLinear operators, the pooling stays float
+# between Dequantize/Quantize. The output must follow a NumPy float reference closely, and the
+# accuracy entry in stats.json must report what the test measures.
+import json  # noqa: E402
+
+
+def conv_f(x, w, b, pad):
+    n, c, h, wd = x.shape
+    co, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    y = np.zeros((n, co, h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1))
+    for i in range(y.shape[2]):
+        for j in range(y.shape[3]):
+            y[:, :, i, j] = np.tensordot(xp[:, :, i:i + kh, j:j + kw], w, axes=([1, 2, 3], [1, 2, 3]))
+    return y + b.reshape(1, -1, 1, 1)
+
+
+Wa = rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32)
+ba = rng.normal(0, 0.1, 8).astype(np.float32)
+Wb = rng.normal(0, 0.2, (16, 8, 3, 3)).astype(np.float32)
+bb = rng.normal(0, 0.1, 16).astype(np.float32)
+Wf = rng.normal(0, 0.3, (10, 16)).astype(np.float32)
+bf = rng.normal(0, 0.1, 10).astype(np.float32)
+fcnn = save("fcnn", [
+    helper.make_node("Conv", ["img", "Wa", "ba"], ["a"], name="conv_a", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+    helper.make_node("Relu", ["a"], ["ar"], name="relu_a"),
+    helper.make_node("MaxPool", ["ar"], ["ap"], name="pool_a", kernel_shape=[2, 2], strides=[2, 2]),
+    helper.make_node("Conv", ["ap", "Wb", "bb"], ["b"], name="conv_b", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+    helper.make_node("Relu", ["b"], ["br"], name="relu_b"),
+    helper.make_node("GlobalAveragePool", ["br"], ["g"], name="gap"),
+    helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+    helper.make_node("Gemm", ["f", "Wf", "bf"], ["logits"], name="fc", transB=1),
+], [helper.make_tensor_value_info("img", TensorProto.FLOAT, [4, 3, 16, 16])],
+   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [4, 10])], {"Wa": Wa, "ba": ba, "Wb": Wb, "bb": bb, "Wf": Wf, "bf": bf})
+cal = os.path.join(WORK, "calibration")
+os.makedirs(cal, exist_ok=True)
+for i in range(8):
+    np.save(os.path.join(cal, f"sample{i}.npy"), rng.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32))
+img = rng.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
+ar = np.maximum(conv_f(img.astype(np.float64), Wa, ba, 1), 0)
+ap = ar.reshape(4, 8, 8, 2, 8, 2).max(axis=(3, 5))
+br = np.maximum(conv_f(ap, Wb, bb, 1), 0)
+ref = br.mean(axis=(2, 3)) @ Wf.T.astype(np.float64) + bf
+out = os.path.join(WORK, "fcnn.int8")
+np.save(out + ".img.npy", img)
+subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", "edge.yaml"), fcnn, "--precision", "int8",
+                "--calibrate", cal, "--input", "img=" + out + ".img.npy", "--output-dir", out, "--stats", out + ".json",
+                "--quiet"], check=True)
+got = np.load(os.path.join(out, "logits.npy")).astype(np.float64)
+acc = json.load(open(out + ".json"))["accuracy"]
+rep = acc["outputs"]["logits"]
+err = np.abs(got - ref).max()
+cos = float((got * ref).sum() / np.sqrt((got * got).sum() * (ref * ref).sum()))
+# conv_a, pool_a (uint8 max), conv_b, fc quantized (the Relus fused); gap and flatten in float.
+ok = (acc["quantized_operators"] == 4 and acc["float_operators"] == 2 and acc["calibration_samples"] == 8 and cos > 0.995 and
+      err <= 0.05 * np.abs(ref).max() and abs(rep["max_abs_err"] - err) <= 1e-3 * max(1.0, err) and
+      abs(rep["cosine_similarity"] - cos) < 1e-6 and rep["top1_agreement"] == float((got.argmax(1) == ref.argmax(1)).mean()))
+print(f"int8 PTQ fcnn: {acc['quantized_operators']} quantized / {acc['float_operators']} float operators, max abs err {err:.4f} "
+      f"(|ref| max {np.abs(ref).max():.3f}), cosine {cos:.6f}, top-1 {rep['top1_agreement']}; stats report matches:",
+      "ok" if ok else f"FAIL {acc}")
+failures += not ok
+# gemmini's MXU has no uint8 mode: activations become int8 (zero points in [-128, 127]).
+subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", "gemmini.yaml"), fcnn, "--precision", "int8",
+                "--calibrate", cal, "--input", "img=" + out + ".img.npy", "--output-dir", out + ".gemmini", "--quiet"],
+               check=True)
+got = np.load(os.path.join(out + ".gemmini", "logits.npy")).astype(np.float64)
+cos = float((got * ref).sum() / np.sqrt((got * got).sum() * (ref * ref).sum()))
+ok = cos > 0.995 and np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+print(f"int8 PTQ fcnn on gemmini (int8 activations): cosine {cos:.6f}", "ok" if ok else "FAIL")
+failures += not ok
+r = subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", "edge.yaml"), fcnn, "--precision", "int8",
+                    "--random-inputs", "1"], capture_output=True, text=True)
+ok = r.returncode == 2 and "--precision int8 needs --calibrate DIR" in r.stderr
+print("int8 without --calibrate is a usage error:", "ok" if ok else "FAIL " + r.stderr)
+failures += not ok
+
 sys.exit(1 if failures else 0)

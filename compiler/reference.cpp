@@ -1,0 +1,239 @@
+// The float reference, written from the ONNX operator definitions (not from the lowering), with
+// straightforward loops: it runs once per calibration sample and per accuracy report.
+#include "compiler/reference.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <set>
+
+#include "compiler/compile.h"
+#include "compiler/host_kernels.h"
+
+namespace npusim::compiler {
+namespace {
+
+std::string where(const Node& n) {
+  return "node '" + n.name + "' (" + n.op + ")";
+}
+
+std::vector<int64_t> ints(const Node& n, const char* key, std::vector<int64_t> def) {
+  auto it = n.attrs.find(key);
+  return it == n.attrs.end() || it->second.ints.empty() ? def : it->second.ints;
+}
+
+/// Pads [top, left, bottom, right] of a 2-D window after auto_pad (ONNX Conv/pool semantics).
+std::array<int64_t, 4> pads_2d(const Node& n, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t kh, int64_t kw,
+                               int64_t sh, int64_t sw, int64_t dh, int64_t dw) {
+  auto it = n.attrs.find("auto_pad");
+  const std::string ap = it == n.attrs.end() ? "NOTSET" : it->second.s;
+  if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+    const int64_t th = std::max<int64_t>((OH - 1) * sh + (kh - 1) * dh + 1 - H, 0);
+    const int64_t tw = std::max<int64_t>((OW - 1) * sw + (kw - 1) * dw + 1 - W, 0);
+    const int64_t pt = ap == "SAME_UPPER" ? th / 2 : th - th / 2, pl = ap == "SAME_UPPER" ? tw / 2 : tw - tw / 2;
+    return {pt, pl, th - pt, tw - pl};
+  }
+  if (ap == "VALID") return {0, 0, 0, 0};
+  const auto p = ints(n, "pads", {0, 0, 0, 0});
+  if (p.size() != 4) throw CompileError(where(n) + ": the reference handles 2-D windows only");
+  return {p[0], p[1], p[2], p[3]};
+}
+
+}  // namespace
+
+bool has_reference(const std::string& op) {
+  // The float operators the NPU lowers (not the quantized ones) and every host kernel.
+  static const std::set<std::string> quantized = {"QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
+                                                  "QLinearConv",    "MatMulInteger",    "ConvInteger"};
+  const auto& npu = supported_operators();
+  return (std::find(npu.begin(), npu.end(), op) != npu.end() && !quantized.count(op)) || has_host_kernel(op);
+}
+
+TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
+  TensorValues v = inputs;
+  for (const auto& [name, t] : g.tensors)
+    if (t.is_const) v[name] = t.values;
+  auto in = [&](const Node& n, size_t i) -> const std::vector<double>& {
+    auto it = v.find(n.inputs.at(i));
+    if (it == v.end()) throw CompileError(where(n) + ": input '" + n.inputs[i] + "' has no value");
+    return it->second;
+  };
+  auto shape = [&](const std::string& name) -> const std::vector<int64_t>& { return g.tensor(name).shape; };
+  for (const Node& n : g.nodes) {
+    const std::vector<int64_t>& ys = shape(n.outputs.at(0));
+    int64_t total = 1;
+    for (int64_t d : ys) total *= d;
+    std::vector<double> y(static_cast<size_t>(total), 0.0);
+    if (n.op == "Gemm" || n.op == "MatMul") {
+      const auto &a = in(n, 0), &b = in(n, 1);
+      const auto &as = shape(n.inputs[0]), &bs = shape(n.inputs[1]);
+      const bool gemm = n.op == "Gemm", ta = gemm && n.attr_i("transA", 0), tb = gemm && n.attr_i("transB", 0);
+      const double alpha = gemm ? n.attr_f("alpha", 1) : 1, beta = gemm ? n.attr_f("beta", 1) : 1;
+      if (as.size() < 2 || bs.size() < 2 || ys.size() < 2)
+        throw CompileError(where(n) + ": the reference handles matrices of rank >= 2");
+      const int64_t M = ys[ys.size() - 2], N = ys.back(), K = ta ? as[as.size() - 2] : as.back();
+      const int64_t batches = total / (M * N);
+      // Batches broadcast: A and B repeat when they have fewer (ONNX's MatMul allows rank 2 B).
+      const int64_t a_b = static_cast<int64_t>(a.size()) / (M * K), b_b = static_cast<int64_t>(b.size()) / (K * N);
+      for (int64_t bi = 0; bi < batches; ++bi) {
+        const double* A = a.data() + (bi % a_b) * M * K;
+        const double* B = b.data() + (bi % b_b) * K * N;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k)
+              s += (ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+            y[static_cast<size_t>((bi * M + i) * N + j)] = alpha * s;
+          }
+      }
+      if (gemm && n.inputs.size() > 2 && !n.inputs[2].empty()) {
+        // C broadcast to Y's shape.
+        const auto c = broadcast_to(in(n, 2), shape(n.inputs[2]), ys);
+        for (size_t i = 0; i < y.size(); ++i) y[i] += beta * c[i];
+      }
+    } else if (n.op == "Conv") {
+      const auto &x = in(n, 0), &w = in(n, 1);
+      const auto &xs = shape(n.inputs[0]), &ws = shape(n.inputs[1]);
+      if (xs.size() != 4) throw CompileError(where(n) + ": the reference handles 2-D convolution only");
+      const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Co = ys[1], OH = ys[2], OW = ys[3], KH = ws[2],
+                    KW = ws[3], G = n.attr_i("group", 1), Cg = C / G, Cog = Co / G;
+      const auto st = ints(n, "strides", {1, 1}), dl = ints(n, "dilations", {1, 1});
+      const auto p = pads_2d(n, H, W, OH, OW, KH, KW, st[0], st[1], dl[0], dl[1]);
+      const bool bias = n.inputs.size() > 2 && !n.inputs[2].empty();
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t co = 0; co < Co; ++co) {
+          const int64_t g0 = co / Cog;
+          for (int64_t oy = 0; oy < OH; ++oy)
+            for (int64_t ox = 0; ox < OW; ++ox) {
+              double s = bias ? in(n, 2)[static_cast<size_t>(co)] : 0.0;
+              for (int64_t c = 0; c < Cg; ++c)
+                for (int64_t kh = 0; kh < KH; ++kh)
+                  for (int64_t kw = 0; kw < KW; ++kw) {
+                    const int64_t iy = oy * st[0] + kh * dl[0] - p[0], ix = ox * st[1] + kw * dl[1] - p[1];
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                    s += x[static_cast<size_t>(((b * C + g0 * Cg + c) * H + iy) * W + ix)] *
+                         w[static_cast<size_t>(((co * Cg + c) * KH + kh) * KW + kw)];
+                  }
+              y[static_cast<size_t>(((b * Co + co) * OH + oy) * OW + ox)] = s;
+            }
+        }
+    } else if (n.op == "MaxPool" || n.op == "AveragePool" || n.op == "GlobalAveragePool") {
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      if (xs.size() != 4) throw CompileError(where(n) + ": the reference handles 2-D pooling only");
+      const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+      const bool global = n.op == "GlobalAveragePool", mx = n.op == "MaxPool";
+      const auto k = global ? std::vector<int64_t>{H, W} : ints(n, "kernel_shape", {1, 1});
+      const auto st = global ? std::vector<int64_t>{1, 1} : ints(n, "strides", {1, 1});
+      const auto p =
+          global ? std::array<int64_t, 4>{0, 0, 0, 0} : pads_2d(n, H, W, OH, OW, k[0], k[1], st[0], st[1], 1, 1);
+      const bool count_pad = n.attr_i("count_include_pad", 0) != 0;
+      for (int64_t b = 0; b < N * C; ++b)
+        for (int64_t oy = 0; oy < OH; ++oy)
+          for (int64_t ox = 0; ox < OW; ++ox) {
+            double acc = mx ? -INFINITY : 0.0;
+            int64_t cnt = 0;
+            for (int64_t ky = 0; ky < k[0]; ++ky)
+              for (int64_t kx = 0; kx < k[1]; ++kx) {
+                const int64_t iy = oy * st[0] + ky - p[0], ix = ox * st[1] + kx - p[1];
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                const double e = x[static_cast<size_t>((b * H + iy) * W + ix)];
+                acc = mx ? std::max(acc, e) : acc + e;
+                ++cnt;
+              }
+            y[static_cast<size_t>((b * OH + oy) * OW + ox)] =
+                mx ? acc : acc / static_cast<double>(count_pad ? k[0] * k[1] : std::max<int64_t>(cnt, 1));
+          }
+    } else if (n.op == "BatchNormalization") {
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      const int64_t C = xs.at(1), inner = total / (xs[0] * C);
+      const double eps = n.attr_f("epsilon", 1e-5f);
+      for (int64_t i = 0; i < total; ++i) {
+        const auto c = static_cast<size_t>((i / inner) % C);
+        y[static_cast<size_t>(i)] =
+            (x[static_cast<size_t>(i)] - in(n, 3)[c]) / std::sqrt(in(n, 4)[c] + eps) * in(n, 1)[c] + in(n, 2)[c];
+      }
+    } else if (n.op == "Concat") {
+      int64_t axis = n.attr_i("axis", 0);
+      if (axis < 0) axis += static_cast<int64_t>(ys.size());
+      int64_t outer = 1;
+      for (int64_t d = 0; d < axis; ++d) outer *= ys[d];
+      const int64_t row = total / std::max<int64_t>(outer, 1);
+      int64_t col0 = 0;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        if (n.inputs[i].empty()) continue;
+        const auto& x = in(n, i);
+        const int64_t inner = static_cast<int64_t>(x.size()) / std::max<int64_t>(outer, 1);
+        for (int64_t o = 0; o < outer; ++o)
+          std::copy(x.begin() + o * inner, x.begin() + (o + 1) * inner, y.begin() + o * row + col0);
+        col0 += inner;
+      }
+    } else if (n.op == "Relu" || n.op == "Clip") {
+      double lo = n.op == "Relu" ? 0.0 : -INFINITY, hi = INFINITY;
+      if (n.op == "Clip" && g.opset < 11) {
+        lo = n.attr_f("min", -3.402823466e38f), hi = n.attr_f("max", 3.402823466e38f);
+      } else if (n.op == "Clip") {
+        if (n.inputs.size() > 1 && !n.inputs[1].empty()) lo = in(n, 1).at(0);
+        if (n.inputs.size() > 2 && !n.inputs[2].empty()) hi = in(n, 2).at(0);
+      }
+      const auto& x = in(n, 0);
+      for (size_t i = 0; i < y.size(); ++i) y[i] = std::min(std::max(x[i], lo), hi);
+    } else if (n.op == "Add" || n.op == "Sub" || n.op == "Mul") {
+      double (*op)(double, double) = n.op == "Add"   ? [](double p, double q) { return p + q; }
+                                     : n.op == "Sub" ? [](double p, double q) { return p - q; }
+                                                     : [](double p, double q) { return p * q; };
+      const auto a = broadcast_to(in(n, 0), shape(n.inputs[0]), ys), b = broadcast_to(in(n, 1), shape(n.inputs[1]), ys);
+      for (size_t i = 0; i < y.size(); ++i) y[i] = op(a[i], b[i]);
+    } else if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") {
+      y = in(n, 0);
+    } else if (has_host_kernel(n.op)) {
+      std::vector<std::vector<double>> ins;
+      std::vector<std::vector<int64_t>> shapes;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        if (n.inputs[i].empty()) continue;
+        ins.push_back(in(n, i));
+        shapes.push_back(shape(n.inputs[i]));
+      }
+      y = host_kernel(n, g.opset, ins, shapes, ys);
+    } else {
+      throw CompileError(where(n) + ": the float reference does not evaluate this operator");
+    }
+    v[n.outputs[0]] = std::move(y);
+  }
+  return v;
+}
+
+std::vector<Accuracy> compare_to_reference(const Graph& g, const TensorValues& inputs, const TensorValues& outputs) {
+  const TensorValues ref = evaluate_reference(g, inputs);
+  std::vector<Accuracy> out;
+  for (const auto& name : g.outputs) {
+    const auto& want = ref.at(name);
+    const auto& got = outputs.at(name);
+    if (got.size() != want.size()) throw CompileError("output '" + name + "': size differs from the reference");
+    Accuracy a;
+    a.output = name;
+    double dot = 0, ng = 0, nw = 0, sum = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double e = std::abs(got[i] - want[i]);
+      a.max_abs_err = std::max(a.max_abs_err, e);
+      sum += e;
+      dot += got[i] * want[i], ng += got[i] * got[i], nw += want[i] * want[i];
+    }
+    a.mean_abs_err = got.empty() ? 0 : sum / static_cast<double>(got.size());
+    a.cosine = (ng > 0 && nw > 0) ? dot / std::sqrt(ng * nw) : (ng == nw ? 1.0 : 0.0);
+    const std::vector<int64_t>& shape = g.tensor(name).shape;
+    const int64_t cols = shape.empty() ? 1 : std::max<int64_t>(shape.back(), 1);
+    a.rows = static_cast<int64_t>(got.size()) / cols;
+    int64_t agree = 0;
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const auto gb = got.begin() + r * cols, wb = want.begin() + r * cols;
+      agree += std::max_element(gb, gb + cols) - gb == std::max_element(wb, wb + cols) - wb;
+    }
+    a.top1 = a.rows ? static_cast<double>(agree) / static_cast<double>(a.rows) : 1.0;
+    out.push_back(a);
+  }
+  return out;
+}
+
+}  // namespace npusim::compiler
