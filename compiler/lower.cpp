@@ -45,6 +45,7 @@ const std::vector<std::string> kSupported = {"Gemm",
                                              "Flatten",
                                              "Reshape",
                                              "Identity",
+                                             "Transpose",
                                              "QuantizeLinear",
                                              "DequantizeLinear",
                                              "QLinearMatMul",
@@ -468,6 +469,7 @@ class Lowering {
     if (n.op == "QLinearConv" || n.op == "ConvInteger") return qconv(n);
     if (n.op == "QuantizeLinear" || n.op == "DequantizeLinear") return quantize(n);
     if (n.op == "Gemm" || n.op == "MatMul") return gemm(n);
+    if (n.op == "Transpose" && transpose(n)) return;
     if (n.op == "Relu") return unary(n, clamp_param(0, INFINITY));
     if (n.op == "Clip") {
       float lo = -INFINITY, hi = INFINITY;
@@ -782,6 +784,158 @@ class Lowering {
         emit(st, raw_out ? kM2S : kV2S, 1, kGo);
       }
   }
+  // ------------------------------------------------------------------ Transpose
+  /// Transpose (rank <= 4, row-major tensors) as layout changes on the NPU, composed of two moves:
+  /// a DMA permutation that keeps the last axis last (the load's box walks the input in output
+  /// order: dimension 0 stays dense, dimensions 1-3 take the input strides of the permuted axes),
+  /// and a swap of the last two axes (tiles turned by the VPU's `copy transpose`). A permutation
+  /// that changes the last axis q runs as: DMA-move q next to the last axis, swap the last two,
+  /// DMA-move the leading axes into place; intermediates live among the activations. Returns false
+  /// when the tensor does not fit these moves (then the host kernel runs it).
+  bool transpose(const Node& n) {
+    const Tensor& x = g_.tensor(n.inputs.at(0));
+    const Tensor& y = g_.tensor(n.outputs.at(0));
+    const auto rank = static_cast<int64_t>(x.shape.size());
+    if (rank < 2 || rank > 4 || is_spatial(x) || is_spatial(y) || x.elements() == 0) return false;
+    std::vector<int64_t> perm;
+    if (auto it = n.attrs.find("perm"); it != n.attrs.end() && !it->second.ints.empty())
+      perm = it->second.ints;
+    else
+      for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+    for (int64_t d : x.shape)
+      if (d > 4095) return false;
+    const Location lx = input(n, 0), ly = output(n);
+    const int64_t last = rank - 1;
+    if (perm[last] == last) {
+      dma_permute(n, lx, x.shape, perm, ly);
+      return true;
+    }
+    // 1: q next to the last axis; 2: swap the last two; 3: the leading axes into place.
+    const int64_t q = perm[last];
+    std::vector<int64_t> p1;
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != q && i != last) p1.push_back(i);
+    p1.push_back(q);
+    p1.push_back(last);
+    const auto s1 = permuted(x.shape, p1);
+    const Location t1 = scratch(lx.type, x.elements());
+    dma_permute(n, lx, x.shape, p1, t1);
+    std::vector<int64_t> s2 = s1;
+    std::swap(s2[last - 1], s2[last]);
+    const std::vector<int64_t> axes2 = [&] {  // input axis of each axis of the swapped tensor
+      std::vector<int64_t> a = p1;
+      std::swap(a[last - 1], a[last]);
+      return a;
+    }();
+    const bool direct = std::equal(axes2.begin(), axes2.end(), perm.begin());
+    const Location t2 = direct ? ly : scratch(lx.type, x.elements());
+    swap_last_two(n, t1, s1, t2);
+    if (direct) return true;
+    std::vector<int64_t> p3;  // output axis i = axis p3[i] of the swapped tensor
+    for (int64_t i = 0; i < rank; ++i) p3.push_back(std::find(axes2.begin(), axes2.end(), perm[i]) - axes2.begin());
+    dma_permute(n, t2, s2, p3, ly);
+    return true;
+  }
+
+  static std::vector<int64_t> permuted(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm) {
+    std::vector<int64_t> s;
+    for (int64_t p : perm) s.push_back(shape[static_cast<size_t>(p)]);
+    return s;
+  }
+  /// Fresh space among the activations for `elements` of `type`.
+  Location scratch(isa::TensorType type, int64_t elements) {
+    act_bytes_ = (act_bytes_ + 63) / 64 * 64;
+    const Location l{act_region_, act_bytes_, 0, 0, type};
+    act_bytes_ += static_cast<uint64_t>(elements) * bytes_of(type);
+    return l;
+  }
+
+  /// out = in with axes permuted by `perm` (perm.back() = the last axis): loads walk the input in
+  /// output order, split along the outermost output axis to fit the scratchpad.
+  void dma_permute(const Node& n, const Location& in, const std::vector<int64_t>& shape,
+                   const std::vector<int64_t>& perm, const Location& out) {
+    const auto rank = static_cast<int64_t>(shape.size());
+    std::vector<int64_t> in_stride(static_cast<size_t>(rank), 1);  // elements
+    for (int64_t d = rank - 1; d-- > 0;) in_stride[d] = in_stride[d + 1] * shape[d + 1];
+    const auto os = permuted(shape, perm);
+    const int64_t cols = os.back(), es = bytes_of(in.type);
+    // Box dimensions innermost first: the output's axes from last to first.
+    std::vector<uint32_t> box;
+    std::vector<int64_t> strides;
+    for (int64_t i = rank - 1; i >= 0; --i) {
+      box.push_back(static_cast<uint32_t>(os[i]));
+      if (i < rank - 1) strides.push_back(in_stride[perm[i]]);
+    }
+    const int64_t outer = os[0], inner_rows = std::max<int64_t>(1, (rank > 1 ? x_rows(os) / outer : 1));
+    const uint32_t row_l = lines(1, static_cast<uint64_t>(cols), static_cast<unsigned>(es));
+    int64_t chunk = outer;  // outermost indices per load
+    while (chunk > 1 && uint64_t{row_l} * chunk * inner_rows * t_.line_bytes > t_.spad_bytes) chunk = (chunk + 1) / 2;
+    if (uint64_t{row_l} * chunk * inner_rows * t_.line_bytes > t_.spad_bytes)
+      throw CompileError(where(n) + ": one slice of the transpose does not fit the scratchpad");
+    for (int64_t o0 = 0; o0 < outer; o0 += chunk) {
+      const int64_t oc = std::min(chunk, outer - o0);
+      std::vector<uint32_t> b = box;
+      b.back() = static_cast<uint32_t>(oc);
+      Instruction l = make(Opcode::Load);
+      l.set(f::load::desc, desc_nd(in.region, in.type, in.offset, b, strides));
+      l.set(f::load::off, static_cast<uint32_t>(o0 * (rank > 1 ? in_stride[perm[0]] : 1)));
+      emit(l, kGo, 1, kL2V);
+      Instruction c = make(Opcode::Copy);  // the VPU hands the tile on unchanged (keeps the chain)
+      c.set(f::copy::dst, static_cast<uint32_t>(row_l * chunk * inner_rows));
+      c.set(f::copy::src, 0);
+      c.set(f::copy::rows, static_cast<uint32_t>(oc * inner_rows));
+      c.set(f::copy::cols, static_cast<uint32_t>(cols));
+      c.set(f::copy::dtype, code(in.type, n));
+      emit(c, kL2V, 1, kV2S);
+      Instruction st = make(Opcode::Store);
+      st.set(f::store::src, static_cast<uint32_t>(row_l * chunk * inner_rows));
+      st.set(f::store::desc, desc(out.region, out.type, out.offset, static_cast<uint32_t>(cols),
+                                  static_cast<uint32_t>(oc * inner_rows), cols));
+      st.set(f::store::off, static_cast<uint32_t>(o0 * inner_rows * cols));
+      emit(st, kV2S, 1, kGo);
+    }
+  }
+  static int64_t x_rows(const std::vector<int64_t>& s) {  // product of all but the last dimension
+    int64_t r = 1;
+    for (size_t i = 0; i + 1 < s.size(); ++i) r *= s[i];
+    return r;
+  }
+
+  /// out[..., c, r] = in[..., r, c]: tiles of the R x C matrices turned by `copy transpose`.
+  void swap_last_two(const Node& n, const Location& in, const std::vector<int64_t>& shape, const Location& out) {
+    const int64_t R = shape[shape.size() - 2], C = shape.back(), batches = x_rows(shape) / R;
+    const auto es = static_cast<unsigned>(bytes_of(in.type));
+    int64_t tr = std::min<int64_t>(R, 4095), tc = std::min<int64_t>(C, 4095);
+    auto fits = [&] { return uint64_t{lines(tr, tc, es) + lines(tc, tr, es)} * t_.line_bytes <= t_.spad_bytes; };
+    while (!fits() && (tr > 1 || tc > 1)) {
+      if (tr >= tc)
+        tr = (tr + 1) / 2;
+      else
+        tc = (tc + 1) / 2;
+    }
+    if (!fits()) throw CompileError(where(n) + ": no transpose tile fits the scratchpad");
+    const uint32_t dst = lines(tr, tc, es);
+    for (int64_t b = 0; b < batches; ++b)
+      for (int64_t r0 = 0; r0 < R; r0 += tr)
+        for (int64_t c0 = 0; c0 < C; c0 += tc) {
+          const auto rr = static_cast<uint32_t>(std::min(tr, R - r0)), cc = static_cast<uint32_t>(std::min(tc, C - c0));
+          emit(tile_load(0, in, b * R * C, r0, c0, rr, cc, C), kGo, 1, kL2V);
+          Instruction t = make(Opcode::Copy);
+          t.set(f::copy::transpose, 1);
+          t.set(f::copy::dst, dst);
+          t.set(f::copy::src, 0);
+          t.set(f::copy::rows, rr);
+          t.set(f::copy::cols, cc);
+          t.set(f::copy::dtype, code(in.type, n));
+          emit(t, kL2V, 1, kV2S);
+          Instruction st = make(Opcode::Store);
+          st.set(f::store::src, dst);
+          st.set(f::store::desc, desc(out.region, out.type, out.offset, rr, cc, R));
+          st.set(f::store::off, static_cast<uint32_t>(b * R * C + c0 * R + r0));
+          emit(st, kV2S, 1, kGo);
+        }
+  }
+
   // ------------------------------------------------------------------ quantized operators
   /// A quantization parameter (scale or zero point): a constant scalar or one value per channel;
   /// `def` when the optional input is absent.

@@ -266,6 +266,19 @@ ok = r.returncode == 2 and "node 'pool0' (MaxPool): strides must be positive, go
 print("zero stride:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
 failures += not ok
 
+# 10. Transpose on the NPU: DMA permutations and VPU tile transposes (rank 3, tiled), no host work.
+for perm in ((2, 0, 1), (1, 2, 0), (0, 2, 1), (1, 0, 2)):
+    tp = save("transpose_" + "".join(map(str, perm)), [helper.make_node("Transpose", ["t"], ["tt"], name="transpose", perm=list(perm))],
+              [helper.make_tensor_value_info("t", TensorProto.FLOAT, [3, 70, 130])],
+              [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [[3, 70, 130][p] for p in perm])], {})
+    tv = rng.uniform(-4, 4, (3, 70, 130)).astype(np.float32)
+    out, stats = run(tp, "edge.yaml", {"t": tv}, "fp16")
+    got = np.load(os.path.join(out, "tt.npy"))
+    want = np.transpose(tv.astype(np.float16).astype(np.float32), perm)
+    ok = got.shape == want.shape and np.array_equal(got, want) and stats["fallback"]["host_operators"] == 0
+    print(f"transpose {perm} on the NPU:", "exact" if ok else "FAIL")
+    failures += not ok
+
 # 9. compile writes a program that disassembles and reassembles identically.
 npub = os.path.join(WORK, "mlp.npub")
 subprocess.run([NPUSIM, "compile", mlp, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", npub], check=True, capture_output=True)

@@ -42,10 +42,10 @@ from onnx import numpy_helper  # noqa: E402
 
 NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 # Operators with a host reference kernel (fallback) are run the same way; the report marks them.
-HOST = {"Softmax", "LogSoftmax", "Transpose", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Softplus",
+HOST = {"Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Softplus",
         "LeakyRelu", "Elu", "Erf", "Div", "Pow", "Max", "Min", "Sum", "Mean"}
 SUPPORTED = {"Gemm", "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Relu", "Clip", "Add",
-             "Sub", "Mul", "Flatten", "Reshape", "Identity", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
+             "Sub", "Mul", "Flatten", "Reshape", "Identity", "Transpose", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
              "QLinearConv", "MatMulInteger", "ConvInteger"}
 # Quantized operators: the inputs that are data (everything else is a weight or a quantization
 # parameter, compiled in as deployments do).
