@@ -13,8 +13,9 @@ cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPUSIM_FU
 cmake --build "$BUILD" -j 2 --target fuzz_npub fuzz_npus fuzz_config fuzz_onnx npusim
 mkdir -p "$BUILD/corpus/npus" "$BUILD/corpus/npub" "$BUILD/corpus/config" "$BUILD/corpus/onnx" "$BUILD/artifacts"
 cp "$SRC"/configs/*.yaml "$BUILD/corpus/config/"
-# ONNX seeds: small models from the compiler tests (written by check_models.py).
+# ONNX seeds: small models from the compiler tests (written by check_models.py, check_quantized.py).
 /usr/bin/python3 "$SRC/tests/compiler/check_models.py" "$BUILD/bin/npusim" "$SRC" "$BUILD/onnx_seeds" >/dev/null 2>&1 || true
+/usr/bin/python3 "$SRC/tests/compiler/check_quantized.py" "$BUILD/bin/npusim" "$SRC" "$BUILD/onnx_seeds" >/dev/null 2>&1 || true
 for m in "$BUILD"/onnx_seeds/*.onnx; do [ -f "$m" ] && [ "$(stat -c %s "$m")" -lt 200000 ] && cp "$m" "$BUILD/corpus/onnx/"; done
 for t in "$SRC"/traces/*.npus "$SRC"/tests/data/bad/*.npus; do
   cp "$t" "$BUILD/corpus/npus/"
