@@ -68,6 +68,15 @@ struct Location {
   int32_t zp = 0;                                ///< zero point (what padded loads of a quantized tensor insert)
 };
 
+/// How rows_op walks its operands when they are not dense out.rows x out.cols matrices.
+struct RowsWalk {
+  int64_t out_stride = -1;  ///< elements between output rows (-1: out.cols)
+  int64_t out_col0 = 0;     ///< first output column (element offset added to the store)
+  int64_t in_stride = -1;   ///< elements between rows of the non-broadcast inputs (-1: out.cols)
+  int64_t in_col0 = 0;      ///< element offset added to their loads
+  bool uses_acc = false;    ///< the VPU sequence keeps a tile of i32/fp32 in the accumulator at line 0
+};
+
 class Lowering {
  public:
   Lowering(const Graph& g, const TargetInfo& t, const CompileOptions& o)
@@ -1874,14 +1883,6 @@ class Lowering {
   static std::vector<Instruction> as_list(Instruction i) { return {i}; }
   static std::vector<Instruction> as_list(std::vector<Instruction> v) { return v; }
 
-  /// How rows_op walks its operands when they are not dense out.rows x out.cols matrices.
-  struct RowsWalk {
-    int64_t out_stride = -1;  ///< elements between output rows (-1: out.cols)
-    int64_t out_col0 = 0;     ///< first output column (element offset added to the store)
-    int64_t in_stride = -1;   ///< elements between rows of the non-broadcast inputs (-1: out.cols)
-    int64_t in_col0 = 0;      ///< element offset added to their loads
-    bool uses_acc = false;    ///< the VPU sequence keeps a tile of i32/fp32 in the accumulator at line 0
-  };
 
   /// Row tiles of an element-wise operation: loads of the inputs, a VPU sequence (one instruction
   /// or several in order: the first waits for the loads, the last signals the store), a store.

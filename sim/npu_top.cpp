@@ -62,6 +62,7 @@ class NpuTop : public sc_core::sc_module {
     dram_port_.socket.bind(dram_target_.socket);
     for (size_t i = 0; i < sems_.size(); ++i) sems_[i] = prog.sems[i].init;
     find_marker_spans();
+    marker_activity_.resize(prog.markers.size());
     sc_core::sc_spawn([this] { fetch(); }, "fetch");
     for (int e = 0; e < kEngines; ++e)
       sc_core::sc_spawn([this, e] { engine(e); },
@@ -91,8 +92,11 @@ class NpuTop : public sc_core::sc_module {
     std::vector<Femtos> total(prog_.markers.size(), 0);
     for (const auto& sp : spans_)
       if (sp.last_end > 0) total[sp.marker] += sp.last_end - sp.first_start;
-    for (size_t i = 0; i < prog_.markers.size(); ++i)
+    for (size_t i = 0; i < prog_.markers.size(); ++i) {
       r.marker_cycles.push_back({prog_.markers[i], (total[i] + period_ - 1) / period_});
+      r.marker_activity.push_back({prog_.markers[i], marker_activity_[i]});
+    }
+    r.activity = activity_;
   }
 
   void record_fault(arch::FaultCode code, const std::string& message) {
@@ -215,8 +219,9 @@ class NpuTop : public sc_core::sc_module {
       // Time it.
       Femtos compute_fs = 0;
       Femtos done = start;
+      arch::Activity act;
       try {
-        done = complete_time(idx, start, compute_fs);
+        done = complete_time(idx, start, compute_fs, act);
       } catch (const arch::Fault& fault) {
         report(fault, idx, eng);
         return;
@@ -230,6 +235,8 @@ class NpuTop : public sc_core::sc_module {
         return;
       }
       effects(idx, op, start, done);
+      activity_.add(static_cast<double>(start) / kFemtosPerSecond, static_cast<double>(done) / kFemtosPerSecond, act);
+      for (uint32_t sp : enclosing_[idx]) marker_activity_[spans_[sp].marker] += act;
       auto& s = stats_[e];
       ++s.instructions;
       s.busy_cycles += (done - start) / period_;
@@ -323,10 +330,20 @@ class NpuTop : public sc_core::sc_module {
 
   /// When instruction `idx`, issued at `t`, completes; `compute_fs` gets the part that is the
   /// engine's own work (the rest is memory stall). Throws arch::Fault for bounds violations.
-  Femtos complete_time(uint32_t idx, Femtos t, Femtos& compute_fs) {
+  /// `act` gets the instruction's action counts (for energy).
+  Femtos complete_time(uint32_t idx, Femtos t, Femtos& compute_fs, arch::Activity& act) {
     const isa::Instruction& inst = prog_.text[idx];
     const auto op = static_cast<Opcode>(inst.opcode());
     const arch::Footprint fp = functional_.plan(idx);
+    act.instructions = 1;
+    for (const auto& [line, lines] : fp.spad) act.spad_bytes += static_cast<double>(lines) * cfg_.spad.line_bytes;
+    for (const auto& [line, lines] : fp.acc) act.acc_bytes += static_cast<double>(lines) * cfg_.acc.line_bytes;
+    act.dram_bytes = static_cast<double>(fp.dram_bytes);
+    if (inst.engine() == Engine::Vpu) act.vpu_ops = static_cast<double>(fp.elements);
+    if (op == Opcode::Matmul) {
+      const double macs = double{1} * inst.get(f::matmul::m) * inst.get(f::matmul::n) * inst.get(f::matmul::k);
+      (inst.get(f::matmul::dtype) <= f::matmul::dtype_u8 ? act.macs_int : act.macs_float) = macs;
+    }
     Femtos sram_done = t;
     for (const auto& [line, lines] : fp.spad) sram_done = std::max(sram_done, spad_->access(t, line, lines));
     for (const auto& [line, lines] : fp.acc) sram_done = std::max(sram_done, acc_->access(t, line, lines));
@@ -398,6 +415,8 @@ class NpuTop : public sc_core::sc_module {
   std::deque<uint32_t> queue_[kEngines];                   ///< per engine: dispatched, not completed
   sc_core::sc_event pushed_[kEngines], popped_[kEngines];  ///< queue changes
   sc_core::sc_event completed_;                            ///< any instruction completed
+  arch::ActivityTimeline activity_;                        ///< action counts over time
+  std::vector<arch::Activity> marker_activity_;            ///< action counts per marker
   sc_core::sc_event fence_done_;                           ///< a barrier/finish completed
   bool fence_pending_ = false;                             ///< fetch waits for a fence
   bool waiting_[kEngines] = {};                            ///< engine blocked on a wait

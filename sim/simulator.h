@@ -11,6 +11,7 @@
 
 #include "arch/fault.h"
 #include "arch/functional.h"
+#include "arch/power.h"
 #include "isa/program.h"
 #include "memory/dram.h"
 #include "sim/config/npu_config.h"
@@ -49,6 +50,8 @@ struct RunResult {
   uint64_t spad_accesses = 0, spad_bytes = 0, spad_conflict_cycles = 0;  ///< scratchpad
   uint64_t acc_accesses = 0, acc_bytes = 0, acc_conflict_cycles = 0;     ///< accumulator
   std::vector<std::pair<std::string, uint64_t>> marker_cycles;           ///< per DEBUG marker (operator)
+  arch::ActivityTimeline activity;                                       ///< action counts over time (power)
+  std::vector<std::pair<std::string, arch::Activity>> marker_activity;   ///< action counts per DEBUG marker
   std::map<std::string, std::vector<uint8_t>> outputs;                   ///< output tensors by IO name
   std::string trace_json;                                                ///< Chrome trace (when requested)
 };

@@ -5,6 +5,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -26,6 +27,7 @@
 #include "sim/config/npu_config.h"
 #include "sim/config/units.h"
 #include "sim/npy.h"
+#include "sim/power.h"
 #include "sim/simulator.h"
 #include "sim/version.h"
 
@@ -178,6 +180,11 @@ void write_reports(const Args& a, const RunResult& r, const config::NpuConfig& c
     std::ofstream out(a.value("--stats"));
     if (!out) throw isa::InputError(a.value("--stats") + ": cannot write");
     std::string json = stats_json(r, cfg, prog, path);
+    // Energy, power and temperature of this run, from ambient (docs/power.md).
+    if (r.ok) {
+      arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
+      json.insert(json.rfind('}'), "  ,\"power\": " + power_json(power_of_run(cfg, r, net)) + "\n");
+    }
     // Compiled models add top-level keys (the fallback ratio, the accuracy of int8 models).
     if (!extra_json.empty()) json.insert(json.rfind('}'), "  ," + extra_json + "\n");
     out << json;
@@ -326,6 +333,54 @@ const isa::IoTensor& io_entry(const isa::Program& p, const std::string& name) {
   throw std::logic_error("no IO entry " + name);
 }
 
+/// `--repeat N` / `--duration T`: the program back to back under the thermal model and the
+/// governor (sim/power.h); each clock the governor picks is simulated once, in a child process.
+int run_long_mode(const Args& a, const config::NpuConfig& cfg, const isa::Program& prog,
+                  const std::map<std::string, std::vector<uint8_t>>& inputs) {
+  LongRunOptions o;
+  o.repeat = a.number("--repeat", 0);
+  if (a.has("--duration") && !config::parse_time(a.value("--duration"), o.duration_s))
+    throw UsageError("--duration expects a time such as 120s or 500ms, got '" + a.value("--duration") + "'");
+  if (a.has("--sample-interval") && !config::parse_time(a.value("--sample-interval"), o.sample_s))
+    throw UsageError("--sample-interval expects a time such as 10ms, got '" + a.value("--sample-interval") + "'");
+  if (o.repeat == 0 && !(o.duration_s > 0))
+    throw UsageError("--repeat needs a positive count, --duration a positive time");
+  const auto t0 = std::chrono::steady_clock::now();
+  const LongRunResult r = run_long(
+      cfg, [&](double hz) { return profile_in_child(cfg, prog, inputs, hz); }, o);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto write = [](const std::string& file, const std::string& text) {
+    std::ofstream out(file);
+    if (!out) throw isa::InputError(file + ": cannot write");
+    out << text;
+  };
+  if (a.has("--power-csv")) write(a.value("--power-csv"), long_run_csv(r));
+  if (a.has("--trace")) write(a.value("--trace"), long_run_trace(r));
+  if (a.has("--stats"))
+    write(a.value("--stats"), "{\"config\": \"" + cfg.name + "\", \"wall_s\": " + std::to_string(wall) +
+                                  ", \"long_run\": " + long_run_json(r) + "}\n");
+  if (!a.flag("--quiet") || r.critical) {
+    const auto& l = r.latencies_s;
+    char buf[1024];
+    std::snprintf(buf, sizeof buf,
+                  "long run on %s: %llu inferences in %.6g s simulated (%.3g s wall, %zu clock(s) simulated)\n"
+                  "  energy %.6g J (%.6g J per inference), average %.4g W, hottest node %.4g C\n"
+                  "  latency first %.6g s, last %.6g s; %zu clock change(s)\n",
+                  cfg.name.c_str(), static_cast<unsigned long long>(r.inferences), r.seconds, wall,
+                  r.simulated_hz.size(), arch::total(r.energy),
+                  r.inferences ? arch::total(r.energy) / static_cast<double>(r.inferences) : 0.0,
+                  r.seconds > 0 ? arch::total(r.energy) / r.seconds : 0.0, r.max_temp_c, l.empty() ? 0.0 : l.front(),
+                  l.empty() ? 0.0 : l.back(), r.events.size());
+    std::fputs(buf, stdout);
+    if (r.critical) std::fprintf(stderr, "%s\n", r.fault.c_str());
+  }
+  return r.critical ? kExitFault : kExitOk;
+}
+
+bool long_run_requested(const Args& a) {
+  return a.has("--repeat") || a.has("--duration");
+}
+
 /// An output's device bytes as doubles in ONNX layout.
 std::vector<double> output_values(const compiler::IoBinding& b, const isa::IoTensor& io,
                                   const std::vector<uint8_t>& dev) {
@@ -452,6 +507,7 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
     }
     inputs[b.io_name] = std::move(bytes);
   }
+  if (long_run_requested(a)) return run_long_mode(a, cfg, m.program, inputs);
   RunOptions opts;
   opts.timing_only = a.flag("--timing-only");
   opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
@@ -517,7 +573,7 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
 int cmd_run(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
-                "--precision", "--calibrate"},
+                "--precision", "--calibrate", "--repeat", "--duration", "--power-csv", "--sample-interval"},
                {"--timing-only", "--quiet", "--no-fallback"});
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
@@ -530,6 +586,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
   opts.trace = a.has("--trace");
   const auto inputs = gather_inputs(a, prog);
+  if (long_run_requested(a)) return run_long_mode(a, cfg, prog, inputs);
   const RunResult r = simulate(cfg, prog, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
     const std::string dir = a.value("--output-dir");
@@ -568,6 +625,13 @@ const std::vector<Command>& commands() {
        "  --precision P           (.onnx) fp16 (default), bf16, or int8 (post-training quantization)\n"
        "  --calibrate DIR         (.onnx, int8) calibration samples: every DIR/*.npy is one input sample;\n"
        "                          stats.json then reports the accuracy against the float reference\n"
+       "  --repeat N              run N times back to back under the thermal model and governor\n"
+       "  --duration T            run back to back for T of simulated time (e.g. 300s)\n"
+       "  --power-csv FILE        (long runs) time series: power, temperatures, clock, throttle level\n"
+       "  --sample-interval T     (long runs) time-series interval (default: thermal step, <= 20000 rows)\n"
+       "Every run's stats.json has `power` (energy by component and operator, average and peak\n"
+       "power, temperature); long runs write `long_run` (latencies, energy, throttle events) and,\n"
+       "with --trace, counter tracks of power, temperature and clock (docs/power.md).\n"
        "\n"
        "Exit code 1 when the device faults (bounds, semaphore overflow, deadlock, watchdog): the\n"
        "message names the instruction index and engine, and for deadlocks every engine's PC and\n"

@@ -1,6 +1,7 @@
 // The NPU config tree, its cross-block checks, loading and hashing.
 #include "sim/config/npu_config.h"
 
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -25,7 +26,20 @@ void describe_npu(Section& s, NpuConfig& c) {
   s.child("queues", "engine instruction queues", [&c](Section& m) {
     m.integer("depth", c.queues.depth, "entries", "instructions each engine's queue holds", 8, 1, 65536);
   });
+  s.child("power", "energy per action and leakage (docs/power.md)",
+          [&c](Section& m) { arch::describe_power(m, c.power); });
+  s.child("thermal", "RC thermal network (docs/power.md)", [&c](Section& m) { arch::describe_thermal(m, c.thermal); });
+  s.child("dvfs", "operating points", [&c](Section& m) { arch::describe_dvfs(m, c.opps); });
+  s.child("governor", "thermal throttling", [&c](Section& m) { arch::describe_governor(m, c.governor); });
   // Cross-block checks.
+  s.check([&c] {
+    if (c.opps.empty()) c.opps = {{c.clock_hz, c.power.v_nominal}};
+    if (std::abs(c.opps.front().hz - c.clock_hz) > 1e-6 * c.clock_hz)
+      throw std::invalid_argument("clock (" + frequency_text(c.clock_hz) +
+                                  ") must equal the first (fastest) of dvfs.operating_points (" +
+                                  frequency_text(c.opps.front().hz) + "): runs start there");
+    c.governor.opps = c.opps;
+  });
   s.check([&c] {
     if (c.spad.line_bytes != c.acc.line_bytes)
       throw std::invalid_argument("scratchpad.line_bytes (" + std::to_string(c.spad.line_bytes) +

@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <string>
 
+#include "arch/governor.h"
 #include "arch/mxu_timing.h"
+#include "arch/power.h"
+#include "arch/thermal.h"
 #include "memory/dma.h"
 #include "memory/dram.h"
 #include "memory/sram.h"
@@ -24,17 +27,22 @@ struct QueueConfig {
 };
 
 struct NpuConfig {
-  std::string name;         ///< human name of the part
-  double clock_hz = 1e9;    ///< NPU clock
-  arch::MxuConfig mxu;      ///< systolic array
-  memory::SramConfig spad;  ///< scratchpad
-  memory::SramConfig acc;   ///< accumulator
-  memory::DmaConfig dma;    ///< DMA engines
-  memory::DramConfig dram;  ///< external memory
-  VpuConfig vpu;            ///< vector unit
-  QueueConfig queues;       ///< engine queues
-  std::string source;       ///< file it was loaded from
-  /// FNV-1a hash of the effective parameters (what `.target hash=` and CONFIG_HASH refer to).
+  std::string name;                        ///< human name of the part
+  double clock_hz = 1e9;                   ///< NPU clock
+  arch::MxuConfig mxu;                     ///< systolic array
+  memory::SramConfig spad;                 ///< scratchpad
+  memory::SramConfig acc;                  ///< accumulator
+  memory::DmaConfig dma;                   ///< DMA engines
+  memory::DramConfig dram;                 ///< external memory
+  VpuConfig vpu;                           ///< vector unit
+  QueueConfig queues;                      ///< engine queues
+  arch::PowerConfig power;                 ///< energy per action and leakage
+  arch::ThermalConfig thermal;             ///< RC network
+  std::vector<arch::OperatingPoint> opps;  ///< DVFS table, fastest first (first = clock)
+  arch::GovernorConfig governor;           ///< throttling
+  std::string source;                      ///< file it was loaded from
+  /// FNV-1a hash of the parameters that shape execution (what `.target hash=` and CONFIG_HASH
+  /// refer to); power, thermal and DVFS parameters are not part of it.
   uint64_t hash() const;
 };
 

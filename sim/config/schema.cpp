@@ -57,17 +57,22 @@ void Section::integer(const char* name, uint32_t& field, const char* unit, const
        }});
 }
 
+namespace {
+/// A finite number in [min, max], or std::invalid_argument saying what was expected.
+double real_in(const std::string& t, double min, double max) {
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end || !std::isfinite(v) || v < min || v > max)
+    throw std::invalid_argument("expected a number in [" + num_text(min) + ", " + num_text(max) + "], got '" + t + "'");
+  return v;
+}
+}  // namespace
+
 void Section::real(const char* name, double& field, const char* unit, const char* desc, std::optional<double> def,
                    double min, double max) {
   if (def) field = *def;
   add({name, "float", unit, desc, def ? num_text(*def) : "", !def, {}, [&field, min, max](const YAML::Node& n) {
-         const std::string t = scalar(n);
-         char* end = nullptr;
-         const double v = std::strtod(t.c_str(), &end);
-         if (t.empty() || *end || !std::isfinite(v) || v < min || v > max)
-           throw std::invalid_argument("expected a number in [" + num_text(min) + ", " + num_text(max) + "], got '" +
-                                       t + "'");
-         field = v;
+         field = real_in(scalar(n), min, max);
        }});
 }
 
@@ -162,6 +167,29 @@ void Section::time(const char* name, double& field, const char* desc, std::optio
          if (!parse_time(t, field))
            throw std::invalid_argument("expected a time such as 45ns or 7.8us, got '" + t + "'");
        }});
+}
+
+void Section::real_list(const char* name, std::vector<double>& field, const char* unit, const char* desc,
+                        std::optional<std::vector<double>> def, double min, double max) {
+  if (def) field = *def;
+  std::string def_text;
+  if (def) {
+    std::vector<std::string> t;
+    for (double v : *def) t.push_back(num_text(v));
+    def_text = list_text(t);
+  }
+  add({name, "float list", unit, desc, def_text, !def, {}, [&field, min, max](const YAML::Node& n) {
+         if (!n.IsSequence()) throw std::invalid_argument("expected a list of numbers such as [85, 90]");
+         std::vector<double> v;
+         for (const auto& e : n) v.push_back(real_in(scalar(e), min, max));
+         if (v.empty()) throw std::invalid_argument("expected at least one element");
+         field = v;
+       }});
+}
+
+void Section::custom(const char* name, const char* type, const char* unit, const char* desc,
+                     std::optional<std::string> def_text, std::function<void(const YAML::Node&)> load) {
+  add({name, type, unit, desc, def_text ? *def_text : "", !def_text, {}, std::move(load)});
 }
 
 void Section::child(const char* name, const char* desc, Describe describe) {

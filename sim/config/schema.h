@@ -69,6 +69,14 @@ class Section {
   void bandwidth(const char* name, double& field_bytes_per_s, const char* desc, std::optional<double> def);
   /// Times: 45ns, 7.8us.
   void time(const char* name, double& field_s, const char* desc, std::optional<double> def);
+  /// A list of numbers (e.g. trip temperatures), each in [min, max]; at least one element.
+  void real_list(const char* name, std::vector<double>& field, const char* unit, const char* desc,
+                 std::optional<std::vector<double>> def, double min = -1e300, double max = 1e300);
+  /// A parameter with its own YAML shape (e.g. a list of [name, value] rows): `type` and `def_text`
+  /// are what `npusim info --config` prints; `load` parses and assigns, throwing
+  /// std::invalid_argument with what was expected.
+  void custom(const char* name, const char* type, const char* unit, const char* desc,
+              std::optional<std::string> def_text, std::function<void(const YAML::Node&)> load);
   /// A child mapping (absent in YAML = all defaults).
   void child(const char* name, const char* desc, Describe describe);
   /// A cross-field check run after loading; `check` throws std::invalid_argument with the message.

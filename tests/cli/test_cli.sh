@@ -75,5 +75,24 @@ printf 'junk' >"$WORK/x.npy"
 expect 2 "x.npy: not a valid .npy file" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/mlp_i8.npub" --input "x=$WORK/x.npy"
 expect 2 "no input tensor of that name" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/mlp_i8.npub" --input "nope=$WORK/x.npy"
 
+# Long runs: power/temperature/clock time series, stats, a counter trace, the PNG, and the
+# critical temperature as a device fault (exit 1).
+expect 0 "long run on edge: 2000 inferences" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" \
+  --random-inputs 1 --repeat 2000 --power-csv "$WORK/run.csv" --stats "$WORK/long.json" --trace "$WORK/long_trace.json"
+head -1 "$WORK/run.csv" | grep -q '^time_s,power_w,heat_node_c,max_node_c,clock_mhz,volts,throttle_level,inferences$' \
+  && grep -q '"long_run"' "$WORK/long.json" && grep -q '"temperature (C)"' "$WORK/long_trace.json" \
+  && echo "ok: long run wrote CSV, stats and trace" || { echo "FAIL: long-run outputs"; failures=$((failures + 1)); }
+if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  expect 0 "samples" /usr/bin/python3 "$SRC/scripts/plot_power.py" "$WORK/run.csv" -o "$WORK/run.png"
+  [ -s "$WORK/run.png" ] && echo "ok: plot written" || { echo "FAIL: no PNG"; failures=$((failures + 1)); }
+  printf 'a,b\n1,2\n' >"$WORK/bad.csv"
+  expect 1 "not an npusim power CSV" /usr/bin/python3 "$SRC/scripts/plot_power.py" "$WORK/bad.csv" -o "$WORK/bad.png"
+fi
+sed -e 's/  ambient: 35/  ambient: 95/' "$SRC/configs/edge.yaml" >"$WORK/oven.yaml"
+expect 1 "THERMAL_CRITICAL" "$NPUSIM" run --config "$WORK/oven.yaml" "$SRC/traces/gemm_i8_db.npus" --random-inputs 1 --duration 60s
+expect 2 "--duration expects a time" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --random-inputs 1 --duration soon
+grep -q '"power": {"energy_j"' "$WORK/stats.json" && echo "ok: single-run stats have power" \
+  || { echo "FAIL: no power in stats"; failures=$((failures + 1)); }
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
