@@ -132,6 +132,20 @@ int32_t requantize(int32_t x, int32_t multiplier, int32_t shift, uint8_t mode) {
   return static_cast<int32_t>(r);
 }
 
+double special_function(uint32_t fn, double x) {
+  namespace sf = isa::fields::sfu;
+  switch (fn) {
+    case sf::fn_exp: return std::exp(x);
+    case sf::fn_log: return std::log(x);
+    case sf::fn_recip: return 1.0 / x;
+    case sf::fn_sqrt: return std::sqrt(x);
+    case sf::fn_rsqrt: return 1.0 / std::sqrt(x);
+    case sf::fn_tanh: return std::tanh(x);
+    case sf::fn_sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    default: return std::erf(x);
+  }
+}
+
 namespace {
 
 /// The full integer epilogue of docs/isa.md: requantize, add the zero point (saturating), clamp to
@@ -295,6 +309,7 @@ Footprint FunctionalModel::plan(uint32_t index) const {
     }
     case Opcode::Clamp:
     case Opcode::Copy:
+    case Opcode::Sfu:
     case Opcode::Reduce: {
       const auto dt = static_cast<ElemType>(in.get(f::clamp::dtype));
       const uint64_t rows = in.get(f::clamp::rows), cols = in.get(f::clamp::cols);
@@ -560,6 +575,7 @@ void FunctionalModel::execute(uint32_t index) {
     }
     case Opcode::Clamp:
     case Opcode::Copy:
+    case Opcode::Sfu:
     case Opcode::Reduce: {
       const auto dt = static_cast<ElemType>(in.get(f::clamp::dtype));
       const uint64_t rows = in.get(f::clamp::rows), cols = in.get(f::clamp::cols);
@@ -617,6 +633,10 @@ void FunctionalModel::execute(uint32_t index) {
       } else if (op == Opcode::Copy) {
         for (uint64_t r = 0; r < rows; ++r)
           for (uint64_t c = 0; c < cols; ++c) wr(transpose ? c : r, transpose ? r : c, rd(r, c));
+      } else if (op == Opcode::Sfu) {
+        const uint32_t fn = in.get(f::sfu::fn);
+        for (uint64_t r = 0; r < rows; ++r)
+          for (uint64_t c = 0; c < cols; ++c) wr(r, c, special_function(fn, rd(r, c)));
       } else {
         const uint32_t kind = in.get(f::reduce::op);
         for (uint64_t r = 0; r < rows; ++r) {

@@ -54,4 +54,7 @@ class FunctionalModel {
 /// Requantizes one value per docs/isa.md "Requantization" (exposed for tests and the compiler).
 int32_t requantize(int32_t x, int32_t multiplier, int32_t shift, uint8_t mode);
 
+/// The `sfu` instruction's function `fn` (isa::fields::sfu::fn_*) in binary64 (docs/isa.md).
+double special_function(uint32_t fn, double x);
+
 }  // namespace npusim::arch

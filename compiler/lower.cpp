@@ -46,6 +46,15 @@ const std::vector<std::string> kSupported = {"Gemm",
                                              "Reshape",
                                              "Identity",
                                              "Transpose",
+                                             "Softmax",
+                                             "LogSoftmax",
+                                             "Exp",
+                                             "Log",
+                                             "Reciprocal",
+                                             "Sqrt",
+                                             "Tanh",
+                                             "Sigmoid",
+                                             "Erf",
                                              "QuantizeLinear",
                                              "DequantizeLinear",
                                              "QLinearMatMul",
@@ -98,9 +107,9 @@ class Lowering {
     p_.target.acc_bytes = static_cast<uint32_t>(std::min<uint64_t>(t.acc_bytes, UINT32_MAX));
     // Seven semaphores order the chain LOAD → MXU → VPU → STORE → LOAD (m2s: MXU → STORE for i32 outputs) (see the file
     // comment).
-    p_.sems = {{"go", isa::Engine::Load, 1},  {"l2m", isa::Engine::Mxu, 0}, {"m2l", isa::Engine::Load, 0},
-               {"m2v", isa::Engine::Vpu, 0},  {"l2v", isa::Engine::Vpu, 0}, {"v2s", isa::Engine::Store, 0},
-               {"m2s", isa::Engine::Store, 0}};
+    p_.sems = {{"go", isa::Engine::Load, 1},   {"l2m", isa::Engine::Mxu, 0}, {"m2l", isa::Engine::Load, 0},
+               {"m2v", isa::Engine::Vpu, 0},   {"l2v", isa::Engine::Vpu, 0}, {"v2s", isa::Engine::Store, 0},
+               {"m2s", isa::Engine::Store, 0}, {"v2m", isa::Engine::Mxu, 0}};
   }
 
   CompiledModel run() {
@@ -204,7 +213,8 @@ class Lowering {
     static const std::set<std::string> images = {
         "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "QLinearConv", "ConvInteger"};
     static const std::set<std::string> elementwise = {
-        "Relu", "Clip", "Add", "Sub", "Mul", "Identity", "BatchNormalization", "QuantizeLinear", "DequantizeLinear"};
+        "Relu", "Clip", "Add",  "Sub",  "Mul",     "Identity", "BatchNormalization", "QuantizeLinear",
+        "Exp",  "Log",  "Sqrt", "Tanh", "Sigmoid", "Erf",      "Reciprocal",         "DequantizeLinear"};
     for (const Node& n : g_.nodes)
       if (images.count(n.op)) {
         if (!n.inputs.empty()) spatial_.insert(n.inputs[0]);
@@ -373,8 +383,8 @@ class Lowering {
     i.w[0] = static_cast<uint32_t>(op);
     return i;
   }
-  static constexpr int kGo = 0, kL2M = 1, kM2L = 2, kM2V = 3, kL2V = 4, kV2S = 5,
-                       kM2S = 6;  ///< semaphore ids (see the constructor)
+  static constexpr int kGo = 0, kL2M = 1, kM2L = 2, kM2V = 3, kL2V = 4, kV2S = 5, kM2S = 6,
+                       kV2M = 7;  ///< semaphore ids (see the constructor)
   void emit(Instruction i, int wait_sem, uint32_t wait_n, int sig_sem) {
     if (wait_sem >= 0) {
       i.set(isa::header::wait_en, 1);
@@ -467,7 +477,9 @@ class Lowering {
   // ------------------------------------------------------------------ operators
   void lower(const Node& n) {
     static const std::set<std::string> float_only = {
-        "Gemm", "MatMul", "Conv", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Add", "Sub", "Mul"};
+        "Gemm", "MatMul",     "Conv", "AveragePool", "GlobalAveragePool", "BatchNormalization",
+        "Add",  "Sub",        "Mul",  "Softmax",     "LogSoftmax",        "Exp",
+        "Log",  "Reciprocal", "Sqrt", "Tanh",        "Sigmoid",           "Erf"};
     if (float_only.count(n.op) || (!supported_set().count(n.op) && has_host_kernel(n.op)))
       for (const auto& name : n.outputs)
         if (!name.empty() && !is_float_type(type_of(g_.tensor(name), where(n) + ": output")))
@@ -479,6 +491,8 @@ class Lowering {
     if (n.op == "QuantizeLinear" || n.op == "DequantizeLinear") return quantize(n);
     if (n.op == "Gemm" || n.op == "MatMul") return gemm(n);
     if (n.op == "Transpose" && transpose(n)) return;
+    if ((n.op == "Softmax" || n.op == "LogSoftmax") && softmax(n)) return;
+    if (auto it = sfu_ops().find(n.op); it != sfu_ops().end()) return special(n, it->second);
     if (n.op == "Relu") return unary(n, clamp_param(0, INFINITY));
     if (n.op == "Clip") {
       float lo = -INFINITY, hi = INFINITY;
@@ -793,6 +807,140 @@ class Lowering {
         emit(st, raw_out ? kM2S : kV2S, 1, kGo);
       }
   }
+  // ------------------------------------------------------------------ special functions, Softmax
+  /// Exp, Log, Reciprocal, Sqrt, Tanh, Sigmoid, Erf: one `sfu` per row tile (float tensors).
+  static const std::map<std::string, uint32_t>& sfu_ops() {
+    static const std::map<std::string, uint32_t> ops = {
+        {"Exp", f::sfu::fn_exp},   {"Log", f::sfu::fn_log},   {"Reciprocal", f::sfu::fn_recip},
+        {"Sqrt", f::sfu::fn_sqrt}, {"Tanh", f::sfu::fn_tanh}, {"Sigmoid", f::sfu::fn_sigmoid},
+        {"Erf", f::sfu::fn_erf}};
+    return ops;
+  }
+
+  void special(const Node& n, uint32_t fn) {
+    const Location in = input(n, 0), out = output(n);
+    rows_op(n, {in}, {false}, out, [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
+      Instruction i = make(Opcode::Sfu);
+      i.set(f::sfu::dst, dst);
+      i.set(f::sfu::src, src[0]);
+      i.set(f::sfu::rows, rows);
+      i.set(f::sfu::cols, cols);
+      i.set(f::sfu::dtype, code(in.type, n));
+      i.set(f::sfu::fn, fn);
+      return i;
+    });
+  }
+
+  /// Softmax and LogSoftmax over the last axis (opset 13) or the 2-D coercion at `axis` (before):
+  /// per row tile, m = max (VPU reduce), M = m x ones (a k = 1 matmul broadcasts the column along
+  /// the row), D = X - M (fp32), E = exp(D) (sfu), s = sum E (fp32), then Softmax: Y = E x (1/s
+  /// broadcast the same way); LogSoftmax: Y = D - (log s broadcast). Returns false (host kernel)
+  /// for other axes, images, rows longer than 4095 or a target without a float MXU.
+  bool softmax(const Node& n) {
+    const Tensor& x = g_.tensor(n.inputs.at(0));
+    const bool log = n.op == "LogSoftmax";
+    const auto rank = static_cast<int64_t>(x.shape.size());
+    if (rank == 0 || is_spatial(x) || is_spatial(g_.tensor(n.outputs.at(0)))) return false;
+    if (std::find(t_.mxu_dtypes.begin(), t_.mxu_dtypes.end(), precision_) == t_.mxu_dtypes.end()) return false;
+    const bool coerce = g_.opset < 13;
+    int64_t axis = n.attr_i("axis", coerce ? 1 : -1);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank || (!coerce && axis != rank - 1)) return false;
+    int64_t R = 1, C = 1;
+    for (int64_t d = 0; d < rank; ++d) (d < axis ? R : C) *= x.shape[d];
+    if (C > 4095 || C == 0) return false;
+    Location lx = input(n, 0), ly = output(n);
+    lx.rows = ly.rows = R, lx.cols = ly.cols = C;
+    const Location ones{weights_region_, put_device(std::vector<double>(static_cast<size_t>(C), 1.0)), 1, C, dev_};
+    const unsigned es = bytes_of(dev_);
+    // Scratchpad: X, ones, E, Y (tr x C each but ones), m and r (tr x 1); accumulator: two tr x C
+    // fp32 tiles and s (tr x 1).
+    int64_t tr = std::min<int64_t>(R, 4095);
+    auto fits = [&] {
+      return uint64_t{3 * lines(tr, C, es) + lines(1, C, es) + 2 * lines(tr, 1, es)} * t_.line_bytes <= t_.spad_bytes &&
+             uint64_t{2 * lines(tr, C, 4) + lines(tr, 1, 4)} * t_.line_bytes <= t_.acc_bytes;
+    };
+    while (!fits() && tr > 1) tr = (tr + 1) / 2;
+    if (!fits()) return false;
+    const uint32_t sx = 0, s_ones = lines(tr, C, es), se = s_ones + lines(1, C, es), sy = se + lines(tr, C, es),
+                   sm = sy + lines(tr, C, es), sr = sm + lines(tr, 1, es);
+    const uint32_t a0 = 0, a1 = lines(tr, C, 4), a2 = 2 * lines(tr, C, 4);
+    const uint32_t dt = elem_;
+    auto vpu_unary = [&](Opcode op, uint32_t dst, bool dst_acc, uint32_t src, bool src_acc, uint32_t rows,
+                         uint32_t cols) {
+      Instruction i = make(op);
+      i.set(f::clamp::dst, dst);
+      i.set(f::clamp::dst_acc, dst_acc ? 1 : 0);
+      i.set(f::clamp::src, src);
+      i.set(f::clamp::src_acc, src_acc ? 1 : 0);
+      i.set(f::clamp::rows, rows);
+      i.set(f::clamp::cols, cols);
+      i.set(f::clamp::dtype, dt);
+      return i;
+    };
+    auto broadcast = [&](uint32_t column, uint32_t rows) {  // acc[a0] = column (rows x 1) x ones (1 x C)
+      Instruction m = make(Opcode::Matmul);
+      m.set(f::matmul::c, a0);
+      m.set(f::matmul::a, column);
+      m.set(f::matmul::b, s_ones);
+      m.set(f::matmul::m, rows);
+      m.set(f::matmul::n, static_cast<uint32_t>(C));
+      m.set(f::matmul::k, 1);
+      m.set(f::matmul::dtype, dt);
+      emit(m, kV2M, 1, kM2V);
+    };
+    for (int64_t r0 = 0; r0 < R; r0 += tr) {
+      const auto rr = static_cast<uint32_t>(std::min(tr, R - r0)), cc = static_cast<uint32_t>(C);
+      emit(tile_load(sx, lx, 0, r0, 0, rr, cc, C), kGo, 1, kL2V);
+      Instruction lo = make(Opcode::Load);
+      lo.set(f::load::dst, s_ones);
+      lo.set(f::load::desc, desc(ones.region, ones.type, ones.offset, cc, 1, C));
+      emit(lo, -1, 1, kL2V);
+      Instruction mx = vpu_unary(Opcode::Reduce, sm, false, sx, false, rr, cc);
+      mx.set(f::reduce::op, f::reduce::op_max);
+      emit(mx, kL2V, 2, kV2M);
+      broadcast(sm, rr);
+      Instruction d = make(Opcode::Sub);  // D = X - M, fp32 in the accumulator
+      d.set(f::sub::dst, a1);
+      d.set(f::sub::dst_acc, 1);
+      d.set(f::sub::src0, sx);
+      d.set(f::sub::src1, a0);
+      d.set(f::sub::src1_acc, 1);
+      d.set(f::sub::rows, rr);
+      d.set(f::sub::cols, cc);
+      d.set(f::sub::dtype, dt);
+      d.set(f::sub::q, isa::kNoParam);
+      emit(d, kM2V, 1, -1);
+      Instruction e = vpu_unary(Opcode::Sfu, se, false, a1, true, rr, cc);
+      e.set(f::sfu::fn, f::sfu::fn_exp);
+      emit(e, -1, 1, -1);
+      Instruction s = vpu_unary(Opcode::Reduce, a2, true, se, false, rr, cc);
+      s.set(f::reduce::op, f::reduce::op_sum);
+      emit(s, -1, 1, -1);
+      Instruction inv = vpu_unary(Opcode::Sfu, sr, false, a2, true, rr, 1);
+      inv.set(f::sfu::fn, log ? f::sfu::fn_log : f::sfu::fn_recip);
+      emit(inv, -1, 1, kV2M);
+      broadcast(sr, rr);
+      Instruction y = make(log ? Opcode::Sub : Opcode::Mul);  // D - log s, or E x 1/s
+      y.set(f::mul::dst, sy);
+      y.set(f::mul::src0, log ? a1 : se);
+      y.set(f::mul::src0_acc, log ? 1 : 0);
+      y.set(f::mul::src1, a0);
+      y.set(f::mul::src1_acc, 1);
+      y.set(f::mul::rows, rr);
+      y.set(f::mul::cols, cc);
+      y.set(f::mul::dtype, dt);
+      y.set(f::mul::q, isa::kNoParam);
+      emit(y, kM2V, 1, kV2S);
+      Instruction st = make(Opcode::Store);
+      st.set(f::store::src, sy);
+      st.set(f::store::desc, desc(ly.region, ly.type, ly.offset, cc, rr, C));
+      st.set(f::store::off, static_cast<uint32_t>(r0 * C));
+      emit(st, kV2S, 1, kGo);
+    }
+    return true;
+  }
+
   // ------------------------------------------------------------------ Transpose
   /// Transpose (rank <= 4, row-major tensors) as layout changes on the NPU, composed of two moves:
   /// a DMA permutation that keeps the last axis last (the load's box walks the input in output
@@ -1882,7 +2030,6 @@ class Lowering {
 
   static std::vector<Instruction> as_list(Instruction i) { return {i}; }
   static std::vector<Instruction> as_list(std::vector<Instruction> v) { return v; }
-
 
   /// Row tiles of an element-wise operation: loads of the inputs, a VPU sequence (one instruction
   /// or several in order: the first waits for the loads, the last signals the store), a store.

@@ -173,6 +173,9 @@ std::string check_instruction(const Instruction& inst, const Program& prog) {
       default: break;
     }
   }
+  if (inst.opcode() == static_cast<uint8_t>(Opcode::Sfu) && inst.get(fields::sfu::dtype) <= fields::sfu::dtype_u8)
+    return op + ": special functions take fp16 or bf16 tiles, not " +
+           std::string(inst.get(fields::sfu::dtype) ? "u8" : "i8");
   // Quantizing (an fp32 accumulator to an integer output) is defined only for fp32-mode entries.
   if (inst.opcode() == static_cast<uint8_t>(Opcode::Requant) &&
       inst.get(fields::requant::acc_type) == fields::requant::acc_type_fp32 &&

@@ -649,10 +649,11 @@ const std::vector<Command>& commands() {
        "reference on the samples in --calibrate DIR (each .npy one input), uint8 activations (int8\n"
        "where the MXU has no u8 mode), int8 per-channel weights. Supported operators: Gemm, MatMul,\n"
        "Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, Concat, Relu, Clip,\n"
-       "Add/Sub/Mul, Flatten, Reshape, Identity, Transpose, QuantizeLinear, DequantizeLinear, QLinearMatMul,\n"
-       "QLinearConv, MatMulInteger, ConvInteger; anything else\n"
-       "runs on the host with a reference kernel when one exists (Softmax, LogSoftmax,\n"
-       "Sigmoid, Tanh, Exp, Log, Sqrt, Div, Pow, ...; npusim run model.onnx only, since an .npub\n"
+       "Add/Sub/Mul, Flatten, Reshape, Identity, Transpose, Softmax, LogSoftmax, Exp, Log, Reciprocal,\n"
+       "Sqrt, Tanh, Sigmoid, Erf, QuantizeLinear, DequantizeLinear, QLinearMatMul, QLinearConv,\n"
+       "MatMulInteger, ConvInteger; anything else runs on the host with a reference kernel when one\n"
+       "exists (LeakyRelu, Softplus, Elu, Neg, Abs, Div, Pow, Max, Min, ...; npusim run model.onnx only, since an "
+       ".npub\n"
        "cannot carry host kernels) and is otherwise an error naming the node. --no-fallback makes\n"
        "every operator without an NPU lowering an error.\n",
        cmd_compile},

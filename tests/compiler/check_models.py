@@ -205,9 +205,10 @@ for config in ("edge.yaml", "datacenter.yaml"):
     out, _ = run(mobile, config, {"im8": im8}, "fp16")
     check(f"mobile block {config} fp16", np.load(os.path.join(out, "out.npy")), ref, "fp16")
 
-# 6. Host fallback: an MLP classifier ending in Softmax (no NPU lowering) runs the Softmax on the
-#    host between barriers; stats report the ratio. --no-fallback and `compile` refuse it, and an
-#    operator with neither an NPU lowering nor a host kernel is an error naming the node.
+# 6. Softmax on the NPU: an MLP classifier ending in Softmax (VPU reduce/sfu, MXU broadcasts); then
+#    host fallback: a LeakyRelu in the middle (no NPU lowering) runs on the host between barriers and
+#    stats report the ratio. --no-fallback and `compile` refuse it, and an operator with neither an
+#    NPU lowering nor a host kernel is an error naming the node.
 clf = save("classifier", [
     helper.make_node("Gemm", ["x", "W1", "b1"], ["h"], name="fc1", transB=1),
     helper.make_node("Relu", ["h"], ["r"], name="relu"),
@@ -219,17 +220,31 @@ xs = rng.uniform(-2, 2, (8, 64)).astype(np.float32)
 z = np.maximum(xs @ W1.T + b1, 0) @ W2
 ref = np.exp(z - z.max(axis=1, keepdims=True))
 ref /= ref.sum(axis=1, keepdims=True)
-out, stats = run(clf, "edge.yaml", {"x": xs}, "fp16")
-check("classifier with host Softmax edge fp16", np.load(os.path.join(out, "probs.npy")), ref, "fp16")
+for config in ("edge.yaml", "datacenter.yaml"):
+    out, stats = run(clf, config, {"x": xs}, "fp16")
+    check(f"classifier with Softmax on the NPU {config} fp16", np.load(os.path.join(out, "probs.npy")), ref, "fp16")
+    ok = stats.get("fallback", {}).get("host_operators") == 0
+    print("  no host fallback:", "ok" if ok else "FAIL")
+    failures += not ok
+leaky = save("leaky", [
+    helper.make_node("Gemm", ["x", "W1", "b1"], ["h"], name="fc1", transB=1),
+    helper.make_node("LeakyRelu", ["h"], ["r"], name="leaky", alpha=0.1),
+    helper.make_node("MatMul", ["r", "W2"], ["y"], name="fc2"),
+], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 64])],
+   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 40])], {"W1": W1, "b1": b1, "W2": W2})
+h = xs @ W1.T + b1
+ref = np.where(h < 0, 0.1 * h, h) @ W2
+out, stats = run(leaky, "edge.yaml", {"x": xs}, "fp16")
+check("MLP with a host LeakyRelu edge fp16", np.load(os.path.join(out, "y.npy")), ref, "fp16")
 fb = stats.get("fallback", {})
-ok = fb.get("host_operators") == 1 and fb.get("npu_operators") == 3 and fb.get("host") == ["probs"]
+ok = fb.get("host_operators") == 1 and fb.get("npu_operators") == 2 and fb.get("host") == ["leaky"]
 print("fallback ratio in stats:", "ok" if ok else "FAIL %s" % fb)
 failures += not ok
 cfg = os.path.join(REPO, "configs", "edge.yaml")
-for args, want in ((["run", "--config", cfg, clf, "--random-inputs", "1", "--no-fallback"],
-                    "node 'probs' (Softmax): operator not supported on the NPU by this compiler"),
-                   (["compile", clf, "--config", cfg, "-o", os.path.join(WORK, "c.npub")],
-                    "1 operator(s) would run on the host: probs (Softmax)")):
+for args, want in ((["run", "--config", cfg, leaky, "--random-inputs", "1", "--no-fallback"],
+                    "node 'leaky' (LeakyRelu): operator not supported on the NPU by this compiler"),
+                   (["compile", leaky, "--config", cfg, "-o", os.path.join(WORK, "c.npub")],
+                    "1 operator(s) would run on the host: leaky (LeakyRelu)")):
     r = subprocess.run([NPUSIM] + args, capture_output=True, text=True)
     ok = r.returncode == 2 and want in r.stderr
     print("fallback refused (%s):" % args[0], "ok" if ok else "FAIL " + r.stderr)

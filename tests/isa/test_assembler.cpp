@@ -92,6 +92,11 @@ TEST(Assembler, QuantizeNeedsFp32Entry_bad) {
                {"requant: acc_type=fp32 with an integer output needs a requant entry in fp32 mode ('q' is not)"});
 }
 
+TEST(Assembler, SpecialFunctionsAreFloatOnly_bad) {
+  expect_error(kHead + "sfu s[0], s[8], exp, rows=1, cols=4, dtype=i8\nfinish\n",
+               {"sfu: special functions take fp16 or bf16 tiles, not i8"});
+}
+
 TEST(Assembler, QuantizeAndDequantizeRequantAssemble) {
   const std::string src = kHead +
                           ".param qf requant mode=fp32 scale=0.5 zp=3\n"

@@ -130,6 +130,8 @@ TEST(Encoding, EveryInstructionRoundTripsWithRandomOperands) {
           inst.get(fields::requant::acc_type) == fields::requant::acc_type_fp32 &&
           inst.get(fields::requant::dtype) <= fields::requant::dtype_u8)
         inst.set(fields::requant::acc_type, fields::requant::acc_type_auto);
+      if (static_cast<Opcode>(in.opcode) == Opcode::Sfu && inst.get(fields::sfu::dtype) <= fields::sfu::dtype_u8)
+        inst.set(fields::sfu::dtype, fields::sfu::dtype_fp16);  // special functions are float-only
       if (trial % 2) {  // header: wait on the engine's own semaphore, signal any
         inst.set(header::wait_en, 1);
         inst.set(header::wait_sem, static_cast<uint32_t>(in.engine));

@@ -253,6 +253,44 @@ TEST(Functional, RequantDequantizesI32AccumulatorToFloat) {
   }
 }
 
+TEST(Functional, SpecialFunctionsRoundOnceFromBinary64) {
+  // Every function on fp16 inputs against the C library in double, rounded to float then fp16;
+  // from the accumulator (fp32) to the accumulator (fp32) for exp.
+  const char* names[] = {"exp", "log", "recip", "sqrt", "rsqrt", "tanh", "sigmoid", "erf"};
+  for (uint32_t fn = 0; fn < 8; ++fn) {
+    Fixture fx(std::string("sfu s[4], s[0], ") + names[fn] + ", rows=1, cols=8, dtype=fp16");
+    const float xs[8] = {0.5f, 1.0f, 2.0f, 3.140625f, 0.0078125f, 7.5f, 0.25f, 10.0f};
+    for (int c = 0; c < 8; ++c) {
+      const uint16_t h = Eigen::numext::bit_cast<uint16_t>(Eigen::half(xs[c]));
+      std::memcpy(&fx.mem.spad[2 * c], &h, 2);
+    }
+    fx.run();
+    for (int c = 0; c < 8; ++c) {
+      const double x = xs[c];
+      const double want = fn == 0   ? std::exp(x)
+                          : fn == 1 ? std::log(x)
+                          : fn == 2 ? 1.0 / x
+                          : fn == 3 ? std::sqrt(x)
+                          : fn == 4 ? 1.0 / std::sqrt(x)
+                          : fn == 5 ? std::tanh(x)
+                          : fn == 6 ? 1.0 / (1.0 + std::exp(-x))
+                                    : std::erf(x);
+      uint16_t h;
+      std::memcpy(&h, &fx.mem.spad[4 * kLine + 2 * c], 2);
+      EXPECT_EQ(h, Eigen::numext::bit_cast<uint16_t>(Eigen::half(static_cast<float>(want))))
+          << names[fn] << "(" << x << ")";
+    }
+  }
+  Fixture fa("sfu acc[1], acc[0], exp, rows=1, cols=2, dtype=fp16");
+  const float x[2] = {1.5f, -20.25f};
+  std::memcpy(fa.mem.acc.data(), x, 8);
+  fa.run();
+  float y[2];
+  std::memcpy(y, &fa.mem.acc[kLine], 8);
+  EXPECT_EQ(y[0], static_cast<float>(std::exp(1.5)));
+  EXPECT_EQ(y[1], static_cast<float>(std::exp(-20.25)));
+}
+
 TEST(Functional, PerChannelRequantReadsItsTable) {
   // Column c: multiplier 2^30 (x 0.5), shift c (divide by 2^c).
   std::string data = ".region t role=const size=64\n.data t hex \"";
