@@ -19,6 +19,8 @@ enum class FaultCode : uint8_t {
   Watchdog = 6,        ///< the run exceeded its cycle budget
   TargetMismatch = 7,  ///< the program needs a different configuration
   BadBinding = 8,      ///< host inputs do not match the program's I/O tensors
+  CosimMismatch = 9,   ///< the RTL array's result differs from the functional model (mxu impl rtl)
+  ThermalCritical = 10,  ///< the die reached governor.critical
 };
 const char* fault_name(FaultCode c);
 

@@ -21,6 +21,8 @@ const char* fault_name(FaultCode c) {
     case FaultCode::Watchdog: return "WATCHDOG";
     case FaultCode::TargetMismatch: return "TARGET_MISMATCH";
     case FaultCode::BadBinding: return "BAD_BINDING";
+    case FaultCode::CosimMismatch: return "COSIM_MISMATCH";
+    case FaultCode::ThermalCritical: return "THERMAL_CRITICAL";
   }
   return "?";
 }

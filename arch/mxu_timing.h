@@ -22,6 +22,7 @@ struct MxuConfig {
   std::string dataflow = "ws";      ///< ws | os | is
   std::vector<std::string> dtypes;  ///< matmul dtypes the array supports (ISA names)
   bool fold_overlap = false;        ///< overlap consecutive folds (see analytical model)
+  std::string table_file;           ///< impl table: the latency table (arch/mxu_table.h)
   Dataflow flow() const {
     return dataflow == "os"   ? Dataflow::OutputStationary
            : dataflow == "is" ? Dataflow::InputStationary
@@ -46,6 +47,17 @@ class MxuTiming {
  public:
   virtual ~MxuTiming() = default;
   virtual MxuTile tile(const MatmulShape& s) const = 0;
+  /// True for implementations that compute tiles (RTL co-simulation): the simulator then passes
+  /// every int8 tile's operands to run() and compares its result with the functional model.
+  virtual bool computes() const { return false; }
+  /// C = A x B for A (m x k, uint8 when `a_unsigned`, else int8) and B (k x n, int8), row-major;
+  /// the product goes to `c` (m x n, i32 wrap-around). Called only when computes().
+  virtual MxuTile run(const MatmulShape& s, const uint8_t* a, const uint8_t* b, bool a_unsigned,
+                      std::vector<int32_t>& c) const {
+    (void)a, (void)b, (void)a_unsigned;
+    c.clear();
+    return tile(s);
+  }
 };
 
 using MxuRegistry = config::Registry<MxuConfig, MxuTiming>;

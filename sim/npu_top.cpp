@@ -8,7 +8,9 @@
 #define SC_INCLUDE_DYNAMIC_PROCESSES
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <systemc>
@@ -58,7 +60,8 @@ class NpuTop : public sc_core::sc_module {
         acc_(memory::make_sram(cfg.acc, period_)),
         sems_(prog.sems.size()),
         sem_events_(prog.sems.size()),
-        enclosing_() {
+        enclosing_(),
+        analytical_(make_analytical(cfg.mxu)) {
     dram_port_.socket.bind(dram_target_.socket);
     for (size_t i = 0; i < sems_.size(); ++i) sems_[i] = prog.sems[i].init;
     find_marker_spans();
@@ -67,6 +70,11 @@ class NpuTop : public sc_core::sc_module {
     for (int e = 0; e < kEngines; ++e)
       sc_core::sc_spawn([this, e] { engine(e); },
                         (std::string("engine_") + isa::engine_name(static_cast<Engine>(e))).c_str());
+  }
+
+  static std::unique_ptr<arch::MxuTiming> make_analytical(arch::MxuConfig c) {
+    c.impl = "analytical";
+    return arch::MxuRegistry::make(c);
   }
 
   bool finished() const { return finished_; }
@@ -97,6 +105,7 @@ class NpuTop : public sc_core::sc_module {
       r.marker_activity.push_back({prog_.markers[i], marker_activity_[i]});
     }
     r.activity = activity_;
+    r.cosim = cosim_;
   }
 
   void record_fault(arch::FaultCode code, const std::string& message) {
@@ -234,6 +243,7 @@ class NpuTop : public sc_core::sc_module {
         report(fault, idx, eng);
         return;
       }
+      if (op == Opcode::Matmul && !check_cosim(idx)) return;
       effects(idx, op, start, done);
       activity_.add(static_cast<double>(start) / kFemtosPerSecond, static_cast<double>(done) / kFemtosPerSecond, act);
       for (uint32_t sp : enclosing_[idx]) marker_activity_[spans_[sp].marker] += act;
@@ -310,6 +320,79 @@ class NpuTop : public sc_core::sc_module {
     }
   }
 
+  /// A matmul through a computing MXU model (RTL co-simulation): its operands from the scratchpad
+  /// (zeros in timing-only runs), its product kept to compare with the functional model once that
+  /// has executed the instruction (check_cosim). Returns the model's cycles.
+  uint64_t cosim_matmul(uint32_t idx, const arch::MatmulShape& s) {
+    const isa::Instruction& in = prog_.text[idx];
+    const uint32_t line = cfg_.spad.line_bytes;
+    auto row_lines = [&](uint64_t elems, uint64_t es) { return (elems * es + line - 1) / line; };
+    // A[m][k] and B[k][n] as row-major bytes, undoing trans_a / trans_b.
+    std::vector<uint8_t> a(size_t{s.m} * s.k), b(size_t{s.k} * s.n);
+    const bool ta = in.get(f::matmul::trans_a), tb = in.get(f::matmul::trans_b);
+    const uint64_t a0 = in.get(f::matmul::a), b0 = in.get(f::matmul::b);
+    for (uint32_t i = 0; i < s.m; ++i)
+      for (uint32_t j = 0; j < s.k; ++j)
+        a[size_t{i} * s.k + j] = ta ? mem_.spad[(a0 + j * row_lines(s.m, 1)) * line + i]
+                                    : mem_.spad[(a0 + i * row_lines(s.k, 1)) * line + j];
+    for (uint32_t i = 0; i < s.k; ++i)
+      for (uint32_t j = 0; j < s.n; ++j)
+        b[size_t{i} * s.n + j] = tb ? mem_.spad[(b0 + j * row_lines(s.k, 1)) * line + i]
+                                    : mem_.spad[(b0 + i * row_lines(s.n, 1)) * line + j];
+    CosimPending p;
+    p.row.index = idx;
+    p.row.m = s.m, p.row.n = s.n, p.row.k = s.k;
+    p.row.a_unsigned = in.get(f::matmul::dtype) == f::matmul::dtype_u8;
+    const arch::MxuTile t = mxu_->run(s, a.data(), b.data(), p.row.a_unsigned, p.product);
+    p.row.folds = t.folds;
+    p.row.model_cycles = t.cycles;
+    p.row.analytical_cycles = analytical_->tile(s).cycles;
+    // The accumulator before the instruction (accumulate adds to it).
+    const uint64_t c0 = in.get(f::matmul::c);
+    p.before.resize(size_t{s.m} * s.n);
+    if (in.get(f::matmul::accumulate))
+      for (uint32_t i = 0; i < s.m; ++i)
+        std::memcpy(&p.before[size_t{i} * s.n], &mem_.acc[(c0 + i * row_lines(s.n, 4)) * line], size_t{s.n} * 4);
+    cosim_pending_[idx] = std::move(p);
+    return t.cycles;
+  }
+
+  /// After the functional model executed matmul `idx`: the accumulator must hold before + the
+  /// co-simulated product. Returns false (and records COSIM_MISMATCH) when it does not.
+  bool check_cosim(uint32_t idx) {
+    auto it = cosim_pending_.find(idx);
+    if (it == cosim_pending_.end()) return true;
+    CosimPending p = std::move(it->second);
+    cosim_pending_.erase(it);
+    if (!opts_.timing_only) {
+      const isa::Instruction& in = prog_.text[idx];
+      const uint32_t line = cfg_.spad.line_bytes;
+      const uint64_t c0 = in.get(f::matmul::c), rl = (uint64_t{p.row.n} * 4 + line - 1) / line;
+      std::string first;
+      for (uint32_t i = 0; i < p.row.m; ++i)
+        for (uint32_t j = 0; j < p.row.n; ++j) {
+          int32_t got;
+          std::memcpy(&got, &mem_.acc[(c0 + i * rl) * line + size_t{j} * 4], 4);
+          const size_t e = size_t{i} * p.row.n + j;
+          const auto want =
+              static_cast<int32_t>(static_cast<uint32_t>(p.before[e]) + static_cast<uint32_t>(p.product[e]));
+          if (got != want && p.row.mismatches++ == 0)
+            first = "(" + std::to_string(i) + ", " + std::to_string(j) + "): RTL " + std::to_string(want) +
+                    ", functional model " + std::to_string(got);
+        }
+      if (p.row.mismatches) {
+        cosim_.push_back(p.row);
+        record_fault(arch::FaultCode::CosimMismatch,
+                     "COSIM_MISMATCH: instruction #" + std::to_string(idx) + " (matmul " + std::to_string(p.row.m) +
+                         "x" + std::to_string(p.row.n) + "x" + std::to_string(p.row.k) +
+                         "): " + std::to_string(p.row.mismatches) + " element(s) differ, first at " + first);
+        return false;
+      }
+    }
+    cosim_.push_back(p.row);
+    return true;
+  }
+
   /// Side effects beyond the functional model: markers, immediate semaphore writes.
   void effects(uint32_t idx, Opcode op, Femtos start, Femtos done) {
     for (uint32_t sp : enclosing_[idx]) {
@@ -375,7 +458,8 @@ class NpuTop : public sc_core::sc_module {
       case Engine::Mxu: {
         arch::MatmulShape s{inst.get(f::matmul::m), inst.get(f::matmul::n), inst.get(f::matmul::k),
                             inst.get(f::matmul::reuse_b) != 0};
-        compute_fs = mxu_->tile(s).cycles * period_;
+        const bool int8 = inst.get(f::matmul::dtype) <= f::matmul::dtype_u8;
+        compute_fs = (mxu_->computes() && int8 ? cosim_matmul(idx, s) : mxu_->tile(s).cycles) * period_;
         return std::max(t + compute_fs, sram_done);
       }
       case Engine::Vpu: {
@@ -416,20 +500,29 @@ class NpuTop : public sc_core::sc_module {
   sc_core::sc_event pushed_[kEngines], popped_[kEngines];  ///< queue changes
   sc_core::sc_event completed_;                            ///< any instruction completed
   arch::ActivityTimeline activity_;                        ///< action counts over time
-  std::vector<arch::Activity> marker_activity_;            ///< action counts per marker
-  sc_core::sc_event fence_done_;                           ///< a barrier/finish completed
-  bool fence_pending_ = false;                             ///< fetch waits for a fence
-  bool waiting_[kEngines] = {};                            ///< engine blocked on a wait
-  size_t fetch_pc_ = 0;                                    ///< next instruction to dispatch
-  std::array<EngineStats, kEngines> stats_{};              ///< counters
-  uint64_t macs_ = 0;                                      ///< matmul MACs
-  std::vector<MarkerSpan> spans_;                          ///< every begin/end pair
-  std::vector<std::vector<uint32_t>> enclosing_;           ///< per instruction: spans it belongs to
-  std::vector<TraceEvent> trace_;                          ///< collected when opts_.trace
-  bool finished_ = false, faulted_ = false;                ///< outcome
-  arch::FaultCode fault_code_{};                           ///< first fault
-  std::string fault_message_;                              ///< its message
-  Femtos end_fs_ = 0;                                      ///< finish (or fault) time
+  /// A co-simulated matmul waiting for the functional model.
+  struct CosimPending {
+    CosimRow row;                  ///< what is reported
+    std::vector<int32_t> product;  ///< the computing model's A x B
+    std::vector<int32_t> before;   ///< the accumulator tile before (accumulate), else zeros
+  };
+  std::map<uint32_t, CosimPending> cosim_pending_;  ///< by instruction index
+  std::vector<CosimRow> cosim_;                     ///< completed co-simulated matmuls
+  std::vector<arch::Activity> marker_activity_;     ///< action counts per marker
+  sc_core::sc_event fence_done_;                    ///< a barrier/finish completed
+  bool fence_pending_ = false;                      ///< fetch waits for a fence
+  bool waiting_[kEngines] = {};                     ///< engine blocked on a wait
+  size_t fetch_pc_ = 0;                             ///< next instruction to dispatch
+  std::array<EngineStats, kEngines> stats_{};       ///< counters
+  uint64_t macs_ = 0;                               ///< matmul MACs
+  std::vector<MarkerSpan> spans_;                   ///< every begin/end pair
+  std::vector<std::vector<uint32_t>> enclosing_;    ///< per instruction: spans it belongs to
+  std::unique_ptr<arch::MxuTiming> analytical_;     ///< the closed form, beside a computing model
+  std::vector<TraceEvent> trace_;                   ///< collected when opts_.trace
+  bool finished_ = false, faulted_ = false;         ///< outcome
+  arch::FaultCode fault_code_{};                    ///< first fault
+  std::string fault_message_;                       ///< its message
+  Femtos end_fs_ = 0;                               ///< finish (or fault) time
 };
 
 }  // namespace

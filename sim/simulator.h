@@ -28,6 +28,17 @@ struct RunOptions {
   std::function<void(uint32_t code, arch::Memories& mem)> irq_handler;
 };
 
+/// One matmul run through a computing MXU model (RTL co-simulation), beside the analytical model.
+struct CosimRow {
+  uint32_t index = 0;                 ///< instruction index
+  uint32_t m = 0, n = 0, k = 0;       ///< tile
+  bool a_unsigned = false;            ///< u8 x i8
+  uint64_t folds = 0;                 ///< array passes
+  uint64_t model_cycles = 0;          ///< the computing model's (RTL) cycles
+  uint64_t analytical_cycles = 0;     ///< the closed form's
+  uint64_t mismatches = 0;            ///< elements that differ from the functional model
+};
+
 /// Per-engine counters.
 struct EngineStats {
   uint64_t instructions = 0;      ///< completed instructions
@@ -54,6 +65,7 @@ struct RunResult {
   std::vector<std::pair<std::string, arch::Activity>> marker_activity;   ///< action counts per DEBUG marker
   std::map<std::string, std::vector<uint8_t>> outputs;                   ///< output tensors by IO name
   std::string trace_json;                                                ///< Chrome trace (when requested)
+  std::vector<CosimRow> cosim;  ///< per co-simulated matmul (mxu impl rtl)
 };
 
 /// Checks that `prog` can run on `cfg` (line size, array shape, SRAM sizes, dtypes, config hash).

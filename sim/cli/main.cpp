@@ -18,6 +18,9 @@
 #include "compiler/compile.h"
 #include "compiler/quantize.h"
 #include "compiler/reference.h"
+#ifdef NPUSIM_HAS_RTL
+#include "rtl/calibrate.h"
+#endif
 #include "isa/assembler.h"
 #include "isa/diag.h"
 #include "isa/disassembler.h"
@@ -194,6 +197,22 @@ void write_reports(const Args& a, const RunResult& r, const config::NpuConfig& c
     if (!out) throw isa::InputError(a.value("--trace") + ": cannot write");
     out << r.trace_json;
   }
+  if (a.has("--cosim-report")) {  // mxu impl rtl: RTL and analytical cycles per matmul
+    std::ofstream out(a.value("--cosim-report"));
+    if (!out) throw isa::InputError(a.value("--cosim-report") + ": cannot write");
+    out << "instruction,m,n,k,a_type,folds,rtl_cycles,analytical_cycles,deviation,mismatches\n";
+    for (const auto& c : r.cosim) {
+      const double dev = c.model_cycles
+                             ? (static_cast<double>(c.analytical_cycles) - static_cast<double>(c.model_cycles)) /
+                                   static_cast<double>(c.model_cycles)
+                             : 0;
+      out << c.index << "," << c.m << "," << c.n << "," << c.k << "," << (c.a_unsigned ? "u8" : "i8") << "," << c.folds
+          << "," << c.model_cycles << "," << c.analytical_cycles << "," << dev << "," << c.mismatches << "\n";
+    }
+    if (r.cosim.empty() && cfg.mxu.impl != "rtl")
+      std::fprintf(stderr, "note: --cosim-report lists matmuls run through mxu impl rtl; this config uses '%s'\n",
+                   cfg.mxu.impl.c_str());
+  }
 }
 
 /// The compiler's view of a configuration.
@@ -275,6 +294,35 @@ BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, 
   if (a.has("--calibrate")) throw UsageError("--calibrate applies to --precision int8");
   b.m = compiler::compile(b.graph, target_info(cfg), o);
   return b;
+}
+
+/// `npusim calibrate`: the RTL latency table for a config's array.
+int cmd_calibrate(const std::vector<std::string>& argv) {
+  const Args a(argv, {"--config", "-o"}, {});
+  if (!a.has("--config") || !a.has("-o")) throw UsageError("calibrate needs --config CONFIG.yaml and -o TABLE.yaml");
+  const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+#ifdef NPUSIM_HAS_RTL
+  rtl::CalibrationStats st;
+  arch::LatencyTable t;
+  try {
+    t = rtl::calibrate(cfg.mxu, &st);
+  } catch (const std::invalid_argument& e) {
+    throw isa::InputError(a.value("--config") + ": " + e.what());
+  }
+  std::ofstream out(a.value("-o"));
+  if (!out) throw isa::InputError(a.value("-o") + ": cannot write");
+  out << t.to_yaml();
+  std::printf(
+      "%s: %llu tile shapes on the %ux%u %s RTL array (%llu RTL cycles in %.3g s, %.3g Mcycles/s); "
+      "fitted per-fold cost %.6g cycles; analytical model within %.4g%% of the RTL on every shape\n",
+      a.value("-o").c_str(), static_cast<unsigned long long>(st.tiles), cfg.mxu.rows, cfg.mxu.cols,
+      cfg.mxu.dataflow.c_str(), static_cast<unsigned long long>(st.rtl_cycles), st.wall_s,
+      st.rtl_cycles / st.wall_s / 1e6, t.fold_cost, 100 * st.max_deviation);
+  return kExitOk;
+#else
+  (void)cfg;
+  throw UsageError("this npusim was built without Verilator (NPUSIM_RTL=OFF): no RTL to calibrate");
+#endif
 }
 
 int cmd_compile(const std::vector<std::string>& argv) {
@@ -571,10 +619,11 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
 }
 
 int cmd_run(const std::vector<std::string>& argv) {
-  const Args a(argv,
-               {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
-                "--precision", "--calibrate", "--repeat", "--duration", "--power-csv", "--sample-interval"},
-               {"--timing-only", "--quiet", "--no-fallback"});
+  const Args a(
+      argv,
+      {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
+       "--precision", "--calibrate", "--repeat", "--duration", "--power-csv", "--sample-interval", "--cosim-report"},
+      {"--timing-only", "--quiet", "--no-fallback"});
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
   const std::string path = a.positional()[0];
@@ -629,6 +678,7 @@ const std::vector<Command>& commands() {
        "  --duration T            run back to back for T of simulated time (e.g. 300s)\n"
        "  --power-csv FILE        (long runs) time series: power, temperatures, clock, throttle level\n"
        "  --sample-interval T     (long runs) time-series interval (default: thermal step, <= 20000 rows)\n"
+       "  --cosim-report FILE     (mxu impl rtl) CSV of RTL and analytical cycles per matmul\n"
        "Every run's stats.json has `power` (energy by component and operator, average and peak\n"
        "power, temperature); long runs write `long_run` (latencies, energy, throttle events) and,\n"
        "with --trace, counter tracks of power, temperature and clock (docs/power.md).\n"
@@ -637,6 +687,13 @@ const std::vector<Command>& commands() {
        "message names the instruction index and engine, and for deadlocks every engine's PC and\n"
        "the semaphore values.\n",
        cmd_run},
+      {"calibrate", "measure MXU tile latencies on the RTL array and write a latency table",
+       "usage: npusim calibrate --config CONFIG.yaml -o TABLE.yaml\n"
+       "\n"
+       "Runs a sweep of matmul tile shapes through the Verilated systolic array (rtl/systolic_array.v)\n"
+       "of CONFIG's size and dataflow (4x4, 8x8 or 16x16; ws or os) and writes their cycles as a\n"
+       "latency table that `mxu: {impl: table, file: TABLE.yaml}` loads (docs/rtl.md).\n",
+       cmd_calibrate},
       {"compile", "compile an ONNX model for a configuration",
        "usage: npusim compile MODEL.onnx --config CONFIG.yaml [-o OUT.npub] [--precision fp16|bf16|int8]\n"
        "                      [--calibrate DIR] [--no-fallback]\n"

@@ -8,7 +8,7 @@ SRC=$1
 BUILD=$2
 SECONDS_EACH=${3:-60}
 CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -g -O1"
-cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPUSIM_FUZZ=ON -DNPUSIM_TESTS=OFF \
+cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPUSIM_FUZZ=ON -DNPUSIM_TESTS=OFF -DNPUSIM_RTL=OFF \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS=$CXX_FLAGS" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 cmake --build "$BUILD" -j 2 --target fuzz_npub fuzz_npus fuzz_config fuzz_onnx npusim
 mkdir -p "$BUILD/corpus/npus" "$BUILD/corpus/npub" "$BUILD/corpus/config" "$BUILD/corpus/onnx" "$BUILD/artifacts"
