@@ -21,6 +21,8 @@ enum class FaultCode : uint8_t {
   BadBinding = 8,      ///< host inputs do not match the program's I/O tensors
   CosimMismatch = 9,   ///< the RTL array's result differs from the functional model (mxu impl rtl)
   ThermalCritical = 10,  ///< the die reached governor.critical
+  BusError = 17,         ///< a DMA got a bus error (device fault injection)
+  Ecc = 18,              ///< an uncorrectable SRAM error (device fault injection)
 };
 const char* fault_name(FaultCode c);
 

@@ -23,6 +23,8 @@ const char* fault_name(FaultCode c) {
     case FaultCode::BadBinding: return "BAD_BINDING";
     case FaultCode::CosimMismatch: return "COSIM_MISMATCH";
     case FaultCode::ThermalCritical: return "THERMAL_CRITICAL";
+    case FaultCode::BusError: return "BUS_ERROR";
+    case FaultCode::Ecc: return "ECC";
   }
   return "?";
 }

@@ -117,6 +117,9 @@ class NpuTop : public sc_core::sc_module {
     sc_core::sc_stop();
   }
   arch::FaultCode fault_code() const { return fault_code_; }
+  int64_t fault_index() const { return fault_index_; }
+  bool hang_injected() const { return injected_ && opts_.inject_hang; }
+  Engine fault_engine() const { return fault_engine_; }
   const std::string& fault_message() const { return fault_message_; }
 
   /// Every engine's PC and what it waits for, and the semaphore values (deadlock/watchdog reports).
@@ -223,6 +226,15 @@ class NpuTop : public sc_core::sc_module {
       }
       waiting_[e] = false;
       if (u.wait) sems_[u.wait_sem] -= u.wait_n;
+      if (injects_here(idx, eng)) {  // device fault injection
+        injected_ = true;
+        if (opts_.inject_hang) {
+          sc_core::sc_event never;
+          sc_core::wait(never);  // the engine hangs; the watchdog ends the run
+        }
+        report(arch::Fault(opts_.inject_fault, "injected fault"), idx, eng);
+        return;
+      }
       const Femtos start = sim_now_fs();
       stats_[e].sem_wait_cycles += (start - wait_start) / period_;
       // Time it.
@@ -282,7 +294,16 @@ class NpuTop : public sc_core::sc_module {
     }
   }
 
+  bool injects_here(uint32_t idx, Engine eng) const {
+    if (injected_ || opts_.inject_at < 0 || idx < opts_.inject_at) return false;
+    if (opts_.inject_hang) return true;
+    if (opts_.inject_fault == arch::FaultCode::BusError) return eng == Engine::Load || eng == Engine::Store;
+    return eng != Engine::Ctrl;
+  }
+
   void report(const arch::Fault& fault, uint32_t idx, Engine eng) {
+    fault_index_ = idx;
+    fault_engine_ = eng;
     const isa::InstrSpec* spec = isa::find_instr(prog_.text[idx].opcode());
     record_fault(fault.code(), std::string(arch::fault_name(fault.code())) + ": instruction #" + std::to_string(idx) +
                                    " (" + spec->name + " on " + isa::engine_name(eng) + "): " + fault.what());
@@ -499,6 +520,9 @@ class NpuTop : public sc_core::sc_module {
   std::deque<uint32_t> queue_[kEngines];                   ///< per engine: dispatched, not completed
   sc_core::sc_event pushed_[kEngines], popped_[kEngines];  ///< queue changes
   sc_core::sc_event completed_;                            ///< any instruction completed
+  bool injected_ = false;                                  ///< the injected fault happened
+  int64_t fault_index_ = -1;                               ///< instruction of the fault
+  Engine fault_engine_ = Engine::Ctrl;                     ///< its engine
   arch::ActivityTimeline activity_;                        ///< action counts over time
   /// A co-simulated matmul waiting for the functional model.
   struct CosimPending {
@@ -562,6 +586,10 @@ void check_target(const config::NpuConfig& cfg, const isa::Program& prog) {
     }
 }
 
+namespace {
+RunResult run_on(const config::NpuConfig& cfg, const isa::Program& prog, arch::Memories& mem, const RunOptions& opts);
+}  // namespace
+
 RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
                    const std::map<std::string, std::vector<uint8_t>>& inputs, const RunOptions& opts) {
   check_target(cfg, prog);
@@ -606,7 +634,62 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
       known = known || (io.name == name && prog.regions[io.region].role == isa::RegionRole::Input);
     if (!known) throw isa::InputError("the program has no input tensor named '" + name + "'");
   }
+  RunResult r = run_on(cfg, prog, mem, opts);
+  if (r.ok && !opts.timing_only)
+    for (const auto& io : prog.io) {
+      if (prog.regions[io.region].role != isa::RegionRole::Output) continue;
+      uint64_t bytes = isa::tensor_type_bytes(io.dtype);
+      for (int k = 0; k < io.rank; ++k) bytes *= io.dims[k];
+      const auto& reg = mem.regions[io.region];
+      r.outputs[io.name].assign(reg.begin() + static_cast<std::ptrdiff_t>(io.offset),
+                                reg.begin() + static_cast<std::ptrdiff_t>(io.offset + bytes));
+    }
+  return r;
+}
 
+RunResult simulate_regions(const config::NpuConfig& cfg, const isa::Program& prog,
+                           std::vector<std::vector<uint8_t>>& regions, const RunOptions& opts) {
+  check_target(cfg, prog);
+  if (regions.size() != prog.regions.size())
+    throw isa::InputError("the program has " + std::to_string(prog.regions.size()) + " regions, " +
+                          std::to_string(regions.size()) + " given");
+  arch::Memories mem;
+  mem.spad_bytes = cfg.spad.size_bytes;
+  mem.acc_bytes = cfg.acc.size_bytes;
+  mem.spad.assign(cfg.spad.size_bytes, 0);
+  mem.acc.assign(cfg.acc.size_bytes, 0);
+  uint64_t base = 0;
+  for (size_t i = 0; i < prog.regions.size(); ++i) {
+    if (regions[i].size() != prog.regions[i].size)
+      throw isa::InputError("region '" + prog.regions[i].name + "': " + std::to_string(regions[i].size()) +
+                            " bytes given, " + std::to_string(prog.regions[i].size) + " expected");
+    const uint64_t align = std::max<uint64_t>(prog.regions[i].align, 4096);
+    base = (base + align - 1) / align * align;
+    mem.region_base.push_back(base);
+    base += prog.regions[i].size;
+    mem.region_size.push_back(prog.regions[i].size);
+  }
+  mem.regions = std::move(regions);
+  RunResult r = run_on(cfg, prog, mem, opts);
+  regions = std::move(mem.regions);
+  return r;
+}
+
+namespace {
+
+RunResult run_on(const config::NpuConfig& cfg, const isa::Program& prog, arch::Memories& mem, const RunOptions& opts) {
+  // A fresh simulation context per run, so one process can simulate many programs (the device model
+  // runs job after job). SystemC 2.3.4 keeps its kernel state in sc_curr_simcontext; replacing it
+  // before elaboration and deleting it after the module is gone starts every run at time 0. This
+  // relies on those exported globals (not IEEE 1666; checked by the Simulator.RunsTwiceInOneProcess test).
+  struct FreshContext {
+    sc_core::sc_simcontext* ctx = new sc_core::sc_simcontext;
+    FreshContext() { sc_core::sc_curr_simcontext = sc_core::sc_default_global_context = ctx; }
+    ~FreshContext() {
+      delete ctx;
+      sc_core::sc_curr_simcontext = sc_core::sc_default_global_context = nullptr;
+    }
+  } context;
   sc_core::sc_set_time_resolution(1, sc_core::SC_FS);
   // sc_stop() at finish is the normal end of a run, not news.
   sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
@@ -617,7 +700,7 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
 
   RunResult r;
   if (!top.finished() && !top.faulted()) {
-    if (sc_core::sc_pending_activity())
+    if (sc_core::sc_pending_activity() || top.hang_injected())  // a hung engine: the watchdog ends it
       top.record_fault(arch::FaultCode::Watchdog,
                        "WATCHDOG: no finish after " + std::to_string(opts.watchdog_cycles) + " cycles\n" + top.state());
     else
@@ -629,19 +712,14 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
   if (top.faulted()) {
     r.fault_code = top.fault_code();
     r.fault_message = top.fault_message();
+    r.fault_index = top.fault_index();
+    r.fault_engine = top.fault_engine();
   }
-  if (r.ok && !opts.timing_only)
-    for (const auto& io : prog.io) {
-      if (prog.regions[io.region].role != isa::RegionRole::Output) continue;
-      uint64_t bytes = isa::tensor_type_bytes(io.dtype);
-      for (int k = 0; k < io.rank; ++k) bytes *= io.dims[k];
-      const auto& reg = mem.regions[io.region];
-      r.outputs[io.name].assign(reg.begin() + static_cast<std::ptrdiff_t>(io.offset),
-                                reg.begin() + static_cast<std::ptrdiff_t>(io.offset + bytes));
-    }
   if (opts.trace) r.trace_json = top.trace_json();
   return r;
 }
+
+}  // namespace
 
 }  // namespace npusim
 

@@ -26,17 +26,23 @@ struct RunOptions {
   /// device memories: the host side of a job, e.g. a reference kernel for an operator the compiler
   /// left to the host. The program orders it with barriers; its time is not modelled.
   std::function<void(uint32_t code, arch::Memories& mem)> irq_handler;
+  /// Fault injection (the device model's FI registers): from instruction index `inject_at` on, the
+  /// first instruction that fits raises `inject_fault` (BusError: a load or store; Ecc: any
+  /// instruction of the load, store, MXU or VPU engines), or with `inject_hang` never completes.
+  int64_t inject_at = -1;
+  arch::FaultCode inject_fault = arch::FaultCode::BusError;
+  bool inject_hang = false;
 };
 
 /// One matmul run through a computing MXU model (RTL co-simulation), beside the analytical model.
 struct CosimRow {
-  uint32_t index = 0;                 ///< instruction index
-  uint32_t m = 0, n = 0, k = 0;       ///< tile
-  bool a_unsigned = false;            ///< u8 x i8
-  uint64_t folds = 0;                 ///< array passes
-  uint64_t model_cycles = 0;          ///< the computing model's (RTL) cycles
-  uint64_t analytical_cycles = 0;     ///< the closed form's
-  uint64_t mismatches = 0;            ///< elements that differ from the functional model
+  uint32_t index = 0;              ///< instruction index
+  uint32_t m = 0, n = 0, k = 0;    ///< tile
+  bool a_unsigned = false;         ///< u8 x i8
+  uint64_t folds = 0;              ///< array passes
+  uint64_t model_cycles = 0;       ///< the computing model's (RTL) cycles
+  uint64_t analytical_cycles = 0;  ///< the closed form's
+  uint64_t mismatches = 0;         ///< elements that differ from the functional model
 };
 
 /// Per-engine counters.
@@ -51,6 +57,8 @@ struct RunResult {
   bool ok = false;                                       ///< reached finish without a fault
   arch::FaultCode fault_code{};                          ///< when !ok
   std::string fault_message;                             ///< when !ok: the full message (instruction, engine, state)
+  int64_t fault_index = -1;                              ///< when !ok: the instruction, if one is to blame
+  isa::Engine fault_engine = isa::Engine::Ctrl;          ///< its engine
   uint64_t total_cycles = 0;                             ///< cycles until finish completed
   double seconds = 0;                                    ///< simulated seconds
   uint64_t macs = 0;                                     ///< matmul multiply-accumulates
@@ -65,17 +73,23 @@ struct RunResult {
   std::vector<std::pair<std::string, arch::Activity>> marker_activity;   ///< action counts per DEBUG marker
   std::map<std::string, std::vector<uint8_t>> outputs;                   ///< output tensors by IO name
   std::string trace_json;                                                ///< Chrome trace (when requested)
-  std::vector<CosimRow> cosim;  ///< per co-simulated matmul (mxu impl rtl)
+  std::vector<CosimRow> cosim;                                           ///< per co-simulated matmul (mxu impl rtl)
 };
 
 /// Checks that `prog` can run on `cfg` (line size, array shape, SRAM sizes, dtypes, config hash).
 /// Throws isa::InputError naming the mismatch.
 void check_target(const config::NpuConfig& cfg, const isa::Program& prog);
 
-/// Runs `prog` once. `inputs`: bytes per input IO tensor name (dense, row-major). SystemC allows
-/// one elaboration per process: call this at most once per process (tests fork).
+/// Runs `prog` once. `inputs`: bytes per input IO tensor name (dense, row-major). Each call gets a
+/// fresh SystemC context, so a process may run many programs one after another.
 RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
                    const std::map<std::string, std::vector<uint8_t>>& inputs, const RunOptions& opts);
+
+/// Runs `prog` on region contents given by the caller (one vector per program region, each exactly
+/// the region's size; a device binding its regions to host memory); afterwards they hold the final
+/// contents. Functional runs only.
+RunResult simulate_regions(const config::NpuConfig& cfg, const isa::Program& prog,
+                           std::vector<std::vector<uint8_t>>& regions, const RunOptions& opts);
 
 /// stats.json text.
 std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,

@@ -44,6 +44,10 @@ std::string run(const config::NpuConfig& c, const isa::Program& p, RunOptions o 
   });
 }
 
+config::NpuConfig load_edge() {
+  return config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+}
+
 uint64_t cycles_of(const std::string& s) {
   EXPECT_EQ(s.rfind("cycles=", 0), 0u) << s;
   return s.rfind("cycles=", 0) == 0 ? std::stoull(s.substr(7)) : 0;
@@ -108,6 +112,33 @@ TEST(Simulator, RepeatedRunsAndTimingOnlyGiveIdenticalCycles) {
   EXPECT_EQ(a, b);
   EXPECT_NE(a.find(" C=4096"), std::string::npos) << a;  // the output came back
   EXPECT_EQ(cycles_of(a), cycles_of(t));
+}
+
+TEST(Simulator, RunsManyTimesInOneProcess) {
+  // Every simulate() gets a fresh SystemC context: the same process runs a program, another one
+  // (with a fault), and the first again, each from time 0 with the cycles a fresh process gives.
+  const std::string out = in_child([] {
+    const auto c = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+    const isa::Program gemm = isa::assemble_file(std::string(NPUSIM_TRACES) + "/gemm_i8_db.npus").program;
+    const isa::Program mlp = isa::assemble_file(std::string(NPUSIM_TRACES) + "/mlp_i8.npus").program;
+    std::map<std::string, std::vector<uint8_t>> in{{"A", std::vector<uint8_t>(64 * 256, 3)}};
+    std::map<std::string, std::vector<uint8_t>> bad{{"A", std::vector<uint8_t>(1, 3)}};
+    std::ostringstream os;
+    const RunResult a = simulate(c, gemm, in, {});
+    try {
+      simulate(c, mlp, bad, {});
+    } catch (const std::exception&) {
+      os << "rejected ";
+    }
+    const RunResult m = simulate(c, mlp, {{"x", std::vector<uint8_t>(16 * 128, 1)}}, {});
+    const RunResult b = simulate(c, gemm, in, {});
+    os << a.ok << m.ok << b.ok << " " << a.total_cycles << " " << b.total_cycles << " " << (a.outputs == b.outputs);
+    return os.str();
+  });
+  const std::string fresh = run(load_edge(), isa::assemble_file(std::string(NPUSIM_TRACES) + "/gemm_i8_db.npus").program,
+                                {}, {{"A", std::vector<uint8_t>(64 * 256, 3)}});
+  const uint64_t cycles = cycles_of(fresh);
+  EXPECT_EQ(out, "rejected 111 " + std::to_string(cycles) + " " + std::to_string(cycles) + " 1");
 }
 
 TEST(Simulator, RegionBoundsFault_bad) {

@@ -1,0 +1,295 @@
+// The device a driver sees, through the C API (include/npusim/npu.h) and raw MMIO: every
+// register's reset value and access type (against arch/regs.yaml, read independently here), ring
+// wrap-around with phase bits, several queues, each fault class with its documented error and a
+// reset that recovers, and the same job giving the cycles and outputs of a direct simulation.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "isa/assembler.h"
+#include "isa/npub.h"
+#include "npusim/npu.h"
+#include "sim/config/npu_config.h"
+#include "sim/simulator.h"
+
+namespace {
+
+const std::string kConfig = std::string(NPUSIM_CONFIGS) + "/edge.yaml";
+
+/// A device with the MLP trace loaded and its regions bound, ready to submit.
+struct Fixture {
+  npu_device* dev = nullptr;
+  npu_job job{};
+  std::vector<uint8_t> npub;
+  npu_region_info regions[16];
+  uint32_t count = 16;
+  explicit Fixture(const std::string& trace = "mlp_i8") {
+    EXPECT_EQ(npu_open(("sim:" + kConfig).c_str(), &dev), NPU_OK);
+    npub =
+        npusim::isa::write_npub(npusim::isa::assemble_file(std::string(NPUSIM_TRACES) + "/" + trace + ".npus").program);
+    EXPECT_EQ(npu_program_regions(npub.data(), npub.size(), regions, &count), NPU_OK);
+    job.struct_size = sizeof job;
+    job.flags = NPU_JOB_FLAG_IRQ_ON_DONE;
+    uint64_t addr;
+    EXPECT_EQ(npu_bo_create(dev, npub.size(), &job.program_bo, &addr), NPU_OK);
+    std::memcpy(npu_bo_map(dev, job.program_bo), npub.data(), npub.size());
+    job.program_bytes = npub.size();
+    job.region_count = count;
+    for (uint32_t i = 0; i < count; ++i) {
+      if (regions[i].role == NPU_REGION_CONST) continue;
+      EXPECT_EQ(npu_bo_create(dev, regions[i].size, &job.region_bo[i], &addr), NPU_OK);
+      auto* p = static_cast<uint8_t*>(npu_bo_map(dev, job.region_bo[i]));
+      for (uint64_t k = 0; k < regions[i].size; ++k) p[k] = static_cast<uint8_t>(k * 13 + 1);
+    }
+  }
+  ~Fixture() { npu_close(dev); }
+  uint32_t reg(uint32_t off) {
+    uint32_t v = 0;
+    EXPECT_EQ(npu_mmio_read(dev, off, &v), NPU_OK);
+    return v;
+  }
+  int run(npu_result& r, uint32_t queue = 0) {
+    uint64_t s;
+    EXPECT_EQ(npu_submit(dev, queue, &job, &s), NPU_OK);
+    return npu_wait(dev, s, npu_time_ns(dev) + 1000000000ull, &r);
+  }
+  std::vector<uint8_t> output() {
+    for (uint32_t i = 0; i < count; ++i)
+      if (regions[i].role == NPU_REGION_OUTPUT) {
+        auto* p = static_cast<uint8_t*>(npu_bo_map(dev, job.region_bo[i]));
+        return std::vector<uint8_t>(p, p + regions[i].size);
+      }
+    return {};
+  }
+};
+
+TEST(Device, EveryRegisterHasItsResetValueAndAccess) {
+  // arch/regs.yaml read here independently of the generated header.
+  const YAML::Node root = YAML::LoadFile(std::string(NPUSIM_SOURCE) + "/arch/regs.yaml");
+  npu_device* dev = nullptr;
+  ASSERT_EQ(npu_open(("sim:" + kConfig).c_str(), &dev), NPU_OK);
+  // npu_open programmed the rings and CTRL/INT_ENABLE: a hard reset shows the true reset values.
+  ASSERT_EQ(npu_mmio_write(dev, NPU_REG_RESET, NPU_RESET_HARD_MASK), NPU_OK);
+  ASSERT_EQ(npu_mmio_write(dev, NPU_REG_INT_STATUS, 0xFFFFFFFF), NPU_OK);  // RESET_DONE
+  int checked = 0;
+  for (const auto& r : root["registers"]) {
+    const auto name = r["name"].as<std::string>();
+    const uint32_t count = r["count"] ? r["count"].as<uint32_t>() : 1,
+                   stride = r["stride"] ? r["stride"].as<uint32_t>() : 4;
+    const std::string access = r["access"].as<std::string>();
+    for (uint32_t i = 0; i < count; ++i) {
+      const uint32_t off = r["offset"].as<uint32_t>() + i * stride;
+      uint32_t v = 0;
+      ASSERT_EQ(npu_mmio_read(dev, off, &v), NPU_OK);
+      if (r["reset"].as<std::string>() != "config" && access != "WO" && name != "SCRATCH") {
+        EXPECT_EQ(v, r["reset"].as<uint32_t>()) << name << " reset";
+      }
+      if (access == "WO") {
+        EXPECT_EQ(v, 0u) << name << " reads as 0";
+      }
+      if (access == "RO" && name.rfind("CYCLE", 0) != 0) {
+        npu_mmio_write(dev, off, ~v);
+        uint32_t after = 0;
+        npu_mmio_read(dev, off, &after);
+        EXPECT_EQ(after, v) << name << " is read-only";
+      }
+      if (access == "RW" && name != "CTRL" && name != "PMCR" && name != "FI_CTRL" && name != "INT_ENABLE") {
+        npu_mmio_write(dev, off, 0x5A5A0000u | i);
+        uint32_t after = 0;
+        npu_mmio_read(dev, off, &after);
+        EXPECT_EQ(after, name == "SCRATCH" ? ~(0x5A5A0000u | i) : 0x5A5A0000u | i) << name << " read/write";
+        npu_mmio_write(dev, off, 0);
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 40);
+  // W1C: INT_SET raises, a written 1 clears; the level interrupt follows INT_STATUS & INT_ENABLE.
+  npu_mmio_write(dev, NPU_REG_INT_ENABLE, NPU_INT_STATUS_USER_MASK);
+  npu_mmio_write(dev, NPU_REG_INT_SET, NPU_INT_STATUS_USER_MASK | NPU_INT_STATUS_ERROR_MASK);
+  uint32_t st = 0;
+  npu_mmio_read(dev, NPU_REG_INT_STATUS, &st);
+  EXPECT_EQ(st, NPU_INT_STATUS_USER_MASK | NPU_INT_STATUS_ERROR_MASK);
+  EXPECT_EQ(npu_irq_level(dev), 1);
+  npu_mmio_write(dev, NPU_REG_INT_STATUS, NPU_INT_STATUS_USER_MASK);
+  npu_mmio_read(dev, NPU_REG_INT_STATUS, &st);
+  EXPECT_EQ(st, NPU_INT_STATUS_ERROR_MASK);
+  EXPECT_EQ(npu_irq_level(dev), 0);  // ERROR is not enabled
+  // Outside the window or unaligned: an error, not a crash.
+  uint32_t v;
+  EXPECT_EQ(npu_mmio_read(dev, NPU_MMIO_WINDOW_BYTES, &v), NPU_EINVAL);
+  EXPECT_EQ(npu_mmio_write(dev, 2, 1), NPU_EINVAL);
+  npu_close(dev);
+}
+
+TEST(Device, RingsWrapWithPhaseBits) {
+  Fixture f;
+  npu_result r;
+  // 150 jobs through 64-entry rings: both wrap twice; every completion is found by its phase bit.
+  for (int i = 0; i < 150; ++i) ASSERT_EQ(f.run(r), NPU_OK) << i << ": " << r.err_code;
+  EXPECT_EQ(f.reg(NPU_Q_SQ_HEAD(0)), 150u % 64);
+  EXPECT_EQ(f.reg(NPU_Q_CQ_TAIL(0)), 150u % 64);
+  EXPECT_EQ(r.status, NPU_JOB_OK);
+  // The cycle counter (reading LO latches HI) adds up the jobs.
+  const uint64_t lo = f.reg(NPU_REG_CYCLE_LO), hi = f.reg(NPU_REG_CYCLE_HI);
+  EXPECT_EQ(lo | (hi << 32), 150 * r.cycles);
+}
+
+TEST(Device, ManyJobsOnSeveralQueues) {
+  Fixture f;
+  npu_result r;
+  ASSERT_EQ(f.run(r), NPU_OK);
+  const std::vector<uint8_t> want = f.output();
+  const uint64_t cycles = r.cycles;
+  std::vector<uint64_t> seqnos;
+  for (int i = 0; i < 40; ++i) {
+    uint64_t s;
+    ASSERT_EQ(npu_submit(f.dev, i % 4, &f.job, &s), NPU_OK);
+    seqnos.push_back(s);
+  }
+  for (uint64_t s : seqnos) {
+    ASSERT_EQ(npu_wait(f.dev, s, npu_time_ns(f.dev) + 1, &r), NPU_OK) << s;
+    EXPECT_EQ(r.cycles, cycles) << s;  // every job the same program: the same cycles, whatever the queue
+  }
+  EXPECT_EQ(f.output(), want);
+  for (uint32_t q = 0; q < 4; ++q) EXPECT_EQ(f.reg(NPU_Q_SQ_HEAD(q)), 1u * (q == 0 ? 11 : 10) % 64) << q;
+}
+
+TEST(Device, EachFaultClassReportsItsErrorAndAResetRecovers_bad) {
+  Fixture f;
+  npu_result r;
+  ASSERT_EQ(f.run(r), NPU_OK);
+  const uint64_t ok_cycles = r.cycles;
+  const std::vector<uint8_t> want = f.output();
+  // Bus error and ECC: ERROR with the code and the instruction, first-error capture, ERROR interrupt.
+  for (auto [type, code] : {std::pair{NPU_FI_BUS_ERROR, NPU_ERR_BUS_ERROR}, std::pair{NPU_FI_ECC, NPU_ERR_ECC}}) {
+    ASSERT_EQ(npu_fault_inject(f.dev, type, 1, 3), NPU_OK);
+    uint64_t s;
+    ASSERT_EQ(npu_submit(f.dev, 0, &f.job, &s), NPU_OK);
+    EXPECT_NE(f.reg(NPU_REG_INT_STATUS) & NPU_INT_STATUS_ERROR_MASK, 0u);
+    ASSERT_EQ(npu_wait(f.dev, s, npu_time_ns(f.dev) + 1, &r), NPU_EIO);
+    EXPECT_EQ(r.status, NPU_JOB_ERROR);
+    EXPECT_EQ(r.err_code, code);
+    EXPECT_GE(r.err_insn, 3u);
+    EXPECT_EQ(f.reg(NPU_REG_ERR_INFO0) & 0xFF, code);
+    EXPECT_EQ(f.reg(NPU_REG_ERR_INSN), r.err_insn);
+    EXPECT_EQ(f.reg(NPU_REG_ERR_SEQNO_LO), static_cast<uint32_t>(s));
+    ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+    EXPECT_EQ(f.reg(NPU_REG_ERR_STATUS), 0u);
+    ASSERT_EQ(f.run(r), NPU_OK);
+    EXPECT_EQ(f.output(), want);
+  }
+  // A hung engine with the watchdog on: TIMEOUT with the WATCHDOG error.
+  ASSERT_EQ(npu_mmio_write(f.dev, NPU_REG_WATCHDOG, 100000), NPU_OK);
+  ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_HANG_ENGINE, 1, 2), NPU_OK);
+  EXPECT_EQ(f.run(r), NPU_EIO);
+  EXPECT_EQ(r.status, NPU_JOB_TIMEOUT);
+  EXPECT_EQ(r.err_code, NPU_ERR_WATCHDOG);
+  npu_mmio_write(f.dev, NPU_REG_WATCHDOG, 0);
+  // ... and with it off: the job never completes; the wait times out, STATUS shows BUSY, a soft
+  // reset aborts the job and the device works again.
+  ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_HANG_ENGINE, 1, 2), NPU_OK);
+  uint64_t hung;
+  ASSERT_EQ(npu_submit(f.dev, 0, &f.job, &hung), NPU_OK);
+  EXPECT_EQ(npu_wait(f.dev, hung, npu_time_ns(f.dev) + 5000000, &r), NPU_ETIMEDOUT);
+  EXPECT_NE(f.reg(NPU_REG_STATUS) & NPU_STATUS_BUSY_MASK, 0u);
+  ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+  EXPECT_EQ(npu_wait(f.dev, hung, 0, &r), NPU_EIO);
+  EXPECT_EQ(r.status, NPU_JOB_ABORTED);
+  ASSERT_EQ(f.run(r), NPU_OK);
+  // Dropped interrupt: the job completes, JOB_DONE is not raised.
+  ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_DROP_IRQ, 1, 0), NPU_OK);
+  uint64_t s;
+  ASSERT_EQ(npu_submit(f.dev, 0, &f.job, &s), NPU_OK);
+  EXPECT_EQ(f.reg(NPU_REG_INT_STATUS) & NPU_INT_STATUS_JOB_DONE_MASK, 0u);
+  EXPECT_EQ(npu_wait(f.dev, s, 0, &r), NPU_OK);
+  // Spurious interrupt: JOB_DONE with no completion entry.
+  ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_SPURIOUS_IRQ, 1, 0), NPU_OK);
+  EXPECT_NE(f.reg(NPU_REG_INT_STATUS) & NPU_INT_STATUS_JOB_DONE_MASK, 0u);
+  EXPECT_EQ(f.reg(NPU_Q_CQ_TAIL(0)), f.reg(NPU_Q_SQ_HEAD(0)));
+  // Slow DRAM: the next job takes longer; the one after is back to normal.
+  ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_SLOW_DRAM, 1, 8), NPU_OK);
+  ASSERT_EQ(f.run(r), NPU_OK);
+  EXPECT_GT(r.cycles, ok_cycles);
+  ASSERT_EQ(f.run(r), NPU_OK);
+  EXPECT_EQ(r.cycles, ok_cycles);
+  // Stuck reset: the soft reset never completes; a hard reset does.
+  ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_STUCK_RESET, 1, 0), NPU_OK);
+  EXPECT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_ETIMEDOUT);
+  EXPECT_NE(f.reg(NPU_REG_STATUS) & NPU_STATUS_RESET_PENDING_MASK, 0u);
+  ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_HARD), NPU_OK);
+  ASSERT_EQ(f.run(r), NPU_OK);
+  EXPECT_EQ(f.output(), want);
+  // Halt on error: the failing job halts its queue; the next stays queued until a soft reset
+  // aborts it.
+  npu_mmio_write(f.dev, NPU_REG_CTRL, NPU_CTRL_ENABLE_MASK | NPU_CTRL_HALT_ON_ERROR_MASK);
+  ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_BUS_ERROR, 1, 0), NPU_OK);
+  uint64_t bad, next;
+  ASSERT_EQ(npu_submit(f.dev, 0, &f.job, &bad), NPU_OK);
+  ASSERT_EQ(npu_submit(f.dev, 0, &f.job, &next), NPU_OK);
+  EXPECT_EQ(npu_wait(f.dev, bad, 0, &r), NPU_EIO);
+  EXPECT_NE(f.reg(NPU_REG_STATUS) & NPU_STATUS_HALTED_MASK, 0u);
+  EXPECT_EQ(npu_wait(f.dev, next, npu_time_ns(f.dev) + 1000, &r), NPU_ETIMEDOUT);
+  ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+  EXPECT_EQ(npu_wait(f.dev, next, 0, &r), NPU_EIO);
+  EXPECT_EQ(r.status, NPU_JOB_ABORTED);
+}
+
+TEST(Device, AJobGivesTheCyclesAndOutputsOfADirectRun) {
+  Fixture f("gemm_i8_db");
+  npu_result r;
+  ASSERT_EQ(f.run(r), NPU_OK);
+  // The same program and input, simulated directly.
+  const npusim::isa::Program p = npusim::isa::read_npub(f.npub);
+  std::map<std::string, std::vector<uint8_t>> in;
+  for (const auto& io : p.io)
+    if (p.regions[io.region].role == npusim::isa::RegionRole::Input) {
+      std::vector<uint8_t> bytes(p.regions[io.region].size);
+      for (size_t k = 0; k < bytes.size(); ++k) bytes[k] = static_cast<uint8_t>(k * 13 + 1);
+      in[io.name] = bytes;
+    }
+  const npusim::RunResult direct = npusim::simulate(npusim::config::load_npu_config(kConfig), p, in, {});
+  ASSERT_TRUE(direct.ok);
+  EXPECT_EQ(r.cycles, direct.total_cycles);
+  EXPECT_EQ(f.output(), direct.outputs.begin()->second);
+  npu_perf_counts perf;
+  ASSERT_EQ(npu_perf(f.dev, 1, &perf), NPU_OK);
+  EXPECT_EQ(perf.macs, direct.macs);
+  EXPECT_EQ(perf.cycles, direct.total_cycles);
+  EXPECT_GT(perf.energy_joules, 0);
+}
+
+TEST(Device, BadArgumentsAreErrors_bad) {
+  Fixture f;
+  npu_job j = f.job;
+  uint64_t s;
+  j.struct_size = 12;
+  EXPECT_EQ(npu_submit(f.dev, 0, &j, &s), NPU_EINVAL);
+  j = f.job;
+  j.program_bo = 9999;
+  EXPECT_EQ(npu_submit(f.dev, 0, &j, &s), NPU_EINVAL);
+  EXPECT_EQ(npu_submit(f.dev, 7, &f.job, &s), NPU_EINVAL);
+  EXPECT_EQ(npu_wait(f.dev, 12345, 0, nullptr), NPU_ENOENT);
+  npu_device* d = nullptr;
+  EXPECT_EQ(npu_open("sim:/no/such.yaml", &d), NPU_ENOENT);
+  EXPECT_EQ(npu_open("tcp:x", &d), NPU_ENOENT);
+  // A corrupted program: the device fails the job with JOB_INVALID.
+  static_cast<uint8_t*>(npu_bo_map(f.dev, f.job.program_bo))[0] ^= 0xFF;
+  npu_result r;
+  EXPECT_EQ(f.run(r), NPU_EIO);
+  EXPECT_EQ(r.err_code, NPU_ERR_JOB_INVALID);
+  // An unbound input region: BAD_BINDING.
+  static_cast<uint8_t*>(npu_bo_map(f.dev, f.job.program_bo))[0] ^= 0xFF;
+  j = f.job;
+  for (uint32_t i = 0; i < f.count; ++i)
+    if (f.regions[i].role == NPU_REGION_INPUT) j.region_bo[i] = 0;
+  ASSERT_EQ(npu_submit(f.dev, 0, &j, &s), NPU_OK);
+  EXPECT_EQ(npu_wait(f.dev, s, 0, &r), NPU_EIO);
+  EXPECT_EQ(r.err_code, NPU_ERR_BAD_BINDING);
+}
+
+}  // namespace
