@@ -5,7 +5,7 @@
  * sees the job fail with the error code and instruction index, recovers with a soft reset and runs
  * the job again, which must give the same outputs and cycles.
  *
- *   driver CONFIG.yaml PROGRAM.npub      (exit 0 when everything behaved as documented) */
+ *   driver CONFIG.yaml|unix:SOCKET PROGRAM.npub      (exit 0 when everything behaved as documented) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +52,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   char uri[4096];
-  snprintf(uri, sizeof uri, "sim:%s", argv[1]);
+  /* A config file runs the device in this process; "unix:PATH" reaches `npusim serve`. */
+  if (strncmp(argv[1], "unix:", 5) == 0)
+    snprintf(uri, sizeof uri, "%s", argv[1]);
+  else
+    snprintf(uri, sizeof uri, "sim:%s", argv[1]);
   npu_device* dev = NULL;
   CHECK(npu_open(uri, &dev));
 

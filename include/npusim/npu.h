@@ -4,8 +4,9 @@
  * (include/npusim/regs.h, docs/registers.md). Shaped like a Linux accel UAPI (ivpu, amdxdna,
  * ethosu) so the calls could become ioctls.
  *
- * Transport: "sim:CONFIG.yaml" runs the device in this process, deterministically (jobs run when
- * their doorbell is written; device time is simulated). Usable from C and C++. */
+ * Transports: "sim:CONFIG.yaml" runs the device in this process, deterministically (jobs run when
+ * their doorbell is written; device time is simulated); "unix:PATH" reaches `npusim serve` over its
+ * socket (include/npusim/wire.h), sharing buffers as memfds. Usable from C and C++. */
 #ifndef NPUSIM_NPU_H
 #define NPUSIM_NPU_H
 
@@ -32,7 +33,7 @@ typedef struct npu_device npu_device;
 /* Identity and configuration (npu_query NPU_QUERY_IDENTITY). */
 typedef struct npu_identity {
   uint32_t dev_id, version, platform, config0, config1, config2, features;
-  uint32_t reserved;
+  uint32_t queues; /* queues this handle submits to (0..queues-1): all 4 in-process, one per socket client */
   uint64_t config_hash;
   uint64_t clock_hz;
 } npu_identity;

@@ -104,6 +104,16 @@ void Device::reset_registers() {
   update_irq();
 }
 
+int Device::access_of(uint32_t offset) const {
+  auto it = by_offset_.find(offset);
+  return it == by_offset_.end() ? -1 : static_cast<int>(regs_[it->second].access);
+}
+
+std::string Device::name_of(uint32_t offset) const {
+  auto it = by_offset_.find(offset);
+  return it == by_offset_.end() ? std::string() : regs_[it->second].name;
+}
+
 bool Device::irq_level() const {
   return irq_line_;
 }
@@ -168,6 +178,19 @@ void Device::write(uint32_t offset, uint32_t value) {
       }
       r.value = value;
       if (r.name == "INT_ENABLE") update_irq();
+      if (r.name.size() > 3 && r.name[0] == 'Q' && r.name.find("_SIZE") != std::string::npos) {
+        // Setting a ring's size (re)initializes it: indices to 0, the completion phase to 1.
+        const int q = r.name[1] - '0';
+        const std::string p = r.name.substr(0, 3);
+        if (r.name.find("SQ_SIZE") != std::string::npos) {
+          reg((p + "SQ_HEAD").c_str()) = 0;
+          sq_tail_[q] = 0;
+        } else {
+          reg((p + "CQ_TAIL").c_str()) = 0;
+          cq_head_[q] = 0;
+          cq_phase_[q] = 1;
+        }
+      }
       if (r.name == "FI_CTRL") {
         const uint32_t type = (value & NPU_FI_CTRL_TYPE_MASK) >> NPU_FI_CTRL_TYPE_SHIFT;
         const uint32_t count = std::max(1u, (value & NPU_FI_CTRL_COUNT_MASK) >> NPU_FI_CTRL_COUNT_SHIFT);
@@ -360,6 +383,7 @@ bool Device::run_one(int q) {
     reg("FI_CTRL") = left ? (fi & ~NPU_FI_CTRL_COUNT_MASK) | (left << NPU_FI_CTRL_COUNT_SHIFT) : 0;
     if (o.inject_hang && !budget) {  // no watchdog: the job hangs until a reset
       hung_ = true;
+      hung_queue_ = q;
       --head;  // still the job in flight: a soft reset aborts it
       head %= size;
       return false;
@@ -442,6 +466,18 @@ bool Device::run_one(int q) {
       raise(NPU_INT_STATUS_JOB_DONE_MASK);
   }
   return true;
+}
+
+void Device::release_queue(uint32_t q) {
+  const std::string p = "Q" + std::to_string(q) + "_";
+  for (const char* r : {"Q_CTRL", "SQ_SIZE", "CQ_SIZE", "SQ_HEAD", "CQ_TAIL", "SQ_BASE_LO", "SQ_BASE_HI", "CQ_BASE_LO",
+                        "CQ_BASE_HI", "FENCE_LO", "FENCE_HI"})
+    reg((p + r).c_str()) = 0;
+  sq_tail_[q] = cq_head_[q] = 0;
+  cq_phase_[q] = 1;
+  halted_[q] = false;
+  if (hung_ && hung_queue_ == static_cast<int>(q)) hung_ = false;  // its job goes with it
+  run_queues();
 }
 
 bool Device::counters(uint64_t seqno, JobCounters& out) const {

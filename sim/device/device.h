@@ -44,9 +44,15 @@ class Device {
   uint32_t read(uint32_t offset);
   void write(uint32_t offset, uint32_t value);
   bool irq_level() const;
+  /// Access type of the register at `offset`: 0 RO, 1 RW, 2 W1C, 3 WO; -1 when none is there.
+  int access_of(uint32_t offset) const;
+  /// Register name at `offset` ("" when none).
+  std::string name_of(uint32_t offset) const;
   uint64_t cycles() const { return cycle_; }
   /// Advances device time with nothing to do (a driver waiting); a hung job never completes.
   void idle(uint64_t cycles) { cycle_ += cycles; }
+  /// Forgets queue q (its driver went away): ring registers to zero, its hung job dropped.
+  void release_queue(uint32_t q);
   /// Counters of a completed job (false when unknown or evicted: the last 1024 are kept).
   bool counters(uint64_t seqno, JobCounters& out) const;
   const config::NpuConfig& config() const { return cfg_; }
@@ -76,6 +82,7 @@ class Device {
   uint8_t cq_phase_[8] = {};                            ///< phase bit of the next completion entry per queue
   bool halted_[8] = {};                                 ///< queue halted on an error
   bool hung_ = false;                                   ///< a job is hung (HANG_ENGINE with no watchdog)
+  int hung_queue_ = -1;                                 ///< its queue
   uint32_t stuck_resets_ = 0;                           ///< STUCK_RESET still to apply
   uint32_t slow_dram_jobs_ = 0, slow_dram_factor_ = 1;  ///< SLOW_DRAM
   bool drop_next_irq_ = false;                          ///< DROP_IRQ

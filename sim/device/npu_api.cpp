@@ -1,7 +1,16 @@
-// The C API (include/npusim/npu.h) over the in-process transport: a user-mode driver for
-// device::Device. Buffer objects are host memory at device addresses the device reaches by DMA;
-// every queue gets a 64-entry submission ring, a 64-entry completion ring and a fence.
+// The C API (include/npusim/npu.h): a user-mode driver over a transport that reaches the device's
+// registers and shares host memory with it. "sim:CONFIG.yaml": device::Device in this process;
+// "unix:PATH": `npusim serve` over the socket protocol of include/npusim/wire.h, buffer objects as
+// memfds the server maps. Every queue gets a 64-entry submission ring, a 64-entry completion ring
+// and a fence.
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -10,52 +19,216 @@
 
 #include "isa/npub.h"
 #include "npusim/npu.h"
+#include "npusim/wire.h"
 #include "sim/config/npu_config.h"
 #include "sim/device/device.h"
+#include "sim/device/wire_io.h"
 
 namespace {
 
 constexpr uint32_t kRingEntries = 64;
 
-struct Bo {
-  uint64_t addr = 0;           ///< device address
-  std::vector<uint8_t> bytes;  ///< contents
+/// What the driver logic needs from a device: registers, shared memory, time, counters.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual uint32_t read(uint32_t off) = 0;
+  virtual void write(uint32_t off, uint32_t v) = 0;
+  virtual bool irq() = 0;
+  virtual uint64_t cycles() = 0;
+  virtual void idle(uint64_t cycles) = 0;
+  virtual bool counters(uint64_t seqno, npu_perf_counts& out) = 0;
+  /// Memory the device sees at [addr, addr + size); nullptr on failure.
+  virtual uint8_t* map(uint64_t addr, uint64_t size) = 0;
+  virtual void unmap(uint64_t addr, uint8_t* ptr, uint64_t size) = 0;
+  virtual double clock_hz() = 0;
+  virtual uint64_t config_hash() = 0;
+  /// The ring pairs this client may use, and where its buffers go in device address space.
+  virtual std::vector<uint32_t> queues() = 0;
+  virtual uint64_t window_base() = 0;
 };
 
-/// Host memory: the buffer objects, by device address.
-class BoMemory final : public npusim::device::HostMemory {
+/// In-process: the device and its host memory live here.
+class LocalTransport final : public Transport, public npusim::device::HostMemory {
  public:
-  std::map<uint32_t, Bo> bos;  ///< by handle
-  uint8_t* at(uint64_t addr, uint64_t len) {
-    for (auto& [h, b] : bos)
-      if (addr >= b.addr && addr + len <= b.addr + b.bytes.size() && addr + len >= addr)
-        return b.bytes.data() + (addr - b.addr);
-    return nullptr;
-  }
-  bool read(uint64_t addr, void* dst, uint64_t len) override {
-    if (len == 0) return true;
-    uint8_t* p = at(addr, len);
-    if (!p) return false;
-    std::memcpy(dst, p, len);
+  explicit LocalTransport(const npusim::config::NpuConfig& cfg)
+      : cfg_(cfg), dev_(std::make_unique<npusim::device::Device>(cfg_, *this, nullptr)) {}
+  uint32_t read(uint32_t off) override { return dev_->read(off); }
+  void write(uint32_t off, uint32_t v) override { dev_->write(off, v); }
+  bool irq() override { return dev_->irq_level(); }
+  uint64_t cycles() override { return dev_->cycles(); }
+  void idle(uint64_t c) override { dev_->idle(c); }
+  bool counters(uint64_t seqno, npu_perf_counts& out) override {
+    npusim::device::JobCounters k;
+    if (!dev_->counters(seqno, k)) return false;
+    out = {k.cycles,   k.instructions, k.macs,       k.dram_read_bytes, k.dram_write_bytes, k.mxu_busy,
+           k.vpu_busy, k.load_busy,    k.store_busy, k.sem_wait,        k.energy_j};
     return true;
+  }
+  uint8_t* map(uint64_t addr, uint64_t size) override {
+    auto& v = mem_[addr];
+    v.assign(size, 0);
+    return v.data();
+  }
+  void unmap(uint64_t addr, uint8_t*, uint64_t) override { mem_.erase(addr); }
+  double clock_hz() override { return cfg_.clock_hz; }
+  uint64_t config_hash() override { return cfg_.hash(); }
+  std::vector<uint32_t> queues() override { return {0, 1, 2, 3}; }
+  uint64_t window_base() override { return 0x10000000; }
+  // Device-side DMA.
+  bool read(uint64_t addr, void* dst, uint64_t len) override {
+    uint8_t* p = at(addr, len);
+    if (p && len) std::memcpy(dst, p, len);
+    return p || !len;
   }
   bool write(uint64_t addr, const void* src, uint64_t len) override {
-    if (len == 0) return true;
     uint8_t* p = at(addr, len);
-    if (!p) return false;
-    std::memcpy(p, src, len);
+    if (p && len) std::memcpy(p, src, len);
+    return p || !len;
+  }
+
+ private:
+  uint8_t* at(uint64_t addr, uint64_t len) {
+    auto it = mem_.upper_bound(addr);
+    if (it == mem_.begin() || !len) return nullptr;
+    --it;
+    if (addr + len < addr || addr + len > it->first + it->second.size()) return nullptr;
+    return it->second.data() + (addr - it->first);
+  }
+  npusim::config::NpuConfig cfg_;
+  std::map<uint64_t, std::vector<uint8_t>> mem_;
+  std::unique_ptr<npusim::device::Device> dev_;
+};
+
+/// Out of process: `npusim serve` over its socket; buffers are memfds shared with the server.
+class SocketTransport final : public Transport {
+ public:
+  bool connect_to(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) return false;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
+    const uint32_t v = NPU_WIRE_VERSION;
+    std::vector<uint8_t> r;
+    if (!call(NPU_MSG_HELLO, &v, 4, -1, r) || r.size() != 48) return false;
+    std::memcpy(&hash_, r.data() + 8, 8);
+    std::memcpy(&queue_, r.data() + 24, 4);
+    std::memcpy(&base_, r.data() + 32, 8);
+    uint64_t hz;
+    std::memcpy(&hz, r.data() + 16, 8);
+    hz_ = static_cast<double>(hz);
     return true;
   }
+  ~SocketTransport() override {
+    if (fd_ >= 0) {
+      std::vector<uint8_t> r;
+      call(NPU_MSG_BYE, nullptr, 0, -1, r);
+      ::close(fd_);
+    }
+  }
+  uint32_t read(uint32_t off) override {
+    std::vector<uint8_t> r;
+    uint32_t v = 0;
+    if (call(NPU_MSG_MMIO_READ, &off, 4, -1, r) && r.size() == 4) std::memcpy(&v, r.data(), 4);
+    return v;
+  }
+  void write(uint32_t off, uint32_t v) override {
+    const uint32_t p[2] = {off, v};
+    std::vector<uint8_t> r;
+    call(NPU_MSG_MMIO_WRITE, p, 8, -1, r);
+  }
+  bool irq() override { return level_; }
+  uint64_t cycles() override { return cycle_; }
+  void idle(uint64_t c) override {
+    const uint64_t until = cycle_ + c;
+    std::vector<uint8_t> r;
+    call(NPU_MSG_SYNC, &until, 8, -1, r);
+  }
+  bool counters(uint64_t seqno, npu_perf_counts& out) override {
+    std::vector<uint8_t> r;
+    if (!call(NPU_MSG_PERF, &seqno, 8, -1, r) || r.size() != 88) return false;
+    uint64_t v[11];
+    std::memcpy(v, r.data(), sizeof v);
+    out = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], static_cast<double>(v[10]) * 1e-12};
+    return true;
+  }
+  uint8_t* map(uint64_t addr, uint64_t size) override {
+    const int m = ::memfd_create("npusim-bo", MFD_CLOEXEC);
+    if (m < 0 || ::ftruncate(m, static_cast<off_t>(size)) != 0) return nullptr;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+    const uint64_t payload[2] = {addr, size};
+    std::vector<uint8_t> r;
+    const bool ok = p != MAP_FAILED && call(NPU_MSG_MEM_ADD, payload, 16, m, r);
+    ::close(m);
+    if (!ok) {
+      if (p != MAP_FAILED) ::munmap(p, size);
+      return nullptr;
+    }
+    return static_cast<uint8_t*>(p);
+  }
+  void unmap(uint64_t addr, uint8_t* ptr, uint64_t size) override {
+    std::vector<uint8_t> r;
+    call(NPU_MSG_MEM_REMOVE, &addr, 8, -1, r);
+    ::munmap(ptr, size);
+  }
+  double clock_hz() override { return hz_; }
+  uint64_t config_hash() override { return hash_; }
+  std::vector<uint32_t> queues() override { return {queue_}; }
+  uint64_t window_base() override { return base_; }
+
+ private:
+  /// One request and its reply (IRQ messages on the way update the line). False on ERROR or a
+  /// broken connection.
+  bool call(uint16_t type, const void* payload, uint32_t len, int pass_fd, std::vector<uint8_t>& reply) {
+    const uint64_t req = ++req_;
+    if (!npusim::device::wire_send(fd_, type, req, 0, payload, len, pass_fd)) return false;
+    for (;;) {
+      npu_wire_header r;
+      if (!recv_all(&r, sizeof r)) return false;
+      reply.assign(r.len, 0);
+      if (r.len && !recv_all(reply.data(), r.len)) return false;
+      cycle_ = r.device_cycle;
+      if (r.type == NPU_MSG_IRQ) {
+        if (reply.size() == 4) level_ = reply[0] != 0;
+        continue;
+      }
+      if (r.type == NPU_MSG_ERROR && std::getenv("NPUSIM_DEBUG"))
+        std::fprintf(stderr, "npusim server error: %s\n",
+                     reply.size() > 4 ? std::string(reply.begin() + 4, reply.end()).c_str() : "");
+      return r.req_id == req && r.type != NPU_MSG_ERROR;
+    }
+  }
+  bool recv_all(void* d, size_t len) {
+    char* p = static_cast<char*>(d);
+    while (len) {
+      const ssize_t n = ::recv(fd_, p, len, 0);
+      if (n <= 0) return false;
+      p += n, len -= static_cast<size_t>(n);
+    }
+    return true;
+  }
+  int fd_ = -1;
+  uint32_t queue_ = 0;
+  uint64_t req_ = 0, cycle_ = 0, hash_ = 0, base_ = 0;
+  double hz_ = 1e9;
+  bool level_ = false;
+};
+
+struct Bo {
+  uint64_t addr = 0, size = 0;  ///< device address, bytes
+  uint8_t* ptr = nullptr;       ///< mapped here
 };
 
 }  // namespace
 
 struct npu_device {
-  npusim::config::NpuConfig cfg;
-  BoMemory mem;
-  std::unique_ptr<npusim::device::Device> dev;
+  std::unique_ptr<Transport> t;
+  std::map<uint32_t, Bo> bos;  ///< by handle
   uint32_t next_handle = 1;
-  uint64_t next_addr = 0x10000000;
+  uint64_t next_addr = 0;    ///< next buffer's device address (in the transport's window)
+  std::vector<uint32_t> hw;  ///< the device queues this handle uses (logical queue i -> hw[i])
   uint64_t next_seqno = 1;
   uint32_t sq_bo[NPU_QUEUES] = {}, cq_bo[NPU_QUEUES] = {}, fence_bo = 0;
   uint32_t sq_tail[NPU_QUEUES] = {}, cq_head[NPU_QUEUES] = {};
@@ -66,42 +239,46 @@ struct npu_device {
   uint32_t create(uint64_t size, uint64_t* addr) {
     Bo b;
     b.addr = next_addr;
-    b.bytes.assign(size, 0);
+    b.size = size;
+    b.ptr = t->map(b.addr, size);
+    if (!b.ptr) return 0;
     next_addr += (size + 4095) / 4096 * 4096 + 4096;  // a guard page between objects
     const uint32_t h = next_handle++;
     if (addr) *addr = b.addr;
-    mem.bos.emplace(h, std::move(b));
+    bos.emplace(h, b);
     return h;
   }
-  uint64_t addr_of(uint32_t h) { return mem.bos.at(h).addr; }
-  void w(uint32_t off, uint32_t v) { dev->write(off, v); }
+  uint8_t* ptr(uint32_t h) { return bos.at(h).ptr; }
+  uint64_t addr_of(uint32_t h) { return bos.at(h).addr; }
+  void w(uint32_t off, uint32_t v) { t->write(off, v); }
   /// The driver's ring set-up (at open and after a hard reset).
   void init_rings() {
-    for (uint32_t q = 0; q < NPU_QUEUES; ++q) {
+    for (uint32_t q = 0; q < hw.size(); ++q) {
+      const uint32_t d = hw[q];
       const uint64_t sq = addr_of(sq_bo[q]), cq = addr_of(cq_bo[q]), fence = addr_of(fence_bo) + 8 * q;
-      w(NPU_Q_SQ_BASE_LO(q), static_cast<uint32_t>(sq));
-      w(NPU_Q_SQ_BASE_HI(q), static_cast<uint32_t>(sq >> 32));
-      w(NPU_Q_SQ_SIZE(q), kRingEntries);
-      w(NPU_Q_CQ_BASE_LO(q), static_cast<uint32_t>(cq));
-      w(NPU_Q_CQ_BASE_HI(q), static_cast<uint32_t>(cq >> 32));
-      w(NPU_Q_CQ_SIZE(q), kRingEntries);
-      w(NPU_Q_FENCE_LO(q), static_cast<uint32_t>(fence));
-      w(NPU_Q_FENCE_HI(q), static_cast<uint32_t>(fence >> 32));
-      w(NPU_Q_Q_CTRL(q), 1);
+      w(NPU_Q_SQ_BASE_LO(d), static_cast<uint32_t>(sq));
+      w(NPU_Q_SQ_BASE_HI(d), static_cast<uint32_t>(sq >> 32));
+      w(NPU_Q_SQ_SIZE(d), kRingEntries);
+      w(NPU_Q_CQ_BASE_LO(d), static_cast<uint32_t>(cq));
+      w(NPU_Q_CQ_BASE_HI(d), static_cast<uint32_t>(cq >> 32));
+      w(NPU_Q_CQ_SIZE(d), kRingEntries);
+      w(NPU_Q_FENCE_LO(d), static_cast<uint32_t>(fence));
+      w(NPU_Q_FENCE_HI(d), static_cast<uint32_t>(fence >> 32));
+      w(NPU_Q_Q_CTRL(d), 1);
       sq_tail[q] = cq_head[q] = 0;
       cq_phase[q] = 1;
-      std::fill(mem.bos.at(cq_bo[q]).bytes.begin(), mem.bos.at(cq_bo[q]).bytes.end(), 0);
+      std::memset(ptr(cq_bo[q]), 0, kRingEntries * sizeof(npu_completion_entry));
     }
     w(NPU_REG_INT_ENABLE, 0xFF);
     w(NPU_REG_CTRL, NPU_CTRL_ENABLE_MASK);
   }
   /// Consumes new completion entries (phase bit), then tells the device with the CQ doorbell.
   void drain() {
-    for (uint32_t q = 0; q < NPU_QUEUES; ++q) {
+    for (uint32_t q = 0; q < hw.size(); ++q) {
       bool any = false;
       for (;;) {
         npu_completion_entry c;
-        std::memcpy(&c, mem.bos.at(cq_bo[q]).bytes.data() + cq_head[q] * sizeof c, sizeof c);
+        std::memcpy(&c, ptr(cq_bo[q]) + cq_head[q] * sizeof c, sizeof c);
         if (c.phase != cq_phase[q]) break;
         done[c.seqno] = {c.status, c.err_code, c.err_insn, c.err_engine, c.cycles};
         pending.erase(c.seqno);
@@ -109,11 +286,11 @@ struct npu_device {
         if (cq_head[q] == 0) cq_phase[q] ^= 1;
         any = true;
       }
-      if (any) w(NPU_DB_CQ_DOORBELL(q), cq_head[q]);
+      if (any) w(NPU_DB_CQ_DOORBELL(hw[q]), cq_head[q]);
     }
     w(NPU_REG_INT_STATUS, 0xFFFFFFFF);  // acknowledge
   }
-  uint64_t time_ns() const { return static_cast<uint64_t>(static_cast<double>(dev->cycles()) / cfg.clock_hz * 1e9); }
+  uint64_t time_ns() { return static_cast<uint64_t>(static_cast<double>(t->cycles()) / t->clock_hz() * 1e9); }
 };
 
 extern "C" {
@@ -121,17 +298,26 @@ extern "C" {
 int npu_open(const char* uri, npu_device** out) {
   if (!uri || !out) return NPU_EINVAL;
   const std::string u = uri;
-  if (u.rfind("sim:", 0) != 0) return NPU_ENOENT;
   auto d = std::make_unique<npu_device>();
-  try {
-    d->cfg = npusim::config::load_npu_config(u.substr(4));
-  } catch (const std::exception&) {
+  if (u.rfind("sim:", 0) == 0) {
+    try {
+      d->t = std::make_unique<LocalTransport>(npusim::config::load_npu_config(u.substr(4)));
+    } catch (const std::exception&) {
+      return NPU_ENOENT;
+    }
+  } else if (u.rfind("unix:", 0) == 0) {
+    auto s = std::make_unique<SocketTransport>();
+    if (!s->connect_to(u.substr(5))) return NPU_ENOENT;
+    d->t = std::move(s);
+  } else {
     return NPU_ENOENT;
   }
-  d->dev = std::make_unique<npusim::device::Device>(d->cfg, d->mem, nullptr);
-  for (uint32_t q = 0; q < NPU_QUEUES; ++q) {
+  d->hw = d->t->queues();
+  d->next_addr = d->t->window_base();
+  for (uint32_t q = 0; q < d->hw.size(); ++q) {
     d->sq_bo[q] = d->create(kRingEntries * sizeof(npu_job_entry), nullptr);
     d->cq_bo[q] = d->create(kRingEntries * sizeof(npu_completion_entry), nullptr);
+    if (!d->sq_bo[q] || !d->cq_bo[q]) return NPU_ENOMEM;
   }
   d->fence_bo = d->create(8 * NPU_QUEUES, nullptr);
   d->init_rings();
@@ -140,6 +326,8 @@ int npu_open(const char* uri, npu_device** out) {
 }
 
 void npu_close(npu_device* dev) {
+  if (!dev) return;
+  for (auto& [h, b] : dev->bos) dev->t->unmap(b.addr, b.ptr, b.size);
   delete dev;
 }
 
@@ -151,12 +339,13 @@ int npu_query(npu_device* dev, uint32_t what, void* buf, size_t* size) {
     return buf ? NPU_EINVAL : NPU_OK;
   }
   npu_identity id{};
-  auto r = [&](uint32_t off) { return dev->dev->read(off); };
+  auto r = [&](uint32_t off) { return dev->t->read(off); };
   id.dev_id = r(NPU_REG_DEV_ID), id.version = r(NPU_REG_VERSION), id.platform = r(NPU_REG_PLATFORM);
   id.config0 = r(NPU_REG_CONFIG0), id.config1 = r(NPU_REG_CONFIG1), id.config2 = r(NPU_REG_CONFIG2);
   id.features = r(NPU_REG_FEATURES);
+  id.queues = static_cast<uint32_t>(dev->hw.size());
   id.config_hash = (uint64_t{r(NPU_REG_CONFIG_HASH_HI)} << 32) | r(NPU_REG_CONFIG_HASH_LO);
-  id.clock_hz = static_cast<uint64_t>(dev->cfg.clock_hz);
+  id.clock_hz = static_cast<uint64_t>(dev->t->clock_hz());
   std::memcpy(buf, &id, sizeof id);
   *size = sizeof id;
   return NPU_OK;
@@ -166,50 +355,53 @@ int npu_bo_create(npu_device* dev, uint64_t size, uint32_t* handle, uint64_t* de
   if (!dev || !handle || size == 0) return NPU_EINVAL;
   if (size > (uint64_t{1} << 32)) return NPU_ENOMEM;  // 4 GiB per object in this transport
   *handle = dev->create(size, dev_addr);
-  return NPU_OK;
+  return *handle ? NPU_OK : NPU_ENOMEM;
 }
 
 void* npu_bo_map(npu_device* dev, uint32_t handle) {
   if (!dev) return nullptr;
-  auto it = dev->mem.bos.find(handle);
-  return it == dev->mem.bos.end() ? nullptr : it->second.bytes.data();
+  auto it = dev->bos.find(handle);
+  return it == dev->bos.end() ? nullptr : it->second.ptr;
 }
 
 int npu_bo_sync(npu_device* dev, uint32_t handle) {
-  return dev && dev->mem.bos.count(handle) ? NPU_OK : NPU_EINVAL;
+  return dev && dev->bos.count(handle) ? NPU_OK : NPU_EINVAL;
 }
 
 int npu_bo_destroy(npu_device* dev, uint32_t handle) {
-  if (!dev || !dev->mem.bos.count(handle)) return NPU_EINVAL;
+  if (!dev || !dev->bos.count(handle)) return NPU_EINVAL;
   for (uint32_t q = 0; q < NPU_QUEUES; ++q)
     if (handle == dev->sq_bo[q] || handle == dev->cq_bo[q]) return NPU_EINVAL;  // the driver's own
   if (handle == dev->fence_bo) return NPU_EINVAL;
-  dev->mem.bos.erase(handle);
+  const Bo b = dev->bos.at(handle);
+  dev->t->unmap(b.addr, b.ptr, b.size);
+  dev->bos.erase(handle);
   return NPU_OK;
 }
 
 int npu_submit(npu_device* dev, uint32_t queue, const npu_job* job, uint64_t* seqno) {
-  if (!dev || !job || !seqno || queue >= NPU_QUEUES || job->struct_size != sizeof(npu_job) || job->region_count > 16 ||
-      job->reserved != 0 || (job->flags & ~NPU_JOB_FLAG_IRQ_ON_DONE))
+  if (!dev || !job || !seqno || queue >= dev->hw.size() || job->struct_size != sizeof(npu_job) ||
+      job->region_count > 16 || job->reserved != 0 || (job->flags & ~NPU_JOB_FLAG_IRQ_ON_DONE))
     return NPU_EINVAL;
-  auto prog = dev->mem.bos.find(job->program_bo);
-  if (prog == dev->mem.bos.end() || job->program_offset + job->program_bytes > prog->second.bytes.size() ||
+  auto prog = dev->bos.find(job->program_bo);
+  if (prog == dev->bos.end() || job->program_offset + job->program_bytes > prog->second.size ||
       job->program_bytes > UINT32_MAX)
     return NPU_EINVAL;
   dev->drain();
-  const uint32_t head = dev->dev->read(NPU_Q_SQ_HEAD(queue));
+  const uint32_t head = dev->t->read(NPU_Q_SQ_HEAD(dev->hw[queue]));
   if ((dev->sq_tail[queue] + 1) % kRingEntries == head) return NPU_EBUSY;
   // The region table: 16 x {u64 address, u64 size}.
   uint64_t table_addr = 0;
   const uint32_t table = dev->create(16 * 16, &table_addr);
-  auto* t = static_cast<uint8_t*>(npu_bo_map(dev, table));
+  if (!table) return NPU_ENOMEM;
+  uint8_t* t = dev->ptr(table);
   for (uint32_t i = 0; i < job->region_count; ++i) {
     uint64_t a = 0, n = 0;
     if (job->region_bo[i]) {
-      auto it = dev->mem.bos.find(job->region_bo[i]);
-      if (it == dev->mem.bos.end() || job->region_offset[i] > it->second.bytes.size()) return NPU_EINVAL;
+      auto it = dev->bos.find(job->region_bo[i]);
+      if (it == dev->bos.end() || job->region_offset[i] > it->second.size) return NPU_EINVAL;
       a = it->second.addr + job->region_offset[i];
-      n = it->second.bytes.size() - job->region_offset[i];
+      n = it->second.size - job->region_offset[i];
     }
     std::memcpy(t + 16 * i, &a, 8);
     std::memcpy(t + 16 * i + 8, &n, 8);
@@ -223,11 +415,11 @@ int npu_submit(npu_device* dev, uint32_t queue, const npu_job* job, uint64_t* se
   e.timeout_cycles = job->timeout_cycles;
   e.region_table_addr = table_addr;
   e.region_count = job->region_count;
-  std::memcpy(static_cast<uint8_t*>(npu_bo_map(dev, dev->sq_bo[queue])) + dev->sq_tail[queue] * sizeof e, &e, sizeof e);
+  std::memcpy(dev->ptr(dev->sq_bo[queue]) + dev->sq_tail[queue] * sizeof e, &e, sizeof e);
   dev->sq_tail[queue] = (dev->sq_tail[queue] + 1) % kRingEntries;
   dev->pending[e.seqno] = queue;
   *seqno = e.seqno;
-  dev->w(NPU_DB_SQ_DOORBELL(queue), dev->sq_tail[queue]);  // the device runs it now
+  dev->w(NPU_DB_SQ_DOORBELL(dev->hw[queue]), dev->sq_tail[queue]);  // the device runs it now
   return NPU_OK;
 }
 
@@ -244,7 +436,7 @@ int npu_wait(npu_device* dev, uint64_t seqno, uint64_t deadline_ns, npu_result* 
     // Not done (hung, or a halted queue): device time passes until the deadline.
     const uint64_t now = dev->time_ns();
     if (deadline_ns > now)
-      dev->dev->idle(static_cast<uint64_t>(static_cast<double>(deadline_ns - now) * dev->cfg.clock_hz / 1e9));
+      dev->t->idle(static_cast<uint64_t>(static_cast<double>(deadline_ns - now) * dev->t->clock_hz() / 1e9));
     return NPU_ETIMEDOUT;
   }
   if (result) *result = it->second;
@@ -253,17 +445,13 @@ int npu_wait(npu_device* dev, uint64_t seqno, uint64_t deadline_ns, npu_result* 
 
 int npu_perf(npu_device* dev, uint64_t seqno, npu_perf_counts* out) {
   if (!dev || !out) return NPU_EINVAL;
-  npusim::device::JobCounters k;
-  if (!dev->dev->counters(seqno, k)) return NPU_ENOENT;
-  *out = {k.cycles,   k.instructions, k.macs,       k.dram_read_bytes, k.dram_write_bytes, k.mxu_busy,
-          k.vpu_busy, k.load_busy,    k.store_busy, k.sem_wait,        k.energy_j};
-  return NPU_OK;
+  return dev->t->counters(seqno, *out) ? NPU_OK : NPU_ENOENT;
 }
 
 int npu_reset(npu_device* dev, uint32_t kind) {
   if (!dev || (kind != NPU_RESET_KIND_SOFT && kind != NPU_RESET_KIND_HARD)) return NPU_EINVAL;
   dev->w(NPU_REG_RESET, kind == NPU_RESET_KIND_HARD ? NPU_RESET_HARD_MASK : NPU_RESET_SOFT_MASK);
-  if (dev->dev->read(NPU_REG_STATUS) & NPU_STATUS_RESET_PENDING_MASK) return NPU_ETIMEDOUT;
+  if (dev->t->read(NPU_REG_STATUS) & NPU_STATUS_RESET_PENDING_MASK) return NPU_ETIMEDOUT;
   if (kind == NPU_RESET_KIND_HARD) {
     // Every register is back at reset: the driver sets up its rings again; jobs in flight are lost.
     for (auto& [s, q] : dev->pending) dev->done[s] = {NPU_JOB_ABORTED, 0, 0xFFFFFFFF, 0, 0};
@@ -284,18 +472,18 @@ int npu_fault_inject(npu_device* dev, uint32_t type, uint32_t count, uint32_t ar
 
 int npu_mmio_read(npu_device* dev, uint32_t offset, uint32_t* value) {
   if (!dev || !value || offset >= NPU_MMIO_WINDOW_BYTES || (offset & 3)) return NPU_EINVAL;
-  *value = dev->dev->read(offset);
+  *value = dev->t->read(offset);
   return NPU_OK;
 }
 
 int npu_mmio_write(npu_device* dev, uint32_t offset, uint32_t value) {
   if (!dev || offset >= NPU_MMIO_WINDOW_BYTES || (offset & 3)) return NPU_EINVAL;
-  dev->dev->write(offset, value);
+  dev->t->write(offset, value);
   return NPU_OK;
 }
 
 int npu_irq_level(npu_device* dev) {
-  return dev && dev->dev->irq_level() ? 1 : 0;
+  return dev && dev->t->irq() ? 1 : 0;
 }
 
 int npu_program_regions(const void* npub, size_t bytes, npu_region_info* out, uint32_t* count) {

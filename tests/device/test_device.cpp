@@ -3,6 +3,12 @@
 // wrap-around with phase bits, several queues, each fault class with its documented error and a
 // reset that recovers, and the same job giving the cycles and outputs of a direct simulation.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
@@ -13,7 +19,10 @@
 #include "isa/assembler.h"
 #include "isa/npub.h"
 #include "npusim/npu.h"
+#include "npusim/wire.h"
 #include "sim/config/npu_config.h"
+#include "sim/device/server.h"
+#include "sim/device/wire_io.h"
 #include "sim/simulator.h"
 
 namespace {
@@ -27,8 +36,8 @@ struct Fixture {
   std::vector<uint8_t> npub;
   npu_region_info regions[16];
   uint32_t count = 16;
-  explicit Fixture(const std::string& trace = "mlp_i8") {
-    EXPECT_EQ(npu_open(("sim:" + kConfig).c_str(), &dev), NPU_OK);
+  explicit Fixture(const std::string& trace = "mlp_i8", const std::string& uri = "sim:" + kConfig) {
+    EXPECT_EQ(npu_open(uri.c_str(), &dev), NPU_OK);
     npub =
         npusim::isa::write_npub(npusim::isa::assemble_file(std::string(NPUSIM_TRACES) + "/" + trace + ".npus").program);
     EXPECT_EQ(npu_program_regions(npub.data(), npub.size(), regions, &count), NPU_OK);
@@ -290,6 +299,192 @@ TEST(Device, BadArgumentsAreErrors_bad) {
   ASSERT_EQ(npu_submit(f.dev, 0, &j, &s), NPU_OK);
   EXPECT_EQ(npu_wait(f.dev, s, 0, &r), NPU_EIO);
   EXPECT_EQ(r.err_code, NPU_ERR_BAD_BINDING);
+}
+
+/// `npusim serve` in a child process for the duration of a test.
+struct Server {
+  std::string path;
+  pid_t pid = -1;
+  explicit Server(const std::string& name, const std::string& record = "")
+      : path("/tmp/npusim-test-" + name + "-" + std::to_string(::getpid()) + ".sock") {
+    pid = ::fork();
+    if (pid == 0) {
+      npusim::device::ServeOptions o;
+      o.socket_path = path;
+      o.record_path = record;
+      ::_exit(npusim::device::serve(npusim::config::load_npu_config(kConfig), o));
+    }
+    // Ready when a connection is accepted (the socket file appears before listen()).
+    for (int i = 0; i < 300; ++i) {
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+      const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+      if (up) break;
+      ::usleep(10000);
+    }
+  }
+  ~Server() { stop(); }
+  void stop() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  std::string uri() const { return "unix:" + path; }
+};
+
+/// A raw protocol client, for what a well-behaved driver would never send.
+struct Raw {
+  int fd = -1;
+  explicit Raw(const std::string& path) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }
+  ~Raw() { ::close(fd); }
+  void send(uint16_t type, const void* p, uint32_t len, int pass = -1, uint32_t claimed_len = UINT32_MAX) {
+    npusim::device::wire_send(fd, type, 7, 0, p, len, pass, claimed_len);
+  }
+  /// The next reply's type and text (ERROR payload after its code); 0 when the server closed.
+  std::pair<uint16_t, std::string> reply() {
+    npu_wire_header h;
+    if (::recv(fd, &h, sizeof h, MSG_WAITALL) != static_cast<ssize_t>(sizeof h)) return {0, ""};
+    std::string p(h.len, '\0');
+    if (h.len) ::recv(fd, p.data(), h.len, MSG_WAITALL);
+    return {h.type, h.type == NPU_MSG_ERROR && p.size() > 4 ? p.substr(4) : p};
+  }
+};
+
+TEST(DeviceServer, BothTransportsGiveTheSameCyclesAndOutputs) {
+  Server srv("same");
+  Fixture local("gemm_i8_db"), remote("gemm_i8_db", srv.uri());
+  npu_result a, b;
+  ASSERT_EQ(local.run(a), NPU_OK);
+  ASSERT_EQ(remote.run(b), NPU_OK);
+  EXPECT_EQ(a.cycles, b.cycles);
+  EXPECT_EQ(local.output(), remote.output());
+  EXPECT_EQ(npu_irq_level(remote.dev), 0);  // acknowledged by the wait
+  npu_perf_counts pa, pb;
+  ASSERT_EQ(npu_perf(local.dev, 1, &pa), NPU_OK);
+  ASSERT_EQ(npu_perf(remote.dev, 1, &pb), NPU_OK);
+  EXPECT_EQ(pa.macs, pb.macs);
+  EXPECT_EQ(pa.cycles, pb.cycles);
+  // The same fault over the socket: the same error.
+  ASSERT_EQ(npu_fault_inject(remote.dev, NPU_FI_BUS_ERROR, 1, 0), NPU_OK);
+  EXPECT_EQ(remote.run(b), NPU_EIO);
+  EXPECT_EQ(b.err_code, NPU_ERR_BUS_ERROR);
+  ASSERT_EQ(npu_reset(remote.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+  ASSERT_EQ(remote.run(b), NPU_OK);
+  EXPECT_EQ(b.cycles, a.cycles);
+}
+
+TEST(DeviceServer, HostileClientsGetErrorsAndNoOtherJobIsLost_bad) {
+  Server srv("hostile");
+  Fixture good("mlp_i8", srv.uri());
+  npu_result r;
+  ASSERT_EQ(good.run(r), NPU_OK);
+  const std::vector<uint8_t> want = good.output();
+  {  // a message claiming a huge payload: ERROR, then the server closes that connection
+    Raw c(srv.path);
+    c.send(NPU_MSG_MMIO_READ, nullptr, 0, -1, 1u << 30);
+    auto [type, text] = c.reply();
+    EXPECT_EQ(type, NPU_MSG_ERROR);
+    EXPECT_NE(text.find("bad message: len 1073741824"), std::string::npos) << text;
+    EXPECT_EQ(c.reply().first, 0);
+  }
+  {  // out-of-range MMIO, a write to a read-only register, wrong payload sizes, buffers without a
+     // descriptor or far too large, an unknown message: errors, the connection stays usable
+    Raw c(srv.path);
+    const uint32_t far = 0x20000;
+    c.send(NPU_MSG_MMIO_READ, &far, 4);
+    EXPECT_NE(c.reply().second.find("outside the window"), std::string::npos);
+    const uint32_t ro[2] = {NPU_REG_DEV_ID, 1};
+    c.send(NPU_MSG_MMIO_WRITE, ro, 8);
+    EXPECT_NE(c.reply().second.find("register DEV_ID is read-only"), std::string::npos);
+    c.send(NPU_MSG_MMIO_WRITE, ro, 3);
+    EXPECT_NE(c.reply().second.find("needs 8 payload bytes, got 3"), std::string::npos);
+    const uint64_t add[2] = {0x70000000, 4096};
+    c.send(NPU_MSG_MEM_ADD, add, 16);
+    EXPECT_NE(c.reply().second.find("without a file descriptor"), std::string::npos);
+    const int m = ::memfd_create("t", 0);
+    ASSERT_EQ(::ftruncate(m, 4096), 0);
+    c.send(NPU_MSG_MEM_ADD, add, 16, m);  // before HELLO: no window yet
+    EXPECT_NE(c.reply().second.find("MEM_ADD before HELLO"), std::string::npos);
+    const uint32_t version = NPU_WIRE_VERSION;
+    c.send(NPU_MSG_HELLO, &version, 4);
+    auto hello = c.reply();
+    ASSERT_EQ(hello.first, NPU_MSG_HELLO_ACK);
+    uint64_t base;
+    std::memcpy(&base, hello.second.data() + 32, 8);
+    EXPECT_NE(base, 0x10000000u);         // not the first client's window
+    c.send(NPU_MSG_MEM_ADD, add, 16, m);  // another client's addresses
+    EXPECT_NE(c.reply().second.find("outside this client's window"), std::string::npos);
+    const uint64_t huge[2] = {base, uint64_t{1} << 31};
+    c.send(NPU_MSG_MEM_ADD, huge, 16, m);
+    EXPECT_NE(c.reply().second.find("shared buffer of 2147483648 bytes"), std::string::npos);
+    const uint64_t mine[2] = {base, 4096};
+    c.send(NPU_MSG_MEM_ADD, mine, 16, m);
+    EXPECT_EQ(c.reply().first, NPU_MSG_ACK);
+    c.send(NPU_MSG_MEM_ADD, mine, 16, m);
+    EXPECT_NE(c.reply().second.find("overlap"), std::string::npos);
+    ::close(m);
+    uint32_t v = 0;
+    c.send(NPU_MSG_MMIO_READ, &ro[0], 4);
+    auto rr = c.reply();
+    ASSERT_EQ(rr.first, NPU_MSG_MMIO_READ_RESP);
+    std::memcpy(&v, rr.second.data(), 4);
+    EXPECT_EQ(v, 0x5355504Eu);
+    c.send(99, nullptr, 0);
+    EXPECT_NE(c.reply().second.find("unknown message type 99"), std::string::npos);
+  }
+  {  // a driver that submits and disconnects before waiting (mid-job)
+    Fixture leaver("mlp_i8", srv.uri());
+    uint64_t s;
+    ASSERT_EQ(npu_submit(leaver.dev, 0, &leaver.job, &s), NPU_OK);
+  }
+  // The well-behaved client's jobs still run, with the same results.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(good.run(r), NPU_OK);
+    EXPECT_EQ(good.output(), want);
+  }
+  Fixture late("mlp_i8", srv.uri());  // and new clients still connect
+  ASSERT_EQ(late.run(r), NPU_OK);
+}
+
+TEST(DeviceServer, RecordedSessionsReplayAndADifferenceIsCaught_bad) {
+  const std::string trace = "/tmp/npusim-test-" + std::to_string(::getpid()) + ".rtrace";
+  {
+    Server srv("record", trace);
+    Fixture f("mlp_i8", srv.uri());
+    npu_result r;
+    ASSERT_EQ(f.run(r), NPU_OK);
+    ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_ECC, 1, 2), NPU_OK);
+    EXPECT_EQ(f.run(r), NPU_EIO);
+    uint32_t v;
+    npu_mmio_read(f.dev, NPU_REG_ERR_INFO0, &v);
+    ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+    npu_close(f.dev);
+    f.dev = nullptr;
+    srv.stop();
+  }
+  const auto cfg = npusim::config::load_npu_config(kConfig);
+  EXPECT_EQ(npusim::device::replay(cfg, trace), 0);
+  // Change one recorded read: the replay names the line.
+  std::ifstream in(trace);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  const auto at = text.find("read_reg " + std::to_string(NPU_REG_ERR_INFO0) + " ");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(text.find('\n', at), "7");
+  std::ofstream(trace) << text;
+  EXPECT_EQ(npusim::device::replay(cfg, trace), 1);
+  ::unlink(trace.c_str());
 }
 
 }  // namespace
