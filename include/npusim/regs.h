@@ -111,6 +111,8 @@
 #define NPU_ERR_INFO0_CODE_MASK 0x000000FFu /* Error code (see Error codes). */
 #define NPU_ERR_INFO0_ENGINE_SHIFT 8u
 #define NPU_ERR_INFO0_ENGINE_MASK 0x00000700u /* Engine of the failing instruction. */
+#define NPU_ERR_INFO0_OPCODE_SHIFT 16u
+#define NPU_ERR_INFO0_OPCODE_MASK 0x00FF0000u /* Opcode of the failing instruction (0 when no instruction is to blame). */
 #define NPU_ERR_INFO0_QUEUE_SHIFT 24u
 #define NPU_ERR_INFO0_QUEUE_MASK 0xFF000000u /* Queue of the failing job. */
 /* ERR_INSN (RO): Instruction index of the first error (0xFFFFFFFF: none). */

@@ -287,12 +287,12 @@ void Device::run_queues() {
   raise(NPU_INT_STATUS_QUEUE_IDLE_MASK);
 }
 
-void Device::record_error(int q, uint64_t seqno, uint32_t code, uint32_t insn, uint32_t engine) {
+void Device::record_error(int q, uint64_t seqno, uint32_t code, uint32_t insn, uint32_t engine, uint32_t opcode) {
   uint32_t& st = reg("ERR_STATUS");
   if (st & ~0x80000000u)
     st |= 0x80000000u;  // more than one error since the last clear
   else {
-    reg("ERR_INFO0") = (code & 0xFF) | ((engine & 7) << 8) | (static_cast<uint32_t>(q) << 24);
+    reg("ERR_INFO0") = (code & 0xFF) | ((engine & 7) << 8) | ((opcode & 0xFF) << 16) | (static_cast<uint32_t>(q) << 24);
     reg("ERR_INSN") = insn;
     reg("ERR_SEQNO_LO") = static_cast<uint32_t>(seqno);
     reg("ERR_SEQNO_HI") = static_cast<uint32_t>(seqno >> 32);
@@ -331,8 +331,10 @@ bool Device::run_one(int q) {
   npu_job_entry job{};
   const bool fetched = mem_.read(base + uint64_t{head} * sizeof job, &job, sizeof job);
   head = (head + 1) % size;
+  isa::Program prog;
   auto fail = [&](uint32_t code, uint32_t insn, uint32_t engine, uint64_t cycles, uint32_t status) {
-    record_error(q, job.seqno, code, insn, engine);
+    const uint32_t opcode = insn < prog.text.size() ? prog.text[insn].opcode() : 0;
+    record_error(q, job.seqno, code, insn, engine, opcode);
     complete(q, job.seqno, status, code, insn, static_cast<uint16_t>(engine), cycles);
     raise(NPU_INT_STATUS_ERROR_MASK | (status == NPU_JOB_TIMEOUT ? NPU_INT_STATUS_WATCHDOG_MASK : 0));
     if (reg("CTRL") & NPU_CTRL_HALT_ON_ERROR_MASK) halted_[q] = true;
@@ -345,7 +347,6 @@ bool Device::run_one(int q) {
   std::vector<uint8_t> bytes(job.program_bytes);
   if (!mem_.read(job.program_addr, bytes.data(), bytes.size()))
     return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
-  isa::Program prog;
   try {
     prog = isa::read_npub(bytes);
   } catch (const isa::InputError&) {

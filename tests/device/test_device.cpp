@@ -185,6 +185,12 @@ TEST(Device, EachFaultClassReportsItsErrorAndAResetRecovers_bad) {
     EXPECT_EQ(r.err_code, code);
     EXPECT_GE(r.err_insn, 3u);
     EXPECT_EQ(f.reg(NPU_REG_ERR_INFO0) & 0xFF, code);
+    // The opcode of the failing instruction (a load or store for a bus error).
+    const uint32_t opcode = (f.reg(NPU_REG_ERR_INFO0) & NPU_ERR_INFO0_OPCODE_MASK) >> NPU_ERR_INFO0_OPCODE_SHIFT;
+    EXPECT_EQ(opcode, static_cast<uint32_t>(npusim::isa::read_npub(f.npub).text[r.err_insn].opcode()));
+    if (type == NPU_FI_BUS_ERROR) {
+      EXPECT_TRUE(opcode == 0x20 || opcode == 0x40) << opcode;  // load, store (isa.yaml)
+    }
     EXPECT_EQ(f.reg(NPU_REG_ERR_INSN), r.err_insn);
     EXPECT_EQ(f.reg(NPU_REG_ERR_SEQNO_LO), static_cast<uint32_t>(s));
     ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
