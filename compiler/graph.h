@@ -66,7 +66,9 @@ struct Graph {
 };
 
 /// Reads, checks and shape-infers an ONNX file. Throws CompileError naming the problem.
-Graph import_onnx(const std::string& path);
+/// `batch` > 0 sets the leading dimension of every graph input and output to it first (the model
+/// for a batch of requests; a Reshape to a constant batch-1 shape then fails shape inference).
+Graph import_onnx(const std::string& path, int64_t batch = 0);
 
 /// An identifier for a name (ONNX names may hold '/', ':' ...): other characters become '_'.
 std::string sanitize(const std::string& name);

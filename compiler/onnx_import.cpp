@@ -143,11 +143,25 @@ Tensor from_value_info(const onnx::ValueInfoProto& vi, const std::string& role) 
 
 }  // namespace
 
-Graph import_onnx(const std::string& path) {
+Graph import_onnx(const std::string& path, int64_t batch) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CompileError(path + ": cannot open");
   onnx::ModelProto model;
   if (!model.ParseFromIstream(&in)) throw CompileError(path + ": not a valid ONNX model (protobuf parse failed)");
+  if (batch > 0) {
+    // A new leading (batch) dimension on every graph input and output; shapes inside are inferred again.
+    auto* g = model.mutable_graph();
+    std::set<std::string> inits;
+    for (const auto& t : g->initializer()) inits.insert(t.name());
+    auto rebatch = [&](onnx::ValueInfoProto* v) {
+      auto* shape = v->mutable_type()->mutable_tensor_type()->mutable_shape();
+      if (shape->dim_size() > 0) shape->mutable_dim(0)->set_dim_value(batch);
+    };
+    for (auto& v : *g->mutable_input())
+      if (!inits.count(v.name())) rebatch(&v);
+    for (auto& v : *g->mutable_output()) rebatch(&v);
+    g->clear_value_info();
+  }
   Graph g;
   for (const auto& o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") g.opset = o.version();

@@ -30,6 +30,7 @@
 #include "sim/config/npu_config.h"
 #include "sim/config/units.h"
 #include "sim/device/server.h"
+#include "sim/load.h"
 #include "sim/npy.h"
 #include "sim/power.h"
 #include "sim/simulator.h"
@@ -295,6 +296,118 @@ BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, 
   if (a.has("--calibrate")) throw UsageError("--calibrate applies to --precision int8");
   b.m = compiler::compile(b.graph, target_info(cfg), o);
   return b;
+}
+
+/// The latency of `prog` on `cfg` (timing only; inputs as zeros).
+double program_seconds(const config::NpuConfig& cfg, const isa::Program& prog) {
+  std::map<std::string, std::vector<uint8_t>> in;
+  for (const auto& io : prog.io) {
+    if (prog.regions[io.region].role != isa::RegionRole::Input) continue;
+    uint64_t bytes = isa::tensor_type_bytes(io.dtype);
+    for (int k = 0; k < io.rank; ++k) bytes *= io.dims[k];
+    in[io.name].assign(bytes, 0);
+  }
+  RunOptions o;
+  o.timing_only = true;
+  const RunResult r = simulate(cfg, prog, in, o);
+  if (!r.ok) throw isa::InputError("the program faults: " + r.fault_message);
+  return r.seconds;
+}
+
+/// `npusim load`: a request stream against the NPU with dynamic batching (sim/load.h).
+int cmd_load(const std::vector<std::string>& argv) {
+  const Args a(argv,
+               {"--config", "--rate", "--duration", "--arrivals", "--on", "--off", "--max-batch", "--max-wait",
+                "--seed", "--report", "--metrics", "--queue-csv", "--precision"},
+               {"--quiet"});
+  if (a.positional().size() != 1 || !a.has("--config"))
+    throw UsageError("load needs --config CONFIG.yaml and one MODEL (.onnx, .npub or .npus)");
+  const std::string path = a.positional()[0];
+  const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+  LoadOptions o;
+  std::string rate = a.value("--rate", "100/s");
+  if (ends_with(rate, "/s")) rate = rate.substr(0, rate.size() - 2);
+  char* end = nullptr;
+  o.rate_per_s = std::strtod(rate.c_str(), &end);
+  if (rate.empty() || *end || !(o.rate_per_s > 0)) throw UsageError("--rate expects requests per second such as 300/s");
+  auto time_opt = [&](const char* name, double& field, const char* def) {
+    const std::string t = a.value(name, def);
+    if (!config::parse_time(t, field))
+      throw UsageError(std::string(name) + " expects a time such as 60s or 2ms, got '" + t + "'");
+  };
+  time_opt("--duration", o.duration_s, "10s");
+  time_opt("--max-wait", o.max_wait_s, "0s");
+  time_opt("--on", o.on_s, "1s");
+  time_opt("--off", o.off_s, "1s");
+  o.max_batch = static_cast<uint32_t>(a.number("--max-batch", 1));
+  if (o.max_batch < 1 || o.max_batch > 64) throw UsageError("--max-batch expects 1 to 64");
+  o.seed = a.number("--seed", 1);
+  o.arrivals = a.value("--arrivals", "poisson");
+  if (o.arrivals.rfind("trace:", 0) == 0) {
+    const std::string file = o.arrivals.substr(6);
+    std::ifstream in(file);
+    if (!in) throw isa::InputError(file + ": cannot open");
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty() || line == "timestamp" || line == "time_s") continue;
+      char* e = nullptr;
+      const double t = std::strtod(line.c_str(), &e);
+      if (*e && *e != ',' && *e != '\r')
+        throw isa::InputError(file + ":" + std::to_string(n) + ": expected a time in seconds");
+      o.trace.push_back(t);
+    }
+    o.arrivals = "trace";
+  } else if (o.arrivals != "poisson" && o.arrivals != "onoff") {
+    throw UsageError("--arrivals expects poisson, onoff or trace:FILE.csv");
+  }
+  // Service time of a batch of b: the model compiled for batch b (ONNX), else b runs back to back.
+  std::vector<double> service;
+  const bool onnx = ends_with(path, ".onnx");
+  for (uint32_t b = 1; b <= o.max_batch; ++b) {
+    if (onnx) {
+      compiler::CompileOptions co;
+      co.precision = a.value("--precision", "fp16");
+      const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(path, b), target_info(cfg), co);
+      service.push_back(program_seconds(cfg, m.program));
+    } else {
+      if (b == 1)
+        service.push_back(program_seconds(cfg, load_program(path)));
+      else
+        service.push_back(b * service[0]);
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const LoadResult r = run_load(service, o);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto write = [](const std::string& file, const std::string& text) {
+    std::ofstream out(file);
+    if (!out) throw isa::InputError(file + ": cannot write");
+    out << text;
+  };
+  const std::string json = load_json(r, service, o);
+  if (a.has("--report")) write(a.value("--report"), json + "\n");
+  if (a.has("--metrics")) write(a.value("--metrics"), load_prometheus(r, path));
+  if (a.has("--queue-csv")) {
+    std::ostringstream q;
+    q << "time_s,queue_length\n";
+    for (const auto& [t, n] : r.queue_length) q << t << "," << n << "\n";
+    write(a.value("--queue-csv"), q.str());
+  }
+  if (!a.flag("--quiet")) {
+    const auto& l = r.latency_s;
+    std::printf(
+        "load on %s: %llu requests in %.6g s (%s, %.6g/s offered); throughput %.6g/s, NPU busy %.1f%%\n"
+        "  latency p50 %.6g s, p95 %.6g s, p99 %.6g s, max %.6g s; service %.6g s per request alone%s\n"
+        "  (%.3g s of wall time for the queueing simulation)\n",
+        cfg.name.c_str(), static_cast<unsigned long long>(r.requests), o.duration_s, o.arrivals.c_str(), o.rate_per_s,
+        r.makespan_s > 0 ? static_cast<double>(r.requests) / r.makespan_s : 0.0,
+        r.makespan_s > 0 ? 100 * r.busy_s / r.makespan_s : 0.0, percentile_of(l, 0.5), percentile_of(l, 0.95),
+        percentile_of(l, 0.99), l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()), service[0],
+        o.max_batch > 1 ? (", batches up to " + std::to_string(o.max_batch)).c_str() : "", wall);
+  }
+  return kExitOk;
 }
 
 /// `npusim serve`: the device behind a UNIX socket (docs/wire-protocol.md).
@@ -717,6 +830,17 @@ const std::vector<Command>& commands() {
        "message names the instruction index and engine, and for deadlocks every engine's PC and\n"
        "the semaphore values.\n",
        cmd_run},
+      {"load", "serve a request stream with dynamic batching: latency percentiles and throughput",
+       "usage: npusim load --config CONFIG.yaml MODEL.(onnx|npub|npus) [--rate 300/s] [--duration 60s]\n"
+       "                   [--arrivals poisson|onoff|trace:FILE.csv] [--on 1s --off 1s] [--max-batch N]\n"
+       "                   [--max-wait 2ms] [--seed S] [--report R.json] [--metrics M.prom] [--queue-csv Q.csv]\n"
+       "\n"
+       "Requests arrive (Poisson, bursty on/off at the same mean rate, or the timestamps of a CSV) and\n"
+       "are served first come first served, a batch at a time: a batch goes when max-batch requests\n"
+       "wait or the oldest has waited max-wait. A batch of b takes the simulated latency of the model\n"
+       "compiled for batch b (ONNX; a .npub runs b times back to back). Reports p50/p95/p99/max latency,\n"
+       "throughput and utilization; --metrics writes a Prometheus text file (docs/serving.md).\n",
+       cmd_load},
       {"serve", "serve the device on a UNIX socket for drivers in other processes",
        "usage: npusim serve --config CONFIG.yaml --socket PATH [--record RUN.rtrace] [--exit-when-idle]\n"
        "\n"

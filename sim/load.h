@@ -1,0 +1,48 @@
+// Serving under load (`npusim load`): a request stream (Poisson, bursty on/off, or the timestamps
+// of a trace) served by the NPU with a dynamic batching policy (dispatch when max_batch requests
+// wait or the oldest has waited max_wait), one batch at a time, first come first served. The
+// service time of a batch of b is the simulated latency of the program compiled for batch b (the
+// simulator is run once per b beforehand), so the queueing simulation itself is pure arithmetic
+// and runs in milliseconds for millions of requests. Deterministic for a seed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace npusim {
+
+struct LoadOptions {
+  double rate_per_s = 100;           ///< mean arrival rate
+  double duration_s = 10;            ///< arrivals during this time (all are served)
+  std::string arrivals = "poisson";  ///< poisson | onoff | trace
+  double on_s = 1, off_s = 1;        ///< onoff: bursts of Poisson arrivals at rate x (on+off)/on, then silence
+  std::vector<double> trace;         ///< trace: arrival times (s), ascending
+  uint32_t max_batch = 1;            ///< largest batch
+  double max_wait_s = 0;             ///< longest the oldest request waits for a batch to fill
+  uint64_t seed = 1;                 ///< random stream
+  double sample_s = 0;               ///< queue-length series interval (0: duration / 1000)
+};
+
+struct LoadResult {
+  uint64_t requests = 0;                                  ///< arrived (and served)
+  std::vector<double> latency_s;                          ///< per request: completion - arrival
+  std::vector<double> wait_s;                             ///< per request: dispatch - arrival
+  double makespan_s = 0;                                  ///< last completion
+  double busy_s = 0;                                      ///< device busy time
+  std::vector<uint64_t> batches;                          ///< batches[b - 1]: batches of size b
+  std::vector<std::pair<double, uint32_t>> queue_length;  ///< (time, waiting requests) samples
+};
+
+/// `service_s[b - 1]`: the service time of a batch of b (b = 1 .. max_batch).
+LoadResult run_load(const std::vector<double>& service_s, const LoadOptions& opts);
+
+/// Report as JSON: counts, throughput, utilization, latency p50/p95/p99/max and mean, wait, batches.
+std::string load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& opts);
+/// Prometheus text exposition: a latency histogram and gauges.
+std::string load_prometheus(const LoadResult& r, const std::string& model);
+/// Percentile q (0..1) of v (nearest rank).
+double percentile_of(std::vector<double> v, double q);
+
+}  // namespace npusim
