@@ -61,61 +61,125 @@ double percentile_of(std::vector<double> v, double q) {
 }
 
 LoadResult run_load(const std::vector<double>& service_s, const LoadOptions& o) {
-  if (o.max_batch == 0 || service_s.size() < o.max_batch)
-    throw std::invalid_argument("service times are needed for batches 1 to max_batch");
-  const std::vector<double> at = arrivals(o);
-  LoadResult r;
-  r.requests = at.size();
-  r.latency_s.assign(at.size(), 0);
-  r.wait_s.assign(at.size(), 0);
-  r.batches.assign(o.max_batch, 0);
-  const double sample = o.sample_s > 0 ? o.sample_s : std::max(o.duration_s, 1e-9) / 1000;
-  double next_sample = 0, free_at = 0;
-  size_t next = 0;                     // next arrival
-  std::deque<size_t> queue;            // waiting requests (indices)
-  auto sample_until = [&](double t) {  // queue length is piecewise constant between events
-    while (next_sample <= t) {
-      r.queue_length.push_back({next_sample, static_cast<uint32_t>(queue.size())});
-      next_sample += sample;
+  Tenant t;
+  t.load = o;
+  t.service_s = service_s;
+  return run_tenants({t}).tenants[0];
+}
+
+TenantsResult run_tenants(const std::vector<Tenant>& ts) {
+  TenantsResult out;
+  struct State {
+    std::vector<double> at;    ///< arrivals
+    size_t next = 0;           ///< next arrival
+    std::deque<size_t> queue;  ///< waiting requests
+    double sample = 0, next_sample = 0;
+    bool warm = false;  ///< weights loaded
+  };
+  std::vector<State> st(ts.size());
+  double horizon = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const LoadOptions& o = ts[i].load;
+    if (o.max_batch == 0 || ts[i].service_s.size() < o.max_batch)
+      throw std::invalid_argument("tenant '" + ts[i].name + "': service times are needed for batches 1 to max_batch");
+    st[i].at = arrivals(o);
+    st[i].sample = o.sample_s > 0 ? o.sample_s : std::max(o.duration_s, 1e-9) / 1000;
+    horizon = std::max(horizon, o.duration_s);
+    LoadResult r;
+    r.requests = st[i].at.size();
+    r.latency_s.assign(st[i].at.size(), 0);
+    r.wait_s.assign(st[i].at.size(), 0);
+    r.batches.assign(o.max_batch, 0);
+    out.tenants.push_back(std::move(r));
+  }
+  auto sample_until = [&](size_t i, double t) {  // queue length is piecewise constant between events
+    while (st[i].next_sample <= t) {
+      out.tenants[i].queue_length.push_back({st[i].next_sample, static_cast<uint32_t>(st[i].queue.size())});
+      st[i].next_sample += st[i].sample;
     }
   };
-  double now = 0;  // time of the last event handled; every queued request arrived by then
-  auto admit = [&] {
-    now = std::max(now, at[next]);
-    sample_until(now);
-    queue.push_back(next++);
-  };
-  while (next < at.size() || !queue.empty()) {
-    if (queue.empty()) {
-      admit();
-      continue;
+  double now = 0, free_at = 0;
+  for (;;) {
+    // The next arrival over all tenants, and each tenant's earliest dispatch moment.
+    size_t na = ts.size();
+    for (size_t i = 0; i < ts.size(); ++i)
+      if (st[i].next < st[i].at.size() && (na == ts.size() || st[i].at[st[i].next] < st[na].at[st[na].next])) na = i;
+    const double next_arrival = na < ts.size() ? st[na].at[st[na].next] : INFINITY;
+    size_t pick = ts.size();
+    double go = INFINITY;
+    for (size_t i = 0; i < ts.size(); ++i) {
+      if (st[i].queue.empty()) continue;
+      const LoadOptions& o = ts[i].load;
+      const bool more = st[i].next < st[i].at.size();
+      const double ready = st[i].queue.size() >= o.max_batch || !more
+                               ? std::max(now, free_at)
+                               : std::max(free_at, st[i].at[st[i].queue.front()] + o.max_wait_s);
+      // Earlier wins; at the same moment the higher priority, then the older head request.
+      const auto better = [&] {
+        if (pick == ts.size() || ready < go) return true;
+        if (ready > go) return false;
+        if (ts[i].priority != ts[pick].priority) return ts[i].priority > ts[pick].priority;
+        return st[i].at[st[i].queue.front()] < st[pick].at[st[pick].queue.front()];
+      };
+      if (better()) pick = i, go = ready;
     }
-    // When the next batch goes: at once (device permitting) when it is full; else when the device
-    // is free and the oldest request has waited max_wait. An arrival before then joins it first.
-    double go =
-        queue.size() >= o.max_batch ? std::max(now, free_at) : std::max(free_at, at[queue.front()] + o.max_wait_s);
-    if (queue.size() < o.max_batch && next < at.size() && at[next] <= go) {
-      admit();
+    if (pick == ts.size() && na == ts.size()) break;  // nothing queued, nothing to come
+    // An arrival before the next dispatch joins its queue first (it may fill a batch or change who goes).
+    if (na < ts.size() && (pick == ts.size() || next_arrival <= go)) {
+      now = std::max(now, next_arrival);
+      sample_until(na, now);
+      st[na].queue.push_back(st[na].next++);
       continue;
     }
     go = std::max(go, now);
-    sample_until(go);
-    const auto b = static_cast<uint32_t>(std::min<size_t>(queue.size(), o.max_batch));
-    const double done = go + service_s[b - 1];
-    for (uint32_t i = 0; i < b; ++i) {
-      const size_t k = queue.front();
-      queue.pop_front();
-      r.wait_s[k] = go - at[k];
-      r.latency_s[k] = done - at[k];
+    State& s = st[pick];
+    const LoadOptions& o = ts[pick].load;
+    sample_until(pick, go);
+    const auto b = static_cast<uint32_t>(std::min<size_t>(s.queue.size(), o.max_batch));
+    double service = ts[pick].service_s[b - 1];
+    if (!s.warm) service += ts[pick].cold_start_s, s.warm = true;
+    const double done = go + service;
+    LoadResult& r = out.tenants[pick];
+    for (uint32_t k = 0; k < b; ++k) {
+      const size_t q = s.queue.front();
+      s.queue.pop_front();
+      r.wait_s[q] = go - s.at[q];
+      r.latency_s[q] = done - s.at[q];
     }
     ++r.batches[b - 1];
-    r.busy_s += service_s[b - 1];
+    r.busy_s += service;
+    r.makespan_s = done;
+    out.busy_s += service;
+    out.makespan_s = done;
+    out.spans.push_back({pick, go, done, b});
     free_at = done;
     now = go;
-    r.makespan_s = done;
   }
-  sample_until(std::max(o.duration_s, r.makespan_s));
-  return r;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    sample_until(i, std::max(horizon, out.makespan_s));
+    out.arrival_s.push_back(st[i].at);
+  }
+  return out;
+}
+
+std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts) {
+  std::ostringstream os;
+  os << "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n"
+     << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim load\"}},\n"
+     << "{\"ph\": \"M\", \"pid\": 1, \"tid\": 0, \"name\": \"thread_name\", \"args\": {\"name\": \"NPU batches\"}}";
+  for (size_t i = 0; i < ts.size(); ++i)
+    os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << i + 1
+       << ", \"name\": \"thread_name\", \"args\": {\"name\": \"requests " << ts[i].name << "\"}}";
+  for (const auto& b : r.spans)
+    os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": 0, \"name\": \"" << ts[b.tenant].name << " batch of " << b.size
+       << "\", \"ts\": " << num(b.start_s * 1e6) << ", \"dur\": " << num((b.end_s - b.start_s) * 1e6) << "}";
+  for (size_t i = 0; i < ts.size(); ++i)  // requests as async spans (they overlap on a tenant's track)
+    for (size_t k = 0; k < r.arrival_s[i].size(); ++k)
+      os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << i + 1 << ", \"name\": \"request " << k
+         << "\", \"ts\": " << num(r.arrival_s[i][k] * 1e6) << ", \"dur\": " << num(r.tenants[i].latency_s[k] * 1e6)
+         << "}";
+  os << "\n]}\n";
+  return os.str();
 }
 
 std::string load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& o) {
@@ -125,18 +189,18 @@ std::string load_json(const LoadResult& r, const std::vector<double>& service_s,
       r.wait_s.empty() ? 0 : std::accumulate(r.wait_s.begin(), r.wait_s.end(), 0.0) / static_cast<double>(l.size());
   uint32_t max_q = 0;
   for (const auto& [t, q] : r.queue_length) max_q = std::max(max_q, q);
-  std::string s =
-      "{\"requests\": " + std::to_string(r.requests) + ", \"offered_rate_per_s\": " + num(o.rate_per_s) +
-      ", \"arrivals\": \"" + o.arrivals + "\", \"duration_s\": " + num(o.duration_s) +
-      ", \"makespan_s\": " + num(r.makespan_s) +
-      ", \"throughput_per_s\": " + num(r.makespan_s > 0 ? static_cast<double>(r.requests) / r.makespan_s : 0) +
-      ", \"utilization\": " + num(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) +
-      ", \"latency_s\": {\"mean\": " + num(mean) + ", \"p50\": " + num(percentile_of(l, 0.5)) +
-      ", \"p95\": " + num(percentile_of(l, 0.95)) + ", \"p99\": " + num(percentile_of(l, 0.99)) +
-      ", \"max\": " + num(l.empty() ? 0 : *std::max_element(l.begin(), l.end())) +
-      "}, \"wait_s\": {\"mean\": " + num(wmean) + ", \"p99\": " + num(percentile_of(r.wait_s, 0.99)) +
-      "}, \"max_queue_length\": " + std::to_string(max_q) + ", \"max_batch\": " + std::to_string(o.max_batch) +
-      ", \"max_wait_s\": " + num(o.max_wait_s) + ", \"seed\": " + std::to_string(o.seed) + ", \"service_s\": [";
+  std::string s = "{\"requests\": " + std::to_string(r.requests) + ", \"offered_rate_per_s\": " + num(o.rate_per_s) +
+                  ", \"arrivals\": \"" + o.arrivals + "\", \"duration_s\": " + num(o.duration_s) +
+                  ", \"makespan_s\": " + num(r.makespan_s) + ", \"throughput_per_s\": " +
+                  num(static_cast<double>(r.requests) / std::max({o.duration_s, r.makespan_s, 1e-12})) +
+                  ", \"utilization\": " + num(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) +
+                  ", \"latency_s\": {\"mean\": " + num(mean) + ", \"p50\": " + num(percentile_of(l, 0.5)) +
+                  ", \"p95\": " + num(percentile_of(l, 0.95)) + ", \"p99\": " + num(percentile_of(l, 0.99)) +
+                  ", \"max\": " + num(l.empty() ? 0 : *std::max_element(l.begin(), l.end())) +
+                  "}, \"wait_s\": {\"mean\": " + num(wmean) + ", \"p99\": " + num(percentile_of(r.wait_s, 0.99)) +
+                  "}, \"max_queue_length\": " + std::to_string(max_q) +
+                  ", \"max_batch\": " + std::to_string(o.max_batch) + ", \"max_wait_s\": " + num(o.max_wait_s) +
+                  ", \"seed\": " + std::to_string(o.seed) + ", \"service_s\": [";
   for (size_t i = 0; i < o.max_batch; ++i) s += std::string(i ? ", " : "") + num(service_s[i]);
   s += "], \"batches\": [";
   for (size_t i = 0; i < r.batches.size(); ++i) s += std::string(i ? ", " : "") + std::to_string(r.batches[i]);

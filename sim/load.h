@@ -38,6 +38,36 @@ struct LoadResult {
 /// `service_s[b - 1]`: the service time of a batch of b (b = 1 .. max_batch).
 LoadResult run_load(const std::vector<double>& service_s, const LoadOptions& opts);
 
+/// One tenant: its own request stream, queue, batching policy and model.
+struct Tenant {
+  std::string name;               ///< label in reports
+  LoadOptions load;               ///< arrivals and batching
+  std::vector<double> service_s;  ///< its model's batch service times
+  int priority = 0;               ///< higher is served first; ties go to the oldest waiting request
+  double cold_start_s = 0;        ///< added to the tenant's first batch (loading its weights)
+};
+
+/// A device span for traces: one batch of one tenant.
+struct BatchSpan {
+  size_t tenant = 0;
+  double start_s = 0, end_s = 0;
+  uint32_t size = 0;
+};
+
+struct TenantsResult {
+  std::vector<LoadResult> tenants;             ///< per tenant (same order)
+  std::vector<BatchSpan> spans;                ///< every batch, in order
+  std::vector<std::vector<double>> arrival_s;  ///< per tenant: arrival times
+  double makespan_s = 0, busy_s = 0;           ///< whole device
+};
+
+/// Several tenants sharing the device: one batch at a time, strict priority between tenants whose
+/// batch may go (full, or its oldest request waited max_wait), the oldest request among equals.
+TenantsResult run_tenants(const std::vector<Tenant>& tenants);
+
+/// Chrome/Perfetto trace: a track per tenant with every request's span, a device track with batches.
+std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& tenants);
+
 /// Report as JSON: counts, throughput, utilization, latency p50/p95/p99/max and mean, wait, batches.
 std::string load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& opts);
 /// Prometheus text exposition: a latency histogram and gauges.

@@ -2,6 +2,7 @@
 //   0 success, 1 a simulation/runtime fault, 2 a usage or input error.
 #include <dirent.h>
 #include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -298,8 +300,9 @@ BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, 
   return b;
 }
 
-/// The latency of `prog` on `cfg` (timing only; inputs as zeros).
-double program_seconds(const config::NpuConfig& cfg, const isa::Program& prog) {
+/// A program's latency on `cfg` (timing only; inputs as zeros) and its cold start: the time to
+/// stream its constant regions (weights) from DRAM at the configuration's peak bandwidth.
+std::pair<double, double> program_timing(const config::NpuConfig& cfg, const isa::Program& prog) {
   std::map<std::string, std::vector<uint8_t>> in;
   for (const auto& io : prog.io) {
     if (prog.regions[io.region].role != isa::RegionRole::Input) continue;
@@ -311,101 +314,193 @@ double program_seconds(const config::NpuConfig& cfg, const isa::Program& prog) {
   o.timing_only = true;
   const RunResult r = simulate(cfg, prog, in, o);
   if (!r.ok) throw isa::InputError("the program faults: " + r.fault_message);
-  return r.seconds;
+  uint64_t weights = 0;
+  for (const auto& reg : prog.regions)
+    if (reg.role == isa::RegionRole::Const) weights += reg.size;
+  return {r.seconds, r.dram_peak_bandwidth > 0 ? static_cast<double>(weights) / r.dram_peak_bandwidth : 0.0};
 }
 
-/// `npusim load`: a request stream against the NPU with dynamic batching (sim/load.h).
-int cmd_load(const std::vector<std::string>& argv) {
-  const Args a(argv,
-               {"--config", "--rate", "--duration", "--arrivals", "--on", "--off", "--max-batch", "--max-wait",
-                "--seed", "--report", "--metrics", "--queue-csv", "--precision"},
-               {"--quiet"});
-  if (a.positional().size() != 1 || !a.has("--config"))
-    throw UsageError("load needs --config CONFIG.yaml and one MODEL (.onnx, .npub or .npus)");
-  const std::string path = a.positional()[0];
-  const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
-  LoadOptions o;
-  std::string rate = a.value("--rate", "100/s");
+/// One tenant's options from CLI flags or a tenants.yaml entry (key -> text).
+Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std::string>& kv,
+                   const std::string& where) {
+  static const std::set<std::string> keys = {"name",      "model",    "rate",     "arrivals", "on",        "off",
+                                             "max_batch", "max_wait", "priority", "seed",     "precision", "duration"};
+  for (const auto& [k, v] : kv)
+    if (!keys.count(k)) throw isa::InputError(where + ": unknown key '" + k + "'");
+  auto get = [&](const std::string& k, const std::string& def) {
+    auto it = kv.find(k);
+    return it == kv.end() ? def : it->second;
+  };
+  Tenant t;
+  t.name = get("name", "default");
+  const std::string model = get("model", "");
+  if (model.empty()) throw isa::InputError(where + ": no model");
+  LoadOptions& o = t.load;
+  std::string rate = get("rate", "100/s");
   if (ends_with(rate, "/s")) rate = rate.substr(0, rate.size() - 2);
   char* end = nullptr;
   o.rate_per_s = std::strtod(rate.c_str(), &end);
-  if (rate.empty() || *end || !(o.rate_per_s > 0)) throw UsageError("--rate expects requests per second such as 300/s");
-  auto time_opt = [&](const char* name, double& field, const char* def) {
-    const std::string t = a.value(name, def);
-    if (!config::parse_time(t, field))
-      throw UsageError(std::string(name) + " expects a time such as 60s or 2ms, got '" + t + "'");
+  if (rate.empty() || *end || !(o.rate_per_s > 0))
+    throw isa::InputError(where + ": rate expects requests per second such as 300/s");
+  auto time_of = [&](const char* k, double& field, const char* def) {
+    const std::string v = get(k, def);
+    if (!config::parse_time(v, field))
+      throw isa::InputError(where + ": " + k + " expects a time such as 60s or 2ms, got '" + v + "'");
   };
-  time_opt("--duration", o.duration_s, "10s");
-  time_opt("--max-wait", o.max_wait_s, "0s");
-  time_opt("--on", o.on_s, "1s");
-  time_opt("--off", o.off_s, "1s");
-  o.max_batch = static_cast<uint32_t>(a.number("--max-batch", 1));
-  if (o.max_batch < 1 || o.max_batch > 64) throw UsageError("--max-batch expects 1 to 64");
-  o.seed = a.number("--seed", 1);
-  o.arrivals = a.value("--arrivals", "poisson");
+  time_of("duration", o.duration_s, "10s");
+  time_of("max_wait", o.max_wait_s, "0s");
+  time_of("on", o.on_s, "1s");
+  time_of("off", o.off_s, "1s");
+  unsigned long long n = 0;
+  if (!config::parse_unsigned(get("max_batch", "1"), n) || n < 1 || n > 64)
+    throw isa::InputError(where + ": max_batch expects 1 to 64");
+  o.max_batch = static_cast<uint32_t>(n);
+  if (!config::parse_unsigned(get("seed", "1"), n)) throw isa::InputError(where + ": seed expects an integer");
+  o.seed = n;
+  t.priority = std::atoi(get("priority", "0").c_str());
+  o.arrivals = get("arrivals", "poisson");
   if (o.arrivals.rfind("trace:", 0) == 0) {
     const std::string file = o.arrivals.substr(6);
     std::ifstream in(file);
     if (!in) throw isa::InputError(file + ": cannot open");
     std::string line;
-    size_t n = 0;
+    size_t k = 0;
     while (std::getline(in, line)) {
-      ++n;
+      ++k;
       if (line.empty() || line == "timestamp" || line == "time_s") continue;
       char* e = nullptr;
-      const double t = std::strtod(line.c_str(), &e);
+      const double x = std::strtod(line.c_str(), &e);
       if (*e && *e != ',' && *e != '\r')
-        throw isa::InputError(file + ":" + std::to_string(n) + ": expected a time in seconds");
-      o.trace.push_back(t);
+        throw isa::InputError(file + ":" + std::to_string(k) + ": expected a time in seconds");
+      o.trace.push_back(x);
     }
     o.arrivals = "trace";
   } else if (o.arrivals != "poisson" && o.arrivals != "onoff") {
-    throw UsageError("--arrivals expects poisson, onoff or trace:FILE.csv");
+    throw isa::InputError(where + ": arrivals expects poisson, onoff or trace:FILE.csv");
   }
   // Service time of a batch of b: the model compiled for batch b (ONNX), else b runs back to back.
-  std::vector<double> service;
-  const bool onnx = ends_with(path, ".onnx");
+  const bool onnx = ends_with(model, ".onnx");
   for (uint32_t b = 1; b <= o.max_batch; ++b) {
     if (onnx) {
       compiler::CompileOptions co;
-      co.precision = a.value("--precision", "fp16");
-      const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(path, b), target_info(cfg), co);
-      service.push_back(program_seconds(cfg, m.program));
+      co.precision = get("precision", "fp16");
+      const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(model, b), target_info(cfg), co);
+      const auto [sec, cold] = program_timing(cfg, m.program);
+      t.service_s.push_back(sec);
+      if (b == 1) t.cold_start_s = cold;
+    } else if (b == 1) {
+      const auto [sec, cold] = program_timing(cfg, load_program(model));
+      t.service_s.push_back(sec);
+      t.cold_start_s = cold;
     } else {
-      if (b == 1)
-        service.push_back(program_seconds(cfg, load_program(path)));
-      else
-        service.push_back(b * service[0]);
+      t.service_s.push_back(b * t.service_s[0]);
     }
   }
+  return t;
+}
+
+/// `npusim load`: request streams against the NPU with dynamic batching (sim/load.h).
+int cmd_load(const std::vector<std::string>& argv) {
+  const Args a(
+      argv,
+      {"--config", "--rate", "--duration", "--arrivals", "--on", "--off", "--max-batch", "--max-wait", "--seed",
+       "--report", "--metrics", "--queue-csv", "--precision", "--tenants", "--trace", "--latency-csv", "--priority"},
+      {"--quiet", "--no-cold-start"});
+  if (!a.has("--config")) throw UsageError("load needs --config CONFIG.yaml");
+  if (a.positional().size() != 1 && !a.has("--tenants"))
+    throw UsageError("load needs one MODEL (.onnx, .npub or .npus) or --tenants TENANTS.yaml");
+  const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+  std::vector<Tenant> ts;
+  if (a.has("--tenants")) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(a.value("--tenants"));
+    } catch (const YAML::Exception& e) {
+      throw isa::InputError(a.value("--tenants") + ": " + e.msg);
+    }
+    if (!root["tenants"] || !root["tenants"].IsSequence())
+      throw isa::InputError(a.value("--tenants") + ": expected a list under 'tenants'");
+    for (size_t i = 0; i < root["tenants"].size(); ++i) {
+      const YAML::Node e = root["tenants"][i];
+      const std::string where = a.value("--tenants") + ": tenant " + std::to_string(i);
+      if (!e.IsMap()) throw isa::InputError(where + ": expected a mapping");
+      std::map<std::string, std::string> kv;
+      for (const auto& p : e) {
+        if (!p.second.IsScalar())
+          throw isa::InputError(where + ": '" + p.first.as<std::string>() + "' must be a scalar");
+        kv[p.first.as<std::string>()] = p.second.Scalar();
+      }
+      if (!kv.count("duration") && a.has("--duration")) kv["duration"] = a.value("--duration");
+      ts.push_back(make_tenant(cfg, kv, where));
+    }
+  } else {
+    std::map<std::string, std::string> kv{{"model", a.positional()[0]}, {"name", a.positional()[0]}};
+    const std::pair<const char*, const char*> flags[] = {{"--rate", "rate"},
+                                                         {"--duration", "duration"},
+                                                         {"--arrivals", "arrivals"},
+                                                         {"--on", "on"},
+                                                         {"--off", "off"},
+                                                         {"--max-batch", "max_batch"},
+                                                         {"--max-wait", "max_wait"},
+                                                         {"--seed", "seed"},
+                                                         {"--precision", "precision"},
+                                                         {"--priority", "priority"}};
+    for (const auto& [flag, key] : flags)
+      if (a.has(flag)) kv[key] = a.value(flag);
+    ts.push_back(make_tenant(cfg, kv, "options"));
+  }
+  if (a.flag("--no-cold-start"))
+    for (auto& t : ts) t.cold_start_s = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const LoadResult r = run_load(service, o);
+  const TenantsResult r = run_tenants(ts);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto write = [](const std::string& file, const std::string& text) {
     std::ofstream out(file);
     if (!out) throw isa::InputError(file + ": cannot write");
     out << text;
   };
-  const std::string json = load_json(r, service, o);
-  if (a.has("--report")) write(a.value("--report"), json + "\n");
-  if (a.has("--metrics")) write(a.value("--metrics"), load_prometheus(r, path));
-  if (a.has("--queue-csv")) {
-    std::ostringstream q;
-    q << "time_s,queue_length\n";
-    for (const auto& [t, n] : r.queue_length) q << t << "," << n << "\n";
-    write(a.value("--queue-csv"), q.str());
+  std::string json = "{\"config\": \"" + cfg.name + "\", \"makespan_s\": " + std::to_string(r.makespan_s) +
+                     ", \"utilization\": " + std::to_string(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) +
+                     ", \"tenants\": [";
+  std::string prom, queue = "tenant,time_s,queue_length\n", lat = "tenant,arrival_s,latency_s\n";
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const LoadResult& t = r.tenants[i];
+    std::string one = load_json(t, ts[i].service_s, ts[i].load);
+    one.insert(1, "\"name\": \"" + ts[i].name + "\", \"priority\": " + std::to_string(ts[i].priority) +
+                      ", \"cold_start_s\": " + std::to_string(ts[i].cold_start_s) + ", \"cold_requests\": " +
+                      std::to_string(t.batches.empty() ? 0 : [&] {  // the first batch's requests
+                        for (const auto& sp : r.spans)
+                          if (sp.tenant == i) return static_cast<size_t>(sp.size);
+                        return size_t{0};
+                      }()) + ", ");
+    json += std::string(i ? ", " : "") + one;
+    prom += load_prometheus(t, ts[i].name);
+    for (const auto& [tm, n] : t.queue_length)
+      queue += ts[i].name + "," + std::to_string(tm) + "," + std::to_string(n) + "\n";
+    for (size_t k = 0; k < t.latency_s.size(); ++k)
+      lat += ts[i].name + "," + std::to_string(r.arrival_s[i][k]) + "," + std::to_string(t.latency_s[k]) + "\n";
   }
+  json += "]}";
+  if (a.has("--report")) write(a.value("--report"), json + "\n");
+  if (a.has("--metrics")) write(a.value("--metrics"), prom);
+  if (a.has("--queue-csv")) write(a.value("--queue-csv"), queue);
+  if (a.has("--latency-csv")) write(a.value("--latency-csv"), lat);
+  if (a.has("--trace")) write(a.value("--trace"), tenants_trace(r, ts));
   if (!a.flag("--quiet")) {
-    const auto& l = r.latency_s;
-    std::printf(
-        "load on %s: %llu requests in %.6g s (%s, %.6g/s offered); throughput %.6g/s, NPU busy %.1f%%\n"
-        "  latency p50 %.6g s, p95 %.6g s, p99 %.6g s, max %.6g s; service %.6g s per request alone%s\n"
-        "  (%.3g s of wall time for the queueing simulation)\n",
-        cfg.name.c_str(), static_cast<unsigned long long>(r.requests), o.duration_s, o.arrivals.c_str(), o.rate_per_s,
-        r.makespan_s > 0 ? static_cast<double>(r.requests) / r.makespan_s : 0.0,
-        r.makespan_s > 0 ? 100 * r.busy_s / r.makespan_s : 0.0, percentile_of(l, 0.5), percentile_of(l, 0.95),
-        percentile_of(l, 0.99), l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()), service[0],
-        o.max_batch > 1 ? (", batches up to " + std::to_string(o.max_batch)).c_str() : "", wall);
+    std::printf("load on %s: NPU busy %.1f%% of %.6g s (%.3g s of wall time for the queueing simulation)\n",
+                cfg.name.c_str(), r.makespan_s > 0 ? 100 * r.busy_s / r.makespan_s : 0.0, r.makespan_s, wall);
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const LoadResult& t = r.tenants[i];
+      const auto& l = t.latency_s;
+      std::printf(
+          "  %s: %llu requests (%s, %.6g/s offered, priority %d), throughput %.6g/s; latency p50 %.6g s, "
+          "p95 %.6g s, p99 %.6g s, max %.6g s; service %.6g s alone, cold start %.3g s\n",
+          ts[i].name.c_str(), static_cast<unsigned long long>(t.requests), ts[i].load.arrivals.c_str(),
+          ts[i].load.rate_per_s, ts[i].priority,
+          t.makespan_s > 0 ? static_cast<double>(t.requests) / t.makespan_s : 0.0, percentile_of(l, 0.5),
+          percentile_of(l, 0.95), percentile_of(l, 0.99), l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()),
+          ts[i].service_s[0], ts[i].cold_start_s);
+    }
   }
   return kExitOk;
 }
@@ -833,13 +928,17 @@ const std::vector<Command>& commands() {
       {"load", "serve a request stream with dynamic batching: latency percentiles and throughput",
        "usage: npusim load --config CONFIG.yaml MODEL.(onnx|npub|npus) [--rate 300/s] [--duration 60s]\n"
        "                   [--arrivals poisson|onoff|trace:FILE.csv] [--on 1s --off 1s] [--max-batch N]\n"
-       "                   [--max-wait 2ms] [--seed S] [--report R.json] [--metrics M.prom] [--queue-csv Q.csv]\n"
+       "                   [--max-wait 2ms] [--seed S] [--priority P] [--report R.json] [--metrics M.prom]\n"
+       "                   [--queue-csv Q.csv] [--latency-csv L.csv] [--trace T.json] [--no-cold-start]\n"
+       "       npusim load --config CONFIG.yaml --tenants TENANTS.yaml [--duration 60s] [outputs]\n"
        "\n"
        "Requests arrive (Poisson, bursty on/off at the same mean rate, or the timestamps of a CSV) and\n"
        "are served first come first served, a batch at a time: a batch goes when max-batch requests\n"
        "wait or the oldest has waited max-wait. A batch of b takes the simulated latency of the model\n"
        "compiled for batch b (ONNX; a .npub runs b times back to back). Reports p50/p95/p99/max latency,\n"
-       "throughput and utilization; --metrics writes a Prometheus text file (docs/serving.md).\n",
+       "throughput and utilization; --metrics writes a Prometheus text file, --trace a Perfetto trace of\n"
+       "requests and batches. Several tenants (--tenants) share the device by priority; each tenant's\n"
+       "first batch pays its cold start (weights from DRAM). docs/serving.md.\n",
        cmd_load},
       {"serve", "serve the device on a UNIX socket for drivers in other processes",
        "usage: npusim serve --config CONFIG.yaml --socket PATH [--record RUN.rtrace] [--exit-when-idle]\n"
