@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Plots `npusim load` results as a PNG: the latency CDF of each tenant (from --latency-csv) and,
-with --queue, the queue length of each tenant over time (from --queue-csv).
+with --queue, the queue length of each tenant over time (from --queue-csv) and, with --thermal,
+the temperature and clock over time (from --thermal-csv).
 
-usage: scripts/plot_load.py LATENCY.csv [--queue QUEUE.csv] -o OUT.png [--title TEXT]
+usage: scripts/plot_load.py LATENCY.csv [--queue QUEUE.csv] [--thermal TH.csv] -o OUT.png [--title TEXT]
 
 Needs Debian's python3-matplotlib (installed by scripts/setup-deps).
 """
@@ -38,11 +39,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("latency")
     ap.add_argument("--queue")
+    ap.add_argument("--thermal")
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--title")
     a = ap.parse_args()
     lat = read(a.latency, ["tenant", "arrival_s", "latency_s"], 2)
-    panels = 2 if a.queue else 1
+    panels = 1 + bool(a.queue) + bool(a.thermal)
     fig, ax = plt.subplots(panels, 1, figsize=(10, 4 * panels), squeeze=False)
     for name, (_, l) in lat.items():
         l = sorted(v * 1e3 for v in l)
@@ -61,6 +63,23 @@ def main():
         ax[1][0].set_ylabel("queued requests")
         ax[1][0].grid(True, alpha=0.3)
         ax[1][0].legend(loc="upper right")
+    if a.thermal:
+        with open(a.thermal, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows or rows[0] != ["time_s", "temp_c", "clock_hz", "power_w"]:
+            sys.exit(f"{a.thermal}: expected the header time_s,temp_c,clock_hz,power_w")
+        try:
+            t, temp, hz = ([float(r[k]) for r in rows[1:]] for k in (0, 1, 2))
+        except (ValueError, IndexError) as e:
+            sys.exit(f"{a.thermal}: {e}")
+        th = ax[panels - 1][0]
+        th.plot(t, temp, color="tab:red")
+        th.set_xlabel("simulated time (s)")
+        th.set_ylabel("hottest node (C)", color="tab:red")
+        th.grid(True, alpha=0.3)
+        clk = th.twinx()
+        clk.step(t, [h / 1e6 for h in hz], where="post", color="tab:blue")
+        clk.set_ylabel("clock (MHz)", color="tab:blue")
     fig.suptitle(a.title or a.latency)
     fig.tight_layout()
     fig.savefig(a.output, dpi=110)

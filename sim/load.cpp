@@ -4,10 +4,17 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
+
+#include "arch/governor.h"
+#include "arch/power.h"
+#include "arch/thermal.h"
+#include "sim/power.h"
 
 namespace npusim {
 namespace {
@@ -67,8 +74,53 @@ LoadResult run_load(const std::vector<double>& service_s, const LoadOptions& o) 
   return run_tenants({t}).tenants[0];
 }
 
-TenantsResult run_tenants(const std::vector<Tenant>& ts) {
+TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power) {
   TenantsResult out;
+  out.tenant_energy_j.assign(ts.size(), 0);
+  // Power in the loop: the thermal network integrated up to t_th, the governor polled on its period.
+  std::unique_ptr<arch::ThermalNetwork> net;
+  std::unique_ptr<ThermalIntegrator> heat;
+  std::unique_ptr<arch::Governor> gov;
+  std::unique_ptr<arch::EnergyModel> model;
+  arch::Setting set;
+  double t_th = 0, next_poll = 0, poll_j = 0, poll_from = 0;
+  if (power) {
+    net = std::make_unique<arch::ThermalNetwork>(power->cfg->thermal, power->cfg->thermal.step_s);
+    heat = std::make_unique<ThermalIntegrator>(*net);
+    gov = arch::make_governor(power->cfg->governor);
+    model = std::make_unique<arch::EnergyModel>(power->cfg->power);
+    set = gov->initial();
+    next_poll = power->cfg->governor.poll_s;
+    out.max_temp_c = net->max_temperature();
+  }
+  // Integrates [t_th, to) at `dyn_w` of dynamic power plus leakage, polling the governor on the way.
+  auto advance = [&](double to, double dyn_w) {
+    while (power && !out.critical && t_th < to) {
+      const double end = std::min(to, next_poll), dt = end - t_th;
+      const double joules = (dyn_w + model->leakage_w(set.volts, net->heat_node_temperature())) * dt;
+      heat->feed(dt, joules);
+      out.energy_j += joules;
+      poll_j += joules;
+      t_th = end;
+      out.max_temp_c = std::max(out.max_temp_c, net->max_temperature());
+      if (end < next_poll) break;
+      const double hottest = net->max_temperature();
+      out.thermal.push_back({t_th, hottest, set.hz, t_th > poll_from ? poll_j / (t_th - poll_from) : 0});
+      poll_j = 0, poll_from = t_th;
+      next_poll += power->cfg->governor.poll_s;
+      if (hottest >= power->cfg->governor.critical_c) {
+        out.critical = true;
+        char b[160];
+        std::snprintf(b, sizeof b, "THERMAL_CRITICAL: %.4g C at t = %.6g s reaches governor.critical (%.4g C)", hottest,
+                      t_th, power->cfg->governor.critical_c);
+        out.fault = b;
+        return;
+      }
+      const arch::Setting nxt = gov->poll(hottest, set);
+      if ((nxt.hz != set.hz || nxt.volts != set.volts) && out.first_throttle_s < 0) out.first_throttle_s = t_th;
+      set = nxt;
+    }
+  };
   struct State {
     std::vector<double> at;    ///< arrivals
     size_t next = 0;           ///< next arrival
@@ -124,6 +176,7 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts) {
       if (better()) pick = i, go = ready;
     }
     if (pick == ts.size() && na == ts.size()) break;  // nothing queued, nothing to come
+    if (out.critical) break;
     // An arrival before the next dispatch joins its queue first (it may fill a batch or change who goes).
     if (na < ts.size() && (pick == ts.size() || next_arrival <= go)) {
       now = std::max(now, next_arrival);
@@ -136,9 +189,17 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts) {
     const LoadOptions& o = ts[pick].load;
     sample_until(pick, go);
     const auto b = static_cast<uint32_t>(std::min<size_t>(s.queue.size(), o.max_batch));
-    double service = ts[pick].service_s[b - 1];
-    if (!s.warm) service += ts[pick].cold_start_s, s.warm = true;
+    double service = ts[pick].service_s[b - 1], dyn_j = 0;
+    if (power) {  // at the governor's current clock; the idle time before it at leakage only
+      advance(go, 0);
+      if (out.critical) break;
+      std::tie(service, dyn_j) = power->batch(pick, b, set.hz, set.volts);
+      out.tenant_energy_j[pick] += dyn_j;
+    }
+    const double cold = s.warm ? 0.0 : ts[pick].cold_start_s;
+    service += cold, s.warm = true;
     const double done = go + service;
+    if (power) advance(done, dyn_j / service);
     LoadResult& r = out.tenants[pick];
     for (uint32_t k = 0; k < b; ++k) {
       const size_t q = s.queue.front();
@@ -151,7 +212,7 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts) {
     r.makespan_s = done;
     out.busy_s += service;
     out.makespan_s = done;
-    out.spans.push_back({pick, go, done, b});
+    out.spans.push_back({pick, go, done, b, cold});
     free_at = done;
     now = go;
   }
@@ -163,6 +224,8 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts) {
 }
 
 std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts) {
+  constexpr int kOperatorTrack = 1000000;        // after the tenants' tracks
+  constexpr size_t kMaxOperatorEvents = 500000;  // ~50 MB of JSON
   std::ostringstream os;
   os << "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n"
      << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim load\"}},\n"
@@ -173,6 +236,23 @@ std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts)
   for (const auto& b : r.spans)
     os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": 0, \"name\": \"" << ts[b.tenant].name << " batch of " << b.size
        << "\", \"ts\": " << num(b.start_s * 1e6) << ", \"dur\": " << num((b.end_s - b.start_s) * 1e6) << "}";
+  // Each batch's operators (the ONNX nodes as the simulator ran them), after its cold start and
+  // stretched to the batch's service time when the clock changed; capped to keep traces loadable.
+  os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << kOperatorTrack
+     << ", \"name\": \"thread_name\", \"args\": {\"name\": \"NPU operators\"}}";
+  size_t events = 0;
+  for (const auto& b : r.spans) {
+    const Tenant& t = ts[b.tenant];
+    if (b.size > t.operators.size() || t.operators[b.size - 1].empty()) continue;
+    const auto& ops = t.operators[b.size - 1];
+    if ((events += ops.size()) > kMaxOperatorEvents) break;
+    const double nominal = t.service_s[b.size - 1];
+    const double k = nominal > 0 ? (b.end_s - b.start_s - b.cold_s) / nominal : 1.0;
+    for (const MarkerSpan& op : ops)
+      os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << kOperatorTrack << ", \"name\": \"" << op.name
+         << "\", \"ts\": " << num((b.start_s + b.cold_s + k * op.start_s) * 1e6)
+         << ", \"dur\": " << num(k * (op.end_s - op.start_s) * 1e6) << "}";
+  }
   for (size_t i = 0; i < ts.size(); ++i)  // requests as async spans (they overlap on a tenant's track)
     for (size_t k = 0; k < r.arrival_s[i].size(); ++k)
       os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << i + 1 << ", \"name\": \"request " << k
@@ -207,27 +287,60 @@ std::string load_json(const LoadResult& r, const std::vector<double>& service_s,
   return s + "]}";
 }
 
-std::string load_prometheus(const LoadResult& r, const std::string& model) {
+std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& ts, bool with_power) {
+  // One HELP/TYPE block per metric family, a labelled series per tenant (text exposition 0.0.4).
   std::ostringstream os;
-  const std::string lbl = "{model=\"" + model + "\"";
+  auto lbl = [&](size_t i) { return "{tenant=\"" + ts[i].name + "\""; };
   os << "# HELP npusim_request_latency_seconds Request latency (arrival to completion), simulated.\n"
      << "# TYPE npusim_request_latency_seconds histogram\n";
-  const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
-  std::vector<double> l = r.latency_s;
-  std::sort(l.begin(), l.end());
-  for (double b : buckets)
-    os << "npusim_request_latency_seconds_bucket" << lbl << ",le=\"" << num(b) << "\"} "
-       << (std::upper_bound(l.begin(), l.end(), b) - l.begin()) << "\n";
-  os << "npusim_request_latency_seconds_bucket" << lbl << ",le=\"+Inf\"} " << l.size() << "\n"
-     << "npusim_request_latency_seconds_sum" << lbl << "} " << num(std::accumulate(l.begin(), l.end(), 0.0)) << "\n"
-     << "npusim_request_latency_seconds_count" << lbl << "} " << l.size() << "\n"
-     << "# HELP npusim_throughput_requests_per_second Completed requests per simulated second.\n"
-     << "# TYPE npusim_throughput_requests_per_second gauge\n"
-     << "npusim_throughput_requests_per_second" << lbl << "} "
-     << num(r.makespan_s > 0 ? static_cast<double>(r.requests) / r.makespan_s : 0) << "\n"
-     << "# HELP npusim_device_utilization Fraction of time the NPU was busy.\n"
+  const double buckets[] = {0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
+  for (size_t i = 0; i < ts.size(); ++i) {
+    std::vector<double> l = r.tenants[i].latency_s;
+    std::sort(l.begin(), l.end());
+    for (double b : buckets)
+      os << "npusim_request_latency_seconds_bucket" << lbl(i) << ",le=\"" << num(b) << "\"} "
+         << (std::upper_bound(l.begin(), l.end(), b) - l.begin()) << "\n";
+    os << "npusim_request_latency_seconds_bucket" << lbl(i) << ",le=\"+Inf\"} " << l.size() << "\n"
+       << "npusim_request_latency_seconds_sum" << lbl(i) << "} " << num(std::accumulate(l.begin(), l.end(), 0.0))
+       << "\n"
+       << "npusim_request_latency_seconds_count" << lbl(i) << "} " << l.size() << "\n";
+  }
+  auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    os << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (size_t i = 0; i < ts.size(); ++i) os << name << lbl(i) << "} " << num(value(i)) << "\n";
+  };
+  family("npusim_throughput_requests_per_second", "gauge", "Completed requests per simulated second.", [&](size_t i) {
+    const LoadResult& t = r.tenants[i];
+    return t.makespan_s > 0 ? static_cast<double>(t.requests) / t.makespan_s : 0.0;
+  });
+  family("npusim_queue_length_max", "gauge", "Longest queue the tenant saw.", [&](size_t i) {
+    size_t m = 0;
+    for (const auto& q : r.tenants[i].queue_length) m = std::max<size_t>(m, q.second);
+    return static_cast<double>(m);
+  });
+  family("npusim_device_busy_seconds_total", "counter", "Simulated seconds the NPU spent on the tenant's batches.",
+         [&](size_t i) { return r.tenants[i].busy_s; });
+  os << "# HELP npusim_device_utilization Fraction of time the NPU was busy.\n"
      << "# TYPE npusim_device_utilization gauge\n"
-     << "npusim_device_utilization" << lbl << "} " << num(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) << "\n";
+     << "npusim_device_utilization " << num(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) << "\n";
+  if (with_power) {
+    family("npusim_energy_per_inference_joules", "gauge", "Dynamic energy per request at the clocks the run used.",
+           [&](size_t i) {
+             const uint64_t n = r.tenants[i].requests;
+             return n ? r.tenant_energy_j[i] / static_cast<double>(n) : 0.0;
+           });
+    const double hz = r.thermal.empty() ? 0 : r.thermal.back().hz;
+    os << "# HELP npusim_energy_joules_total Energy of the whole run, leakage included.\n"
+       << "# TYPE npusim_energy_joules_total counter\nnpusim_energy_joules_total " << num(r.energy_j) << "\n"
+       << "# HELP npusim_temperature_max_celsius Hottest thermal node over the run.\n"
+       << "# TYPE npusim_temperature_max_celsius gauge\nnpusim_temperature_max_celsius " << num(r.max_temp_c) << "\n"
+       << "# HELP npusim_clock_hz NPU clock at the end of the run.\n"
+       << "# TYPE npusim_clock_hz gauge\nnpusim_clock_hz " << num(hz) << "\n";
+    size_t changes = 0;
+    for (size_t k = 1; k < r.thermal.size(); ++k) changes += r.thermal[k].hz != r.thermal[k - 1].hz;
+    os << "# HELP npusim_throttle_events_total Clock changes the governor made.\n"
+       << "# TYPE npusim_throttle_events_total counter\nnpusim_throttle_events_total " << changes << "\n";
+  }
   return os.str();
 }
 

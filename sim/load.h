@@ -7,9 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "sim/config/npu_config.h"
+#include "sim/simulator.h"
 
 namespace npusim {
 
@@ -45,6 +49,9 @@ struct Tenant {
   std::vector<double> service_s;  ///< its model's batch service times
   int priority = 0;               ///< higher is served first; ties go to the oldest waiting request
   double cold_start_s = 0;        ///< added to the tenant's first batch (loading its weights)
+  /// operators[b - 1]: the operator timeline of a batch of b, from the batch's start (for traces;
+  /// may be empty).
+  std::vector<std::vector<MarkerSpan>> operators;
 };
 
 /// A device span for traces: one batch of one tenant.
@@ -52,6 +59,20 @@ struct BatchSpan {
   size_t tenant = 0;
   double start_s = 0, end_s = 0;
   uint32_t size = 0;
+  double cold_s = 0;  ///< of which the cold start (at the beginning)
+};
+
+/// Power and temperature in the loop (optional): batch service times and energies depend on the
+/// clock the governor picks from the temperature the work produces.
+struct PowerLoop {
+  const config::NpuConfig* cfg = nullptr;  ///< power, thermal, dvfs, governor
+  /// Seconds and dynamic energy (J, at `volts`) of tenant t's batch of b at clock hz.
+  std::function<std::pair<double, double>(size_t t, uint32_t b, double hz, double volts)> batch;
+};
+
+/// One governor poll (the power-in-the-loop time series).
+struct ThermalSample {
+  double t_s = 0, temp_c = 0, hz = 0, power_w = 0;  ///< time, hottest node, clock, average power since the last poll
 };
 
 struct TenantsResult {
@@ -59,11 +80,19 @@ struct TenantsResult {
   std::vector<BatchSpan> spans;                ///< every batch, in order
   std::vector<std::vector<double>> arrival_s;  ///< per tenant: arrival times
   double makespan_s = 0, busy_s = 0;           ///< whole device
+  // With a PowerLoop:
+  double energy_j = 0;                  ///< dynamic + leakage, whole run
+  std::vector<double> tenant_energy_j;  ///< dynamic energy of each tenant's batches
+  double max_temp_c = 0;                ///< hottest node
+  double first_throttle_s = -1;         ///< time of the first clock change (-1: none)
+  std::vector<ThermalSample> thermal;   ///< per poll
+  bool critical = false;                ///< THERMAL_CRITICAL: the run stopped
+  std::string fault;                    ///< its message
 };
 
 /// Several tenants sharing the device: one batch at a time, strict priority between tenants whose
 /// batch may go (full, or its oldest request waited max_wait), the oldest request among equals.
-TenantsResult run_tenants(const std::vector<Tenant>& tenants);
+TenantsResult run_tenants(const std::vector<Tenant>& tenants, const PowerLoop* power = nullptr);
 
 /// Chrome/Perfetto trace: a track per tenant with every request's span, a device track with batches.
 std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& tenants);
@@ -71,7 +100,7 @@ std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ten
 /// Report as JSON: counts, throughput, utilization, latency p50/p95/p99/max and mean, wait, batches.
 std::string load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& opts);
 /// Prometheus text exposition: a latency histogram and gauges.
-std::string load_prometheus(const LoadResult& r, const std::string& model);
+std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& tenants, bool with_power);
 /// Percentile q (0..1) of v (nearest rank).
 double percentile_of(std::vector<double> v, double q);
 

@@ -99,7 +99,11 @@ class NpuTop : public sc_core::sc_module {
     r.acc_conflict_cycles = acc_->conflict_cycles();
     std::vector<Femtos> total(prog_.markers.size(), 0);
     for (const auto& sp : spans_)
-      if (sp.last_end > 0) total[sp.marker] += sp.last_end - sp.first_start;
+      if (sp.last_end > 0) {
+        total[sp.marker] += sp.last_end - sp.first_start;
+        r.marker_spans.push_back({prog_.markers[sp.marker], static_cast<double>(sp.first_start) / kFemtosPerSecond,
+                                  static_cast<double>(sp.last_end) / kFemtosPerSecond});
+      }
     for (size_t i = 0; i < prog_.markers.size(); ++i) {
       r.marker_cycles.push_back({prog_.markers[i], (total[i] + period_ - 1) / period_});
       r.marker_activity.push_back({prog_.markers[i], marker_activity_[i]});

@@ -45,6 +45,12 @@ struct CosimRow {
   uint64_t mismatches = 0;         ///< elements that differ from the functional model
 };
 
+/// One operator (DEBUG marker) on the time axis: its first instruction's issue to its last's end.
+struct MarkerSpan {
+  std::string name;               ///< the marker (ONNX node)
+  double start_s = 0, end_s = 0;  ///< simulated seconds from the start of the run
+};
+
 /// Per-engine counters.
 struct EngineStats {
   uint64_t instructions = 0;      ///< completed instructions
@@ -69,11 +75,12 @@ struct RunResult {
   uint64_t spad_accesses = 0, spad_bytes = 0, spad_conflict_cycles = 0;  ///< scratchpad
   uint64_t acc_accesses = 0, acc_bytes = 0, acc_conflict_cycles = 0;     ///< accumulator
   std::vector<std::pair<std::string, uint64_t>> marker_cycles;           ///< per DEBUG marker (operator)
-  arch::ActivityTimeline activity;                                       ///< action counts over time (power)
-  std::vector<std::pair<std::string, arch::Activity>> marker_activity;   ///< action counts per DEBUG marker
-  std::map<std::string, std::vector<uint8_t>> outputs;                   ///< output tensors by IO name
-  std::string trace_json;                                                ///< Chrome trace (when requested)
-  std::vector<CosimRow> cosim;                                           ///< per co-simulated matmul (mxu impl rtl)
+  std::vector<MarkerSpan> marker_spans;  ///< each marker's first issue to last completion (operator timeline)
+  arch::ActivityTimeline activity;       ///< action counts over time (power)
+  std::vector<std::pair<std::string, arch::Activity>> marker_activity;  ///< action counts per DEBUG marker
+  std::map<std::string, std::vector<uint8_t>> outputs;                  ///< output tensors by IO name
+  std::string trace_json;                                               ///< Chrome trace (when requested)
+  std::vector<CosimRow> cosim;                                          ///< per co-simulated matmul (mxu impl rtl)
 };
 
 /// Checks that `prog` can run on `cfg` (line size, array shape, SRAM sizes, dtypes, config hash).

@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "compiler/compile.h"
@@ -33,6 +34,7 @@
 #include "sim/config/units.h"
 #include "sim/device/server.h"
 #include "sim/load.h"
+#include "sim/metrics_server.h"
 #include "sim/npy.h"
 #include "sim/power.h"
 #include "sim/simulator.h"
@@ -300,9 +302,8 @@ BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, 
   return b;
 }
 
-/// A program's latency on `cfg` (timing only; inputs as zeros) and its cold start: the time to
-/// stream its constant regions (weights) from DRAM at the configuration's peak bandwidth.
-std::pair<double, double> program_timing(const config::NpuConfig& cfg, const isa::Program& prog) {
+/// A timing-only run of `prog` with every input as zeros; throws when it faults.
+RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog) {
   std::map<std::string, std::vector<uint8_t>> in;
   for (const auto& io : prog.io) {
     if (prog.regions[io.region].role != isa::RegionRole::Input) continue;
@@ -312,17 +313,30 @@ std::pair<double, double> program_timing(const config::NpuConfig& cfg, const isa
   }
   RunOptions o;
   o.timing_only = true;
-  const RunResult r = simulate(cfg, prog, in, o);
+  RunResult r = simulate(cfg, prog, in, o);
   if (!r.ok) throw isa::InputError("the program faults: " + r.fault_message);
+  return r;
+}
+
+/// A program's latency on `cfg` (timing only; inputs as zeros) and its cold start: the time to
+/// stream its constant regions (weights) from DRAM at the configuration's peak bandwidth.
+struct ProgramTiming {
+  double seconds = 0, cold_start_s = 0;  ///< latency; weights from DRAM at peak bandwidth
+  std::vector<MarkerSpan> operators;     ///< operator timeline
+};
+ProgramTiming program_timing(const config::NpuConfig& cfg, const isa::Program& prog) {
+  const RunResult r = timing_run(cfg, prog);
   uint64_t weights = 0;
   for (const auto& reg : prog.regions)
     if (reg.role == isa::RegionRole::Const) weights += reg.size;
-  return {r.seconds, r.dram_peak_bandwidth > 0 ? static_cast<double>(weights) / r.dram_peak_bandwidth : 0.0};
+  return {r.seconds, r.dram_peak_bandwidth > 0 ? static_cast<double>(weights) / r.dram_peak_bandwidth : 0.0,
+          r.marker_spans};
 }
 
-/// One tenant's options from CLI flags or a tenants.yaml entry (key -> text).
-Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std::string>& kv,
-                   const std::string& where) {
+/// One tenant's options from CLI flags or a tenants.yaml entry (key -> text). `programs` (optional)
+/// receives its compiled program per batch size (one entry for a .npub: batch b runs it b times).
+Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std::string>& kv, const std::string& where,
+                   std::vector<isa::Program>* programs = nullptr) {
   static const std::set<std::string> keys = {"name",      "model",    "rate",     "arrivals", "on",        "off",
                                              "max_batch", "max_wait", "priority", "seed",     "precision", "duration"};
   for (const auto& [k, v] : kv)
@@ -385,15 +399,27 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
       compiler::CompileOptions co;
       co.precision = get("precision", "fp16");
       const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(model, b), target_info(cfg), co);
-      const auto [sec, cold] = program_timing(cfg, m.program);
-      t.service_s.push_back(sec);
-      if (b == 1) t.cold_start_s = cold;
+      ProgramTiming pt = program_timing(cfg, m.program);
+      t.service_s.push_back(pt.seconds);
+      t.operators.push_back(std::move(pt.operators));
+      if (b == 1) t.cold_start_s = pt.cold_start_s;
+      if (programs) programs->push_back(m.program);
     } else if (b == 1) {
-      const auto [sec, cold] = program_timing(cfg, load_program(model));
-      t.service_s.push_back(sec);
-      t.cold_start_s = cold;
+      const isa::Program prog = load_program(model);
+      ProgramTiming pt = program_timing(cfg, prog);
+      t.service_s.push_back(pt.seconds);
+      t.operators.push_back(std::move(pt.operators));
+      t.cold_start_s = pt.cold_start_s;
+      if (programs) programs->push_back(prog);
     } else {
       t.service_s.push_back(b * t.service_s[0]);
+      std::vector<MarkerSpan> ops;  // b runs back to back
+      for (uint32_t k = 0; k < b; ++k)
+        for (MarkerSpan op : t.operators[0]) {
+          op.start_s += k * t.service_s[0], op.end_s += k * t.service_s[0];
+          ops.push_back(op);
+        }
+      t.operators.push_back(std::move(ops));
     }
   }
   return t;
@@ -401,16 +427,36 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
 
 /// `npusim load`: request streams against the NPU with dynamic batching (sim/load.h).
 int cmd_load(const std::vector<std::string>& argv) {
-  const Args a(
-      argv,
-      {"--config", "--rate", "--duration", "--arrivals", "--on", "--off", "--max-batch", "--max-wait", "--seed",
-       "--report", "--metrics", "--queue-csv", "--precision", "--tenants", "--trace", "--latency-csv", "--priority"},
-      {"--quiet", "--no-cold-start"});
+  const Args a(argv,
+               {"--config",
+                "--rate",
+                "--duration",
+                "--arrivals",
+                "--on",
+                "--off",
+                "--max-batch",
+                "--max-wait",
+                "--seed",
+                "--report",
+                "--metrics",
+                "--queue-csv",
+                "--precision",
+                "--tenants",
+                "--trace",
+                "--latency-csv",
+                "--priority",
+                "--thermal-csv",
+                "--metrics-port",
+                "--metrics-linger",
+                "--metrics-port-file"},
+               {"--quiet", "--no-cold-start", "--thermal"});
   if (!a.has("--config")) throw UsageError("load needs --config CONFIG.yaml");
   if (a.positional().size() != 1 && !a.has("--tenants"))
     throw UsageError("load needs one MODEL (.onnx, .npub or .npus) or --tenants TENANTS.yaml");
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+  const bool thermal = a.flag("--thermal") || a.has("--thermal-csv");
   std::vector<Tenant> ts;
+  std::vector<std::vector<isa::Program>> programs;  // per tenant, per batch size (with --thermal)
   if (a.has("--tenants")) {
     YAML::Node root;
     try {
@@ -431,7 +477,8 @@ int cmd_load(const std::vector<std::string>& argv) {
         kv[p.first.as<std::string>()] = p.second.Scalar();
       }
       if (!kv.count("duration") && a.has("--duration")) kv["duration"] = a.value("--duration");
-      ts.push_back(make_tenant(cfg, kv, where));
+      programs.emplace_back();
+      ts.push_back(make_tenant(cfg, kv, where, thermal ? &programs.back() : nullptr));
     }
   } else {
     std::map<std::string, std::string> kv{{"model", a.positional()[0]}, {"name", a.positional()[0]}};
@@ -447,12 +494,37 @@ int cmd_load(const std::vector<std::string>& argv) {
                                                          {"--priority", "priority"}};
     for (const auto& [flag, key] : flags)
       if (a.has(flag)) kv[key] = a.value(flag);
-    ts.push_back(make_tenant(cfg, kv, "options"));
+    programs.emplace_back();
+    ts.push_back(make_tenant(cfg, kv, "options", thermal ? &programs.back() : nullptr));
   }
   if (a.flag("--no-cold-start"))
     for (auto& t : ts) t.cold_start_s = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const TenantsResult r = run_tenants(ts);
+  // Power in the loop: a batch's time and dynamic energy at the governor's clock, simulated once per
+  // (tenant, batch size, clock) the run visits.
+  PowerLoop loop;
+  std::map<std::tuple<size_t, uint32_t, double>, std::pair<double, double>> at_clock;  // -> (s, J at 1 V)
+  const arch::EnergyModel energy(cfg.power);
+  if (thermal) {
+    loop.cfg = &cfg;
+    loop.batch = [&](size_t t, uint32_t b, double hz, double volts) {
+      const bool per_batch = programs[t].size() >= b;  // compiled for this batch size, else b runs
+      const auto key = std::make_tuple(t, per_batch ? b : 1u, hz);
+      auto it = at_clock.find(key);
+      if (it == at_clock.end()) {
+        config::NpuConfig c = cfg;
+        c.clock_hz = hz;
+        const RunResult run = timing_run(c, programs[t][per_batch ? b - 1 : 0]);
+        arch::Activity act = run.activity.total();
+        act.cycles = run.seconds * hz;
+        it = at_clock.emplace(key, std::make_pair(run.seconds, arch::total(energy.dynamic(act, 1.0)))).first;
+      }
+      // Dynamic energy scales with V^2 (CV^2 switching); a .npub batch of b is b runs.
+      const double k = per_batch ? 1.0 : b;
+      return std::make_pair(k * it->second.first, k * it->second.second * volts * volts);
+    };
+  }
+  const TenantsResult r = run_tenants(ts, thermal ? &loop : nullptr);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto write = [](const std::string& file, const std::string& text) {
     std::ofstream out(file);
@@ -462,7 +534,8 @@ int cmd_load(const std::vector<std::string>& argv) {
   std::string json = "{\"config\": \"" + cfg.name + "\", \"makespan_s\": " + std::to_string(r.makespan_s) +
                      ", \"utilization\": " + std::to_string(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) +
                      ", \"tenants\": [";
-  std::string prom, queue = "tenant,time_s,queue_length\n", lat = "tenant,arrival_s,latency_s\n";
+  const std::string prom = load_prometheus(r, ts, thermal);
+  std::string queue = "tenant,time_s,queue_length\n", lat = "tenant,arrival_s,latency_s\n";
   for (size_t i = 0; i < ts.size(); ++i) {
     const LoadResult& t = r.tenants[i];
     std::string one = load_json(t, ts[i].service_s, ts[i].load);
@@ -474,13 +547,46 @@ int cmd_load(const std::vector<std::string>& argv) {
                         return size_t{0};
                       }()) + ", ");
     json += std::string(i ? ", " : "") + one;
-    prom += load_prometheus(t, ts[i].name);
     for (const auto& [tm, n] : t.queue_length)
       queue += ts[i].name + "," + std::to_string(tm) + "," + std::to_string(n) + "\n";
     for (size_t k = 0; k < t.latency_s.size(); ++k)
       lat += ts[i].name + "," + std::to_string(r.arrival_s[i][k]) + "," + std::to_string(t.latency_s[k]) + "\n";
   }
-  json += "]}";
+  json += "]";
+  if (thermal) {
+    char b[256];
+    std::snprintf(b, sizeof b,
+                  ", \"power\": {\"energy_j\": %.9g, \"average_w\": %.9g, \"max_temp_c\": %.6g, "
+                  "\"first_throttle_s\": %.9g, \"critical\": %s, \"energy_per_inference_j\": [",
+                  r.energy_j, r.makespan_s > 0 ? r.energy_j / r.makespan_s : 0.0, r.max_temp_c, r.first_throttle_s,
+                  r.critical ? "true" : "false");
+    json += b;
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const uint64_t n = r.tenants[i].requests;
+      std::snprintf(b, sizeof b, "%s%.9g", i ? ", " : "", n ? r.tenant_energy_j[i] / n : 0.0);
+      json += b;
+    }
+    json += "], \"clock_changes\": [";
+    double hz = 0;
+    bool first = true;
+    for (const ThermalSample& s : r.thermal) {
+      if (s.hz == hz) continue;
+      std::snprintf(b, sizeof b, "%s{\"t_s\": %.9g, \"hz\": %.9g, \"temp_c\": %.6g}", first ? "" : ", ", s.t_s, s.hz,
+                    s.temp_c);
+      json += b, hz = s.hz, first = false;
+    }
+    json += "]}";
+  }
+  json += "}";
+  if (a.has("--thermal-csv")) {
+    std::string csv = "time_s,temp_c,clock_hz,power_w\n";
+    for (const ThermalSample& s : r.thermal) {
+      char b[128];
+      std::snprintf(b, sizeof b, "%.9g,%.6g,%.9g,%.6g\n", s.t_s, s.temp_c, s.hz, s.power_w);
+      csv += b;
+    }
+    write(a.value("--thermal-csv"), csv);
+  }
   if (a.has("--report")) write(a.value("--report"), json + "\n");
   if (a.has("--metrics")) write(a.value("--metrics"), prom);
   if (a.has("--queue-csv")) write(a.value("--queue-csv"), queue);
@@ -500,9 +606,38 @@ int cmd_load(const std::vector<std::string>& argv) {
           t.makespan_s > 0 ? static_cast<double>(t.requests) / t.makespan_s : 0.0, percentile_of(l, 0.5),
           percentile_of(l, 0.95), percentile_of(l, 0.99), l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()),
           ts[i].service_s[0], ts[i].cold_start_s);
+      if (thermal && t.requests)
+        std::printf("    energy %.6g J per inference (dynamic, at the clocks the governor chose)\n",
+                    r.tenant_energy_j[i] / static_cast<double>(t.requests));
+    }
+    if (thermal) {
+      std::printf("  power: %.6g J in all (leakage included), hottest %.4g C, ", r.energy_j, r.max_temp_c);
+      if (r.first_throttle_s >= 0)
+        std::printf("first clock change at %.6g s\n", r.first_throttle_s);
+      else
+        std::printf("no throttling\n");
     }
   }
-  return kExitOk;
+  if (r.critical) std::fprintf(stderr, "npusim load: %s\n", r.fault.c_str());
+  if (a.has("--metrics-port")) {
+    // The finished run's metrics stay up for Prometheus to scrape (the simulation itself takes
+    // well under the usual 15 s scrape interval).
+    MetricsServerOptions mo;
+    unsigned long long port = 0;
+    if (!config::parse_unsigned(a.value("--metrics-port"), port) || port > 65535)
+      throw UsageError("--metrics-port expects a TCP port (0 to 65535)");
+    mo.port = static_cast<int>(port);
+    if (a.has("--metrics-linger") && !config::parse_time(a.value("--metrics-linger"), mo.linger_s))
+      throw UsageError("--metrics-linger expects a time such as 30s");
+    mo.port_file = a.value("--metrics-port-file");
+    mo.announce = !a.flag("--quiet");
+    try {
+      serve_metrics(mo, [&] { return prom; });
+    } catch (const std::runtime_error& e) {
+      throw isa::InputError(e.what());
+    }
+  }
+  return r.critical ? kExitFault : kExitOk;
 }
 
 /// `npusim serve`: the device behind a UNIX socket (docs/wire-protocol.md).
@@ -930,6 +1065,7 @@ const std::vector<Command>& commands() {
        "                   [--arrivals poisson|onoff|trace:FILE.csv] [--on 1s --off 1s] [--max-batch N]\n"
        "                   [--max-wait 2ms] [--seed S] [--priority P] [--report R.json] [--metrics M.prom]\n"
        "                   [--queue-csv Q.csv] [--latency-csv L.csv] [--trace T.json] [--no-cold-start]\n"
+       "                   [--thermal] [--thermal-csv TH.csv] [--metrics-port P [--metrics-linger 30s]]\n"
        "       npusim load --config CONFIG.yaml --tenants TENANTS.yaml [--duration 60s] [outputs]\n"
        "\n"
        "Requests arrive (Poisson, bursty on/off at the same mean rate, or the timestamps of a CSV) and\n"
@@ -938,7 +1074,13 @@ const std::vector<Command>& commands() {
        "compiled for batch b (ONNX; a .npub runs b times back to back). Reports p50/p95/p99/max latency,\n"
        "throughput and utilization; --metrics writes a Prometheus text file, --trace a Perfetto trace of\n"
        "requests and batches. Several tenants (--tenants) share the device by priority; each tenant's\n"
-       "first batch pays its cold start (weights from DRAM). docs/serving.md.\n",
+       "first batch pays its cold start (weights from DRAM). --thermal puts power and temperature in the\n"
+       "loop: each batch runs at the clock the governor picks, its energy heats the thermal network, and\n"
+       "the report gains energy per inference, the hottest temperature and the clock changes\n"
+       "(--thermal-csv: temperature, clock and power per governor poll); THERMAL_CRITICAL exits 1.\n"
+       "--metrics-port serves the metrics at http://127.0.0.1:P/metrics after the run, until\n"
+       "interrupted or for --metrics-linger.\n"
+       "docs/serving.md.\n",
        cmd_load},
       {"serve", "serve the device on a UNIX socket for drivers in other processes",
        "usage: npusim serve --config CONFIG.yaml --socket PATH [--record RUN.rtrace] [--exit-when-idle]\n"

@@ -40,6 +40,58 @@ if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
   /usr/bin/python3 "$SRC/scripts/plot_load.py" tl.csv --queue tq.csv -o load.png >/dev/null && [ -s load.png ] \
     && echo "ok: latency CDF and queue plot" || fail "plot"
 fi
+sed 's/ambient: 35/ambient: 80/; s/trips: \[85\]/trips: [81]/' "$CFG" >hot.yaml
+"$NPUSIM" load --config hot.yaml m.onnx --rate 20000/s --duration 30s --max-batch 4 --max-wait 50us --thermal \
+  --thermal-csv th.csv --report hr.json >hout.txt || fail "thermal run exited $?"
+/usr/bin/python3 -c "
+import json; p = json.load(open('hr.json'))['power']
+assert p['first_throttle_s'] > 0 and p['max_temp_c'] > 81 and p['energy_j'] > 0, p
+assert p['clock_changes'][-1]['hz'] < 1e9, p" && head -1 th.csv | grep -q '^time_s,temp_c,clock_hz,power_w$' \
+  && grep -q "first clock change at" hout.txt && echo "ok: thermal run throttles and reports power" || fail "thermal run"
+if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  /usr/bin/python3 "$SRC/scripts/plot_load.py" l.csv --thermal th.csv -o thermal.png >/dev/null && [ -s thermal.png ] \
+    && echo "ok: temperature and clock plot" || fail "thermal plot"
+fi
+# Exposition format: every family has one HELP and one TYPE line, every sample a family.
+"$NPUSIM" load --config hot.yaml m.onnx --rate 20000/s --duration 2s --thermal --metrics hr.prom --quiet
+/usr/bin/python3 - <<'PY' && echo "ok: exposition has one HELP/TYPE per family and power gauges" || fail "exposition"
+import re
+types, samples = {}, []
+for line in open('hr.prom'):
+    if line.startswith('# TYPE '):
+        _, _, name, kind = line.split()
+        assert name not in types, 'second TYPE for ' + name
+        types[name] = kind
+    elif not line.startswith('#'):
+        m = re.match(r'([a-z_]+)(\{[^}]*\})? (\S+)$', line.strip())
+        assert m, line
+        float(m.group(3)); samples.append(m.group(1))
+for s in samples:
+    assert s in types or re.sub('_(bucket|sum|count)$', '', s) in types, s
+for g in ('npusim_temperature_max_celsius', 'npusim_clock_hz', 'npusim_energy_joules_total', 'npusim_throttle_events_total'):
+    assert g in types, g
+PY
+"$NPUSIM" load --config "$CFG" m.onnx --rate 1000/s --duration 1s --metrics-port 0 --metrics-port-file port.txt \
+  --metrics-linger 20s --quiet &
+LOAD_PID=$!
+/usr/bin/python3 - <<'PY' && echo "ok: metrics endpoint answers /metrics and 404s elsewhere" || fail "metrics endpoint"
+import os, time, urllib.request, urllib.error
+for _ in range(200):
+    if os.path.exists('port.txt') and open('port.txt').read().strip(): break
+    time.sleep(0.05)
+port = open('port.txt').read().strip()
+body = urllib.request.urlopen(f'http://127.0.0.1:{port}/metrics', timeout=5).read().decode()
+assert 'npusim_request_latency_seconds_count{tenant="m.onnx"}' in body, body[:300]
+try:
+    urllib.request.urlopen(f'http://127.0.0.1:{port}/', timeout=5); raise SystemExit('no 404')
+except urllib.error.HTTPError as e:
+    assert e.code == 404
+PY
+kill -TERM $LOAD_PID; wait $LOAD_PID
+[ $? -eq 0 ] && echo "ok: SIGTERM ends the endpoint cleanly" || fail "endpoint exit"
+sed 's/ambient: 35/ambient: 99/' "$CFG" >critical.yaml
+"$NPUSIM" load --config critical.yaml m.onnx --rate 1000/s --duration 60s --thermal >e.txt 2>&1
+[ $? -eq 1 ] && grep -q "THERMAL_CRITICAL" e.txt && echo "ok: critical temperature exits 1" || fail "critical"
 printf 'tenants:\n  - {name: x, model: m.onnx, rate: fast}\n' >bad.yaml
 "$NPUSIM" load --config "$CFG" --tenants bad.yaml >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "bad.yaml: tenant 0: rate expects requests per second" e.txt && echo "ok: bad tenant rejected" || fail "bad tenant"

@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
+#include "sim/config/npu_config.h"
 #include "sim/load.h"
 
 namespace npusim {
@@ -130,6 +132,79 @@ TEST(Load, TheFirstBatchPaysTheColdStart) {
   EXPECT_NEAR(r.tenants[0].latency_s[0], 0.26, 1e-12);
   EXPECT_NEAR(r.tenants[0].latency_s[1], 0.01, 1e-12);
   EXPECT_NEAR(r.tenants[0].latency_s[2], 0.01, 1e-12);
+}
+
+TEST(Load, TraceOperatorsLineUpWithTheirBatch) {
+  // Two requests, the first cold: each batch's operators start after its cold start and end with it.
+  Tenant t;
+  t.name = "m";
+  t.load.arrivals = "trace";
+  t.load.duration_s = 10;
+  t.load.trace = {1.0, 2.0};
+  t.service_s = {0.01};
+  t.cold_start_s = 0.25;
+  t.operators = {{{"conv", 0, 0.004}, {"fc", 0.004, 0.01}}};
+  const TenantsResult r = run_tenants({t});
+  const std::string trace = tenants_trace(r, {t});
+  // Batch 1: 1.0 s + 0.25 s cold; conv at 1.25 s, fc at 1.254 s (microseconds in the trace).
+  EXPECT_NE(trace.find("\"name\": \"conv\", \"ts\": 1250000, \"dur\": 4000}"), std::string::npos) << trace;
+  EXPECT_NE(trace.find("\"name\": \"fc\", \"ts\": 1254000, \"dur\": 6000}"), std::string::npos);
+  // Batch 2 is warm: at 2.0 s.
+  EXPECT_NE(trace.find("\"name\": \"conv\", \"ts\": 2000000, \"dur\": 4000}"), std::string::npos);
+}
+
+/// Edge's power, thermal and governor; a model that takes 1 ms at 1 GHz (compute-bound: time scales
+/// with 1/f) and 2 mJ per request at 0.85 V (2 W when busy).
+PowerLoop synthetic_power(const config::NpuConfig& cfg) {
+  PowerLoop p;
+  p.cfg = &cfg;
+  p.batch = [](size_t, uint32_t b, double hz, double volts) {
+    const double v = volts / 0.85;
+    return std::pair<double, double>{b * 1e-3 * 1e9 / hz, b * 2e-3 * v * v};
+  };
+  return p;
+}
+
+TEST(Load, AThermalRunShowsP99RisingAfterTheTrip) {
+  // edge.yaml in a 70 C enclosure at 70% load: the die crosses 85 C within minutes, step_wise
+  // lowers the clock, service times grow by the frequency ratio and the tail follows.
+  config::NpuConfig cfg = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+  cfg.thermal.ambient_c = 70;
+  const PowerLoop power = synthetic_power(cfg);
+  Tenant t;
+  t.load.rate_per_s = 700;
+  t.load.duration_s = 400;
+  t.service_s = {1e-3};
+  const TenantsResult r = run_tenants({t}, &power);
+  ASSERT_FALSE(r.critical) << r.fault;
+  ASSERT_GT(r.first_throttle_s, 0) << "never throttled; hottest " << r.max_temp_c;
+  std::vector<double> before, after;
+  for (size_t k = 0; k < r.arrival_s[0].size(); ++k)
+    (r.arrival_s[0][k] < r.first_throttle_s ? before : after).push_back(r.tenants[0].latency_s[k]);
+  ASSERT_GT(before.size(), 1000u);
+  ASSERT_GT(after.size(), 1000u);
+  EXPECT_GT(percentile_of(after, 0.99), 1.2 * percentile_of(before, 0.99));
+  std::printf("first throttle at %.1f s; p99 %.3g ms before, %.3g ms after; hottest %.2f C; %.1f J\n",
+              r.first_throttle_s, 1e3 * percentile_of(before, 0.99), 1e3 * percentile_of(after, 0.99), r.max_temp_c,
+              r.energy_j);
+  EXPECT_GT(r.max_temp_c, 85);
+  EXPECT_LT(r.max_temp_c, 90);                  // held near the trip
+  EXPECT_GT(r.energy_j, r.tenant_energy_j[0]);  // leakage on top of the batches' energy
+}
+
+TEST(Load, ReachingTheCriticalTemperatureStopsTheRun) {
+  config::NpuConfig cfg = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+  cfg.thermal.ambient_c = 97;  // 3 K below critical: the first busy seconds get there
+  cfg.governor.impl = "none";
+  cfg.governor.trips_c = {96};
+  const PowerLoop power = synthetic_power(cfg);
+  Tenant t;
+  t.load.rate_per_s = 900;
+  t.load.duration_s = 100;
+  t.service_s = {1e-3};
+  const TenantsResult r = run_tenants({t}, &power);
+  EXPECT_TRUE(r.critical);
+  EXPECT_NE(r.fault.find("THERMAL_CRITICAL"), std::string::npos);
 }
 
 TEST(Load, BadOptions_bad) {
