@@ -38,6 +38,7 @@
 #include "sim/npy.h"
 #include "sim/power.h"
 #include "sim/simulator.h"
+#include "sim/topology.h"
 #include "sim/version.h"
 
 namespace npusim::cli {
@@ -991,12 +992,80 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
   return r.ok ? kExitOk : kExitFault;
 }
 
+/// Loads --config: an npusim YAML, or a SCALE-Sim .cfg (with its layer memory).
+config::NpuConfig load_any_config(const std::string& path, topology::LayerMemory* mem) {
+  if (ends_with(path, ".cfg")) {
+    topology::LayerMemory m;
+    config::NpuConfig cfg = topology::load_scalesim_cfg(path, m);
+    if (mem) *mem = m;
+    return cfg;
+  }
+  config::NpuConfig cfg = config::load_npu_config(path);
+  if (mem) *mem = topology::memory_of(cfg);
+  return cfg;
+}
+
+/// `npusim run --topology layers.csv`: SCALE-Sim layer lists, layer by layer (sim/topology.h).
+int run_topology(const Args& a) {
+  if (!a.positional().empty()) throw UsageError("run --topology takes no program");
+  if (!a.has("--config")) throw UsageError("run --topology needs --config (npusim .yaml or SCALE-Sim .cfg)");
+  topology::LayerMemory mem;
+  const config::NpuConfig cfg = load_any_config(a.value("--config"), &mem);
+  if (a.flag("--ideal-memory")) mem.ideal = true;
+  const std::string f = a.value("--topology-format", "auto");
+  if (f != "auto" && f != "conv" && f != "gemm") throw UsageError("--topology-format expects auto, conv or gemm");
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto layers = topology::load_topology(a.value("--topology"), f == "conv"   ? topology::Format::Conv
+                                                                     : f == "gemm" ? topology::Format::Gemm
+                                                                                   : topology::Format::Auto);
+  const auto rs = topology::run_layers(cfg, mem, layers);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto write = [](const std::string& file, const std::string& text) {
+    std::ofstream out(file);
+    if (!out) throw isa::InputError(file + ": cannot write");
+    out << text;
+  };
+  if (a.has("--stats")) write(a.value("--stats"), topology::topology_json(cfg, mem, rs));
+  if (a.has("--report-dir")) {
+    const std::string dir = a.value("--report-dir");
+    ::mkdir(dir.c_str(), 0755);
+    write(dir + "/COMPUTE_REPORT.csv", topology::compute_report_csv(rs));
+    write(dir + "/BANDWIDTH_REPORT.csv", topology::bandwidth_report_csv(rs));
+    write(dir + "/DETAILED_ACCESS_REPORT.csv", topology::access_report_csv(rs));
+  }
+  if (!a.flag("--quiet")) {
+    uint64_t cycles = 0, compute = 0, macs = 0;
+    double joules = 0;
+    std::printf("%-24s %10s %10s %10s %12s %12s %8s %8s %12s\n", "layer", "M", "N", "K", "compute cyc", "total cyc",
+                "util %", "map %", "DRAM bytes");
+    for (const auto& r : rs) {
+      std::printf("%-24s %10llu %10llu %10llu %12llu %12llu %8.2f %8.2f %12llu\n", r.name.c_str(),
+                  static_cast<unsigned long long>(r.gemm.m), static_cast<unsigned long long>(r.gemm.n),
+                  static_cast<unsigned long long>(r.gemm.k), static_cast<unsigned long long>(r.compute_cycles),
+                  static_cast<unsigned long long>(r.total_cycles), 100 * r.overall_util, 100 * r.mapping_efficiency,
+                  static_cast<unsigned long long>(r.dram_bytes));
+      cycles += r.total_cycles, compute += r.compute_cycles, macs += r.macs, joules += r.energy_j;
+    }
+    std::printf(
+        "%zu layers on %s (%ux%u %s%s): %llu cycles (%llu compute), %.6g s at %s, utilization %.2f%%, %.6g J; "
+        "%.3g ms of wall time\n",
+        rs.size(), cfg.name.c_str(), cfg.mxu.rows, cfg.mxu.cols, cfg.mxu.dataflow.c_str(),
+        mem.ideal ? ", ideal memory" : "", static_cast<unsigned long long>(cycles),
+        static_cast<unsigned long long>(compute), static_cast<double>(cycles) / cfg.clock_hz,
+        config::frequency_text(cfg.clock_hz).c_str(),
+        cycles ? 100.0 * static_cast<double>(macs) / (static_cast<double>(cycles) * cfg.mxu.rows * cfg.mxu.cols) : 0.0,
+        joules, 1e3 * wall);
+  }
+  return kExitOk;
+}
+
 int cmd_run(const std::vector<std::string>& argv) {
-  const Args a(
-      argv,
-      {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
-       "--precision", "--calibrate", "--repeat", "--duration", "--power-csv", "--sample-interval", "--cosim-report"},
-      {"--timing-only", "--quiet", "--no-fallback"});
+  const Args a(argv,
+               {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
+                "--precision", "--calibrate", "--repeat", "--duration", "--power-csv", "--sample-interval",
+                "--cosim-report", "--topology", "--topology-format", "--report-dir"},
+               {"--timing-only", "--quiet", "--no-fallback", "--ideal-memory"});
+  if (a.has("--topology")) return run_topology(a);
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
   const std::string path = a.positional()[0];
@@ -1029,6 +1098,8 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> cmds = {
       {"run", "run a program on a configured NPU (exact outputs, cycles, stats, trace)",
        "usage: npusim run --config CONFIG.yaml PROGRAM.(npub|npus|onnx) [options]\n"
+       "       npusim run --topology LAYERS.csv --config CONFIG.(yaml|cfg) [--ideal-memory]\n"
+       "                  [--topology-format auto|conv|gemm] [--report-dir DIR] [--stats FILE]\n"
        "\n"
        "Runs PROGRAM on the NPU that CONFIG describes, in SystemC, at tile level: exact outputs,\n"
        "deterministic cycles. A .npus program is assembled first; an .onnx model is compiled first\n"
@@ -1055,6 +1126,12 @@ const std::vector<Command>& commands() {
        "Every run's stats.json has `power` (energy by component and operator, average and peak\n"
        "power, temperature); long runs write `long_run` (latencies, energy, throttle events) and,\n"
        "with --trace, counter tracks of power, temperature and clock (docs/power.md).\n"
+       "\n"
+       "With --topology, runs a SCALE-Sim layer list (conv or M,N,K form) layer by layer on the\n"
+       "configured array, with an npusim YAML or a SCALE-Sim .cfg: compute cycles of the MXU model\n"
+       "(SCALE-Sim's closed form), SCALE-Sim's SRAM counts, npusim's DRAM model, energy; --report-dir\n"
+       "writes COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv\n"
+       "(docs/topology.md).\n"
        "\n"
        "Exit code 1 when the device faults (bounds, semaphore overflow, deadlock, watchdog): the\n"
        "message names the instruction index and engine, and for deadlocks every engine's PC and\n"
