@@ -2,6 +2,7 @@
 //   0 success, 1 a simulation/runtime fault, 2 a usage or input error.
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <Eigen/Core>
@@ -38,8 +39,10 @@
 #include "sim/npy.h"
 #include "sim/power.h"
 #include "sim/simulator.h"
+#include "sim/sweep.h"
 #include "sim/topology.h"
 #include "sim/version.h"
+#include "sim/workload.h"
 
 namespace npusim::cli {
 namespace {
@@ -58,12 +61,6 @@ struct Command {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// Loads a program from `.npub` (strict reader) or `.npus` (assembler).
-isa::Program load_program(const std::string& path) {
-  if (ends_with(path, ".npus")) return isa::assemble_file(path).program;
-  return isa::load_npub_file(path);
 }
 
 int cmd_asm(const std::vector<std::string>& argv) {
@@ -222,18 +219,6 @@ void write_reports(const Args& a, const RunResult& r, const config::NpuConfig& c
   }
 }
 
-/// The compiler's view of a configuration.
-compiler::TargetInfo target_info(const config::NpuConfig& c) {
-  compiler::TargetInfo t;
-  t.line_bytes = c.spad.line_bytes;
-  t.mxu_rows = c.mxu.rows;
-  t.mxu_cols = c.mxu.cols;
-  t.spad_bytes = c.spad.size_bytes;
-  t.acc_bytes = c.acc.size_bytes;
-  t.mxu_dtypes = c.mxu.dtypes;
-  return t;
-}
-
 /// A model as the CLI compiled it: the float graph (the accuracy baseline) and the program.
 struct BuiltModel {
   compiler::Graph graph;                   ///< the model as imported (float)
@@ -301,22 +286,6 @@ BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, 
   if (a.has("--calibrate")) throw UsageError("--calibrate applies to --precision int8");
   b.m = compiler::compile(b.graph, target_info(cfg), o);
   return b;
-}
-
-/// A timing-only run of `prog` with every input as zeros; throws when it faults.
-RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog) {
-  std::map<std::string, std::vector<uint8_t>> in;
-  for (const auto& io : prog.io) {
-    if (prog.regions[io.region].role != isa::RegionRole::Input) continue;
-    uint64_t bytes = isa::tensor_type_bytes(io.dtype);
-    for (int k = 0; k < io.rank; ++k) bytes *= io.dims[k];
-    in[io.name].assign(bytes, 0);
-  }
-  RunOptions o;
-  o.timing_only = true;
-  RunResult r = simulate(cfg, prog, in, o);
-  if (!r.ok) throw isa::InputError("the program faults: " + r.fault_message);
-  return r;
 }
 
 /// A program's latency on `cfg` (timing only; inputs as zeros) and its cold start: the time to
@@ -639,6 +608,52 @@ int cmd_load(const std::vector<std::string>& argv) {
     }
   }
   return r.critical ? kExitFault : kExitOk;
+}
+
+/// `npusim sweep`: design points x workloads on a local process pool (sim/sweep.h).
+int cmd_sweep(const std::vector<std::string>& argv) {
+  const Args a(argv, {"-j", "--plan"}, {"--no-cache", "--plot", "--quiet"});
+  if (a.positional().size() != 1) throw UsageError("sweep needs one sweep file (sweep.yaml)");
+  const sweep::Spec spec = sweep::load_spec(a.positional()[0]);
+  sweep::RunOptions o;
+  o.jobs = static_cast<unsigned>(a.number("-j", 0));
+  o.no_cache = a.flag("--no-cache");
+  o.plan_file = a.value("--plan");
+  o.progress = !a.flag("--quiet");
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw isa::InputError("cannot find the npusim executable (/proc/self/exe)");
+  o.self_exe.assign(exe, static_cast<size_t>(n));
+  if (a.flag("--plot")) {
+    o.plot_script = std::string(NPUSIM_SCRIPTS_DIR) + "/plot_sweep.py";
+    if (::access(o.plot_script.c_str(), R_OK) != 0) throw UsageError("--plot: " + o.plot_script + " is not there");
+  }
+  const int rc = sweep::run(spec, o);
+  if (!a.flag("--quiet") && o.plan_file.empty())
+    std::printf("results: %s/results.csv, %s/results.json%s\n", spec.output.c_str(), spec.output.c_str(),
+                o.plot_script.empty() ? "" : (", " + spec.output + "/pareto.png").c_str());
+  return rc;
+}
+
+/// `npusim sweep-point`: one (configuration, workload) of a sweep, run by the pool or an external
+/// executor; writes the evaluation JSON to --out (atomically).
+int cmd_sweep_point(const std::vector<std::string>& argv) {
+  const Args a(argv, {"--config", "--workload", "--out", "--precision"}, {"--ideal-memory"});
+  if (!a.has("--config") || !a.has("--workload") || !a.has("--out"))
+    throw UsageError("sweep-point needs --config, --workload and --out");
+  const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+  EvalOptions eo;
+  eo.precision = a.value("--precision", "fp16");
+  eo.ideal_memory = a.flag("--ideal-memory");
+  const Evaluation e = evaluate(cfg, a.value("--workload"), eo);
+  const std::string out = a.value("--out"), tmp = out + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp);
+    if (!f) throw isa::InputError(out + ": cannot write");
+    f << sweep::evaluation_json(e);
+  }
+  if (std::rename(tmp.c_str(), out.c_str()) != 0) throw isa::InputError(out + ": cannot write");
+  return kExitOk;
 }
 
 /// `npusim serve`: the device behind a UNIX socket (docs/wire-protocol.md).
@@ -1159,6 +1174,23 @@ const std::vector<Command>& commands() {
        "interrupted or for --metrics-linger.\n"
        "docs/serving.md.\n",
        cmd_load},
+      {"sweep", "design-space sweep: configs x workloads on a process pool, cached, Pareto front",
+       "usage: npusim sweep SWEEP.yaml [-j N] [--no-cache] [--plot] [--plan PLAN.json] [--quiet]\n"
+       "\n"
+       "SWEEP.yaml names a base config, axes (dotted config keys with lists of values, or {min, max,\n"
+       "log, integer, steps} ranges), a sampling (grid, random or lhs with points and seed) and\n"
+       "workloads (.onnx, .npub, .npus, topology .csv). Every (point, workload) runs as its own\n"
+       "process, -j at a time (default: all cores); results are cached by content (config,\n"
+       "workload bytes, npusim version) under OUTPUT/cache, so a rerun skips finished points.\n"
+       "Writes OUTPUT/results.csv and results.json (cycles, seconds, energy, power, utilization,\n"
+       "DRAM bytes, MXU area proxy, SRAM bytes, Pareto flag); --plot draws OUTPUT/pareto.png;\n"
+       "--plan writes the uncached jobs as JSON for an external executor (scripts/sweep_dask.py)\n"
+       "instead of running them. Exit 1 when a point failed (each failure is listed). docs/sweep.md.\n",
+       cmd_sweep},
+      {"sweep-point", "one point of a sweep (used by npusim sweep and external executors)",
+       "usage: npusim sweep-point --config C.yaml --workload W --out RESULT.json [--precision P]\n"
+       "                          [--ideal-memory]\n",
+       cmd_sweep_point},
       {"serve", "serve the device on a UNIX socket for drivers in other processes",
        "usage: npusim serve --config CONFIG.yaml --socket PATH [--record RUN.rtrace] [--exit-when-idle]\n"
        "\n"

@@ -2,13 +2,7 @@
 # npusim load through the CLI on a small ONNX model: one tenant with batching; two tenants with
 # priorities; every output file; the plot when matplotlib is there; errors.
 #   test_load_cli.sh NPUSIM SOURCE_DIR WORK_DIR
-set -u
-NPUSIM=$1
-SRC=$2
-WORK=$3
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+. "$(dirname "$0")/common.sh" "$@"
 /usr/bin/python3 - <<'PY'
 import numpy as np, onnx
 from onnx import helper, TensorProto, numpy_helper as nh
@@ -98,5 +92,4 @@ printf 'tenants:\n  - {name: x, model: m.onnx, rate: fast}\n' >bad.yaml
 printf 'tenants:\n  - {name: x, model: m.onnx, colour: red}\n' >bad2.yaml
 "$NPUSIM" load --config "$CFG" --tenants bad2.yaml >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "unknown key 'colour'" e.txt && echo "ok: unknown key rejected" || fail "unknown key"
-if [ "$failures" -ne 0 ]; then echo "$failures load CLI check(s) failed"; exit 1; fi
-echo "all load CLI checks passed"
+finish "load CLI"

@@ -2,13 +2,7 @@
 # npusim run --topology through the CLI: a SCALE-Sim .cfg and an npusim config, the SCALE-Sim
 # style reports, the stats JSON, and malformed files.
 #   test_topology_cli.sh NPUSIM SOURCE_DIR WORK_DIR
-set -u
-NPUSIM=$1
-SRC=$2
-WORK=$3
-rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+. "$(dirname "$0")/common.sh" "$@"
 cat >ws.cfg <<'CFG'
 [general]
 run_name = r50_ws
@@ -58,5 +52,4 @@ printf 'Layer name, IFMAP Height\nc,8,8,3,3,4,x,1,\n' >bad.csv
 sed 's/ArrayWidth/ArrayWdth/' ws.cfg >bad.cfg
 "$NPUSIM" run --topology "$TOPO" --config bad.cfg >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "bad.cfg:6: unknown key 'arraywdth'" e.txt && echo "ok: bad cfg exits 2" || fail "bad cfg"
-if [ "$failures" -ne 0 ]; then echo "$failures topology CLI check(s) failed"; exit 1; fi
-echo "all topology CLI checks passed"
+finish "topology CLI"
