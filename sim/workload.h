@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "compiler/compile.h"
 #include "isa/program.h"
 #include "sim/config/npu_config.h"
+#include "sim/npy.h"
 #include "sim/simulator.h"
 
 namespace npusim {
@@ -44,6 +46,41 @@ struct Evaluation {
 
 /// Evaluates `workload` (by extension). Throws isa::InputError for unreadable or faulting input.
 Evaluation evaluate(const config::NpuConfig& cfg, const std::string& workload, const EvalOptions& o = {});
+
+// Host-side marshalling of a compiled model's tensors (the CLI and the Python bindings).
+
+/// float32 to the device's fp16 / bf16 (round to nearest even), and back.
+uint16_t to_device(float v, isa::TensorType t);
+float from_device(uint16_t b, isa::TensorType t);
+/// The model-side (ONNX, NCHW) shape of an IO tensor stored as NHWC on the device when `nhwc`.
+std::vector<uint64_t> model_shape(const isa::IoTensor& io, bool nhwc);
+/// Index of NCHW element `i` in NHWC order (shape given in NCHW).
+uint64_t nhwc_index(uint64_t i, const std::vector<uint64_t>& nchw);
+/// The program's IO entry called `name` (std::logic_error when absent).
+const isa::IoTensor& io_entry(const isa::Program& p, const std::string& name);
+/// Host data for input `b` as device-type elements in the model's order: float32 or float16 for a
+/// float tensor (converted), exactly the device type for an integer one. Shape must match the
+/// model's. Throws isa::InputError naming `where` and the input.
+std::vector<uint8_t> host_to_device_elements(const compiler::IoBinding& b, const isa::IoTensor& io, const NpyArray& arr,
+                                             const std::string& where);
+/// Model-order elements to the device layout (NCHW to NHWC for spatial tensors).
+std::vector<uint8_t> to_device_layout(const compiler::IoBinding& b, const isa::IoTensor& io,
+                                      const std::vector<uint8_t>& model_order);
+/// A device output as the host sees it: float32 for floats, the integer type otherwise, in the
+/// model's shape and layout.
+NpyArray device_to_host(const compiler::IoBinding& b, const isa::IoTensor& io, const std::vector<uint8_t>& dev);
+
+/// The irq handler that runs `m`'s host fallback operators (m must outlive the run).
+std::function<void(uint32_t, arch::Memories&)> host_fallback(const compiler::CompiledModel& m);
+
+/// A compiled model run on host tensors (by ONNX input name): outputs by ONNX name.
+struct ModelRun {
+  RunResult run;                            ///< the simulation
+  std::map<std::string, NpyArray> outputs;  ///< by ONNX output name (empty for timing-only runs)
+};
+/// Marshals `inputs`, runs host fallback operators in the irq handler, unmarshals the outputs.
+ModelRun run_model(const config::NpuConfig& cfg, const compiler::CompiledModel& m,
+                   const std::map<std::string, NpyArray>& inputs, RunOptions opts = {});
 
 /// An area proxy of the MXU logic: yosys generic cells of rtl/systolic_array.v, fitted exactly to
 /// the 4x4, 8x8 and 16x16 syntheses (25,422, 84,867 and 305,334 cells; docs/rtl.md):

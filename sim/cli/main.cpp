@@ -739,37 +739,6 @@ int cmd_compile(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
-/// Host-side marshalling of a compiled model's float tensors: float32 (or float16) .npy data to
-/// and from the device type (fp16 or bf16, round to nearest even).
-uint16_t to_device(float v, isa::TensorType t) {
-  return t == isa::TensorType::FP16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v))
-                                    : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
-}
-float from_device(uint16_t b, isa::TensorType t) {
-  return t == isa::TensorType::FP16 ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(b))
-                                    : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(b));
-}
-
-/// The model-side shape of a binding: NHWC device dims back to NCHW for spatial tensors.
-std::vector<uint64_t> model_shape(const isa::IoTensor& io, bool nhwc) {
-  std::vector<uint64_t> d(io.dims.begin(), io.dims.begin() + io.rank);
-  if (nhwc) d = {d[0], d[3], d[1], d[2]};
-  return d;
-}
-
-/// Index of NCHW element `i` in NHWC order (shape given in NCHW).
-uint64_t nhwc_index(uint64_t i, const std::vector<uint64_t>& nchw) {
-  const uint64_t C = nchw[1], H = nchw[2], W = nchw[3];
-  const uint64_t x = i % W, y = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
-  return ((n * H + y) * W + x) * C + c;
-}
-
-const isa::IoTensor& io_entry(const isa::Program& p, const std::string& name) {
-  for (const auto& io : p.io)
-    if (io.name == name) return io;
-  throw std::logic_error("no IO entry " + name);
-}
-
 /// `--repeat N` / `--duration T`: the program back to back under the thermal model and the
 /// governor (sim/power.h); each clock the governor picks is simulated once, in a child process.
 int run_long_mode(const Args& a, const config::NpuConfig& cfg, const isa::Program& prog,
@@ -893,28 +862,7 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
     std::vector<uint8_t> model_order(count * es);  // device-type elements in the model's (NCHW) order
     auto it = given.find(b.io_name);
     if (it != given.end()) {
-      const NpyArray arr = read_npy(it->second);
-      if (arr.shape != shape) throw isa::InputError(it->second + ": shape does not match input '" + b.onnx_name + "'");
-      if (!is_float) {  // integers: exactly the model's type
-        if (arr.descr != npy_descr(io.dtype))
-          throw isa::InputError(it->second + ": dtype '" + arr.descr + "' for input '" + b.onnx_name + "' (expected '" +
-                                npy_descr(io.dtype) + "')");
-        model_order = arr.data;
-      } else if (arr.descr == "<f4" || arr.descr == "<f2") {
-        for (uint64_t i = 0; i < count; ++i) {
-          float v;
-          if (arr.descr == "<f4")
-            std::memcpy(&v, &arr.data[4 * i], 4);
-          else
-            v = from_device(static_cast<uint16_t>(arr.data[2 * i] | (arr.data[2 * i + 1] << 8)), isa::TensorType::FP16);
-          const uint16_t h = to_device(v, io.dtype);
-          model_order[2 * i] = static_cast<uint8_t>(h);
-          model_order[2 * i + 1] = static_cast<uint8_t>(h >> 8);
-        }
-      } else {
-        throw isa::InputError(it->second + ": dtype '" + arr.descr + "' for input '" + b.onnx_name +
-                              "' (expected float32 '<f4' or float16 '<f2')");
-      }
+      model_order = host_to_device_elements(b, io, read_npy(it->second), it->second);
     } else if (a.has("--random-inputs")) {
       std::uniform_real_distribution<float> u(-1, 1);
       for (uint64_t i = 0; i < count; ++i) {
@@ -937,46 +885,21 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
           f32 ? read_float_npy(it->second, built.graph.tensor(b.onnx_name))
               : output_values(compiler::IoBinding{b.onnx_name, b.io_name, b.host_dtype, false}, io, model_order);
     }
-    std::vector<uint8_t> bytes(count * es);
-    for (uint64_t i = 0; i < count; ++i) {
-      const uint64_t j = b.nhwc ? nhwc_index(i, shape) : i;  // NCHW → NHWC on the way in
-      std::memcpy(&bytes[es * j], &model_order[es * i], es);
-    }
-    inputs[b.io_name] = std::move(bytes);
+    inputs[b.io_name] = to_device_layout(b, io, model_order);
   }
   if (long_run_requested(a)) return run_long_mode(a, cfg, m.program, inputs);
   RunOptions opts;
   opts.timing_only = a.flag("--timing-only");
   opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
   opts.trace = a.has("--trace");
-  // Host fallback: the program raises irq kHostIrqBase + i for host operator i.
-  opts.irq_handler = [&m](uint32_t code, arch::Memories& mem) {
-    if (code < compiler::kHostIrqBase || code - compiler::kHostIrqBase >= m.host_ops.size()) return;
-    compiler::run_host_op(m.host_ops[code - compiler::kHostIrqBase], mem.regions);
-  };
+  opts.irq_handler = host_fallback(m);
   const RunResult r = simulate(cfg, m.program, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
     const std::string dir = a.value("--output-dir");
     ::mkdir(dir.c_str(), 0755);
-    for (const auto& b : m.outputs) {
-      const isa::IoTensor& io = io_entry(m.program, b.io_name);
-      const auto& dev = r.outputs.at(b.io_name);
-      const unsigned es = isa::tensor_type_bytes(io.dtype);
-      const bool is_float = io.dtype == isa::TensorType::FP16 || io.dtype == isa::TensorType::BF16;
-      // Floats leave as float32; integers in their own type.
-      NpyArray arr{is_float ? "<f4" : npy_descr(io.dtype), model_shape(io, b.nhwc),
-                   std::vector<uint8_t>(dev.size() / es * (is_float ? 4 : es))};
-      for (size_t i = 0; i < dev.size() / es; ++i) {
-        const uint64_t j = b.nhwc ? nhwc_index(i, arr.shape) : i;  // NHWC → NCHW on the way out
-        if (!is_float) {
-          std::memcpy(&arr.data[es * i], &dev[es * j], es);
-          continue;
-        }
-        const float v = from_device(static_cast<uint16_t>(dev[2 * j] | (dev[2 * j + 1] << 8)), io.dtype);
-        std::memcpy(&arr.data[4 * i], &v, 4);
-      }
-      write_npy(dir + "/" + b.io_name + ".npy", arr);
-    }
+    for (const auto& b : m.outputs)  // floats leave as float32, integers in their own type
+      write_npy(dir + "/" + b.io_name + ".npy",
+                device_to_host(b, io_entry(m.program, b.io_name), r.outputs.at(b.io_name)));
   }
   // Fallback ratio: operators (and their MACs) on the host vs on the NPU.
   std::string host_names;
