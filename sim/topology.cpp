@@ -312,8 +312,11 @@ std::vector<LayerResult> run_layers(const config::NpuConfig& cfg, const LayerMem
     }
     // DRAM (npusim's layer model, docs/topology.md): every distinct input, weight and output
     // element moves once when its operand fits its SRAM; a streamed operand that does not fit is
-    // fetched again for each pass over it; partial sums that outgrow the output SRAM between row
-    // folds are written out and read back.
+    // fetched again for each pass over it. Partial sums live across row folds (WS: M x min(C, N),
+    // IS: min(C, M) x N); when they outgrow the output SRAM the layer takes the cheaper of
+    // spilling them (written out and read back once per extra row fold) and splitting the temporal
+    // dimension into chunks whose sums fit, which re-reads the stationary operand per chunk unless
+    // it fits its own SRAM.
     const uint64_t ifmap_words = l.gemm ? M * K : l.ifmap_h * l.ifmap_w * l.channels;
     const uint64_t filter_words = K * N, ofmap_words = M * N;
     const bool ifmap_fits = ifmap_words * mem.word_bytes <= mem.ifmap_sram_bytes;
@@ -331,8 +334,22 @@ std::vector<LayerResult> run_layers(const config::NpuConfig& cfg, const LayerMem
     r.ifmap_dram_reads = ifmap_words * ifmap_passes;
     r.filter_dram_reads = filter_words * filter_passes;
     r.ofmap_dram_writes = ofmap_words;
-    if (row_folds > 1 && live_psums * mem.psum_bytes > mem.ofmap_sram_bytes)
-      r.psum_dram_bytes = 2 * (row_folds - 1) * ofmap_words * mem.psum_bytes;
+    if (row_folds > 1 && live_psums * mem.psum_bytes > mem.ofmap_sram_bytes) {
+      const uint64_t spill = 2 * (row_folds - 1) * ofmap_words * mem.psum_bytes;
+      const uint64_t per_row = live_psums / T * mem.psum_bytes;  // one step of T: its live sums
+      const uint64_t chunks = per_row > mem.ofmap_sram_bytes
+                                  ? 0  // not even one step fits: chunking cannot help
+                                  : ceil_div(T, std::max<uint64_t>(1, mem.ofmap_sram_bytes / per_row));
+      const bool ws = flow == arch::Dataflow::WeightStationary;
+      const bool stationary_fits = ws ? filter_fits : ifmap_fits;
+      const uint64_t refetch =
+          chunks == 0 || stationary_fits ? 0 : (chunks - 1) * (ws ? filter_words : ifmap_words) * mem.word_bytes;
+      if (chunks != 0 && refetch <= spill) {
+        (ws ? r.filter_dram_reads : r.ifmap_dram_reads) += refetch / mem.word_bytes;
+      } else {
+        r.psum_dram_bytes = spill;
+      }
+    }
     r.dram_bytes =
         (r.ifmap_dram_reads + r.filter_dram_reads + r.ofmap_dram_writes) * mem.word_bytes + r.psum_dram_bytes;
     if (!mem.ideal && mem.dram_bytes_per_cycle > 0) {

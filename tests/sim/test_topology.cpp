@@ -139,8 +139,11 @@ TEST(Topology, DramModelCountsOperandsOnceWhenTheyFitAndStallsWhenBandwidthIsSho
   // Ideal memory: no stall, same compute.
   mem.ideal = true;
   EXPECT_EQ(run_layers(cfg, mem, layers)[0].stall_cycles, 0u);
-  // A layer whose inputs outgrow the input buffer streams them once per column fold, and partial
-  // sums that outgrow the output buffer spill between row folds.
+  // A layer whose inputs outgrow the input buffer streams them once per column fold. Its partial
+  // sums (M x 32 live, 4 bytes: 492 KB) outgrow the 64 KiB output buffer; spilling them would
+  // move 2 x 17 x M x N x 4 bytes (67 MB), while splitting M into chunks of 512 rows (512 x 32 x 4
+  // = 64 KiB) re-reads the 72 KiB of weights (larger than their 64 KiB buffer) once per extra
+  // chunk: 8 chunks, 7 x 73,728 bytes more. The cheaper plan wins.
   const auto big = load_topology(
       write_temp("big.csv",
                  "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
@@ -149,8 +152,31 @@ TEST(Topology, DramModelCountsOperandsOnceWhenTheyFitAndStallsWhenBandwidthIsSho
   const LayerResult b = run_layers(cfg, mem, big)[0];
   const uint64_t M = 62 * 62, K = 9 * 64, N = 128;
   EXPECT_EQ(b.ifmap_dram_reads, 64u * 64u * 64u * 4u);  // 256 KiB > 64 KiB: 4 column folds
-  EXPECT_EQ(b.filter_dram_reads, K * N);                // stationary
-  EXPECT_EQ(b.psum_dram_bytes, 2u * (K / 32 - 1) * M * N * 4u);
+  EXPECT_EQ((M + 511) / 512, 8u);
+  EXPECT_EQ(b.filter_dram_reads, 8 * K * N);
+  EXPECT_EQ(b.psum_dram_bytes, 0u);
+  // With 1 MiB for weights they stay resident: chunking costs nothing, weights move once.
+  std::string roomy = cfg_text;
+  roomy.replace(roomy.find("FilterSramSzkB:  64"), 19, "FilterSramSzkB:  1024");
+  LayerMemory mem2;
+  const config::NpuConfig cfg2 = load_scalesim_cfg(write_temp("roomy.cfg", roomy), mem2);
+  const LayerResult b2 = run_layers(cfg2, mem2, big)[0];
+  EXPECT_EQ(b2.filter_dram_reads, K * N);
+  EXPECT_EQ(b2.psum_dram_bytes, 0u);
+  // Spilling wins when chunks get small and the weights are large: a 64x64 WS array with a 1 KiB
+  // output buffer (4 rows of 64 sums per chunk, 1024 chunks) and 128 KiB of weights (over their
+  // 64 KiB buffer): re-reading them per chunk would move 134 MB, spilling moves
+  // 2 x (512/64 - 1) x M x N x 4 = 58.7 MB.
+  std::string wide = cfg_text;
+  wide.replace(wide.find("ArrayHeight:    32"), 18, "ArrayHeight:    64");
+  wide.replace(wide.find("ArrayWidth:     32"), 18, "ArrayWidth:     64");
+  LayerMemory mem3;
+  const config::NpuConfig cfg3 = load_scalesim_cfg(write_temp("wide.cfg", wide), mem3);
+  mem3.ofmap_sram_bytes = 1024;  // below what a config may declare (one output tile): the layer model only
+  const auto g = load_topology(write_temp("g.csv", "Layer,M,N,K,\nfc,4096,256,512,\n"));
+  const LayerResult s = run_layers(cfg3, mem3, g)[0];
+  EXPECT_EQ(s.psum_dram_bytes, 2u * (512 / 64 - 1) * 4096u * 256u * 4u);
+  EXPECT_EQ(s.filter_dram_reads, 512u * 256u);
 }
 
 TEST(Topology, NpusimConfigGivesTheLayerMemory) {
