@@ -48,7 +48,7 @@ uint64_t ceil_div(uint64_t a, uint64_t b) {
 
 std::string num(double v) {
   char b[32];
-  std::snprintf(b, sizeof b, "%.10g", v);
+  std::snprintf(b, sizeof b, "%.16g", v);
   return b;
 }
 

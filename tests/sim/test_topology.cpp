@@ -195,7 +195,7 @@ TEST(Topology, TheReportsHaveScaleSimsColumns) {
   const std::string c = compute_report_csv(rs);
   EXPECT_EQ(c.substr(0, c.find('\n')),
             "LayerID, Total Cycles, Stall Cycles, Overall Util %, Mapping Efficiency %, Compute Util %,");
-  EXPECT_NE(c.find("0, 112283, 0, 91.68309651, 94.53125, 90.78000992,"), std::string::npos) << c;
+  EXPECT_NE(c.find("0, 112283, 0, 91.68309650614964, 94.53125, 90.78000992063492,"), std::string::npos) << c;
   EXPECT_NE(bandwidth_report_csv(rs).find("Avg IFMAP SRAM BW"), std::string::npos);
   EXPECT_NE(topology_json(cfg, mem, rs).find("\"total_cycles\": 112283"), std::string::npos);
 }
