@@ -151,6 +151,16 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power)
     }
   };
   double now = 0, free_at = 0;
+  // Time slices: the tenant holding the device and how much of its slice it has used.
+  const bool sliced = std::any_of(ts.begin(), ts.end(), [](const Tenant& t) { return t.slice_s > 0; });
+  size_t owner = 0;
+  double used = 0;
+  // Round-robin rank among tenants ready at the same moment: the owner while its slice lasts, then
+  // the tenants after it in order, the owner last once its slice is spent.
+  auto slice_rank = [&](size_t i) {
+    if (i == owner) return used < ts[i].slice_s ? size_t{0} : ts.size();
+    return (i + ts.size() - owner) % ts.size();
+  };
   for (;;) {
     // The next arrival over all tenants, and each tenant's earliest dispatch moment.
     size_t na = ts.size();
@@ -170,6 +180,7 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power)
       const auto better = [&] {
         if (pick == ts.size() || ready < go) return true;
         if (ready > go) return false;
+        if (sliced) return slice_rank(i) < slice_rank(pick);
         if (ts[i].priority != ts[pick].priority) return ts[i].priority > ts[pick].priority;
         return st[i].at[st[i].queue.front()] < st[pick].at[st[pick].queue.front()];
       };
@@ -198,6 +209,8 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power)
     }
     const double cold = s.warm ? 0.0 : ts[pick].cold_start_s;
     service += cold, s.warm = true;
+    if (pick != owner) owner = pick, used = 0;
+    used += service;
     const double done = go + service;
     if (power) advance(done, dyn_j / service);
     LoadResult& r = out.tenants[pick];

@@ -48,7 +48,11 @@ struct Tenant {
   LoadOptions load;               ///< arrivals and batching
   std::vector<double> service_s;  ///< its model's batch service times
   int priority = 0;               ///< higher is served first; ties go to the oldest waiting request
-  double cold_start_s = 0;        ///< added to the tenant's first batch (loading its weights)
+  /// Time slice (s): when any tenant has one, the device is shared round robin instead of by
+  /// priority: the tenant holding the device keeps it for batches that start within its slice,
+  /// then the next tenant in order with a batch ready takes over (batches are not preempted).
+  double slice_s = 0;
+  double cold_start_s = 0;  ///< added to the tenant's first batch (loading its weights)
   /// operators[b - 1]: the operator timeline of a batch of b, from the batch's start (for traces;
   /// may be empty).
   std::vector<std::vector<MarkerSpan>> operators;
@@ -91,7 +95,8 @@ struct TenantsResult {
 };
 
 /// Several tenants sharing the device: one batch at a time, strict priority between tenants whose
-/// batch may go (full, or its oldest request waited max_wait), the oldest request among equals.
+/// batch may go (full, or its oldest request waited max_wait), the oldest request among equals;
+/// or, when tenants have time slices, round robin by slice among tenants ready at once.
 TenantsResult run_tenants(const std::vector<Tenant>& tenants, const PowerLoop* power = nullptr);
 
 /// Chrome/Perfetto trace: a track per tenant with every request's span, a device track with batches.

@@ -307,8 +307,9 @@ ProgramTiming program_timing(const config::NpuConfig& cfg, const isa::Program& p
 /// receives its compiled program per batch size (one entry for a .npub: batch b runs it b times).
 Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std::string>& kv, const std::string& where,
                    std::vector<isa::Program>* programs = nullptr) {
-  static const std::set<std::string> keys = {"name",      "model",    "rate",     "arrivals", "on",        "off",
-                                             "max_batch", "max_wait", "priority", "seed",     "precision", "duration"};
+  static const std::set<std::string> keys = {"name",      "model",     "rate",     "arrivals", "on",
+                                             "off",       "max_batch", "max_wait", "priority", "seed",
+                                             "precision", "duration",  "slice"};
   for (const auto& [k, v] : kv)
     if (!keys.count(k)) throw isa::InputError(where + ": unknown key '" + k + "'");
   auto get = [&](const std::string& k, const std::string& def) {
@@ -335,6 +336,7 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
   time_of("max_wait", o.max_wait_s, "0s");
   time_of("on", o.on_s, "1s");
   time_of("off", o.off_s, "1s");
+  time_of("slice", t.slice_s, "0s");
   unsigned long long n = 0;
   if (!config::parse_unsigned(get("max_batch", "1"), n) || n < 1 || n > 64)
     throw isa::InputError(where + ": max_batch expects 1 to 64");

@@ -30,6 +30,15 @@ YAML
   >tout.txt || fail "tenants exited $?"
 grep -q '"name": "interactive"' tr.json && grep -q '"name": "bulk"' tr.json && grep -q "interactive:" tout.txt \
   && echo "ok: two tenants reported" || fail "tenant report"
+cat >sliced.yaml <<'YAML'
+tenants:
+  - {name: a, model: m.onnx, rate: 100000/s, slice: 1ms}
+  - {name: b, model: m.onnx, rate: 100000/s, slice: 3ms, seed: 2}
+YAML
+"$NPUSIM" load --config "$CFG" --tenants sliced.yaml --duration 0.2s --report sr.json --quiet || fail "sliced exited $?"
+/usr/bin/python3 -c "
+import json; t = json.load(open('sr.json'))['tenants']
+assert t[0]['name'] == 'a' and t[1]['name'] == 'b'" && echo "ok: tenants with time slices" || fail "slices"
 if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
   /usr/bin/python3 "$SRC/scripts/plot_load.py" tl.csv --queue tq.csv -o load.png >/dev/null && [ -s load.png ] \
     && echo "ok: latency CDF and queue plot" || fail "plot"
