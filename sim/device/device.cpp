@@ -61,6 +61,35 @@ Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void
 
 Device::~Device() = default;
 
+void Device::idle(uint64_t cycles) {
+  cycle_ += cycles;
+  // Waiting costs leakage only; the die cools toward ambient.
+  const double seconds = static_cast<double>(cycles) / setting_.hz;
+  const arch::EnergyModel model(cfg_.power);
+  advance_thermal(seconds, model.leakage_w(setting_.volts, net_->heat_node_temperature()) * seconds);
+}
+
+void Device::advance_thermal(double seconds, double joules) {
+  if (seconds > 0) {
+    ThermalIntegrator heat(*net_);
+    heat.feed(seconds, joules);
+    heat.flush();
+    time_s_ += seconds;
+  }
+  temp_c_ = net_->max_temperature();
+  reg("TEMP_MC") = static_cast<uint32_t>(std::lround(temp_c_ * 1000));
+  // The governor polls on its period of simulated time (jobs are far shorter than a poll).
+  if (time_s_ >= next_poll_s_) {  // one poll however long the stretch was (it saw one temperature)
+    setting_ = gov_->poll(temp_c_, setting_);
+    next_poll_s_ = (std::floor(time_s_ / cfg_.governor.poll_s) + 1) * cfg_.governor.poll_s;
+  }
+  reg("THROTTLE_LEVEL") = static_cast<uint32_t>(setting_.level);
+  if (setting_.level > 0)
+    reg("STATUS") |= NPU_STATUS_THROTTLED_MASK;
+  else
+    reg("STATUS") &= ~NPU_STATUS_THROTTLED_MASK;
+}
+
 uint32_t& Device::reg(const char* name) {
   auto it = by_name_.find(name);
   if (it == by_name_.end()) throw std::logic_error(std::string("no register ") + name);
@@ -94,12 +123,19 @@ void Device::reset_registers() {
       r.value = static_cast<uint32_t>(hash);
     else if (r.name == "CONFIG_HASH_HI")
       r.value = static_cast<uint32_t>(hash >> 32);
-    else if (r.name == "TEMP_MC")
-      r.value = static_cast<uint32_t>(std::lround(cfg_.thermal.ambient_c * 1000));
   }
+  if (!net_) {  // first power-on: the die at ambient, the fastest operating point
+    net_ = std::make_unique<arch::ThermalNetwork>(cfg_.thermal, cfg_.thermal.step_s);
+    gov_ = arch::make_governor(cfg_.governor);
+    setting_ = gov_->initial();
+    next_poll_s_ = cfg_.governor.poll_s;
+  }
+  temp_c_ = net_->max_temperature();
+  reg("TEMP_MC") = static_cast<uint32_t>(std::lround(temp_c_ * 1000));
+  reg("THROTTLE_LEVEL") = static_cast<uint32_t>(setting_.level);
+  if (setting_.level > 0) reg("STATUS") |= NPU_STATUS_THROTTLED_MASK;
   for (int q = 0; q < 8; ++q) sq_tail_[q] = cq_head_[q] = 0, cq_phase_[q] = 1, halted_[q] = false;
   hung_ = false;
-  temp_c_ = cfg_.thermal.ambient_c;
   energy_j_ = 0;
   update_irq();
 }
@@ -390,6 +426,7 @@ bool Device::run_one(int q) {
       return false;
     }
   }
+  c.clock_hz = setting_.hz;  // the governor's clock (DVFS feeds back into the job's timing)
   if (slow_dram_jobs_) {
     --slow_dram_jobs_;
     c.dram.bandwidth /= slow_dram_factor_;
@@ -419,8 +456,10 @@ bool Device::run_one(int q) {
   k.mxu_busy = r.engines[static_cast<size_t>(isa::Engine::Mxu)].busy_cycles;
   k.vpu_busy = r.engines[static_cast<size_t>(isa::Engine::Vpu)].busy_cycles;
   if (r.ok) {
-    arch::ThermalNetwork net(cfg_.thermal, cfg_.thermal.step_s);
-    const PowerReport pw = power_of_run(cfg_, r, net);
+    // The job heats the persistent network at the clock it ran at; then the governor may move.
+    const PowerReport pw = power_of_run(c, r, *net_);
+    time_s_ += r.seconds;
+    advance_thermal(0, 0);
     k.energy_j = arch::total(pw.energy);
     energy_j_ += k.energy_j;
     reg("POWER_MW") = static_cast<uint32_t>(std::lround(pw.avg_w * 1000));

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "arch/governor.h"
+#include "arch/thermal.h"
 #include "sim/config/npu_config.h"
 #include "sim/simulator.h"
 
@@ -50,7 +52,7 @@ class Device {
   std::string name_of(uint32_t offset) const;
   uint64_t cycles() const { return cycle_; }
   /// Advances device time with nothing to do (a driver waiting); a hung job never completes.
-  void idle(uint64_t cycles) { cycle_ += cycles; }
+  void idle(uint64_t cycles);
   /// Forgets queue q (its driver went away): ring registers to zero, its hung job dropped.
   void release_queue(uint32_t q);
   /// Counters of a completed job (false when unknown or evicted: the last 1024 are kept).
@@ -88,7 +90,13 @@ class Device {
   bool drop_next_irq_ = false;                          ///< DROP_IRQ
   std::map<uint64_t, JobCounters> counters_;            ///< per seqno (bounded)
   double energy_j_ = 0;                                 ///< all jobs
-  double temp_c_ = 0;                                   ///< die temperature
+  double temp_c_ = 0;                                   ///< hottest thermal node
+  // Power and temperature across jobs (they survive resets, as a die's temperature does).
+  std::unique_ptr<arch::ThermalNetwork> net_;           ///< the configuration's RC network
+  std::unique_ptr<arch::Governor> gov_;                 ///< picks the clock from the temperature
+  arch::Setting setting_;                               ///< current operating point (jobs run at its clock)
+  double time_s_ = 0, next_poll_s_ = 0;                 ///< simulated time; the governor's next poll
+  void advance_thermal(double seconds, double joules);  ///< heat (or cool) and poll the governor
 };
 
 }  // namespace npusim::device

@@ -254,6 +254,36 @@ TEST(Device, EachFaultClassReportsItsErrorAndAResetRecovers_bad) {
   EXPECT_EQ(r.status, NPU_JOB_ABORTED);
 }
 
+TEST(Device, TemperatureAndThrottlingFollowTheJobs) {
+  // edge.yaml in an 88 C enclosure with a 1 ms governor poll: the die starts above the 85 C trip,
+  // so the first poll lowers the clock. TEMP_MC, THROTTLE_LEVEL and STATUS.THROTTLED follow, and
+  // later jobs run at the lower clock: DRAM time is fixed in nanoseconds, so they take fewer
+  // cycles. A reset does not cool the die.
+  std::ifstream in(kConfig);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  yaml.replace(yaml.find("ambient: 35"), 11, "ambient: 88");
+  yaml.replace(yaml.find("poll: 100ms"), 11, "poll: 1ms");
+  const std::string hot = ::testing::TempDir() + "edge_hot.yaml";
+  std::ofstream(hot) << yaml;
+  Fixture f("mlp_i8", "sim:" + hot);
+  EXPECT_EQ(f.reg(NPU_REG_THROTTLE_LEVEL), 0u);
+  EXPECT_EQ(f.reg(NPU_REG_STATUS) & NPU_STATUS_THROTTLED_MASK, 0u);
+  EXPECT_NEAR(f.reg(NPU_REG_TEMP_MC), 88000u, 1);
+  npu_result first, r;
+  ASSERT_EQ(f.run(first), NPU_OK);
+  for (int i = 0; i < 600; ++i) ASSERT_EQ(f.run(r), NPU_OK);  // 600 x 4.3 us: past two polls
+  EXPECT_GT(f.reg(NPU_REG_THROTTLE_LEVEL), 0u);
+  EXPECT_NE(f.reg(NPU_REG_STATUS) & NPU_STATUS_THROTTLED_MASK, 0u);
+  EXPECT_GT(f.reg(NPU_REG_TEMP_MC), 88000u);
+  EXPECT_LT(r.cycles, first.cycles);
+  const uint32_t level = f.reg(NPU_REG_THROTTLE_LEVEL), temp = f.reg(NPU_REG_TEMP_MC);
+  ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+  EXPECT_EQ(f.reg(NPU_REG_THROTTLE_LEVEL), level);
+  EXPECT_EQ(f.reg(NPU_REG_TEMP_MC), temp);
+}
+
 TEST(Device, AJobGivesTheCyclesAndOutputsOfADirectRun) {
   Fixture f("gemm_i8_db");
   npu_result r;
