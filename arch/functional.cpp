@@ -201,13 +201,21 @@ BoxWalk walk(const isa::TensorDesc& d, int64_t elem_off, uint32_t pt, uint32_t p
                       "descriptor '" + d.name + "' row " + std::to_string(w.src.size()) + " reaches bytes [" +
                           std::to_string(off) + ", " + std::to_string(off + static_cast<int64_t>(row_bytes)) +
                           ") outside region '" + region_name + "' (" + std::to_string(region_size) + " bytes)",
-                      index, eng);
+                      index, eng)
+              .at(static_cast<int32_t>(d.region), static_cast<uint64_t>(std::max<int64_t>(off, 0)));
         w.src.push_back(off);
       }
   return w;
 }
 
 }  // namespace
+
+std::pair<int32_t, uint64_t> FunctionalModel::locate(uint64_t address) const {
+  for (size_t r = 0; r < mem_.region_base.size(); ++r)
+    if (address >= mem_.region_base[r] && address - mem_.region_base[r] < mem_.region_size[r])
+      return {static_cast<int32_t>(r), address - mem_.region_base[r]};
+  return {-1, 0};
+}
 
 Footprint FunctionalModel::plan(uint32_t index) const {
   const Instruction& in = prog_.text[index];
@@ -231,7 +239,8 @@ Footprint FunctionalModel::plan(uint32_t index) const {
       throw Fault(FaultCode::RegionBounds,
                   std::string(what) + ": bytes [" + std::to_string(off) + ", " + std::to_string(off + bytes) +
                       ") outside region '" + prog_.regions[region].name + "' (" + std::to_string(size) + " bytes)",
-                  index, eng);
+                  index, eng)
+          .at(static_cast<int32_t>(region), off);
     fp.dram.push_back({mem_.region_base[region] + off, bytes});
     fp.dram_bytes += bytes;
   };

@@ -42,6 +42,8 @@ class FunctionalModel {
   FunctionalModel(const isa::Program& prog, uint32_t line_bytes, Memories& mem);
   /// Footprint of instruction `index`; throws Fault on bounds violations.
   Footprint plan(uint32_t index) const;
+  /// The program region holding device address `address` and the offset in it ({-1, 0}: none).
+  std::pair<int32_t, uint64_t> locate(uint64_t address) const;
   /// Performs instruction `index` on the memories (call plan() first).
   void execute(uint32_t index);
 

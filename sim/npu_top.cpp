@@ -122,6 +122,8 @@ class NpuTop : public sc_core::sc_module {
   }
   arch::FaultCode fault_code() const { return fault_code_; }
   int64_t fault_index() const { return fault_index_; }
+  int32_t fault_region() const { return fault_region_; }
+  uint64_t fault_offset() const { return fault_offset_; }
   bool hang_injected() const { return injected_ && opts_.inject_hang; }
   Engine fault_engine() const { return fault_engine_; }
   const std::string& fault_message() const { return fault_message_; }
@@ -236,7 +238,16 @@ class NpuTop : public sc_core::sc_module {
           sc_core::sc_event never;
           sc_core::wait(never);  // the engine hangs; the watchdog ends the run
         }
-        report(arch::Fault(opts_.inject_fault, "injected fault"), idx, eng);
+        arch::Fault injected(opts_.inject_fault, "injected fault");
+        try {  // a bus error blames the instruction's first DRAM access
+          const arch::Footprint fp = functional_.plan(idx);
+          if (!fp.dram.empty()) {
+            const auto [region, offset] = functional_.locate(fp.dram.front().first);
+            injected.at(region, offset);
+          }
+        } catch (const arch::Fault&) {  // the instruction would fault anyway: no address to blame
+        }
+        report(injected, idx, eng);
         return;
       }
       const Femtos start = sim_now_fs();
@@ -308,6 +319,7 @@ class NpuTop : public sc_core::sc_module {
   void report(const arch::Fault& fault, uint32_t idx, Engine eng) {
     fault_index_ = idx;
     fault_engine_ = eng;
+    fault_region_ = fault.region(), fault_offset_ = fault.offset();
     const isa::InstrSpec* spec = isa::find_instr(prog_.text[idx].opcode());
     record_fault(fault.code(), std::string(arch::fault_name(fault.code())) + ": instruction #" + std::to_string(idx) +
                                    " (" + spec->name + " on " + isa::engine_name(eng) + "): " + fault.what());
@@ -526,6 +538,8 @@ class NpuTop : public sc_core::sc_module {
   sc_core::sc_event completed_;                            ///< any instruction completed
   bool injected_ = false;                                  ///< the injected fault happened
   int64_t fault_index_ = -1;                               ///< instruction of the fault
+  int32_t fault_region_ = -1;                              ///< region of the access to blame (-1: none)
+  uint64_t fault_offset_ = 0;                              ///< its offset in the region
   Engine fault_engine_ = Engine::Ctrl;                     ///< its engine
   arch::ActivityTimeline activity_;                        ///< action counts over time
   /// A co-simulated matmul waiting for the functional model.
@@ -717,6 +731,8 @@ RunResult run_on(const config::NpuConfig& cfg, const isa::Program& prog, arch::M
     r.fault_code = top.fault_code();
     r.fault_message = top.fault_message();
     r.fault_index = top.fault_index();
+    r.fault_region = top.fault_region();
+    r.fault_offset = top.fault_offset();
     r.fault_engine = top.fault_engine();
   }
   if (opts.trace) r.trace_json = top.trace_json();

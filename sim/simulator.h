@@ -64,6 +64,8 @@ struct RunResult {
   arch::FaultCode fault_code{};                          ///< when !ok
   std::string fault_message;                             ///< when !ok: the full message (instruction, engine, state)
   int64_t fault_index = -1;                              ///< when !ok: the instruction, if one is to blame
+  int32_t fault_region = -1;                             ///< when !ok: the region of the access to blame (-1: none)
+  uint64_t fault_offset = 0;                             ///< its byte offset in that region
   isa::Engine fault_engine = isa::Engine::Ctrl;          ///< its engine
   uint64_t total_cycles = 0;                             ///< cycles until finish completed
   double seconds = 0;                                    ///< simulated seconds

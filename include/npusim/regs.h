@@ -118,6 +118,12 @@
 /* ERR_INSN (RO): Instruction index of the first error (0xFFFFFFFF: none). */
 #define NPU_REG_ERR_INSN 0x0114u
 #define NPU_RESET_ERR_INSN 0xFFFFFFFFu
+/* ERR_ADDR_LO (RO): Device address of the first error's memory access (bus errors, region bounds; 0: none), low word. */
+#define NPU_REG_ERR_ADDR_LO 0x0118u
+#define NPU_RESET_ERR_ADDR_LO 0x00000000u
+/* ERR_ADDR_HI (RO): Device address of the first error's memory access, high word. */
+#define NPU_REG_ERR_ADDR_HI 0x011Cu
+#define NPU_RESET_ERR_ADDR_HI 0x00000000u
 /* ERR_SEQNO_LO (RO): Job seqno of the first error, low word. */
 #define NPU_REG_ERR_SEQNO_LO 0x0120u
 #define NPU_RESET_ERR_SEQNO_LO 0x00000000u

@@ -323,13 +323,16 @@ void Device::run_queues() {
   raise(NPU_INT_STATUS_QUEUE_IDLE_MASK);
 }
 
-void Device::record_error(int q, uint64_t seqno, uint32_t code, uint32_t insn, uint32_t engine, uint32_t opcode) {
+void Device::record_error(int q, uint64_t seqno, uint32_t code, uint32_t insn, uint32_t engine, uint32_t opcode,
+                          uint64_t address) {
   uint32_t& st = reg("ERR_STATUS");
   if (st & ~0x80000000u)
     st |= 0x80000000u;  // more than one error since the last clear
   else {
     reg("ERR_INFO0") = (code & 0xFF) | ((engine & 7) << 8) | ((opcode & 0xFF) << 16) | (static_cast<uint32_t>(q) << 24);
     reg("ERR_INSN") = insn;
+    reg("ERR_ADDR_LO") = static_cast<uint32_t>(address);
+    reg("ERR_ADDR_HI") = static_cast<uint32_t>(address >> 32);
     reg("ERR_SEQNO_LO") = static_cast<uint32_t>(seqno);
     reg("ERR_SEQNO_HI") = static_cast<uint32_t>(seqno >> 32);
   }
@@ -368,9 +371,10 @@ bool Device::run_one(int q) {
   const bool fetched = mem_.read(base + uint64_t{head} * sizeof job, &job, sizeof job);
   head = (head + 1) % size;
   isa::Program prog;
+  uint64_t fault_address = 0;  // the device address a run's fault blames, once known
   auto fail = [&](uint32_t code, uint32_t insn, uint32_t engine, uint64_t cycles, uint32_t status) {
     const uint32_t opcode = insn < prog.text.size() ? prog.text[insn].opcode() : 0;
-    record_error(q, job.seqno, code, insn, engine, opcode);
+    record_error(q, job.seqno, code, insn, engine, opcode, fault_address);
     complete(q, job.seqno, status, code, insn, static_cast<uint16_t>(engine), cycles);
     raise(NPU_INT_STATUS_ERROR_MASK | (status == NPU_JOB_TIMEOUT ? NPU_INT_STATUS_WATCHDOG_MASK : 0));
     if (reg("CTRL") & NPU_CTRL_HALT_ON_ERROR_MASK) halted_[q] = true;
@@ -404,7 +408,10 @@ bool Device::run_one(int q) {
       continue;
     }
     if (addr[i] == 0 || bound < r.size) return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
-    if (!mem_.read(addr[i], regions[i].data(), r.size)) return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+    if (!mem_.read(addr[i], regions[i].data(), r.size)) {
+      fault_address = addr[i];
+      return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+    }
   }
   // Options: the watchdog, and armed faults.
   RunOptions o;
@@ -495,6 +502,10 @@ bool Device::run_one(int q) {
     const auto code = static_cast<uint32_t>(r.fault_code);
     const uint32_t insn = r.fault_index >= 0 ? static_cast<uint32_t>(r.fault_index) : 0xFFFFFFFF;
     if (r.fault_index >= 0) reg(("ENGINE_PC_" + std::to_string(static_cast<int>(r.fault_engine))).c_str()) = insn;
+    // The access to blame, as a device address: the region's buffer (the container's own data for
+    // an unbound constant region has none) plus the offset.
+    if (r.fault_region >= 0 && static_cast<size_t>(r.fault_region) < addr.size() && addr[r.fault_region])
+      fault_address = addr[r.fault_region] + r.fault_offset;
     return fail(code, insn, static_cast<uint32_t>(r.fault_engine), r.total_cycles,
                 r.fault_code == arch::FaultCode::Watchdog ? NPU_JOB_TIMEOUT : NPU_JOB_ERROR);
   }

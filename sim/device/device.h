@@ -68,7 +68,8 @@ class Device {
   void run_queues();
   bool run_one(int q);
   void complete(int q, uint64_t seqno, uint32_t status, uint32_t err, uint32_t insn, uint16_t engine, uint64_t cycles);
-  void record_error(int q, uint64_t seqno, uint32_t code, uint32_t insn, uint32_t engine, uint32_t opcode);
+  void record_error(int q, uint64_t seqno, uint32_t code, uint32_t insn, uint32_t engine, uint32_t opcode,
+                    uint64_t address = 0);
   void soft_reset();
 
   config::NpuConfig cfg_;

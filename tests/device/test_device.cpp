@@ -35,6 +35,7 @@ struct Fixture {
   npu_job job{};
   std::vector<uint8_t> npub;
   npu_region_info regions[16];
+  uint64_t region_addr[16] = {};  ///< device address of each bound region (0: the container's data)
   uint32_t count = 16;
   explicit Fixture(const std::string& trace = "mlp_i8", const std::string& uri = "sim:" + kConfig) {
     EXPECT_EQ(npu_open(uri.c_str(), &dev), NPU_OK);
@@ -51,6 +52,7 @@ struct Fixture {
     for (uint32_t i = 0; i < count; ++i) {
       if (regions[i].role == NPU_REGION_CONST) continue;
       EXPECT_EQ(npu_bo_create(dev, regions[i].size, &job.region_bo[i], &addr), NPU_OK);
+      region_addr[i] = addr;
       auto* p = static_cast<uint8_t*>(npu_bo_map(dev, job.region_bo[i]));
       for (uint64_t k = 0; k < regions[i].size; ++k) p[k] = static_cast<uint8_t>(k * 13 + 1);
     }
@@ -174,8 +176,22 @@ TEST(Device, EachFaultClassReportsItsErrorAndAResetRecovers_bad) {
   ASSERT_EQ(f.run(r), NPU_OK);
   const uint64_t ok_cycles = r.cycles;
   const std::vector<uint8_t> want = f.output();
+  // A bus error on the store to the output buffer: ERR_ADDR is the device address it wrote, the
+  // output buffer's (the store's descriptor starts at offset 0).
+  {
+    ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_BUS_ERROR, 1, 10), NPU_OK);
+    ASSERT_EQ(f.run(r), NPU_EIO);
+    EXPECT_EQ(r.err_insn, 12u);
+    uint64_t out_addr = 0;
+    for (uint32_t i = 0; i < f.count; ++i)
+      if (f.regions[i].role == NPU_REGION_OUTPUT) out_addr = f.region_addr[i];
+    EXPECT_EQ((uint64_t{f.reg(NPU_REG_ERR_ADDR_HI)} << 32) | f.reg(NPU_REG_ERR_ADDR_LO), out_addr);
+    ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+  }
   // Bus error and ECC: ERROR with the code and the instruction, first-error capture, ERROR interrupt.
   for (auto [type, code] : {std::pair{NPU_FI_BUS_ERROR, NPU_ERR_BUS_ERROR}, std::pair{NPU_FI_ECC, NPU_ERR_ECC}}) {
+    // From instruction 3 on (a bus error lands on the bias load #3, from the container's constant
+    // data) and, for the address, from 10 on (the store #12 to the bound output buffer).
     ASSERT_EQ(npu_fault_inject(f.dev, type, 1, 3), NPU_OK);
     uint64_t s;
     ASSERT_EQ(npu_submit(f.dev, 0, &f.job, &s), NPU_OK);
@@ -190,6 +206,8 @@ TEST(Device, EachFaultClassReportsItsErrorAndAResetRecovers_bad) {
     EXPECT_EQ(opcode, static_cast<uint32_t>(npusim::isa::read_npub(f.npub).text[r.err_insn].opcode()));
     if (type == NPU_FI_BUS_ERROR) {
       EXPECT_TRUE(opcode == 0x20 || opcode == 0x40) << opcode;  // load, store (isa.yaml)
+      // ERR_ADDR: 0 for the container's own constant data (no buffer of the driver's to name).
+      EXPECT_EQ(f.reg(NPU_REG_ERR_ADDR_LO) | f.reg(NPU_REG_ERR_ADDR_HI), 0u);
     }
     EXPECT_EQ(f.reg(NPU_REG_ERR_INSN), r.err_insn);
     EXPECT_EQ(f.reg(NPU_REG_ERR_SEQNO_LO), static_cast<uint32_t>(s));
