@@ -511,13 +511,17 @@ int cmd_load(const std::vector<std::string>& argv) {
   for (size_t i = 0; i < ts.size(); ++i) {
     const LoadResult& t = r.tenants[i];
     std::string one = load_json(t, ts[i].service_s, ts[i].load);
-    one.insert(1, "\"name\": \"" + ts[i].name + "\", \"priority\": " + std::to_string(ts[i].priority) +
-                      ", \"cold_start_s\": " + std::to_string(ts[i].cold_start_s) + ", \"cold_requests\": " +
-                      std::to_string(t.batches.empty() ? 0 : [&] {  // the first batch's requests
-                        for (const auto& sp : r.spans)
-                          if (sp.tenant == i) return static_cast<size_t>(sp.size);
-                        return size_t{0};
-                      }()) + ", ");
+    size_t cold = 0;  // the requests of the tenant's first batch (the one that loaded its weights)
+    for (const auto& sp : r.spans)
+      if (sp.tenant == i) {
+        cold = sp.size;
+        break;
+      }
+    char cold_text[200];
+    std::snprintf(cold_text, sizeof cold_text,
+                  ", \"cold_start_s\": %.9g, \"cold_requests\": %zu, \"cold_start_ratio\": %.9g, \"slice_s\": %.9g, ",
+                  ts[i].cold_start_s, cold, t.requests ? static_cast<double>(cold) / t.requests : 0.0, ts[i].slice_s);
+    one.insert(1, "\"name\": \"" + ts[i].name + "\", \"priority\": " + std::to_string(ts[i].priority) + cold_text);
     json += std::string(i ? ", " : "") + one;
     for (const auto& [tm, n] : t.queue_length)
       queue += ts[i].name + "," + std::to_string(tm) + "," + std::to_string(n) + "\n";
