@@ -1895,7 +1895,6 @@ class Lowering {
     if (!is_spatial(x) || !is_spatial(y)) throw CompileError(where(n) + ": only 2-D pooling (4-D X) is supported");
     if (n.outputs.size() > 1 && !n.outputs[1].empty())
       throw CompileError(where(n) + ": the Indices output is not supported");
-    if (n.attr_i("ceil_mode", 0)) throw CompileError(where(n) + ": ceil_mode=1 is not supported");
     const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], OH = y.shape[2], OW = y.shape[3];
     const bool global = n.op == "GlobalAveragePool", avg = n.op != "MaxPool";
     Window win;
@@ -1907,6 +1906,15 @@ class Lowering {
         throw CompileError(where(n) + ": kernel_shape must have two values");
       win = window(n, H, W, OH, OW, it->second.ints[0], it->second.ints[1]);
       if (win.dh != 1 || win.dw != 1) throw CompileError(where(n) + ": dilations are not supported");
+      if (n.attr_i("ceil_mode", 0)) {
+        // ceil_mode: the last window may run past the padded input; the overhang is more padding
+        // at the bottom and right (never part of a maximum; left out of an average, which is why
+        // counting padding in averages is not allowed with it).
+        if (avg && n.attr_i("count_include_pad", 0))
+          throw CompileError(where(n) + ": ceil_mode=1 with count_include_pad=1 is not supported");
+        win.pb += std::max<int64_t>(0, (OH - 1) * win.sh + win.kh - (H + win.pt + win.pb));
+        win.pr += std::max<int64_t>(0, (OW - 1) * win.sw + win.kw - (W + win.pl + win.pr));
+      }
     }
     if (win.kh > 255 || win.kw > 255 || win.sh > 255 || win.sw > 255 || H > 65535 || W > 65535)
       throw CompileError(where(n) + ": window, stride or image too large for the pool parameters");

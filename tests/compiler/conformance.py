@@ -65,8 +65,6 @@ SKIP = {
     "test_maxpool_1d_default": "1-D pooling is not lowered yet",
     "test_averagepool_3d_default": "3-D pooling is not lowered yet",
     "test_maxpool_3d_default": "3-D pooling is not lowered yet",
-    "test_averagepool_2d_ceil": "ceil_mode=1 is not lowered yet",
-    "test_maxpool_2d_ceil": "ceil_mode=1 is not lowered yet",
     "test_maxpool_2d_dilations": "pooling dilations are not lowered yet",
     "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_batchnorm_example_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
