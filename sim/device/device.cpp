@@ -433,6 +433,9 @@ bool Device::run_one(int q) {
       return false;
     }
   }
+  // Thermal shutdown: at or above governor.critical the device runs nothing (the job completes
+  // with THERMAL_CRITICAL) until the die has cooled; resets do not cool it, waiting does.
+  if (temp_c_ >= cfg_.governor.critical_c) return fail(NPU_ERR_THERMAL_CRITICAL, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
   c.clock_hz = setting_.hz;  // the governor's clock (DVFS feeds back into the job's timing)
   if (slow_dram_jobs_) {
     --slow_dram_jobs_;

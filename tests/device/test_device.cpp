@@ -302,6 +302,29 @@ TEST(Device, TemperatureAndThrottlingFollowTheJobs) {
   EXPECT_EQ(f.reg(NPU_REG_TEMP_MC), temp);
 }
 
+TEST(Device, AboveTheCriticalTemperatureJobsAreRefused_bad) {
+  // A 101 C enclosure is past edge's 100 C critical trip: every job completes at once with
+  // THERMAL_CRITICAL (nothing runs), a soft reset does not cool the die, the device stays up.
+  std::ifstream in(kConfig);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  yaml.replace(yaml.find("ambient: 35"), 11, "ambient: 101");
+  const std::string hot = ::testing::TempDir() + "edge_critical.yaml";
+  std::ofstream(hot) << yaml;
+  Fixture f("mlp_i8", "sim:" + hot);
+  npu_result r;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(f.run(r), NPU_EIO);
+    EXPECT_EQ(r.status, NPU_JOB_ERROR);
+    EXPECT_EQ(r.err_code, NPU_ERR_THERMAL_CRITICAL);
+    EXPECT_EQ(r.cycles, 0u);
+    EXPECT_EQ(f.reg(NPU_REG_ERR_INFO0) & 0xFF, NPU_ERR_THERMAL_CRITICAL);
+    ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_SOFT), NPU_OK);
+  }
+  EXPECT_GE(f.reg(NPU_REG_TEMP_MC), 100000u);
+}
+
 TEST(Device, AJobGivesTheCyclesAndOutputsOfADirectRun) {
   Fixture f("gemm_i8_db");
   npu_result r;
