@@ -365,8 +365,9 @@ std::string clock_text(double s) {
 }
 
 /// The progress line: a bar, counts, elapsed time and the ETA from the rate of points run so far.
-void progress(size_t done, size_t cached, size_t failed, size_t total, double elapsed, bool tty, bool last) {
-  static size_t printed_decile = 0;
+/// `printed_decile`: the last tenth of the sweep a log line was printed for (non-terminals).
+void progress(size_t done, size_t cached, size_t failed, size_t total, double elapsed, bool tty, bool last,
+              size_t& printed_decile) {
   const size_t ran = done - cached;
   const double eta = ran ? elapsed / static_cast<double>(ran) * static_cast<double>(total - done) : 0;
   const int width = 30, fill = total ? static_cast<int>(width * done / total) : width;
@@ -430,7 +431,8 @@ int run(const Spec& s, const RunOptions& o) {
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   std::map<pid_t, size_t> running;
   size_t next = 0;
-  if (o.progress) progress(done, cached, failed, jobs.size(), 0, tty, done == jobs.size());
+  size_t printed_decile = 0;
+  if (o.progress) progress(done, cached, failed, jobs.size(), 0, tty, done == jobs.size(), printed_decile);
   while (done < jobs.size()) {
     while (running.size() < width && next < jobs.size()) {
       Job& j = jobs[next++];
@@ -464,7 +466,7 @@ int run(const Spec& s, const RunOptions& o) {
       if (j.error.empty())
         j.error = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status)) : "failed";
     }
-    if (o.progress) progress(done, cached, failed, jobs.size(), elapsed(), tty, done == jobs.size());
+    if (o.progress) progress(done, cached, failed, jobs.size(), elapsed(), tty, done == jobs.size(), printed_decile);
   }
   // Results, with the latency/energy Pareto front per workload.
   for (Job& j : jobs)
