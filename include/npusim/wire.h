@@ -29,7 +29,7 @@ typedef struct npu_wire_header {
  * buffers at device addresses inside its window; both are released when it disconnects. */
 #define NPU_MSG_HELLO 1u
 #define NPU_MSG_HELLO_ACK 2u
-#define NPU_MSG_MEM_ADD 3u          /* {u64 device_addr, u64 size} + memfd -> ACK */
+#define NPU_MSG_MEM_ADD 3u          /* {u64 device_addr, u64 size} + memfd (MFD_ALLOW_SEALING, >= size bytes; sealed against shrinking) -> ACK */
 #define NPU_MSG_MEM_REMOVE 4u       /* {u64 device_addr} -> ACK */
 #define NPU_MSG_MMIO_READ 5u        /* {u32 offset} -> MMIO_READ_RESP {u32 value} */
 #define NPU_MSG_MMIO_READ_RESP 6u

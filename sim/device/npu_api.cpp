@@ -155,7 +155,7 @@ class SocketTransport final : public Transport {
     return true;
   }
   uint8_t* map(uint64_t addr, uint64_t size) override {
-    const int m = ::memfd_create("npusim-bo", MFD_CLOEXEC);
+    const int m = ::memfd_create("npusim-bo", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (m < 0 || ::ftruncate(m, static_cast<off_t>(size)) != 0) return nullptr;
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
     const uint64_t payload[2] = {addr, size};

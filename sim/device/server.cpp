@@ -1,9 +1,11 @@
 #include "sim/device/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -73,42 +76,61 @@ class SharedMemory final : public HostMemory {
 };
 
 constexpr uint64_t kMaxRegion = uint64_t{1} << 30;  ///< one shared buffer (1 GiB)
+constexpr size_t kMaxUnsent = size_t{1} << 20;      ///< replies a client leaves unread before it is dropped
+constexpr size_t kMaxHeldFds = 16;                  ///< descriptors a client may pass ahead of their MEM_ADD
 
-bool send_msg(int fd, uint16_t type, uint64_t req, uint64_t cycle, const void* payload, uint32_t len) {
-  return wire_send(fd, type, req, cycle, payload, len);
+/// One connection. Sockets are read and written without blocking, so a client that stops halfway
+/// through a message, or stops reading its replies, holds up nobody else.
+struct Client {
+  std::vector<uint8_t> in;                   ///< received bytes not yet a whole message
+  uint64_t in_offset = 0;                    ///< stream offset of in[0]
+  std::deque<std::pair<uint64_t, int>> fds;  ///< passed descriptors, each with the stream offset it came after
+  std::vector<uint8_t> out;                  ///< framed replies the socket has not taken yet
+  bool doomed = false;                       ///< drop at the end of this round (protocol error, BYE, not reading)
+};
+
+/// Sends what the socket takes now; false when the connection is broken.
+bool flush(int fd, Client& cl) {
+  while (!cl.out.empty()) {
+    const ssize_t n = ::send(fd, cl.out.data(), cl.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      cl.out.erase(cl.out.begin(), cl.out.begin() + n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      return true;
+    } else {
+      return false;
+    }
+  }
+  return true;
 }
 
-bool send_error(int fd, uint64_t req, uint64_t cycle, int32_t code, const std::string& text) {
-  std::vector<uint8_t> p(4 + text.size());
-  std::memcpy(p.data(), &code, 4);
-  std::memcpy(p.data() + 4, text.data(), text.size());
-  return send_msg(fd, NPU_MSG_ERROR, req, cycle, p.data(), static_cast<uint32_t>(p.size()));
-}
-
-/// Reads exactly `len` bytes; the first recvmsg also collects a passed file descriptor.
-bool recv_all(int fd, void* data, size_t len, int* passed_fd) {
-  char* p = static_cast<char*>(data);
-  while (len) {
-    iovec iov{p, len};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
-    const ssize_t n = ::recvmsg(fd, &m, 0);
-    if (n <= 0) return false;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+/// Reads what has arrived (one recvmsg), keeping passed descriptors; false on disconnect or error.
+bool receive(int fd, Client& cl) {
+  uint8_t buf[65536];
+  iovec iov{buf, sizeof buf};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(kMaxHeldFds * sizeof(int))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  const ssize_t n = ::recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+  const uint64_t at = cl.in_offset + cl.in.size();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
         int got;
-        std::memcpy(&got, CMSG_DATA(c), sizeof got);
-        if (passed_fd && *passed_fd < 0)
-          *passed_fd = got;
+        std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+        if (cl.fds.size() < kMaxHeldFds)
+          cl.fds.emplace_back(at, got);
         else
           ::close(got);
       }
-    p += n, len -= static_cast<size_t>(n);
-  }
+    }
+  if (n == 0) return false;
+  cl.in.insert(cl.in.end(), buf, buf + n);
   return true;
 }
 
@@ -123,7 +145,7 @@ std::string hex_bytes(const uint8_t* p, uint64_t n) {
 
 int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
   SharedMemory mem;
-  std::vector<int> clients;
+  std::map<int, Client> clients;  ///< by socket
   std::ofstream record;
   if (!opts.record_path.empty()) {
     record.open(opts.record_path);
@@ -132,7 +154,7 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
   }
   Device dev(cfg, mem, nullptr);
   bool level = dev.irq_level();
-  const int lfd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (opts.socket_path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long");
@@ -145,6 +167,25 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
   ::signal(SIGPIPE, SIG_IGN);
   std::fprintf(stderr, "npusim serve: %s on %s\n", cfg.name.c_str(), opts.socket_path.c_str());
   bool had_client = false;
+  // Replies are queued on the client and sent as its socket takes them; a client that leaves
+  // kMaxUnsent bytes unread is dropped rather than allowed to stall the server.
+  auto send_msg = [&](int fd, uint16_t type, uint64_t req, uint64_t cycle, const void* payload, uint32_t len) {
+    auto it = clients.find(fd);
+    if (it == clients.end()) return;
+    Client& cl = it->second;
+    const npu_wire_header h{type, 0, len, req, cycle};
+    const auto* hb = reinterpret_cast<const uint8_t*>(&h);
+    cl.out.insert(cl.out.end(), hb, hb + sizeof h);
+    if (len)
+      cl.out.insert(cl.out.end(), static_cast<const uint8_t*>(payload), static_cast<const uint8_t*>(payload) + len);
+    if (!flush(fd, cl) || cl.out.size() > kMaxUnsent) cl.doomed = true;
+  };
+  auto send_error = [&](int fd, uint64_t req, uint64_t cycle, int32_t code, const std::string& text) {
+    std::vector<uint8_t> pl(4 + text.size());
+    std::memcpy(pl.data(), &code, 4);
+    std::memcpy(pl.data() + 4, text.data(), text.size());
+    send_msg(fd, NPU_MSG_ERROR, req, cycle, pl.data(), static_cast<uint32_t>(pl.size()));
+  };
   // Each client owns one queue (its ring pair) and a 4 GiB window of device addresses for its buffers.
   std::map<int, uint32_t> queue_of;  ///< client fd -> queue
   auto window_base = [](uint32_t q) { return (uint64_t{q} + 1) << 32; };
@@ -155,231 +196,277 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
       dev.release_queue(it->second);
       queue_of.erase(it);
     }
+    auto cl = clients.find(fd);
+    if (cl != clients.end()) {
+      for (const auto& [at, held] : cl->second.fds) ::close(held);
+      clients.erase(cl);
+    }
     ::close(fd);
-    clients.erase(std::remove(clients.begin(), clients.end(), fd), clients.end());
   };
   while (!g_stop && !(opts.exit_when_idle && had_client && clients.empty())) {
     std::vector<pollfd> fds{{lfd, POLLIN, 0}};
-    for (int c : clients) fds.push_back({c, POLLIN, 0});
+    for (const auto& [c, cl] : clients)
+      fds.push_back({c, static_cast<short>(POLLIN | (cl.out.empty() ? 0 : POLLOUT)), 0});
     if (::poll(fds.data(), fds.size(), 200) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (fds[0].revents & POLLIN) {
-      const int c = ::accept(lfd, nullptr, nullptr);
-      if (c >= 0) clients.push_back(c), had_client = true;
+      const int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) clients.emplace(c, Client{}), had_client = true;
     }
     for (size_t i = 1; i < fds.size(); ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       const int c = fds[i].fd;
-      npu_wire_header h;
-      int passed = -1;
-      if (!recv_all(c, &h, sizeof h, &passed)) {  // disconnect (possibly mid-job): drop its memory only
-        if (passed >= 0) ::close(passed);
+      auto found = clients.find(c);
+      if (found == clients.end()) continue;  // dropped earlier in this round
+      Client& cl = found->second;
+      if ((fds[i].revents & POLLOUT) && !flush(c, cl)) {
         drop(c);
         continue;
       }
-      if (h.len > NPU_WIRE_MAX_PAYLOAD || h.flags != 0) {
-        send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                   "bad message: len " + std::to_string(h.len) + " (max " + std::to_string(NPU_WIRE_MAX_PAYLOAD) +
-                       ") or flags " + std::to_string(h.flags));
-        if (passed >= 0) ::close(passed);
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (!receive(c, cl)) {  // disconnect (possibly mid-job): drop its memory only
         drop(c);
         continue;
       }
-      std::vector<uint8_t> p(h.len);
-      if (h.len && !recv_all(c, p.data(), h.len, &passed)) {
-        if (passed >= 0) ::close(passed);
-        drop(c);
-        continue;
-      }
-      auto need = [&](uint32_t n) {
-        if (h.len == n) return true;
-        send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                   "message type " + std::to_string(h.type) + " needs " + std::to_string(n) + " payload bytes, got " +
-                       std::to_string(h.len));
-        return false;
-      };
-      // The interrupt line changed: every client hears it, the requester before its reply.
-      auto notify_irq = [&] {
-        if (dev.irq_level() == level) return;
-        level = dev.irq_level();
-        const uint32_t l = level ? 1 : 0;
-        for (int other : clients) send_msg(other, NPU_MSG_IRQ, 0, dev.cycles(), &l, 4);
-      };
-      auto ack = [&] {
-        notify_irq();
-        send_msg(c, NPU_MSG_ACK, h.req_id, dev.cycles(), nullptr, 0);
-      };
-      bool close_after = false;
-      switch (h.type) {
-        case NPU_MSG_HELLO: {
-          if (!need(4)) break;
-          uint32_t v;
-          std::memcpy(&v, p.data(), 4);
-          if (v != NPU_WIRE_VERSION) {
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                       "protocol version " + std::to_string(v) + " (server speaks 1)");
-            break;
-          }
-          if (!queue_of.count(c)) {
-            uint32_t q = 0;
-            while (q < NPU_QUEUES &&
-                   std::any_of(queue_of.begin(), queue_of.end(), [&](auto& e) { return e.second == q; }))
-              ++q;
-            if (q == NPU_QUEUES) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EBUSY, "every queue is taken by another client");
+      // Every whole message received so far, in order; a partial one waits for its remaining bytes.
+      size_t pos = 0;
+      while (!cl.doomed && cl.in.size() - pos >= sizeof(npu_wire_header)) {
+        npu_wire_header h;
+        std::memcpy(&h, cl.in.data() + pos, sizeof h);
+        if (h.len > NPU_WIRE_MAX_PAYLOAD || h.flags != 0) {
+          send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                     "bad message: len " + std::to_string(h.len) + " (max " + std::to_string(NPU_WIRE_MAX_PAYLOAD) +
+                         ") or flags " + std::to_string(h.flags));
+          cl.doomed = true;
+          break;
+        }
+        if (cl.in.size() - pos < sizeof h + h.len) break;
+        const std::vector<uint8_t> p(cl.in.begin() + static_cast<std::ptrdiff_t>(pos + sizeof h),
+                                     cl.in.begin() + static_cast<std::ptrdiff_t>(pos + sizeof h + h.len));
+        const uint64_t msg_end = cl.in_offset + pos + sizeof h + h.len;
+        pos += sizeof h + h.len;
+        // A MEM_ADD takes the oldest descriptor that arrived with or before its bytes.
+        int passed = -1;
+        if (h.type == NPU_MSG_MEM_ADD && !cl.fds.empty() && cl.fds.front().first < msg_end) {
+          passed = cl.fds.front().second;
+          cl.fds.pop_front();
+        }
+        auto need = [&](uint32_t n) {
+          if (h.len == n) return true;
+          send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                     "message type " + std::to_string(h.type) + " needs " + std::to_string(n) + " payload bytes, got " +
+                         std::to_string(h.len));
+          return false;
+        };
+        // The interrupt line changed: every client hears it, the requester before its reply.
+        auto notify_irq = [&] {
+          if (dev.irq_level() == level) return;
+          level = dev.irq_level();
+          const uint32_t l = level ? 1 : 0;
+          for (const auto& entry : clients) send_msg(entry.first, NPU_MSG_IRQ, 0, dev.cycles(), &l, 4);
+        };
+        auto ack = [&] {
+          notify_irq();
+          send_msg(c, NPU_MSG_ACK, h.req_id, dev.cycles(), nullptr, 0);
+        };
+        switch (h.type) {
+          case NPU_MSG_HELLO: {
+            if (!need(4)) break;
+            uint32_t v;
+            std::memcpy(&v, p.data(), 4);
+            if (v != NPU_WIRE_VERSION) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                         "protocol version " + std::to_string(v) + " (server speaks 1)");
               break;
             }
-            queue_of[c] = q;
+            if (!queue_of.count(c)) {
+              uint32_t q = 0;
+              while (q < NPU_QUEUES &&
+                     std::any_of(queue_of.begin(), queue_of.end(), [&](auto& e) { return e.second == q; }))
+                ++q;
+              if (q == NPU_QUEUES) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EBUSY, "every queue is taken by another client");
+                break;
+              }
+              queue_of[c] = q;
+            }
+            const uint32_t q = queue_of[c];
+            uint8_t r[48] = {};
+            const uint32_t ver = NPU_WIRE_VERSION, id = dev.read(NPU_REG_DEV_ID);
+            const uint64_t hash = cfg.hash(), hz = static_cast<uint64_t>(cfg.clock_hz), base = window_base(q),
+                           size = uint64_t{1} << 32;
+            std::memcpy(r, &ver, 4), std::memcpy(r + 4, &id, 4), std::memcpy(r + 8, &hash, 8),
+                std::memcpy(r + 16, &hz, 8);
+            std::memcpy(r + 24, &q, 4), std::memcpy(r + 32, &base, 8), std::memcpy(r + 40, &size, 8);
+            send_msg(c, NPU_MSG_HELLO_ACK, h.req_id, dev.cycles(), r, sizeof r);
+            break;
           }
-          const uint32_t q = queue_of[c];
-          uint8_t r[48] = {};
-          const uint32_t ver = NPU_WIRE_VERSION, id = dev.read(NPU_REG_DEV_ID);
-          const uint64_t hash = cfg.hash(), hz = static_cast<uint64_t>(cfg.clock_hz), base = window_base(q),
-                         size = uint64_t{1} << 32;
-          std::memcpy(r, &ver, 4), std::memcpy(r + 4, &id, 4), std::memcpy(r + 8, &hash, 8),
-              std::memcpy(r + 16, &hz, 8);
-          std::memcpy(r + 24, &q, 4), std::memcpy(r + 32, &base, 8), std::memcpy(r + 40, &size, 8);
-          send_msg(c, NPU_MSG_HELLO_ACK, h.req_id, dev.cycles(), r, sizeof r);
-          break;
+          case NPU_MSG_MEM_ADD: {
+            if (!need(16)) break;
+            uint64_t a, n;
+            std::memcpy(&a, p.data(), 8), std::memcpy(&n, p.data() + 8, 8);
+            if (passed < 0) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD without a file descriptor");
+              break;
+            }
+            if (!queue_of.count(c)) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD before HELLO");
+              break;
+            }
+            if (a < window_base(queue_of[c]) || a + n > window_base(queue_of[c]) + (uint64_t{1} << 32)) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                         "device address " + std::to_string(a) + " is outside this client's window");
+              break;
+            }
+            if (n == 0 || n > kMaxRegion) {
+              send_error(c, h.req_id, dev.cycles(), NPU_ENOMEM,
+                         "shared buffer of " + std::to_string(n) + " bytes (1 to " + std::to_string(kMaxRegion) + ")");
+              break;
+            }
+            std::string clash;
+            for (const auto& [b, r] : mem.regions)
+              if (a < b + r.size && b < a + n) clash = std::to_string(b) + "+" + std::to_string(r.size);
+            if (!clash.empty() || a + n < a) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                         "device addresses " + std::to_string(a) + "+" + std::to_string(n) +
+                             " overlap another buffer (" + clash + ")");
+              break;
+            }
+            // The device touches the buffer at any time, so it must stay at least n bytes long: a
+            // shorter file, or one the client shrinks later, would fault the server (SIGBUS) on
+            // access. Hence a memfd of n bytes or more, sealed here against shrinking.
+            struct stat st {};
+            if (::fstat(passed, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < n) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                         "the buffer's file has " + std::to_string(st.st_size) + " bytes, fewer than the " +
+                             std::to_string(n) + " declared (or is not a memfd)");
+              break;
+            }
+            if (::fcntl(passed, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                         std::string("cannot seal the buffer against shrinking (create it with memfd_create(..., "
+                                     "MFD_ALLOW_SEALING)): ") +
+                             std::strerror(errno));
+              break;
+            }
+            void* ptr = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED, passed, 0);
+            if (ptr == MAP_FAILED) {
+              send_error(c, h.req_id, dev.cycles(), NPU_ENOMEM,
+                         std::string("cannot map the buffer: ") + std::strerror(errno));
+              break;
+            }
+            mem.regions[a] = {static_cast<uint8_t*>(ptr), n, c};
+            if (record.is_open()) record << "mem_add " << a << " " << n << "\n";
+            ack();
+            break;
+          }
+          case NPU_MSG_MEM_REMOVE: {
+            if (!need(8)) break;
+            uint64_t a;
+            std::memcpy(&a, p.data(), 8);
+            auto it = mem.regions.find(a);
+            if (it == mem.regions.end() || it->second.owner != c) {
+              send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no buffer of this client at that address");
+              break;
+            }
+            ::munmap(it->second.ptr, it->second.size);
+            mem.regions.erase(it);
+            ack();
+            break;
+          }
+          case NPU_MSG_MMIO_READ:
+          case NPU_MSG_MMIO_WRITE: {
+            const bool wr = h.type == NPU_MSG_MMIO_WRITE;
+            if (!need(wr ? 8 : 4)) break;
+            uint32_t off, v = 0;
+            std::memcpy(&off, p.data(), 4);
+            if (wr) std::memcpy(&v, p.data() + 4, 4);
+            if (off >= NPU_MMIO_WINDOW_BYTES || (off & 3)) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                         "MMIO offset " + std::to_string(off) + " outside the window or unaligned");
+              break;
+            }
+            if (!wr) {
+              v = dev.read(off);
+              if (record.is_open()) record << "read_reg " << off << " " << v << "\n";
+              send_msg(c, NPU_MSG_MMIO_READ_RESP, h.req_id, dev.cycles(), &v, 4);
+              break;
+            }
+            if (dev.access_of(off) == 0) {
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "register " + dev.name_of(off) + " is read-only");
+              break;
+            }
+            if (record.is_open()) {
+              if (dev.name_of(off).find("SQ_DOORBELL") != std::string::npos)  // what the job will see
+                for (const auto& [a, r] : mem.regions)
+                  record << "load_mem " << a << " " << hex_bytes(r.ptr, r.size) << "\n";
+              record << "write_reg " << off << " " << v << "\n";
+            }
+            dev.write(off, v);
+            ack();
+            break;
+          }
+          case NPU_MSG_SYNC: {
+            if (!need(8)) break;
+            uint64_t until;
+            std::memcpy(&until, p.data(), 8);
+            if (until > dev.cycles()) {
+              if (record.is_open()) record << "idle " << until - dev.cycles() << "\n";
+              dev.idle(until - dev.cycles());
+            }
+            ack();
+            break;
+          }
+          case NPU_MSG_PERF: {
+            if (!need(8)) break;
+            uint64_t s;
+            std::memcpy(&s, p.data(), 8);
+            JobCounters k;
+            if (!dev.counters(s, k)) {
+              send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no counters for seqno " + std::to_string(s));
+              break;
+            }
+            const uint64_t r[11] = {k.cycles,
+                                    k.instructions,
+                                    k.macs,
+                                    k.dram_read_bytes,
+                                    k.dram_write_bytes,
+                                    k.mxu_busy,
+                                    k.vpu_busy,
+                                    k.load_busy,
+                                    k.store_busy,
+                                    k.sem_wait,
+                                    static_cast<uint64_t>(k.energy_j * 1e12)};
+            send_msg(c, NPU_MSG_PERF_RESP, h.req_id, dev.cycles(), r, sizeof r);
+            break;
+          }
+          case NPU_MSG_BYE:
+            ack();
+            cl.doomed = true;
+            break;
+          default:
+            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "unknown message type " + std::to_string(h.type));
+            cl.doomed = true;
         }
-        case NPU_MSG_MEM_ADD: {
-          if (!need(16)) break;
-          uint64_t a, n;
-          std::memcpy(&a, p.data(), 8), std::memcpy(&n, p.data() + 8, 8);
-          if (passed < 0) {
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD without a file descriptor");
-            break;
-          }
-          if (!queue_of.count(c)) {
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD before HELLO");
-            break;
-          }
-          if (a < window_base(queue_of[c]) || a + n > window_base(queue_of[c]) + (uint64_t{1} << 32)) {
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                       "device address " + std::to_string(a) + " is outside this client's window");
-            break;
-          }
-          if (n == 0 || n > kMaxRegion) {
-            send_error(c, h.req_id, dev.cycles(), NPU_ENOMEM,
-                       "shared buffer of " + std::to_string(n) + " bytes (1 to " + std::to_string(kMaxRegion) + ")");
-            break;
-          }
-          std::string clash;
-          for (const auto& [b, r] : mem.regions)
-            if (a < b + r.size && b < a + n) clash = std::to_string(b) + "+" + std::to_string(r.size);
-          if (!clash.empty() || a + n < a) {
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                       "device addresses " + std::to_string(a) + "+" + std::to_string(n) + " overlap another buffer (" +
-                           clash + ")");
-            break;
-          }
-          void* ptr = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED, passed, 0);
-          if (ptr == MAP_FAILED) {
-            send_error(c, h.req_id, dev.cycles(), NPU_ENOMEM,
-                       std::string("cannot map the buffer: ") + std::strerror(errno));
-            break;
-          }
-          mem.regions[a] = {static_cast<uint8_t*>(ptr), n, c};
-          if (record.is_open()) record << "mem_add " << a << " " << n << "\n";
-          ack();
-          break;
-        }
-        case NPU_MSG_MEM_REMOVE: {
-          if (!need(8)) break;
-          uint64_t a;
-          std::memcpy(&a, p.data(), 8);
-          auto it = mem.regions.find(a);
-          if (it == mem.regions.end() || it->second.owner != c) {
-            send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no buffer of this client at that address");
-            break;
-          }
-          ::munmap(it->second.ptr, it->second.size);
-          mem.regions.erase(it);
-          ack();
-          break;
-        }
-        case NPU_MSG_MMIO_READ:
-        case NPU_MSG_MMIO_WRITE: {
-          const bool wr = h.type == NPU_MSG_MMIO_WRITE;
-          if (!need(wr ? 8 : 4)) break;
-          uint32_t off, v = 0;
-          std::memcpy(&off, p.data(), 4);
-          if (wr) std::memcpy(&v, p.data() + 4, 4);
-          if (off >= NPU_MMIO_WINDOW_BYTES || (off & 3)) {
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                       "MMIO offset " + std::to_string(off) + " outside the window or unaligned");
-            break;
-          }
-          if (!wr) {
-            v = dev.read(off);
-            if (record.is_open()) record << "read_reg " << off << " " << v << "\n";
-            send_msg(c, NPU_MSG_MMIO_READ_RESP, h.req_id, dev.cycles(), &v, 4);
-            break;
-          }
-          if (dev.access_of(off) == 0) {
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "register " + dev.name_of(off) + " is read-only");
-            break;
-          }
-          if (record.is_open()) {
-            if (dev.name_of(off).find("SQ_DOORBELL") != std::string::npos)  // what the job will see
-              for (const auto& [a, r] : mem.regions)
-                record << "load_mem " << a << " " << hex_bytes(r.ptr, r.size) << "\n";
-            record << "write_reg " << off << " " << v << "\n";
-          }
-          dev.write(off, v);
-          ack();
-          break;
-        }
-        case NPU_MSG_SYNC: {
-          if (!need(8)) break;
-          uint64_t until;
-          std::memcpy(&until, p.data(), 8);
-          if (until > dev.cycles()) {
-            if (record.is_open()) record << "idle " << until - dev.cycles() << "\n";
-            dev.idle(until - dev.cycles());
-          }
-          ack();
-          break;
-        }
-        case NPU_MSG_PERF: {
-          if (!need(8)) break;
-          uint64_t s;
-          std::memcpy(&s, p.data(), 8);
-          JobCounters k;
-          if (!dev.counters(s, k)) {
-            send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no counters for seqno " + std::to_string(s));
-            break;
-          }
-          const uint64_t r[11] = {k.cycles,
-                                  k.instructions,
-                                  k.macs,
-                                  k.dram_read_bytes,
-                                  k.dram_write_bytes,
-                                  k.mxu_busy,
-                                  k.vpu_busy,
-                                  k.load_busy,
-                                  k.store_busy,
-                                  k.sem_wait,
-                                  static_cast<uint64_t>(k.energy_j * 1e12)};
-          send_msg(c, NPU_MSG_PERF_RESP, h.req_id, dev.cycles(), r, sizeof r);
-          break;
-        }
-        case NPU_MSG_BYE:
-          ack();
-          close_after = true;
-          break;
-        default:
-          send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "unknown message type " + std::to_string(h.type));
-          close_after = true;
+        if (passed >= 0) ::close(passed);  // mapped (or refused): the descriptor is no longer needed
+        notify_irq();
       }
-      if (passed >= 0) ::close(passed);  // mapped (or refused): the descriptor is no longer needed
-      notify_irq();
-      if (close_after) drop(c);
+      cl.in.erase(cl.in.begin(), cl.in.begin() + static_cast<std::ptrdiff_t>(pos));
+      cl.in_offset += pos;
+    }
+    // Protocol errors, BYE and clients that stopped reading: what can be sent goes, then the socket closes.
+    std::vector<int> doomed;
+    for (auto& [c, cl] : clients)
+      if (cl.doomed) doomed.push_back(c);
+    for (int c : doomed) {
+      flush(c, clients.at(c));
+      drop(c);
     }
   }
-  for (int c : std::vector<int>(clients)) drop(c);
+  std::vector<int> left;
+  for (const auto& entry : clients) left.push_back(entry.first);
+  for (int c : left) drop(c);
   ::close(lfd);
   ::unlink(opts.socket_path.c_str());
   return 0;

@@ -427,13 +427,26 @@ struct Raw {
   void send(uint16_t type, const void* p, uint32_t len, int pass = -1, uint32_t claimed_len = UINT32_MAX) {
     npusim::device::wire_send(fd, type, 7, 0, p, len, pass, claimed_len);
   }
-  /// The next reply's type and text (ERROR payload after its code); 0 when the server closed.
+  /// HELLO; the base of this client's window of device addresses (0 when refused).
+  uint64_t hello() {
+    const uint32_t version = NPU_WIRE_VERSION;
+    send(NPU_MSG_HELLO, &version, 4);
+    const auto [type, ack] = reply();
+    uint64_t base = 0;
+    if (type == NPU_MSG_HELLO_ACK && ack.size() >= 40) std::memcpy(&base, ack.data() + 32, 8);
+    return base;
+  }
+  /// The next reply's type and text (ERROR payload after its code), past any IRQ messages (other
+  /// clients' jobs move the interrupt line); 0 when the server closed.
   std::pair<uint16_t, std::string> reply() {
-    npu_wire_header h;
-    if (::recv(fd, &h, sizeof h, MSG_WAITALL) != static_cast<ssize_t>(sizeof h)) return {0, ""};
-    std::string p(h.len, '\0');
-    if (h.len) ::recv(fd, p.data(), h.len, MSG_WAITALL);
-    return {h.type, h.type == NPU_MSG_ERROR && p.size() > 4 ? p.substr(4) : p};
+    for (;;) {
+      npu_wire_header h;
+      if (::recv(fd, &h, sizeof h, MSG_WAITALL) != static_cast<ssize_t>(sizeof h)) return {0, ""};
+      std::string p(h.len, '\0');
+      if (h.len && ::recv(fd, p.data(), h.len, MSG_WAITALL) != static_cast<ssize_t>(h.len)) return {0, ""};
+      if (h.type == NPU_MSG_IRQ) continue;
+      return {h.type, h.type == NPU_MSG_ERROR && p.size() > 4 ? p.substr(4) : p};
+    }
   }
 };
 
@@ -460,12 +473,30 @@ TEST(DeviceServer, BothTransportsGiveTheSameCyclesAndOutputs) {
   EXPECT_EQ(b.cycles, a.cycles);
 }
 
+/// A server with a well-behaved client that has run one job: what its later jobs must still give.
+struct ServedClient {
+  Server srv;
+  Fixture good;
+  std::vector<uint8_t> want;  ///< the first job's output
+  explicit ServedClient(const std::string& name) : srv(name), good("mlp_i8", srv.uri()) {
+    npu_result r;
+    EXPECT_EQ(good.run(r), NPU_OK);
+    want = good.output();
+  }
+  /// Three more jobs, each completing with the first one's output.
+  void still_served() {
+    npu_result r;
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(good.run(r), NPU_OK);
+      EXPECT_EQ(good.output(), want);
+    }
+  }
+};
+
 TEST(DeviceServer, HostileClientsGetErrorsAndNoOtherJobIsLost_bad) {
-  Server srv("hostile");
-  Fixture good("mlp_i8", srv.uri());
+  ServedClient served("hostile");
+  Server& srv = served.srv;
   npu_result r;
-  ASSERT_EQ(good.run(r), NPU_OK);
-  const std::vector<uint8_t> want = good.output();
   {  // a message claiming a huge payload: ERROR, then the server closes that connection
     Raw c(srv.path);
     c.send(NPU_MSG_MMIO_READ, nullptr, 0, -1, 1u << 30);
@@ -488,16 +519,12 @@ TEST(DeviceServer, HostileClientsGetErrorsAndNoOtherJobIsLost_bad) {
     const uint64_t add[2] = {0x70000000, 4096};
     c.send(NPU_MSG_MEM_ADD, add, 16);
     EXPECT_NE(c.reply().second.find("without a file descriptor"), std::string::npos);
-    const int m = ::memfd_create("t", 0);
+    const int m = ::memfd_create("t", MFD_ALLOW_SEALING);
     ASSERT_EQ(::ftruncate(m, 4096), 0);
     c.send(NPU_MSG_MEM_ADD, add, 16, m);  // before HELLO: no window yet
     EXPECT_NE(c.reply().second.find("MEM_ADD before HELLO"), std::string::npos);
-    const uint32_t version = NPU_WIRE_VERSION;
-    c.send(NPU_MSG_HELLO, &version, 4);
-    auto hello = c.reply();
-    ASSERT_EQ(hello.first, NPU_MSG_HELLO_ACK);
-    uint64_t base;
-    std::memcpy(&base, hello.second.data() + 32, 8);
+    const uint64_t base = c.hello();
+    ASSERT_NE(base, 0u);
     EXPECT_NE(base, 0x10000000u);         // not the first client's window
     c.send(NPU_MSG_MEM_ADD, add, 16, m);  // another client's addresses
     EXPECT_NE(c.reply().second.find("outside this client's window"), std::string::npos);
@@ -524,13 +551,90 @@ TEST(DeviceServer, HostileClientsGetErrorsAndNoOtherJobIsLost_bad) {
     uint64_t s;
     ASSERT_EQ(npu_submit(leaver.dev, 0, &leaver.job, &s), NPU_OK);
   }
-  // The well-behaved client's jobs still run, with the same results.
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(good.run(r), NPU_OK);
-    EXPECT_EQ(good.output(), want);
-  }
+  served.still_served();              // the well-behaved client's jobs still run, with the same results
   Fixture late("mlp_i8", srv.uri());  // and new clients still connect
   ASSERT_EQ(late.run(r), NPU_OK);
+}
+
+TEST(DeviceServer, ASlowOrSilentClientHoldsUpNobody_bad) {
+  ServedClient served("slow");
+  const uint32_t dev_id = NPU_REG_DEV_ID;
+  npu_wire_header h{NPU_MSG_MMIO_READ, 0, 4, 42, 0};
+  uint8_t msg[sizeof h + 4];
+  std::memcpy(msg, &h, sizeof h);
+  std::memcpy(msg + sizeof h, &dev_id, 4);
+  // A client stops halfway through a header: the others' jobs still run.
+  Raw slow(served.srv.path);
+  ASSERT_EQ(::send(slow.fd, msg, 10, MSG_NOSIGNAL), 10);
+  served.still_served();
+  // Its message, completed a byte at a time, is still understood.
+  for (size_t i = 10; i < sizeof msg; ++i) ASSERT_EQ(::send(slow.fd, msg + i, 1, MSG_NOSIGNAL), 1);
+  auto [type, value] = slow.reply();
+  ASSERT_EQ(type, NPU_MSG_MMIO_READ_RESP);
+  EXPECT_EQ(std::memcmp(value.data(), "NPUS", 4), 0);
+  // Three requests in one write: three replies, in order.
+  std::vector<uint8_t> three;
+  for (uint64_t id : {1, 2, 3}) {
+    h.req_id = id;
+    std::memcpy(msg, &h, sizeof h);
+    three.insert(three.end(), msg, msg + sizeof msg);
+  }
+  ASSERT_EQ(::send(slow.fd, three.data(), three.size(), MSG_NOSIGNAL), static_cast<ssize_t>(three.size()));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(slow.reply().first, NPU_MSG_MMIO_READ_RESP);
+  // A client that sends requests and never reads the replies is dropped once over a megabyte of
+  // them is waiting, instead of stalling the server on a full socket.
+  {
+    Raw flood(served.srv.path);
+    std::vector<uint8_t> many;
+    for (int i = 0; i < 100000; ++i) many.insert(many.end(), msg, msg + sizeof msg);
+    size_t sent = 0;
+    while (sent < many.size()) {
+      const ssize_t n = ::send(flood.fd, many.data() + sent, many.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;  // dropped
+      sent += static_cast<size_t>(n);
+    }
+    served.still_served();
+    size_t replies = 0;
+    while (flood.reply().first == NPU_MSG_MMIO_READ_RESP) ++replies;
+    EXPECT_LT(replies, 100000u);  // the connection ended before every request was answered
+  }
+  served.still_served();
+}
+
+TEST(DeviceServer, SharedBuffersMustStayAsLongAsDeclared_bad) {
+  Server srv("buffers");
+  Raw c(srv.path);
+  const uint64_t base = c.hello();
+  ASSERT_NE(base, 0u);
+  const uint64_t add[2] = {base, 8192};
+  // A file shorter than the buffer it is declared as (the device would fault past its end).
+  const int shorter = ::memfd_create("short", MFD_ALLOW_SEALING);
+  ASSERT_EQ(::ftruncate(shorter, 4096), 0);
+  c.send(NPU_MSG_MEM_ADD, add, 16, shorter);
+  EXPECT_NE(c.reply().second.find("has 4096 bytes, fewer than the 8192 declared"), std::string::npos);
+  // A memfd that cannot be sealed against shrinking.
+  const int unsealable = ::memfd_create("unsealable", 0);
+  ASSERT_EQ(::ftruncate(unsealable, 8192), 0);
+  c.send(NPU_MSG_MEM_ADD, add, 16, unsealable);
+  EXPECT_NE(c.reply().second.find("MFD_ALLOW_SEALING"), std::string::npos);
+  // A pipe is no buffer.
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  c.send(NPU_MSG_MEM_ADD, add, 16, pipe_fds[0]);
+  EXPECT_NE(c.reply().second.find("not a memfd"), std::string::npos);
+  // A good one is mapped and sealed: its owner can no longer shrink it under the device.
+  const int good = ::memfd_create("good", MFD_ALLOW_SEALING);
+  ASSERT_EQ(::ftruncate(good, 8192), 0);
+  c.send(NPU_MSG_MEM_ADD, add, 16, good);
+  EXPECT_EQ(c.reply().first, NPU_MSG_ACK);
+  EXPECT_NE(::ftruncate(good, 0), 0);
+  EXPECT_EQ(errno, EPERM);
+  // A descriptor sent along with another message is held (and closed when the client leaves); the
+  // message is answered as usual.
+  const uint32_t dev_id = NPU_REG_DEV_ID;
+  c.send(NPU_MSG_MMIO_READ, &dev_id, 4, shorter);
+  EXPECT_EQ(c.reply().first, NPU_MSG_MMIO_READ_RESP);
+  for (int fd : {shorter, unsealable, pipe_fds[0], pipe_fds[1], good}) ::close(fd);
 }
 
 TEST(DeviceServer, RecordedSessionsReplayAndADifferenceIsCaught_bad) {
