@@ -125,6 +125,27 @@ void ThermalNetwork::step(double power_w) {
   t_ = (phi_ * x + gamma_ * power_w).array() + c_.ambient_c;
 }
 
+void ThermalNetwork::step_many(double power_w, uint64_t n) {
+  if (n <= kDirectSteps) {
+    for (uint64_t i = 0; i < n; ++i) step(power_w);
+    return;
+  }
+  // x_{k+1} = Phi x_k + gamma P is affine, so n steps are the n-th power of the augmented matrix
+  // [[Phi, gamma P], [0, 1]] applied to [x; 1]: repeated squaring takes O(log n) small products
+  // (an idle stretch of years costs microseconds).
+  const Eigen::Index m = phi_.rows();
+  Eigen::MatrixXd a = Eigen::MatrixXd::Identity(m + 1, m + 1);
+  a.topLeftCorner(m, m) = phi_;
+  a.topRightCorner(m, 1) = gamma_ * power_w;
+  Eigen::MatrixXd r = Eigen::MatrixXd::Identity(m + 1, m + 1);
+  for (; n; n >>= 1) {
+    if (n & 1) r = r * a;
+    a = a * a;
+  }
+  const Eigen::VectorXd x = t_.array() - c_.ambient_c;
+  t_ = (r.topLeftCorner(m, m) * x + r.topRightCorner(m, 1)).array() + c_.ambient_c;
+}
+
 Eigen::VectorXd ThermalNetwork::steady_state(double power_w) const {
   Eigen::VectorXd p = Eigen::VectorXd::Zero(G_.rows());
   p(heat_) = power_w;

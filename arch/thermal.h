@@ -41,6 +41,9 @@ class ThermalNetwork {
   ThermalNetwork(const ThermalConfig& c, double step_s);
   /// One step of step_s with constant `power_w` into the heat node.
   void step(double power_w);
+  /// n steps of constant power: one at a time up to kDirectSteps, else in O(log n) by squaring.
+  void step_many(double power_w, uint64_t n);
+  static constexpr uint64_t kDirectSteps = 64;  ///< longer stretches are exponentiated
   /// Back to ambient everywhere.
   void reset();
   const Eigen::VectorXd& temperatures() const { return t_; }

@@ -17,6 +17,15 @@ namespace npusim {
 void ThermalIntegrator::feed(double seconds, double joules) {
   const double dt = net_.step_s();
   while (seconds > 0) {
+    // A long stretch at constant power (an idle device, a long inference): all but its last whole
+    // step at once (ThermalNetwork::step_many), the rest as below.
+    if (pending_s_ == 0 && seconds > (arch::ThermalNetwork::kDirectSteps + 2) * dt) {
+      const double power = joules / seconds;
+      const auto whole = static_cast<uint64_t>(std::min(std::floor(seconds / dt) - 1, 0x1p62));
+      net_.step_many(power, whole);
+      seconds -= static_cast<double>(whole) * dt;
+      joules = power * seconds;
+    }
     const double take = std::min(seconds, dt - pending_s_);
     const double share = joules * take / seconds;
     pending_j_ += share;

@@ -62,6 +62,7 @@ Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void
 Device::~Device() = default;
 
 void Device::idle(uint64_t cycles) {
+  cycles = std::min(cycles, UINT64_MAX - cycle_);  // the counter saturates rather than wraps
   cycle_ += cycles;
   // Waiting costs leakage only; the die cools toward ambient.
   const double seconds = static_cast<double>(cycles) / setting_.hz;

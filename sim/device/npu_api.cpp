@@ -142,7 +142,7 @@ class SocketTransport final : public Transport {
   bool irq() override { return level_; }
   uint64_t cycles() override { return cycle_; }
   void idle(uint64_t c) override {
-    const uint64_t until = cycle_ + c;
+    const uint64_t until = c > UINT64_MAX - cycle_ ? UINT64_MAX : cycle_ + c;  // saturating
     std::vector<uint8_t> r;
     call(NPU_MSG_SYNC, &until, 8, -1, r);
   }
@@ -435,8 +435,10 @@ int npu_wait(npu_device* dev, uint64_t seqno, uint64_t deadline_ns, npu_result* 
     if (!dev->pending.count(seqno)) return NPU_ENOENT;
     // Not done (hung, or a halted queue): device time passes until the deadline.
     const uint64_t now = dev->time_ns();
-    if (deadline_ns > now)
-      dev->t->idle(static_cast<uint64_t>(static_cast<double>(deadline_ns - now) * dev->t->clock_hz() / 1e9));
+    if (deadline_ns > now) {  // (an "infinite" deadline saturates at 2^63 cycles)
+      const double cycles = static_cast<double>(deadline_ns - now) * dev->t->clock_hz() / 1e9;
+      dev->t->idle(cycles < 0x1p63 ? static_cast<uint64_t>(cycles) : uint64_t{1} << 63);
+    }
     return NPU_ETIMEDOUT;
   }
   if (result) *result = it->second;

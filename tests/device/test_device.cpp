@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "isa/assembler.h"
@@ -635,6 +636,34 @@ TEST(DeviceServer, SharedBuffersMustStayAsLongAsDeclared_bad) {
   c.send(NPU_MSG_MMIO_READ, &dev_id, 4, shorter);
   EXPECT_EQ(c.reply().first, NPU_MSG_MMIO_READ_RESP);
   for (int fd : {shorter, unsealable, pipe_fds[0], pipe_fds[1], good}) ::close(fd);
+}
+
+TEST(DeviceServer, WaitingForeverOnAHungJobTimesOutWithoutHangingTheServer_bad) {
+  // A driver's "infinite" deadline on a job that never completes, and a SYNC to the end of time:
+  // device time passes (the die cools through it in O(log n) thermal steps) and both return.
+  for (const bool remote : {false, true}) {
+    std::unique_ptr<Server> srv;
+    if (remote) srv = std::make_unique<Server>("forever");
+    Fixture f("mlp_i8", remote ? srv->uri() : "sim:" + kConfig);
+    ASSERT_EQ(npu_fault_inject(f.dev, NPU_FI_HANG_ENGINE, 1, 1), NPU_OK);
+    uint64_t s;
+    ASSERT_EQ(npu_submit(f.dev, 0, &f.job, &s), NPU_OK);
+    npu_result r;
+    EXPECT_EQ(npu_wait(f.dev, s, UINT64_MAX, &r), NPU_ETIMEDOUT) << (remote ? "unix" : "sim");
+    EXPECT_GT(f.reg(NPU_REG_CYCLE_LO) | (uint64_t{f.reg(NPU_REG_CYCLE_HI)} << 32), uint64_t{1} << 60);
+    // The steady state of idle leakage: about 0.1 W x 18 K/W above the 35 C ambient.
+    EXPECT_NEAR(f.reg(NPU_REG_TEMP_MC) / 1000.0, 36.8, 0.5);
+    ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_HARD), NPU_OK);
+    EXPECT_EQ(f.run(r), NPU_OK);
+  }
+  Server srv("sync");
+  Raw c(srv.path);
+  const uint64_t end_of_time = UINT64_MAX;
+  c.send(NPU_MSG_SYNC, &end_of_time, 8);
+  EXPECT_EQ(c.reply().first, NPU_MSG_ACK);
+  Fixture late("mlp_i8", srv.uri());
+  npu_result r;
+  EXPECT_EQ(late.run(r), NPU_OK);
 }
 
 TEST(DeviceServer, RecordedSessionsReplayAndADifferenceIsCaught_bad) {

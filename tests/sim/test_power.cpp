@@ -62,6 +62,20 @@ TEST(Thermal, StepResponseFollowsTheTimeConstant) {
   }
 }
 
+TEST(Thermal, ManyStepsAtOnceEqualOneAtATime) {
+  const auto cfg = load("edge.yaml");
+  arch::ThermalNetwork a(cfg.thermal, 1e-3), b(cfg.thermal, 1e-3);
+  a.step(5.0), b.step(5.0);                      // away from ambient first
+  for (int i = 0; i < 100000; ++i) a.step(0.7);  // 100 s, one step at a time
+  b.step_many(0.7, 100000);                      // squared
+  for (Eigen::Index i = 0; i < a.temperatures().size(); ++i)
+    EXPECT_NEAR(a.temperatures()(i), b.temperatures()(i), 1e-9) << "node " << i;
+  // 2^62 steps (146 million years of simulated time) reach the steady state, at once.
+  b.step_many(0.7, uint64_t{1} << 62);
+  for (Eigen::Index i = 0; i < b.temperatures().size(); ++i)
+    EXPECT_NEAR(b.temperatures()(i), b.steady_state(0.7)(i), 1e-9) << "node " << i;
+}
+
 TEST(Thermal, PresetTimeConstantsMatchTheReference) {
   // reference/power-thermal-speed.md section 2.3: edge 24 ms / 4.8 s / 196 s; datacenter
   // 0.59 ms / 16 ms / 7.7 s (rounded there: 5% here).
