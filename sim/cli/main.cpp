@@ -1247,6 +1247,9 @@ int main(int argc, char** argv) {
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "error: out of memory\n");
       return kExitInput;
+    } catch (const std::exception& e) {  // a bug if it happens: still a message, never an abort
+      std::fprintf(stderr, "npusim %s: internal error: %s\n", c.name, e.what());
+      return kExitInput;
     }
   }
   std::fprintf(stderr, "npusim: unknown command '%s' (see npusim --help)\n", name.c_str());

@@ -190,6 +190,9 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
   std::map<int, uint32_t> queue_of;  ///< client fd -> queue
   auto window_base = [](uint32_t q) { return (uint64_t{q} + 1) << 32; };
   auto drop = [&](int fd) {
+    if (record.is_open())
+      for (const auto& [a, r] : mem.regions)
+        if (r.owner == fd) record << "mem_remove " << a << "\n";
     mem.drop_owner(fd);
     auto it = queue_of.find(fd);
     if (it != queue_of.end()) {
@@ -372,6 +375,7 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
             }
             ::munmap(it->second.ptr, it->second.size);
             mem.regions.erase(it);
+            if (record.is_open()) record << "mem_remove " << a << "\n";
             ack();
             break;
           }
@@ -499,7 +503,7 @@ class ReplayMemory final : public HostMemory {
 
 }  // namespace
 
-int replay(const config::NpuConfig& cfg, const std::string& trace_path) {
+int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t max_memory_bytes) {
   std::ifstream in(trace_path);
   if (!in) throw std::runtime_error(trace_path + ": cannot open");
   ReplayMemory mem;
@@ -512,41 +516,72 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path) {
     std::istringstream is(line);
     std::string op;
     is >> op;
-    auto bad = [&](const std::string& why) {
-      std::fprintf(stderr, "%s:%zu: error: %s\n", trace_path.c_str(), n, why.c_str());
-      return 1;
+    // A malformed line is an input error (thrown, naming file:line); a read that differs is the
+    // replay's finding (printed, return 1).
+    auto malformed = [&](const std::string& why) {
+      throw std::runtime_error(trace_path + ":" + std::to_string(n) + ": error: " + why);
+    };
+    // Numbers are decimal and the line ends after them.
+    auto ends = [&] {
+      std::string extra;
+      return !(is >> extra);
     };
     if (op == "mem_add") {
       uint64_t a, size;
-      if (!(is >> a >> size) || size > (uint64_t{1} << 30)) return bad("expected mem_add ADDR SIZE");
+      if (!(is >> a >> size) || !ends() || size == 0 || size > (uint64_t{1} << 30) || a + size < a)
+        malformed("expected mem_add ADDR SIZE (1 to 2^30 bytes)");
+      uint64_t total = size;
+      for (const auto& [b, r] : mem.regions) {
+        if (b != a && a < b + r.size() && b < a + size)
+          malformed("mem_add overlaps the buffer at " + std::to_string(b));
+        if (b != a) total += r.size();
+      }
+      if (total > max_memory_bytes)
+        malformed("the trace's buffers need " + std::to_string(total) + " bytes, over the replay's limit of " +
+                  std::to_string(max_memory_bytes));
       mem.regions[a].assign(size, 0);
+    } else if (op == "mem_remove") {
+      uint64_t a;
+      if (!(is >> a) || !ends()) malformed("expected mem_remove ADDR");
+      if (!mem.regions.erase(a)) malformed("mem_remove of " + std::to_string(a) + ": no buffer was added there");
     } else if (op == "load_mem") {
       uint64_t a;
       std::string hex;
-      if (!(is >> a >> hex) || hex.size() % 2) return bad("expected load_mem ADDR HEX");
+      if (!(is >> a >> hex) || !ends() || hex.size() % 2) malformed("expected load_mem ADDR HEX");
       auto it = mem.regions.find(a);
-      if (it == mem.regions.end() || it->second.size() != hex.size() / 2) return bad("load_mem of an unknown buffer");
+      if (it == mem.regions.end() || it->second.size() != hex.size() / 2)
+        malformed("load_mem of " + std::to_string(hex.size() / 2) + " bytes at " + std::to_string(a) +
+                  ": no buffer of that address and size was added");
+      auto nibble = [&](char c) -> uint8_t {
+        if (c >= '0' && c <= '9') return static_cast<uint8_t>(c - '0');
+        if (c >= 'a' && c <= 'f') return static_cast<uint8_t>(c - 'a' + 10);
+        if (c >= 'A' && c <= 'F') return static_cast<uint8_t>(c - 'A' + 10);
+        malformed(std::string("load_mem: '") + c + "' is not a hex digit");
+        return 0;
+      };
       for (size_t i = 0; i < hex.size() / 2; ++i)
-        it->second[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+        it->second[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
     } else if (op == "write_reg") {
       uint32_t off, v;
-      if (!(is >> off >> v)) return bad("expected write_reg OFFSET VALUE");
+      if (!(is >> off >> v) || !ends()) malformed("expected write_reg OFFSET VALUE");
       dev.write(off, v);
       ++writes;
     } else if (op == "read_reg") {
       uint32_t off, want;
-      if (!(is >> off >> want)) return bad("expected read_reg OFFSET VALUE");
+      if (!(is >> off >> want) || !ends()) malformed("expected read_reg OFFSET VALUE");
       const uint32_t got = dev.read(off);
       ++reads;
-      if (got != want)
-        return bad("register " + dev.name_of(off) + " (offset " + std::to_string(off) + ") reads " +
-                   std::to_string(got) + ", the recording read " + std::to_string(want));
+      if (got != want) {
+        std::fprintf(stderr, "%s:%zu: error: register %s (offset %u) reads %u, the recording read %u\n",
+                     trace_path.c_str(), n, dev.name_of(off).c_str(), off, got, want);
+        return 1;
+      }
     } else if (op == "idle") {
       uint64_t k;
-      if (!(is >> k)) return bad("expected idle CYCLES");
+      if (!(is >> k) || !ends()) malformed("expected idle CYCLES");
       dev.idle(k);
     } else {
-      return bad("unknown operation '" + op + "'");
+      malformed("unknown operation '" + op + "' (expected mem_add, mem_remove, load_mem, write_reg, read_reg or idle)");
     }
   }
   std::printf("%s: replayed %zu writes and %zu reads, every read as recorded; device at cycle %llu\n",

@@ -4,6 +4,7 @@
 // `npusim replay` can run the same session again and check every read.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "sim/config/npu_config.h"
@@ -20,7 +21,8 @@ struct ServeOptions {
 int serve(const config::NpuConfig& cfg, const ServeOptions& opts);
 
 /// Replays a register trace against a fresh device; returns 0 when every recorded read matches,
-/// else prints the first difference (file:line) and returns 1.
-int replay(const config::NpuConfig& cfg, const std::string& trace_path);
+/// else prints the first difference (file:line) and returns 1. A malformed line, or buffers over
+/// `max_memory_bytes` in all, throws std::runtime_error naming file:line.
+int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t max_memory_bytes = uint64_t{16} << 30);
 
 }  // namespace npusim::device
