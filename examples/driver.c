@@ -5,20 +5,21 @@
  * sees the job fail with the error code and instruction index, recovers with a soft reset and runs
  * the job again, which must give the same outputs and cycles.
  *
- *   driver CONFIG.yaml|unix:SOCKET PROGRAM.npub      (exit 0 when everything behaved as documented) */
+ *   driver [sim:]CONFIG.yaml|unix:SOCKET PROGRAM.npub      (exit 0 when everything behaved as documented) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "npusim/npu.h"
 
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    int rc_ = (call);                                                                   \
-    if (rc_ != NPU_OK) {                                                                \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, npu_strerror(rc_)); \
-      exit(1);                                                                          \
-    }                                                                                   \
+#define CHECK(call)                                                                        \
+  do {                                                                                     \
+    int rc_ = (call);                                                                      \
+    if (rc_ != NPU_OK) {                                                                   \
+      fprintf(stderr, "%s:%d: %s: %s%s%s\n", __FILE__, __LINE__, #call, npu_strerror(rc_), \
+              *npu_last_error() ? ": " : "", npu_last_error());                            \
+      exit(1);                                                                             \
+    }                                                                                      \
   } while (0)
 
 static unsigned char* read_file(const char* path, size_t* size) {
@@ -48,12 +49,12 @@ static int run(npu_device* dev, const npu_job* job, npu_result* res, uint64_t* s
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: %s CONFIG.yaml PROGRAM.npub\n", argv[0]);
+    fprintf(stderr, "usage: %s [sim:]CONFIG.yaml|unix:SOCKET PROGRAM.npub\n", argv[0]);
     return 2;
   }
   char uri[4096];
   /* A config file runs the device in this process; "unix:PATH" reaches `npusim serve`. */
-  if (strncmp(argv[1], "unix:", 5) == 0)
+  if (strncmp(argv[1], "unix:", 5) == 0 || strncmp(argv[1], "sim:", 4) == 0)
     snprintf(uri, sizeof uri, "%s", argv[1]);
   else
     snprintf(uri, sizeof uri, "sim:%s", argv[1]);
@@ -67,9 +68,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "not an npusim device: 0x%08x\n", id.dev_id);
     return 1;
   }
-  printf("device 0x%08x version 0x%08x platform %u, %ux%u MXU at %llu MHz\n", id.dev_id, id.version,
-         id.platform & 0xF, (id.config0 & 0xFF) + 1, ((id.config0 >> 8) & 0xFF) + 1,
-         (unsigned long long)(id.clock_hz / 1000000));
+  printf("device 0x%08x version 0x%08x platform %u, %ux%u MXU at %llu MHz\n", id.dev_id, id.version, id.platform & 0xF,
+         (id.config0 & 0xFF) + 1, ((id.config0 >> 8) & 0xFF) + 1, (unsigned long long)(id.clock_hz / 1000000));
 
   /* The program into a buffer object; one buffer object per region it needs. */
   size_t bytes = 0;
@@ -112,8 +112,8 @@ int main(int argc, char** argv) {
     if (regions[i].role == NPU_REGION_OUTPUT) {
       const unsigned char* p = npu_bo_map(dev, job.region_bo[i]);
       for (uint64_t k = 0; k < regions[i].size; ++k) checksum = checksum * 31 + p[k];
-      printf("output %s: %llu bytes, first %02x %02x %02x %02x\n", regions[i].name,
-             (unsigned long long)regions[i].size, p[0], p[1], p[2], p[3]);
+      printf("output %s: %llu bytes, first %02x %02x %02x %02x\n", regions[i].name, (unsigned long long)regions[i].size,
+             p[0], p[1], p[2], p[3]);
     }
   npu_perf_counts perf;
   CHECK(npu_perf(dev, seqno, &perf));

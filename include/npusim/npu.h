@@ -69,6 +69,9 @@ typedef struct npu_perf_counts {
   double energy_joules;
 } npu_perf_counts;
 
+/* "sim:CONFIG.yaml" (the device in this process) or "unix:SOCKET" (`npusim serve`). NPU_ENOENT: no
+ * such file or server; NPU_EINVAL: a config the schema rejects; NPU_EBUSY: every queue of the server
+ * is taken. npu_last_error() says which. */
 int npu_open(const char* uri, npu_device** out);
 void npu_close(npu_device* dev);
 /* Size negotiation: *size in = buffer size, out = bytes written (or needed). */
@@ -101,9 +104,9 @@ int npu_irq_level(npu_device* dev);
 
 /* The regions an .npub program needs (what its job must bind), read from the container. */
 typedef struct npu_region_info {
-  uint64_t size;  /* bytes */
-  uint32_t role;  /* NPU_REGION_INPUT, OUTPUT, CONST (may stay unbound), SCRATCH */
-  char name[52];  /* NUL-terminated */
+  uint64_t size; /* bytes */
+  uint32_t role; /* NPU_REGION_INPUT, OUTPUT, CONST (may stay unbound), SCRATCH */
+  char name[52]; /* NUL-terminated */
 } npu_region_info;
 #define NPU_REGION_INPUT 0u
 #define NPU_REGION_OUTPUT 1u
@@ -113,6 +116,10 @@ typedef struct npu_region_info {
 int npu_program_regions(const void* npub, size_t bytes, npu_region_info* out, uint32_t* count);
 
 const char* npu_strerror(int code);
+/* Why the last failing call on this thread failed, in words ("" when it gave no reason): the
+ * config's file:line and key for npu_open("sim:..."), the connect error for "unix:...", or the
+ * server's ERROR text for any call over the socket. */
+const char* npu_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,9 @@
 #include "sim/device/wire_io.h"
 
 namespace {
+
+/// Why the last failing call on this thread failed (npu_last_error).
+thread_local std::string t_last_error;
 
 constexpr uint32_t kRingEntries = 64;
 
@@ -103,30 +107,42 @@ class LocalTransport final : public Transport, public npusim::device::HostMemory
 /// Out of process: `npusim serve` over its socket; buffers are memfds shared with the server.
 class SocketTransport final : public Transport {
  public:
-  bool connect_to(const std::string& path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  /// Connects and says HELLO; NPU_OK, or an NPU_E* code with t_last_error saying why.
+  int connect_to(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
-    if (path.size() >= sizeof a.sun_path) return false;
+    if (path.size() >= sizeof a.sun_path) {
+      t_last_error = "unix:" + path + ": socket path longer than " + std::to_string(sizeof a.sun_path - 1) + " bytes";
+      return NPU_EINVAL;
+    }
     std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      t_last_error =
+          "unix:" + path + ": " + std::strerror(errno) + " (is `npusim serve --socket " + path + "` running?)";
+      return NPU_ENOENT;
+    }
+    connected_ = true;
     const uint32_t v = NPU_WIRE_VERSION;
     std::vector<uint8_t> r;
-    if (!call(NPU_MSG_HELLO, &v, 4, -1, r) || r.size() != 48) return false;
+    if (!call(NPU_MSG_HELLO, &v, 4, -1, r) || r.size() != 48) return last_code_ ? last_code_ : NPU_EIO;
     std::memcpy(&hash_, r.data() + 8, 8);
     std::memcpy(&queue_, r.data() + 24, 4);
     std::memcpy(&base_, r.data() + 32, 8);
     uint64_t hz;
     std::memcpy(&hz, r.data() + 16, 8);
     hz_ = static_cast<double>(hz);
-    return true;
+    return NPU_OK;
   }
   ~SocketTransport() override {
-    if (fd_ >= 0) {
+    if (fd_ < 0) return;
+    if (connected_) {  // a polite goodbye, which must not replace the reason of a failed open
+      const std::string reason = t_last_error;
       std::vector<uint8_t> r;
       call(NPU_MSG_BYE, nullptr, 0, -1, r);
-      ::close(fd_);
+      t_last_error = reason;
     }
+    ::close(fd_);
   }
   uint32_t read(uint32_t off) override {
     std::vector<uint8_t> r;
@@ -183,20 +199,28 @@ class SocketTransport final : public Transport {
   /// broken connection.
   bool call(uint16_t type, const void* payload, uint32_t len, int pass_fd, std::vector<uint8_t>& reply) {
     const uint64_t req = ++req_;
-    if (!npusim::device::wire_send(fd_, type, req, 0, payload, len, pass_fd)) return false;
+    last_code_ = 0;
+    auto lost = [&] {
+      t_last_error = "the connection to npusim serve was lost";
+      last_code_ = NPU_EIO;
+      return false;
+    };
+    if (!npusim::device::wire_send(fd_, type, req, 0, payload, len, pass_fd)) return lost();
     for (;;) {
       npu_wire_header r;
-      if (!recv_all(&r, sizeof r)) return false;
+      if (!recv_all(&r, sizeof r)) return lost();
       reply.assign(r.len, 0);
-      if (r.len && !recv_all(reply.data(), r.len)) return false;
+      if (r.len && !recv_all(reply.data(), r.len)) return lost();
       cycle_ = r.device_cycle;
       if (r.type == NPU_MSG_IRQ) {
         if (reply.size() == 4) level_ = reply[0] != 0;
         continue;
       }
-      if (r.type == NPU_MSG_ERROR && std::getenv("NPUSIM_DEBUG"))
-        std::fprintf(stderr, "npusim server error: %s\n",
-                     reply.size() > 4 ? std::string(reply.begin() + 4, reply.end()).c_str() : "");
+      if (r.type == NPU_MSG_ERROR) {  // the server's reason, for npu_last_error
+        t_last_error = "npusim serve: " + (reply.size() > 4 ? std::string(reply.begin() + 4, reply.end()) : "error");
+        if (reply.size() >= 4) std::memcpy(&last_code_, reply.data(), 4);
+        if (std::getenv("NPUSIM_DEBUG")) std::fprintf(stderr, "%s\n", t_last_error.c_str());
+      }
       return r.req_id == req && r.type != NPU_MSG_ERROR;
     }
   }
@@ -210,6 +234,8 @@ class SocketTransport final : public Transport {
     return true;
   }
   int fd_ = -1;
+  bool connected_ = false;  ///< connect() succeeded
+  int32_t last_code_ = 0;  ///< NPU_E* of the last ERROR reply (0: none)
   uint32_t queue_ = 0;
   uint64_t req_ = 0, cycle_ = 0, hash_ = 0, base_ = 0;
   double hz_ = 1e9;
@@ -299,17 +325,25 @@ int npu_open(const char* uri, npu_device** out) {
   if (!uri || !out) return NPU_EINVAL;
   const std::string u = uri;
   auto d = std::make_unique<npu_device>();
+  t_last_error.clear();
   if (u.rfind("sim:", 0) == 0) {
-    try {
-      d->t = std::make_unique<LocalTransport>(npusim::config::load_npu_config(u.substr(4)));
-    } catch (const std::exception&) {
+    const std::string path = u.substr(4);
+    if (::access(path.c_str(), R_OK) != 0) {
+      t_last_error = path + ": " + std::strerror(errno);
       return NPU_ENOENT;
+    }
+    try {
+      d->t = std::make_unique<LocalTransport>(npusim::config::load_npu_config(path));
+    } catch (const std::exception& e) {  // a config the schema rejects: its file:line and key
+      t_last_error = e.what();
+      return NPU_EINVAL;
     }
   } else if (u.rfind("unix:", 0) == 0) {
     auto s = std::make_unique<SocketTransport>();
-    if (!s->connect_to(u.substr(5))) return NPU_ENOENT;
+    if (const int rc = s->connect_to(u.substr(5)); rc != NPU_OK) return rc;
     d->t = std::move(s);
   } else {
+    t_last_error = "'" + u + "': expected sim:CONFIG.yaml or unix:SOCKET";
     return NPU_ENOENT;
   }
   d->hw = d->t->queues();
@@ -519,9 +553,13 @@ const char* npu_strerror(int code) {
     case NPU_ENOMEM: return "out of device memory";
     case NPU_ETIMEDOUT: return "timed out";
     case NPU_EIO: return "the job failed on the device";
-    case NPU_EBUSY: return "submission ring full";
+    case NPU_EBUSY: return "busy (submission ring full, or every queue taken)";
     default: return "unknown error";
   }
+}
+
+const char* npu_last_error(void) {
+  return t_last_error.c_str();
 }
 
 }  // extern "C"

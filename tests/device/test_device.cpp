@@ -361,9 +361,21 @@ TEST(Device, BadArgumentsAreErrors_bad) {
   EXPECT_EQ(npu_submit(f.dev, 0, &j, &s), NPU_EINVAL);
   EXPECT_EQ(npu_submit(f.dev, 7, &f.job, &s), NPU_EINVAL);
   EXPECT_EQ(npu_wait(f.dev, 12345, 0, nullptr), NPU_ENOENT);
+  // npu_open failures say why (npu_last_error).
   npu_device* d = nullptr;
   EXPECT_EQ(npu_open("sim:/no/such.yaml", &d), NPU_ENOENT);
+  EXPECT_STREQ(npu_last_error(), "/no/such.yaml: No such file or directory");
+  const std::string bad_cfg = "/tmp/npusim-test-bad-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(bad_cfg) << "name: x\nclok: 1GHz\n";
+  EXPECT_EQ(npu_open(("sim:" + bad_cfg).c_str(), &d), NPU_EINVAL);
+  EXPECT_NE(std::string(npu_last_error()).find("clok"), std::string::npos) << npu_last_error();
+  ::unlink(bad_cfg.c_str());
+  EXPECT_EQ(npu_open("unix:/no/such.sock", &d), NPU_ENOENT);
+  EXPECT_NE(std::string(npu_last_error()).find("/no/such.sock: No such file or directory (is `npusim serve"),
+            std::string::npos)
+      << npu_last_error();
   EXPECT_EQ(npu_open("tcp:x", &d), NPU_ENOENT);
+  EXPECT_STREQ(npu_last_error(), "'tcp:x': expected sim:CONFIG.yaml or unix:SOCKET");
   // A corrupted program: the device fails the job with JOB_INVALID.
   static_cast<uint8_t*>(npu_bo_map(f.dev, f.job.program_bo))[0] ^= 0xFF;
   npu_result r;
@@ -555,6 +567,14 @@ TEST(DeviceServer, HostileClientsGetErrorsAndNoOtherJobIsLost_bad) {
   served.still_served();              // the well-behaved client's jobs still run, with the same results
   Fixture late("mlp_i8", srv.uri());  // and new clients still connect
   ASSERT_EQ(late.run(r), NPU_OK);
+  // Up to four: a fifth is told every queue is taken.
+  npu_device *third = nullptr, *fourth = nullptr, *fifth = nullptr;
+  ASSERT_EQ(npu_open(srv.uri().c_str(), &third), NPU_OK);
+  ASSERT_EQ(npu_open(srv.uri().c_str(), &fourth), NPU_OK);
+  EXPECT_EQ(npu_open(srv.uri().c_str(), &fifth), NPU_EBUSY);
+  EXPECT_STREQ(npu_last_error(), "npusim serve: every queue is taken by another client");
+  npu_close(third);
+  npu_close(fourth);
 }
 
 TEST(DeviceServer, ASlowOrSilentClientHoldsUpNobody_bad) {
