@@ -228,6 +228,7 @@ class SocketTransport final : public Transport {
     char* p = static_cast<char*>(d);
     while (len) {
       const ssize_t n = ::recv(fd_, p, len, 0);
+      if (n < 0 && errno == EINTR) continue;  // a signal in the driver process is no error
       if (n <= 0) return false;
       p += n, len -= static_cast<size_t>(n);
     }
@@ -235,7 +236,7 @@ class SocketTransport final : public Transport {
   }
   int fd_ = -1;
   bool connected_ = false;  ///< connect() succeeded
-  int32_t last_code_ = 0;  ///< NPU_E* of the last ERROR reply (0: none)
+  int32_t last_code_ = 0;   ///< NPU_E* of the last ERROR reply (0: none)
   uint32_t queue_ = 0;
   uint64_t req_ = 0, cycle_ = 0, hash_ = 0, base_ = 0;
   double hz_ = 1e9;

@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -36,6 +37,7 @@ inline bool wire_send(int fd, uint16_t type, uint64_t req, uint64_t cycle, const
   size_t sent = 0;
   while (sent < buf.size()) {
     const ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;  // a signal (a driver's timer, SIGCHLD) is no error
     if (n <= 0) return false;
     sent += static_cast<size_t>(n);
     if (sent < buf.size()) {  // the rest without the descriptor

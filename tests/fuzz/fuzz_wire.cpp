@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -52,13 +53,25 @@ int connect_to(const std::string& path) {
   std::abort();
 }
 
+/// Reads exactly `len` bytes (libFuzzer's timer signals interrupt blocking calls: EINTR retries).
+bool read_all(int fd, void* data, size_t len) {
+  auto* p = static_cast<uint8_t*>(data);
+  while (len) {
+    const ssize_t n = ::recv(fd, p, len, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n, len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 /// The reply to request `req` (IRQ messages skipped); its type, or 0 when the connection ended.
 uint16_t reply(int fd, uint64_t req, void* payload, uint32_t cap) {
   for (;;) {
     npu_wire_header h;
-    if (::recv(fd, &h, sizeof h, MSG_WAITALL) != static_cast<ssize_t>(sizeof h)) return 0;
+    if (!read_all(fd, &h, sizeof h)) return 0;
     uint8_t p[NPU_WIRE_MAX_PAYLOAD];
-    if (h.len > sizeof p || (h.len && ::recv(fd, p, h.len, MSG_WAITALL) != static_cast<ssize_t>(h.len))) return 0;
+    if (h.len > sizeof p || !read_all(fd, p, h.len)) return 0;
     if (h.type == NPU_MSG_IRQ || h.req_id != req) continue;
     std::memcpy(payload, p, std::min(h.len, cap));
     return h.type;
@@ -95,6 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t raw_bytes = size > kShared ? size - kShared : size;
     for (size_t sent = 0; sent < raw_bytes;) {
       const ssize_t n = ::send(fd, raw + sent, raw_bytes - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;  // the server closed the connection (a protocol error)
       sent += static_cast<size_t>(n);
     }
@@ -102,7 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Disconnect and wait until the server has seen it (it closes its end).
   ::shutdown(fd, SHUT_WR);
   uint8_t sink[4096];
-  while (::recv(fd, sink, sizeof sink, 0) > 0) {
+  for (ssize_t n; (n = ::recv(fd, sink, sizeof sink, 0)) > 0 || (n < 0 && errno == EINTR);) {
   }
   ::close(fd);
   // Another client is still served.
@@ -117,8 +131,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint32_t dev_id = NPU_REG_DEV_ID;
   npusim::device::wire_send(probe, NPU_MSG_MMIO_READ, 4, 0, &dev_id, 4);
   uint32_t v = 0;
-  if (reply(probe, 4, &v, 4) != NPU_MSG_MMIO_READ_RESP || v != 0x5355504Eu) {
-    std::fprintf(stderr, "the server stopped answering after the session\n");
+  const uint16_t type = reply(probe, 4, &v, 4);
+  if (type != NPU_MSG_MMIO_READ_RESP || v != 0x5355504Eu) {
+    std::fprintf(stderr, "after the session the server answered DEV_ID with message %u, value 0x%08x\n", type, v);
     std::abort();
   }
   ::close(probe);
