@@ -5,12 +5,9 @@ Weights are seeded, so the file is reproducible. Needs Debian's python3-onnx.
 
 usage: traces/models/make_cnn.py [OUT.onnx]
 """
-import os
-import sys
-
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from model_file import write_model
+from onnx import helper
 
 r = np.random.default_rng(2024)
 w = {
@@ -28,12 +25,4 @@ nodes = [
     helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
     helper.make_node("Gemm", ["f", "Wfc", "bfc"], ["logits"], name="fc"),
 ]
-g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])],
-                      [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
-                      [numpy_helper.from_array(v, k) for k, v in w.items()])
-m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="npusim traces/models/make_cnn.py")
-m.ir_version = 8
-onnx.checker.check_model(m)
-out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "cnn.onnx")
-onnx.save(m, out)
-print(f"{out}: {os.path.getsize(out)} bytes")
+write_model("cnn", nodes, w, {"image": [1, 3, 32, 32]}, {"logits": [1, 10]})
