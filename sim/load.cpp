@@ -229,9 +229,11 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power)
     free_at = done;
     now = go;
   }
+  out.span_s = std::max(horizon, out.makespan_s);
   for (size_t i = 0; i < ts.size(); ++i) {
-    sample_until(i, std::max(horizon, out.makespan_s));
+    sample_until(i, out.span_s);
     out.arrival_s.push_back(st[i].at);
+    out.tenants[i].span_s = std::max(ts[i].load.duration_s, out.tenants[i].makespan_s);
   }
   return out;
 }
@@ -284,9 +286,8 @@ std::string load_json(const LoadResult& r, const std::vector<double>& service_s,
   for (const auto& [t, q] : r.queue_length) max_q = std::max(max_q, q);
   std::string s = "{\"requests\": " + std::to_string(r.requests) + ", \"offered_rate_per_s\": " + num(o.rate_per_s) +
                   ", \"arrivals\": \"" + o.arrivals + "\", \"duration_s\": " + num(o.duration_s) +
-                  ", \"makespan_s\": " + num(r.makespan_s) + ", \"throughput_per_s\": " +
-                  num(static_cast<double>(r.requests) / std::max({o.duration_s, r.makespan_s, 1e-12})) +
-                  ", \"utilization\": " + num(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) +
+                  ", \"makespan_s\": " + num(r.makespan_s) + ", \"throughput_per_s\": " + num(r.throughput_per_s()) +
+                  ", \"utilization\": " + num(r.span_s > 0 ? r.busy_s / r.span_s : 0) +
                   ", \"latency_s\": {\"mean\": " + num(mean) + ", \"p50\": " + num(percentile_of(l, 0.5)) +
                   ", \"p95\": " + num(percentile_of(l, 0.95)) + ", \"p99\": " + num(percentile_of(l, 0.99)) +
                   ", \"max\": " + num(l.empty() ? 0 : *std::max_element(l.begin(), l.end())) +
@@ -324,7 +325,7 @@ std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& t
   };
   family("npusim_throughput_requests_per_second", "gauge", "Completed requests per simulated second.", [&](size_t i) {
     const LoadResult& t = r.tenants[i];
-    return t.makespan_s > 0 ? static_cast<double>(t.requests) / t.makespan_s : 0.0;
+    return t.throughput_per_s();
   });
   family("npusim_queue_length_max", "gauge", "Longest queue the tenant saw.", [&](size_t i) {
     size_t m = 0;
@@ -335,7 +336,7 @@ std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& t
          [&](size_t i) { return r.tenants[i].busy_s; });
   os << "# HELP npusim_device_utilization Fraction of time the NPU was busy.\n"
      << "# TYPE npusim_device_utilization gauge\n"
-     << "npusim_device_utilization " << num(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) << "\n";
+     << "npusim_device_utilization " << num(r.utilization()) << "\n";
   if (with_power) {
     family("npusim_energy_per_inference_joules", "gauge", "Dynamic energy per request at the clocks the run used.",
            [&](size_t i) {

@@ -30,11 +30,14 @@ struct LoadOptions {
 };
 
 struct LoadResult {
-  uint64_t requests = 0;                                  ///< arrived (and served)
-  std::vector<double> latency_s;                          ///< per request: completion - arrival
-  std::vector<double> wait_s;                             ///< per request: dispatch - arrival
-  double makespan_s = 0;                                  ///< last completion
-  double busy_s = 0;                                      ///< device busy time
+  uint64_t requests = 0;          ///< arrived (and served)
+  std::vector<double> latency_s;  ///< per request: completion - arrival
+  std::vector<double> wait_s;     ///< per request: dispatch - arrival
+  double makespan_s = 0;          ///< last completion
+  double span_s = 0;              ///< the run: 0 to max(duration, last completion)
+  double busy_s = 0;              ///< device busy time
+  /// Completed requests per second of the run.
+  double throughput_per_s() const { return span_s > 0 ? static_cast<double>(requests) / span_s : 0.0; }
   std::vector<uint64_t> batches;                          ///< batches[b - 1]: batches of size b
   std::vector<std::pair<double, uint32_t>> queue_length;  ///< (time, waiting requests) samples
 };
@@ -83,7 +86,10 @@ struct TenantsResult {
   std::vector<LoadResult> tenants;             ///< per tenant (same order)
   std::vector<BatchSpan> spans;                ///< every batch, in order
   std::vector<std::vector<double>> arrival_s;  ///< per tenant: arrival times
-  double makespan_s = 0, busy_s = 0;           ///< whole device
+  double makespan_s = 0, busy_s = 0;           ///< whole device: last completion, busy time
+  double span_s = 0;                           ///< the run: 0 to max(longest duration, last completion)
+  /// Fraction of the run the device was busy.
+  double utilization() const { return span_s > 0 ? busy_s / span_s : 0.0; }
   // With a PowerLoop:
   double energy_j = 0;                  ///< dynamic + leakage, whole run
   std::vector<double> tenant_energy_j;  ///< dynamic energy of each tenant's batches

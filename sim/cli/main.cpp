@@ -8,6 +8,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -343,23 +344,53 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
   o.max_batch = static_cast<uint32_t>(n);
   if (!config::parse_unsigned(get("seed", "1"), n)) throw isa::InputError(where + ": seed expects an integer");
   o.seed = n;
-  t.priority = std::atoi(get("priority", "0").c_str());
+  {
+    const std::string pr = get("priority", "0");
+    char* pe = nullptr;
+    const long v = std::strtol(pr.c_str(), &pe, 10);
+    if (pr.empty() || *pe || v < -1000 || v > 1000)
+      throw isa::InputError(where + ": priority expects an integer from -1000 to 1000, got '" + pr + "'");
+    t.priority = static_cast<int>(v);
+  }
   o.arrivals = get("arrivals", "poisson");
   if (o.arrivals.rfind("trace:", 0) == 0) {
     const std::string file = o.arrivals.substr(6);
     std::ifstream in(file);
     if (!in) throw isa::InputError(file + ": cannot open");
+    // One arrival per line: a time in seconds from the start, in the first column (further
+    // columns are ignored); an optional header line first; any order (they are sorted).
     std::string line;
-    size_t k = 0;
+    size_t k = 0, beyond = 0;
+    bool header_allowed = true;
     while (std::getline(in, line)) {
       ++k;
-      if (line.empty() || line == "timestamp" || line == "time_s") continue;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      const std::string first = line.substr(0, line.find(','));
       char* e = nullptr;
-      const double x = std::strtod(line.c_str(), &e);
-      if (*e && *e != ',' && *e != '\r')
-        throw isa::InputError(file + ":" + std::to_string(k) + ": expected a time in seconds");
+      const double x = std::strtod(first.c_str(), &e);
+      const bool number = !first.empty() && e != first.c_str() &&
+                          std::all_of(static_cast<const char*>(e), first.c_str() + first.size(),
+                                      [](char c) { return c == ' ' || c == '\t'; });
+      if (!number && header_allowed) {  // a header such as "timestamp" or "time_s,request"
+        header_allowed = false;
+        continue;
+      }
+      header_allowed = false;
+      if (!number || !std::isfinite(x) || x < 0)
+        throw isa::InputError(file + ":" + std::to_string(k) +
+                              ": expected an arrival time in seconds (a finite number >= 0), got '" + first + "'");
+      if (x >= o.duration_s) ++beyond;
       o.trace.push_back(x);
     }
+    if (o.trace.empty()) throw isa::InputError(file + ": no arrival times (one time in seconds per line)");
+    if (beyond == o.trace.size())
+      throw isa::InputError(file + ": every arrival is at or after the duration (" + config::time_text(o.duration_s) +
+                            "); raise --duration");
+    if (beyond)
+      std::fprintf(stderr, "note: %s: %zu of %zu arrivals come at or after the duration (%s) and are left out\n",
+                   file.c_str(), beyond, o.trace.size(), config::time_text(o.duration_s).c_str());
+    o.rate_per_s = static_cast<double>(o.trace.size() - beyond) / o.duration_s;  // offered: what the trace holds
     o.arrivals = "trace";
   } else if (o.arrivals != "poisson" && o.arrivals != "onoff") {
     throw isa::InputError(where + ": arrivals expects poisson, onoff or trace:FILE.csv");
@@ -504,8 +535,7 @@ int cmd_load(const std::vector<std::string>& argv) {
     out << text;
   };
   std::string json = "{\"config\": \"" + cfg.name + "\", \"makespan_s\": " + std::to_string(r.makespan_s) +
-                     ", \"utilization\": " + std::to_string(r.makespan_s > 0 ? r.busy_s / r.makespan_s : 0) +
-                     ", \"tenants\": [";
+                     ", \"utilization\": " + std::to_string(r.utilization()) + ", \"tenants\": [";
   const std::string prom = load_prometheus(r, ts, thermal);
   std::string queue = "tenant,time_s,queue_length\n", lat = "tenant,arrival_s,latency_s\n";
   for (size_t i = 0; i < ts.size(); ++i) {
@@ -570,7 +600,7 @@ int cmd_load(const std::vector<std::string>& argv) {
   if (a.has("--trace")) write(a.value("--trace"), tenants_trace(r, ts));
   if (!a.flag("--quiet")) {
     std::printf("load on %s: NPU busy %.1f%% of %.6g s (%.3g s of wall time for the queueing simulation)\n",
-                cfg.name.c_str(), r.makespan_s > 0 ? 100 * r.busy_s / r.makespan_s : 0.0, r.makespan_s, wall);
+                cfg.name.c_str(), 100 * r.utilization(), r.span_s, wall);
     for (size_t i = 0; i < ts.size(); ++i) {
       const LoadResult& t = r.tenants[i];
       const auto& l = t.latency_s;
@@ -578,10 +608,9 @@ int cmd_load(const std::vector<std::string>& argv) {
           "  %s: %llu requests (%s, %.6g/s offered, priority %d), throughput %.6g/s; latency p50 %.6g s, "
           "p95 %.6g s, p99 %.6g s, max %.6g s; service %.6g s alone, cold start %.3g s\n",
           ts[i].name.c_str(), static_cast<unsigned long long>(t.requests), ts[i].load.arrivals.c_str(),
-          ts[i].load.rate_per_s, ts[i].priority,
-          t.makespan_s > 0 ? static_cast<double>(t.requests) / t.makespan_s : 0.0, percentile_of(l, 0.5),
-          percentile_of(l, 0.95), percentile_of(l, 0.99), l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()),
-          ts[i].service_s[0], ts[i].cold_start_s);
+          ts[i].load.rate_per_s, ts[i].priority, t.throughput_per_s(), percentile_of(l, 0.5), percentile_of(l, 0.95),
+          percentile_of(l, 0.99), l.empty() ? 0.0 : *std::max_element(l.begin(), l.end()), ts[i].service_s[0],
+          ts[i].cold_start_s);
       if (thermal && t.requests)
         std::printf("    energy %.6g J per inference (dynamic, at the clocks the governor chose)\n",
                     r.tenant_energy_j[i] / static_cast<double>(t.requests));

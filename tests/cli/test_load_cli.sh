@@ -101,4 +101,29 @@ printf 'tenants:\n  - {name: x, model: m.onnx, rate: fast}\n' >bad.yaml
 printf 'tenants:\n  - {name: x, model: m.onnx, colour: red}\n' >bad2.yaml
 "$NPUSIM" load --config "$CFG" --tenants bad2.yaml >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "unknown key 'colour'" e.txt && echo "ok: unknown key rejected" || fail "unknown key"
+printf 'tenants:\n  - {name: x, model: m.onnx, priority: high}\n' >bad3.yaml
+"$NPUSIM" load --config "$CFG" --tenants bad3.yaml >e.txt 2>&1
+[ $? -eq 2 ] && grep -q "priority expects an integer from -1000 to 1000, got 'high'" e.txt && echo "ok: bad priority rejected" \
+  || fail "bad priority: $(cat e.txt)"
+# Arrival traces: a header, extra columns, any order; the offered rate is what the trace holds.
+printf 'time_s,request\n0.3,a\n0.1,b\n\n0.2,c\n' >arrivals.csv
+"$NPUSIM" load --config "$CFG" m.onnx --arrivals trace:arrivals.csv --duration 1s --report trace.json >e.txt 2>&1 \
+  && /usr/bin/python3 -c "
+import json; r = json.load(open('trace.json'))['tenants'][0]
+assert r['requests'] == 3 and r['offered_rate_per_s'] == 3 and r['throughput_per_s'] == 3, r" \
+  && echo "ok: an arrival trace with a header and extra columns replays 3 requests at 3/s" || fail "trace: $(cat e.txt)"
+bad_trace() {  # CONTENT EXPECTED
+  printf "$1" >bad.csv
+  "$NPUSIM" load --config "$CFG" m.onnx --arrivals trace:bad.csv --duration 1s >e.txt 2>&1
+  if [ $? -eq 2 ] && grep -qF "$2" e.txt; then echo "ok: bad trace rejected: $(cat e.txt)"; else fail "trace '$1': $(cat e.txt)"; fi
+}
+bad_trace '' 'bad.csv: no arrival times'
+bad_trace '0.1\nnan\n' "bad.csv:2: expected an arrival time in seconds (a finite number >= 0), got 'nan'"
+bad_trace 'time\n0.1\n-0.5\n' "bad.csv:3: expected an arrival time in seconds (a finite number >= 0), got '-0.5'"
+bad_trace '0.1\nsoon\n' "bad.csv:2: expected an arrival time"
+bad_trace '5\n7\n' 'every arrival is at or after the duration (1s)'
+printf '0.1\n0.2\n5\n' >late.csv
+"$NPUSIM" load --config "$CFG" m.onnx --arrivals trace:late.csv --duration 1s >o.txt 2>e.txt
+grep -q "note: late.csv: 1 of 3 arrivals come at or after the duration (1s) and are left out" e.txt \
+  && echo "ok: arrivals past the duration are noted" || fail "late arrivals: $(cat e.txt)"
 finish "load CLI"
