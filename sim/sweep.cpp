@@ -197,6 +197,25 @@ Spec load_spec(const std::string& path) {
     for (const Axis& a : s.axes)
       if (a.range && a.steps == 0)
         throw isa::InputError(path + ": axis '" + a.key + "' is a range: a grid needs its steps");
+  // Every design's configuration is built and checked before anything runs, so the count is
+  // bounded first (a 1000 x 1000 x 1000 grid would otherwise exhaust memory while expanding).
+  uint64_t designs = 1;
+  std::string factors;
+  if (s.sample == "grid") {
+    for (const Axis& a : s.axes) {
+      const uint64_t n = a.range ? a.steps : a.values.size();
+      designs = n && designs > kMaxDesigns / n ? kMaxDesigns + 1 : designs * n;
+      factors += (factors.empty() ? "" : " x ") + std::to_string(n);
+    }
+  } else {
+    designs = s.points;
+  }
+  if (designs > kMaxDesigns)
+    throw isa::InputError(path + ": " +
+                          (s.sample == "grid" ? "the grid (" + factors + ") has more than "
+                                              : std::to_string(s.points) + " points are more than ") +
+                          std::to_string(kMaxDesigns) +
+                          " designs: narrow the axes, or draw fewer random or Latin-hypercube points");
   if (root["precision"]) s.eval.precision = root["precision"].Scalar();
   if (s.eval.precision != "fp16" && s.eval.precision != "bf16")
     throw isa::InputError(path + ": precision expects fp16 or bf16 in sweeps");

@@ -38,6 +38,9 @@ struct Spec {
   std::string output;                  ///< output folder, resolved
 };
 
+/// Designs a sweep may have (grid product or sampled points): checked when the file is read.
+constexpr uint64_t kMaxDesigns = 100000;
+
 /// Reads and checks a sweep file: unknown keys, bad samplings and missing files are errors naming
 /// the file and key (isa::InputError). Relative paths are relative to the sweep file.
 Spec load_spec(const std::string& path);

@@ -122,6 +122,13 @@ TEST(Sweep, MalformedSpecs_bad) {
   expect_spec_error("b11.yaml", "base: " + kConfigs + "/edge.yaml\nworkloads: [nothere.onnx]\n", "does not exist",
                     true);
   expect_spec_error("b12.yaml", "base: " + kConfigs + "/edge.yaml\n", "'workloads'", true);
+  // Too many designs: refused when read, before any configuration is built.
+  expect_spec_error("b13.yaml",
+                    "axes:\n  clock: {min: 500, max: 1500, steps: 1000}\n  mxu.rows: {min: 4, max: 64, steps: 1000}\n"
+                    "  mxu.cols: {min: 4, max: 64, steps: 1000}\n",
+                    "the grid (1000 x 1000 x 1000) has more than 100000 designs");
+  expect_spec_error("b14.yaml", "sample: random\npoints: 10000000000\naxes:\n  clock: {min: 500, max: 1500}\n",
+                    "10000000000 points are more than 100000 designs");
 }
 
 }  // namespace
