@@ -111,6 +111,29 @@ std::string range_value(const Axis& a, double u) {
 
 }  // namespace
 
+namespace {
+
+/// A scalar of the sweep file as T, or an InputError at `at` saying what `what` expects.
+template <typename T>
+T scalar_as(const YAML::Node& n, const std::string& at, const std::string& what, const char* expects) {
+  if (n.IsScalar()) {
+    try {
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+    }
+  }
+  throw isa::InputError(at + ": " + what + " expects " + expects + ", got " +
+                        (n.IsScalar() ? "'" + n.Scalar() + "'" : std::string(n.IsMap() ? "a mapping" : "a list")));
+}
+
+/// A mapping key as text (keys are names; a list or mapping as a key is an error).
+std::string key_of(const YAML::Node& k, const std::string& at) {
+  if (!k.IsScalar()) throw isa::InputError(at + ": expected a name as the key, got a list or mapping");
+  return k.Scalar();
+}
+
+}  // namespace
+
 Spec load_spec(const std::string& path) {
   Spec s;
   s.file = path;
@@ -131,7 +154,7 @@ Spec load_spec(const std::string& path) {
   static const std::set<std::string> keys = {"base",      "axes",      "sample",       "points", "seed",
                                              "workloads", "precision", "ideal_memory", "output"};
   for (const auto& kv : root) {
-    const std::string k = kv.first.as<std::string>();
+    const std::string k = key_of(kv.first, where(kv.first));
     if (!keys.count(k))
       throw isa::InputError(
           where(kv.first) + ": unknown key '" + k +
@@ -150,7 +173,7 @@ Spec load_spec(const std::string& path) {
     if (!root["axes"].IsMap()) throw isa::InputError(where(root["axes"]) + ": 'axes' maps config keys to values");
     for (const auto& kv : root["axes"]) {
       Axis a;
-      a.key = kv.first.as<std::string>();
+      a.key = key_of(kv.first, where(kv.first));
       const YAML::Node v = kv.second;
       if (v.IsSequence()) {
         if (v.size() == 0) throw isa::InputError(where(v) + ": axis '" + a.key + "' has no values");
@@ -159,18 +182,20 @@ Spec load_spec(const std::string& path) {
         a.range = true;
         static const std::set<std::string> rk = {"min", "max", "log", "integer", "steps"};
         for (const auto& r : v)
-          if (!rk.count(r.first.as<std::string>()))
-            throw isa::InputError(where(r.first) + ": axis '" + a.key + "': unknown key '" + r.first.as<std::string>() +
+          if (!rk.count(key_of(r.first, where(r.first))))
+            throw isa::InputError(where(r.first) + ": axis '" + a.key + "': unknown key '" + r.first.Scalar() +
                                   "' (expected min, max, log, integer, steps)");
-        try {
-          if (!v["min"] || !v["max"]) throw isa::InputError(where(v) + ": axis '" + a.key + "' needs min and max");
-          a.lo = v["min"].as<double>(), a.hi = v["max"].as<double>();
-          a.log = v["log"] && v["log"].as<bool>();
-          a.integer = v["integer"] && v["integer"].as<bool>();
-          a.steps = v["steps"] ? v["steps"].as<uint32_t>() : 0;
-        } catch (const YAML::Exception& e) {
-          throw isa::InputError(where(v) + ": axis '" + a.key + "': " + e.msg);
-        }
+        if (!v["min"] || !v["max"]) throw isa::InputError(where(v) + ": axis '" + a.key + "' needs min and max");
+        const std::string axis = "axis '" + a.key + "': ";
+        a.lo = scalar_as<double>(v["min"], where(v["min"]), axis + "min", "a number");
+        a.hi = scalar_as<double>(v["max"], where(v["max"]), axis + "max", "a number");
+        a.log = v["log"] && scalar_as<bool>(v["log"], where(v["log"]), axis + "log", "true or false");
+        a.integer =
+            v["integer"] && scalar_as<bool>(v["integer"], where(v["integer"]), axis + "integer", "true or false");
+        a.steps =
+            v["steps"] ? scalar_as<uint32_t>(v["steps"], where(v["steps"]), axis + "steps", "a whole number >= 1") : 0;
+        if (v["steps"] && a.steps == 0)
+          throw isa::InputError(where(v["steps"]) + ": " + axis + "steps expects a whole number >= 1, got 0");
         if (!(a.hi >= a.lo) || (a.log && !(a.lo > 0)))
           throw isa::InputError(where(v) + ": axis '" + a.key + "': expected min <= max (and min > 0 with log)");
       } else {
@@ -184,13 +209,12 @@ Spec load_spec(const std::string& path) {
   if (root["sample"]) s.sample = root["sample"].Scalar();
   if (s.sample != "grid" && s.sample != "random" && s.sample != "lhs")
     throw isa::InputError(where(root["sample"]) + ": sample expects grid, random or lhs, got '" + s.sample + "'");
-  try {
-    if (root["points"]) s.points = root["points"].as<uint64_t>();
-    if (root["seed"]) s.seed = root["seed"].as<uint64_t>();
-    if (root["ideal_memory"]) s.eval.ideal_memory = root["ideal_memory"].as<bool>();
-  } catch (const YAML::Exception& e) {
-    throw isa::InputError(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  if (root["points"])
+    s.points = scalar_as<uint64_t>(root["points"], where(root["points"]), "points", "a whole number >= 1");
+  if (root["seed"]) s.seed = scalar_as<uint64_t>(root["seed"], where(root["seed"]), "seed", "a whole number");
+  if (root["ideal_memory"])
+    s.eval.ideal_memory =
+        scalar_as<bool>(root["ideal_memory"], where(root["ideal_memory"]), "ideal_memory", "true or false");
   if (s.sample != "grid" && s.points == 0)
     throw isa::InputError(path + ": sample " + s.sample + " needs points (how many designs to draw)");
   if (s.sample == "grid")

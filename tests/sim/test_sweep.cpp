@@ -122,6 +122,14 @@ TEST(Sweep, MalformedSpecs_bad) {
   expect_spec_error("b11.yaml", "base: " + kConfigs + "/edge.yaml\nworkloads: [nothere.onnx]\n", "does not exist",
                     true);
   expect_spec_error("b12.yaml", "base: " + kConfigs + "/edge.yaml\n", "'workloads'", true);
+  // Values of the wrong type name the key and what it expects.
+  expect_spec_error("b15.yaml", "axes:\n  clock: {min: fast, max: 2, steps: 2}\n",
+                    "axis 'clock': min expects a number, got 'fast'");
+  expect_spec_error("b16.yaml", "axes:\n  clock: {min: 1, max: 2, steps: -1}\n",
+                    "steps expects a whole number >= 1, got '-1'");
+  expect_spec_error("b17.yaml", "sample: lhs\npoints: many\naxes:\n  clock: [1]\n",
+                    "points expects a whole number >= 1, got 'many'");
+  expect_spec_error("b18.yaml", "axes:\n  [1, 2]: [3]\n", "expected a name as the key");
   // Too many designs: refused when read, before any configuration is built.
   expect_spec_error("b13.yaml",
                     "axes:\n  clock: {min: 500, max: 1500, steps: 1000}\n  mxu.rows: {min: 4, max: 64, steps: 1000}\n"
