@@ -98,7 +98,8 @@ class Lowering {
       elem_ = 3;
     } else {
       throw CompileError("precision '" + o.precision +
-                         "' is not supported yet (fp16 or bf16; int8 post-training quantization comes next)");
+                         "': the lowering takes fp16 or bf16 (int8 is quantized before it: `--precision int8 "
+                         "--calibrate DIR`)");
     }
     p_.target.line_bytes = t.line_bytes;
     p_.target.mxu_rows = static_cast<uint16_t>(t.mxu_rows);

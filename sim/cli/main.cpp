@@ -337,6 +337,7 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
   time_of("max_wait", o.max_wait_s, "0s");
   time_of("on", o.on_s, "1s");
   time_of("off", o.off_s, "1s");
+  if (!(o.on_s > 0)) throw isa::InputError(where + ": on expects a burst longer than 0s");
   time_of("slice", t.slice_s, "0s");
   unsigned long long n = 0;
   if (!config::parse_unsigned(get("max_batch", "1"), n) || n < 1 || n > 64)
@@ -397,6 +398,9 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
   }
   // Service time of a batch of b: the model compiled for batch b (ONNX), else b runs back to back.
   const bool onnx = ends_with(model, ".onnx");
+  if (const std::string p = get("precision", "fp16"); onnx && p != "fp16" && p != "bf16")
+    throw isa::InputError(where + ": precision expects fp16 or bf16 for an ONNX model, got '" + p +
+                          "' (for int8, serve the .npub of `npusim compile --precision int8 --calibrate DIR`)");
   for (uint32_t b = 1; b <= o.max_batch; ++b) {
     if (onnx) {
       compiler::CompileOptions co;
@@ -475,14 +479,18 @@ int cmd_load(const std::vector<std::string>& argv) {
       if (!e.IsMap()) throw isa::InputError(where + ": expected a mapping");
       std::map<std::string, std::string> kv;
       for (const auto& p : e) {
-        if (!p.second.IsScalar())
-          throw isa::InputError(where + ": '" + p.first.as<std::string>() + "' must be a scalar");
-        kv[p.first.as<std::string>()] = p.second.Scalar();
+        if (!p.first.IsScalar()) throw isa::InputError(where + ": expected a name as the key, got a list or mapping");
+        if (!p.second.IsScalar()) throw isa::InputError(where + ": '" + p.first.Scalar() + "' must be a scalar");
+        kv[p.first.Scalar()] = p.second.Scalar();
       }
       if (!kv.count("duration") && a.has("--duration")) kv["duration"] = a.value("--duration");
       programs.emplace_back();
       ts.push_back(make_tenant(cfg, kv, where, thermal ? &programs.back() : nullptr));
+      for (size_t j = 0; j + 1 < ts.size(); ++j)  // names label the reports' and metrics' series
+        if (ts[j].name == ts.back().name)
+          throw isa::InputError(where + ": name '" + ts.back().name + "' is taken by tenant " + std::to_string(j));
     }
+    if (ts.empty()) throw isa::InputError(a.value("--tenants") + ": 'tenants' lists no tenant");
   } else {
     std::map<std::string, std::string> kv{{"model", a.positional()[0]}, {"name", a.positional()[0]}};
     const std::pair<const char*, const char*> flags[] = {{"--rate", "rate"},

@@ -105,6 +105,16 @@ printf 'tenants:\n  - {name: x, model: m.onnx, priority: high}\n' >bad3.yaml
 "$NPUSIM" load --config "$CFG" --tenants bad3.yaml >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "priority expects an integer from -1000 to 1000, got 'high'" e.txt && echo "ok: bad priority rejected" \
   || fail "bad priority: $(cat e.txt)"
+bad_tenants() {  # YAML EXPECTED
+  printf "$1" >badt.yaml
+  "$NPUSIM" load --config "$CFG" --tenants badt.yaml --duration 1s >e.txt 2>&1
+  if [ $? -eq 2 ] && grep -qF "$2" e.txt; then echo "ok: tenants rejected: $(cat e.txt)"; else fail "tenants '$1': $(cat e.txt)"; fi
+}
+bad_tenants 'tenants: []\n' "badt.yaml: 'tenants' lists no tenant"
+bad_tenants 'tenants:\n  - {model: m.onnx}\n  - {model: m.onnx}\n' "tenant 1: name 'default' is taken by tenant 0"
+bad_tenants 'tenants:\n  - {model: m.onnx, precision: int8}\n' "precision expects fp16 or bf16 for an ONNX model, got 'int8'"
+bad_tenants 'tenants:\n  - {model: m.onnx, arrivals: onoff, on: 0s}\n' "tenant 0: on expects a burst longer than 0s"
+bad_tenants 'tenants:\n  - {[1]: 2}\n' "tenant 0: expected a name as the key"
 # Arrival traces: a header, extra columns, any order; the offered rate is what the trace holds.
 printf 'time_s,request\n0.3,a\n0.1,b\n\n0.2,c\n' >arrivals.csv
 "$NPUSIM" load --config "$CFG" m.onnx --arrivals trace:arrivals.csv --duration 1s --report trace.json >e.txt 2>&1 \
