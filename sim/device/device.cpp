@@ -27,6 +27,10 @@ struct Device::Reg {
 
 namespace {
 
+/// A const region left to the container (address 0) is zero-filled past its initial bytes: bounded,
+/// since a container may declare any size.
+constexpr uint64_t kMaxUnboundConstBytes = uint64_t{1} << 30;
+
 struct RegDef {
   const char* name;
   uint32_t offset;
@@ -384,7 +388,13 @@ bool Device::run_one(int q) {
   if (!fetched) return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
   if (job.magic != NPU_JOB_MAGIC || (job.flags & ~NPU_JOB_FLAG_IRQ_ON_DONE) || job.region_count > 16)
     return fail(NPU_ERR_JOB_INVALID, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
-  // The program and its region bindings.
+  // The program and its region bindings. Sizes come from host memory and from the container, so
+  // each is checked against what host memory backs before anything is allocated: a hostile job
+  // gets an error, not the simulator's memory.
+  if (!mem_.backed(job.program_addr, job.program_bytes)) {
+    fault_address = job.program_addr;
+    return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+  }
   std::vector<uint8_t> bytes(job.program_bytes);
   if (!mem_.read(job.program_addr, bytes.data(), bytes.size()))
     return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
@@ -403,12 +413,18 @@ bool Device::run_one(int q) {
     const auto& r = prog.regions[i];
     addr[i] = load64(&table[16 * i]);
     const uint64_t bound = load64(&table[16 * i + 8]);
-    regions[i].assign(r.size, 0);
-    if (addr[i] == 0 && r.role == isa::RegionRole::Const) {  // the container's data
+    if (addr[i] == 0 && r.role == isa::RegionRole::Const) {  // the container's data (zeros past its init)
+      if (r.size > kMaxUnboundConstBytes) return fail(NPU_ERR_JOB_INVALID, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+      regions[i].assign(r.size, 0);
       std::copy(r.init.begin(), r.init.end(), regions[i].begin());
       continue;
     }
     if (addr[i] == 0 || bound < r.size) return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+    if (!mem_.backed(addr[i], r.size)) {
+      fault_address = addr[i];
+      return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+    }
+    regions[i].assign(r.size, 0);
     if (!mem_.read(addr[i], regions[i].data(), r.size)) {
       fault_address = addr[i];
       return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);

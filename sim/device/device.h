@@ -28,6 +28,8 @@ class HostMemory {
   /// False when [addr, addr + len) is not backed (a bus error for the device).
   virtual bool read(uint64_t addr, void* dst, uint64_t len) = 0;
   virtual bool write(uint64_t addr, const void* src, uint64_t len) = 0;
+  /// Whether [addr, addr + len) is backed, asked before the device allocates len bytes for it.
+  virtual bool backed(uint64_t addr, uint64_t len) = 0;
 };
 
 /// Per-job counters (the PMU events of docs/registers.md), kept per seqno.

@@ -80,6 +80,7 @@ class LocalTransport final : public Transport, public npusim::device::HostMemory
   std::vector<uint32_t> queues() override { return {0, 1, 2, 3}; }
   uint64_t window_base() override { return 0x10000000; }
   // Device-side DMA.
+  bool backed(uint64_t addr, uint64_t len) override { return !len || at(addr, len) != nullptr; }
   bool read(uint64_t addr, void* dst, uint64_t len) override {
     uint8_t* p = at(addr, len);
     if (p && len) std::memcpy(dst, p, len);

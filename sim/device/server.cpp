@@ -52,6 +52,7 @@ class SharedMemory final : public HostMemory {
     if (addr + len < addr || addr + len > it->first + it->second.size) return nullptr;
     return it->second.ptr + (addr - it->first);
   }
+  bool backed(uint64_t addr, uint64_t len) override { return !len || at(addr, len) != nullptr; }
   bool read(uint64_t addr, void* dst, uint64_t len) override {
     if (!len) return true;
     uint8_t* p = at(addr, len);
@@ -273,185 +274,191 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
           notify_irq();
           send_msg(c, NPU_MSG_ACK, h.req_id, dev.cycles(), nullptr, 0);
         };
-        switch (h.type) {
-          case NPU_MSG_HELLO: {
-            if (!need(4)) break;
-            uint32_t v;
-            std::memcpy(&v, p.data(), 4);
-            if (v != NPU_WIRE_VERSION) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                         "protocol version " + std::to_string(v) + " (server speaks 1)");
-              break;
-            }
-            if (!queue_of.count(c)) {
-              uint32_t q = 0;
-              while (q < NPU_QUEUES &&
-                     std::any_of(queue_of.begin(), queue_of.end(), [&](auto& e) { return e.second == q; }))
-                ++q;
-              if (q == NPU_QUEUES) {
-                send_error(c, h.req_id, dev.cycles(), NPU_EBUSY, "every queue is taken by another client");
+        try {
+          switch (h.type) {
+            case NPU_MSG_HELLO: {
+              if (!need(4)) break;
+              uint32_t v;
+              std::memcpy(&v, p.data(), 4);
+              if (v != NPU_WIRE_VERSION) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                           "protocol version " + std::to_string(v) + " (server speaks 1)");
                 break;
               }
-              queue_of[c] = q;
+              if (!queue_of.count(c)) {
+                uint32_t q = 0;
+                while (q < NPU_QUEUES &&
+                       std::any_of(queue_of.begin(), queue_of.end(), [&](auto& e) { return e.second == q; }))
+                  ++q;
+                if (q == NPU_QUEUES) {
+                  send_error(c, h.req_id, dev.cycles(), NPU_EBUSY, "every queue is taken by another client");
+                  break;
+                }
+                queue_of[c] = q;
+              }
+              const uint32_t q = queue_of[c];
+              uint8_t r[48] = {};
+              const uint32_t ver = NPU_WIRE_VERSION, id = dev.read(NPU_REG_DEV_ID);
+              const uint64_t hash = cfg.hash(), hz = static_cast<uint64_t>(cfg.clock_hz), base = window_base(q),
+                             size = uint64_t{1} << 32;
+              std::memcpy(r, &ver, 4), std::memcpy(r + 4, &id, 4), std::memcpy(r + 8, &hash, 8),
+                  std::memcpy(r + 16, &hz, 8);
+              std::memcpy(r + 24, &q, 4), std::memcpy(r + 32, &base, 8), std::memcpy(r + 40, &size, 8);
+              send_msg(c, NPU_MSG_HELLO_ACK, h.req_id, dev.cycles(), r, sizeof r);
+              break;
             }
-            const uint32_t q = queue_of[c];
-            uint8_t r[48] = {};
-            const uint32_t ver = NPU_WIRE_VERSION, id = dev.read(NPU_REG_DEV_ID);
-            const uint64_t hash = cfg.hash(), hz = static_cast<uint64_t>(cfg.clock_hz), base = window_base(q),
-                           size = uint64_t{1} << 32;
-            std::memcpy(r, &ver, 4), std::memcpy(r + 4, &id, 4), std::memcpy(r + 8, &hash, 8),
-                std::memcpy(r + 16, &hz, 8);
-            std::memcpy(r + 24, &q, 4), std::memcpy(r + 32, &base, 8), std::memcpy(r + 40, &size, 8);
-            send_msg(c, NPU_MSG_HELLO_ACK, h.req_id, dev.cycles(), r, sizeof r);
-            break;
+            case NPU_MSG_MEM_ADD: {
+              if (!need(16)) break;
+              uint64_t a, n;
+              std::memcpy(&a, p.data(), 8), std::memcpy(&n, p.data() + 8, 8);
+              if (passed < 0) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD without a file descriptor");
+                break;
+              }
+              if (!queue_of.count(c)) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD before HELLO");
+                break;
+              }
+              if (a < window_base(queue_of[c]) || a + n > window_base(queue_of[c]) + (uint64_t{1} << 32)) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                           "device address " + std::to_string(a) + " is outside this client's window");
+                break;
+              }
+              if (n == 0 || n > kMaxRegion) {
+                send_error(
+                    c, h.req_id, dev.cycles(), NPU_ENOMEM,
+                    "shared buffer of " + std::to_string(n) + " bytes (1 to " + std::to_string(kMaxRegion) + ")");
+                break;
+              }
+              std::string clash;
+              for (const auto& [b, r] : mem.regions)
+                if (a < b + r.size && b < a + n) clash = std::to_string(b) + "+" + std::to_string(r.size);
+              if (!clash.empty() || a + n < a) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                           "device addresses " + std::to_string(a) + "+" + std::to_string(n) +
+                               " overlap another buffer (" + clash + ")");
+                break;
+              }
+              // The device touches the buffer at any time, so it must stay at least n bytes long: a
+              // shorter file, or one the client shrinks later, would fault the server (SIGBUS) on
+              // access. Hence a memfd of n bytes or more, sealed here against shrinking.
+              struct stat st {};
+              if (::fstat(passed, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < n) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                           "the buffer's file has " + std::to_string(st.st_size) + " bytes, fewer than the " +
+                               std::to_string(n) + " declared (or is not a memfd)");
+                break;
+              }
+              if (::fcntl(passed, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                           std::string("cannot seal the buffer against shrinking (create it with memfd_create(..., "
+                                       "MFD_ALLOW_SEALING)): ") +
+                               std::strerror(errno));
+                break;
+              }
+              void* ptr = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED, passed, 0);
+              if (ptr == MAP_FAILED) {
+                send_error(c, h.req_id, dev.cycles(), NPU_ENOMEM,
+                           std::string("cannot map the buffer: ") + std::strerror(errno));
+                break;
+              }
+              mem.regions[a] = {static_cast<uint8_t*>(ptr), n, c};
+              if (record.is_open()) record << "mem_add " << a << " " << n << "\n";
+              ack();
+              break;
+            }
+            case NPU_MSG_MEM_REMOVE: {
+              if (!need(8)) break;
+              uint64_t a;
+              std::memcpy(&a, p.data(), 8);
+              auto it = mem.regions.find(a);
+              if (it == mem.regions.end() || it->second.owner != c) {
+                send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no buffer of this client at that address");
+                break;
+              }
+              ::munmap(it->second.ptr, it->second.size);
+              mem.regions.erase(it);
+              if (record.is_open()) record << "mem_remove " << a << "\n";
+              ack();
+              break;
+            }
+            case NPU_MSG_MMIO_READ:
+            case NPU_MSG_MMIO_WRITE: {
+              const bool wr = h.type == NPU_MSG_MMIO_WRITE;
+              if (!need(wr ? 8 : 4)) break;
+              uint32_t off, v = 0;
+              std::memcpy(&off, p.data(), 4);
+              if (wr) std::memcpy(&v, p.data() + 4, 4);
+              if (off >= NPU_MMIO_WINDOW_BYTES || (off & 3)) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
+                           "MMIO offset " + std::to_string(off) + " outside the window or unaligned");
+                break;
+              }
+              if (!wr) {
+                v = dev.read(off);
+                if (record.is_open()) record << "read_reg " << off << " " << v << "\n";
+                send_msg(c, NPU_MSG_MMIO_READ_RESP, h.req_id, dev.cycles(), &v, 4);
+                break;
+              }
+              if (dev.access_of(off) == 0) {
+                send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "register " + dev.name_of(off) + " is read-only");
+                break;
+              }
+              if (record.is_open()) {
+                if (dev.name_of(off).find("SQ_DOORBELL") != std::string::npos)  // what the job will see
+                  for (const auto& [a, r] : mem.regions)
+                    record << "load_mem " << a << " " << hex_bytes(r.ptr, r.size) << "\n";
+                record << "write_reg " << off << " " << v << "\n";
+              }
+              dev.write(off, v);
+              ack();
+              break;
+            }
+            case NPU_MSG_SYNC: {
+              if (!need(8)) break;
+              uint64_t until;
+              std::memcpy(&until, p.data(), 8);
+              if (until > dev.cycles()) {
+                if (record.is_open()) record << "idle " << until - dev.cycles() << "\n";
+                dev.idle(until - dev.cycles());
+              }
+              ack();
+              break;
+            }
+            case NPU_MSG_PERF: {
+              if (!need(8)) break;
+              uint64_t s;
+              std::memcpy(&s, p.data(), 8);
+              JobCounters k;
+              if (!dev.counters(s, k)) {
+                send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no counters for seqno " + std::to_string(s));
+                break;
+              }
+              const uint64_t r[11] = {k.cycles,
+                                      k.instructions,
+                                      k.macs,
+                                      k.dram_read_bytes,
+                                      k.dram_write_bytes,
+                                      k.mxu_busy,
+                                      k.vpu_busy,
+                                      k.load_busy,
+                                      k.store_busy,
+                                      k.sem_wait,
+                                      static_cast<uint64_t>(k.energy_j * 1e12)};
+              send_msg(c, NPU_MSG_PERF_RESP, h.req_id, dev.cycles(), r, sizeof r);
+              break;
+            }
+            case NPU_MSG_BYE:
+              ack();
+              cl.doomed = true;
+              break;
+            default:
+              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "unknown message type " + std::to_string(h.type));
+              cl.doomed = true;
           }
-          case NPU_MSG_MEM_ADD: {
-            if (!need(16)) break;
-            uint64_t a, n;
-            std::memcpy(&a, p.data(), 8), std::memcpy(&n, p.data() + 8, 8);
-            if (passed < 0) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD without a file descriptor");
-              break;
-            }
-            if (!queue_of.count(c)) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "MEM_ADD before HELLO");
-              break;
-            }
-            if (a < window_base(queue_of[c]) || a + n > window_base(queue_of[c]) + (uint64_t{1} << 32)) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                         "device address " + std::to_string(a) + " is outside this client's window");
-              break;
-            }
-            if (n == 0 || n > kMaxRegion) {
-              send_error(c, h.req_id, dev.cycles(), NPU_ENOMEM,
-                         "shared buffer of " + std::to_string(n) + " bytes (1 to " + std::to_string(kMaxRegion) + ")");
-              break;
-            }
-            std::string clash;
-            for (const auto& [b, r] : mem.regions)
-              if (a < b + r.size && b < a + n) clash = std::to_string(b) + "+" + std::to_string(r.size);
-            if (!clash.empty() || a + n < a) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                         "device addresses " + std::to_string(a) + "+" + std::to_string(n) +
-                             " overlap another buffer (" + clash + ")");
-              break;
-            }
-            // The device touches the buffer at any time, so it must stay at least n bytes long: a
-            // shorter file, or one the client shrinks later, would fault the server (SIGBUS) on
-            // access. Hence a memfd of n bytes or more, sealed here against shrinking.
-            struct stat st {};
-            if (::fstat(passed, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < n) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                         "the buffer's file has " + std::to_string(st.st_size) + " bytes, fewer than the " +
-                             std::to_string(n) + " declared (or is not a memfd)");
-              break;
-            }
-            if (::fcntl(passed, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                         std::string("cannot seal the buffer against shrinking (create it with memfd_create(..., "
-                                     "MFD_ALLOW_SEALING)): ") +
-                             std::strerror(errno));
-              break;
-            }
-            void* ptr = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED, passed, 0);
-            if (ptr == MAP_FAILED) {
-              send_error(c, h.req_id, dev.cycles(), NPU_ENOMEM,
-                         std::string("cannot map the buffer: ") + std::strerror(errno));
-              break;
-            }
-            mem.regions[a] = {static_cast<uint8_t*>(ptr), n, c};
-            if (record.is_open()) record << "mem_add " << a << " " << n << "\n";
-            ack();
-            break;
-          }
-          case NPU_MSG_MEM_REMOVE: {
-            if (!need(8)) break;
-            uint64_t a;
-            std::memcpy(&a, p.data(), 8);
-            auto it = mem.regions.find(a);
-            if (it == mem.regions.end() || it->second.owner != c) {
-              send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no buffer of this client at that address");
-              break;
-            }
-            ::munmap(it->second.ptr, it->second.size);
-            mem.regions.erase(it);
-            if (record.is_open()) record << "mem_remove " << a << "\n";
-            ack();
-            break;
-          }
-          case NPU_MSG_MMIO_READ:
-          case NPU_MSG_MMIO_WRITE: {
-            const bool wr = h.type == NPU_MSG_MMIO_WRITE;
-            if (!need(wr ? 8 : 4)) break;
-            uint32_t off, v = 0;
-            std::memcpy(&off, p.data(), 4);
-            if (wr) std::memcpy(&v, p.data() + 4, 4);
-            if (off >= NPU_MMIO_WINDOW_BYTES || (off & 3)) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL,
-                         "MMIO offset " + std::to_string(off) + " outside the window or unaligned");
-              break;
-            }
-            if (!wr) {
-              v = dev.read(off);
-              if (record.is_open()) record << "read_reg " << off << " " << v << "\n";
-              send_msg(c, NPU_MSG_MMIO_READ_RESP, h.req_id, dev.cycles(), &v, 4);
-              break;
-            }
-            if (dev.access_of(off) == 0) {
-              send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "register " + dev.name_of(off) + " is read-only");
-              break;
-            }
-            if (record.is_open()) {
-              if (dev.name_of(off).find("SQ_DOORBELL") != std::string::npos)  // what the job will see
-                for (const auto& [a, r] : mem.regions)
-                  record << "load_mem " << a << " " << hex_bytes(r.ptr, r.size) << "\n";
-              record << "write_reg " << off << " " << v << "\n";
-            }
-            dev.write(off, v);
-            ack();
-            break;
-          }
-          case NPU_MSG_SYNC: {
-            if (!need(8)) break;
-            uint64_t until;
-            std::memcpy(&until, p.data(), 8);
-            if (until > dev.cycles()) {
-              if (record.is_open()) record << "idle " << until - dev.cycles() << "\n";
-              dev.idle(until - dev.cycles());
-            }
-            ack();
-            break;
-          }
-          case NPU_MSG_PERF: {
-            if (!need(8)) break;
-            uint64_t s;
-            std::memcpy(&s, p.data(), 8);
-            JobCounters k;
-            if (!dev.counters(s, k)) {
-              send_error(c, h.req_id, dev.cycles(), NPU_ENOENT, "no counters for seqno " + std::to_string(s));
-              break;
-            }
-            const uint64_t r[11] = {k.cycles,
-                                    k.instructions,
-                                    k.macs,
-                                    k.dram_read_bytes,
-                                    k.dram_write_bytes,
-                                    k.mxu_busy,
-                                    k.vpu_busy,
-                                    k.load_busy,
-                                    k.store_busy,
-                                    k.sem_wait,
-                                    static_cast<uint64_t>(k.energy_j * 1e12)};
-            send_msg(c, NPU_MSG_PERF_RESP, h.req_id, dev.cycles(), r, sizeof r);
-            break;
-          }
-          case NPU_MSG_BYE:
-            ack();
-            cl.doomed = true;
-            break;
-          default:
-            send_error(c, h.req_id, dev.cycles(), NPU_EINVAL, "unknown message type " + std::to_string(h.type));
-            cl.doomed = true;
+        } catch (const std::exception& e) {  // a bug in the device model: this client hears of it, the server stays up
+          std::fprintf(stderr, "npusim serve: internal error on message type %u: %s\n", h.type, e.what());
+          send_error(c, h.req_id, dev.cycles(), NPU_EIO, std::string("internal error: ") + e.what());
         }
         if (passed >= 0) ::close(passed);  // mapped (or refused): the descriptor is no longer needed
         notify_irq();
@@ -489,6 +496,7 @@ class ReplayMemory final : public HostMemory {
     if (addr + len > it->first + it->second.size()) return nullptr;
     return it->second.data() + (addr - it->first);
   }
+  bool backed(uint64_t addr, uint64_t len) override { return !len || at(addr, len) != nullptr; }
   bool read(uint64_t addr, void* dst, uint64_t len) override {
     uint8_t* p = len ? at(addr, len) : nullptr;
     if (p) std::memcpy(dst, p, len);

@@ -37,6 +37,7 @@ struct Fixture {
   std::vector<uint8_t> npub;
   npu_region_info regions[16];
   uint64_t region_addr[16] = {};  ///< device address of each bound region (0: the container's data)
+  uint64_t program_addr = 0;      ///< device address of the program's buffer
   uint32_t count = 16;
   explicit Fixture(const std::string& trace = "mlp_i8", const std::string& uri = "sim:" + kConfig) {
     EXPECT_EQ(npu_open(uri.c_str(), &dev), NPU_OK);
@@ -46,7 +47,7 @@ struct Fixture {
     job.struct_size = sizeof job;
     job.flags = NPU_JOB_FLAG_IRQ_ON_DONE;
     uint64_t addr;
-    EXPECT_EQ(npu_bo_create(dev, npub.size(), &job.program_bo, &addr), NPU_OK);
+    EXPECT_EQ(npu_bo_create(dev, npub.size(), &job.program_bo, &program_addr), NPU_OK);
     std::memcpy(npu_bo_map(dev, job.program_bo), npub.data(), npub.size());
     job.program_bytes = npub.size();
     job.region_count = count;
@@ -462,6 +463,75 @@ struct Raw {
     }
   }
 };
+
+/// Writes `entry` into a ring of its own on queue 3 (reprogrammed past the C API's back) and rings
+/// the doorbell; returns ERR_INFO0.CODE and sets `err_addr` to ERR_ADDR.
+uint32_t raw_job(Fixture& f, const npu_job_entry& entry, uint64_t* err_addr) {
+  uint32_t ring, cq;
+  uint64_t ring_addr, cq_addr;
+  EXPECT_EQ(npu_bo_create(f.dev, 2 * 64, &ring, &ring_addr), NPU_OK);  // two entries: tail 1 != head 0
+  EXPECT_EQ(npu_bo_create(f.dev, 2 * 32, &cq, &cq_addr), NPU_OK);
+  std::memcpy(npu_bo_map(f.dev, ring), &entry, sizeof entry);
+  npu_mmio_write(f.dev, NPU_REG_ERR_STATUS, 0xFFFFFFFFu);  // the first error from here on
+  const std::pair<uint32_t, uint32_t> writes[] = {{NPU_Q_SQ_BASE_LO(3), static_cast<uint32_t>(ring_addr)},
+                                                  {NPU_Q_SQ_BASE_HI(3), static_cast<uint32_t>(ring_addr >> 32)},
+                                                  {NPU_Q_SQ_SIZE(3), 2},
+                                                  {NPU_Q_CQ_BASE_LO(3), static_cast<uint32_t>(cq_addr)},
+                                                  {NPU_Q_CQ_BASE_HI(3), static_cast<uint32_t>(cq_addr >> 32)},
+                                                  {NPU_Q_CQ_SIZE(3), 2},
+                                                  {NPU_Q_Q_CTRL(3), 1},
+                                                  {NPU_REG_CTRL, NPU_CTRL_ENABLE_MASK},
+                                                  {NPU_DB_SQ_DOORBELL(3), 1}};
+  for (const auto& [off, v] : writes) EXPECT_EQ(npu_mmio_write(f.dev, off, v), NPU_OK);
+  *err_addr = f.reg(NPU_REG_ERR_ADDR_LO) | uint64_t{f.reg(NPU_REG_ERR_ADDR_HI)} << 32;
+  const uint32_t code = f.reg(NPU_REG_ERR_INFO0) & NPU_ERR_INFO0_CODE_MASK;
+  EXPECT_EQ(npu_reset(f.dev, NPU_RESET_KIND_HARD), NPU_OK);
+  return code;
+}
+
+TEST(Device, HostileJobsGetErrorsNotTheSimulatorsMemory_bad) {
+  Fixture f;
+  const uint64_t program_addr = f.program_addr;
+  uint64_t err_addr = 0;
+  // A 4 GiB program in a buffer of a few kilobytes: a bus error at the program, nothing allocated.
+  npu_job_entry e{};
+  e.magic = NPU_JOB_MAGIC;
+  e.seqno = 77;
+  e.program_addr = program_addr;
+  e.program_bytes = 0xFFFFFFFFu;
+  EXPECT_EQ(raw_job(f, e, &err_addr), NPU_ERR_BUS_ERROR);
+  EXPECT_EQ(err_addr, program_addr);
+  // A container whose constant region claims a terabyte, left to the container (address 0).
+  npusim::isa::Program prog = npusim::isa::read_npub(f.npub);
+  size_t konst = prog.regions.size();
+  for (size_t i = 0; i < prog.regions.size(); ++i)
+    if (prog.regions[i].role == npusim::isa::RegionRole::Const) konst = i;
+  ASSERT_LT(konst, prog.regions.size());
+  prog.regions[konst].size = uint64_t{1} << 40;
+  const std::vector<uint8_t> big = npusim::isa::write_npub(prog);
+  uint32_t bo, table_bo;
+  uint64_t bo_addr, table_addr;
+  ASSERT_EQ(npu_bo_create(f.dev, big.size(), &bo, &bo_addr), NPU_OK);
+  std::memcpy(npu_bo_map(f.dev, bo), big.data(), big.size());
+  ASSERT_EQ(npu_bo_create(f.dev, 16 * 16, &table_bo, &table_addr), NPU_OK);
+  auto* table = static_cast<uint64_t*>(npu_bo_map(f.dev, table_bo));
+  for (uint32_t i = 0; i < f.count; ++i) table[2 * i] = f.region_addr[i], table[2 * i + 1] = f.regions[i].size;
+  e.program_addr = bo_addr;
+  e.program_bytes = static_cast<uint32_t>(big.size());
+  e.region_table_addr = table_addr;
+  e.region_count = f.count;
+  EXPECT_EQ(raw_job(f, e, &err_addr), NPU_ERR_JOB_INVALID);
+  // The same terabyte bound to a small buffer: a bus error at that buffer, before any copy.
+  uint32_t small;
+  uint64_t small_addr;
+  ASSERT_EQ(npu_bo_create(f.dev, 4096, &small, &small_addr), NPU_OK);
+  table[2 * konst] = small_addr, table[2 * konst + 1] = uint64_t{1} << 40;
+  EXPECT_EQ(raw_job(f, e, &err_addr), NPU_ERR_BUS_ERROR);
+  EXPECT_EQ(err_addr, small_addr);
+  // And the device still runs a good job.
+  npu_result r;
+  EXPECT_EQ(f.run(r), NPU_OK);
+}
 
 TEST(DeviceServer, BothTransportsGiveTheSameCyclesAndOutputs) {
   Server srv("same");
