@@ -158,7 +158,10 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
   const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (opts.socket_path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long");
+  if (opts.socket_path.size() >= sizeof addr.sun_path)
+    throw std::runtime_error(opts.socket_path + ": a socket path of " + std::to_string(opts.socket_path.size()) +
+                             " bytes is longer than the " + std::to_string(sizeof addr.sun_path - 1) +
+                             " a UNIX socket allows");
   std::strncpy(addr.sun_path, opts.socket_path.c_str(), sizeof addr.sun_path - 1);
   ::unlink(opts.socket_path.c_str());
   if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd, 16) != 0)

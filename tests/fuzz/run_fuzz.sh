@@ -8,9 +8,9 @@ SRC=$1
 BUILD=$2
 SECONDS_EACH=${3:-60}
 CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -g -O1"
-cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNPUSIM_FUZZ=ON -DNPUSIM_TESTS=OFF -DNPUSIM_RTL=OFF \
+cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 -DNPUSIM_FUZZ=ON -DNPUSIM_TESTS=OFF -DNPUSIM_RTL=OFF \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS=$CXX_FLAGS" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
-cmake --build "$BUILD" -j 2 --target fuzz_npub fuzz_npus fuzz_config fuzz_onnx fuzz_topology fuzz_wire fuzz_replay npusim
+cmake --build "$BUILD" -j 2 --target fuzz_npub fuzz_npus fuzz_config fuzz_onnx fuzz_topology fuzz_wire fuzz_replay npusim npu_example_driver
 mkdir -p "$BUILD/corpus/npus" "$BUILD/corpus/npub" "$BUILD/corpus/config" "$BUILD/corpus/onnx" "$BUILD/corpus/topology" \
   "$BUILD/corpus/wire" "$BUILD/corpus/replay" "$BUILD/artifacts"
 # Device seeds: a protocol session (enable, ring registers, a doorbell, reads, SYNC, PERF, BYE) and
@@ -43,9 +43,19 @@ for t in "$SRC"/traces/*.npus "$SRC"/tests/data/bad/*.npus; do
   cp "$t" "$BUILD/corpus/npus/"
   "$BUILD/bin/npusim" asm "$t" --no-deadlock-check -o "$BUILD/corpus/npub/$(basename "$t" .npus).npub" >/dev/null 2>&1 || true
 done
+# A register trace of a real session up to its first job (the example driver over the socket), so
+# fuzzed traces start from rings, a job entry and a program that run.
+"$BUILD/bin/npusim" asm "$SRC/traces/mlp_i8.npus" -o "$BUILD/mlp.npub" >/dev/null 2>&1
+rm -f "$BUILD/seed.sock"
+ASAN_OPTIONS=detect_leaks=0 "$BUILD/bin/npusim" serve --config "$SRC/configs/edge.yaml" --socket "$BUILD/seed.sock" \
+  --record "$BUILD/session.rtrace" --exit-when-idle 2>/dev/null &
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -S "$BUILD/seed.sock" ] && break; sleep 0.5; done
+ASAN_OPTIONS=detect_leaks=0 "$BUILD/bin/npu_example_driver" "unix:$BUILD/seed.sock" "$BUILD/mlp.npub" >/dev/null 2>&1 || true
+wait
+awk '{ print } /^write_reg 32768 / { n = 1 } n && ++k > 12 { exit }' "$BUILD/session.rtrace" >"$BUILD/corpus/replay/session" || true
 export ASAN_OPTIONS=detect_leaks=1
 for f in npub npus config onnx topology wire replay; do
   echo "fuzzing fuzz_$f for ${SECONDS_EACH}s"
-  "$BUILD/bin/fuzz_$f" "$BUILD/corpus/$f" -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=10 \
+  "$BUILD/bin/fuzz_$f" "$BUILD/corpus/$f" -max_total_time="$SECONDS_EACH" -max_len=131072 -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$BUILD/artifacts/$f-" -print_final_stats=1 2>&1 | tail -12
 done
