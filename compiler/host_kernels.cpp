@@ -128,12 +128,14 @@ bool has_host_kernel(const std::string& op) {
 
 void check_host_op(const Node& n, const Graph& g, int64_t) {
   if (n.op == "Transpose") {
-    const auto perm = perm_of(n, g.tensor(n.inputs.at(0)).shape.size());
-    std::vector<int64_t> sorted = perm;
+    const size_t rank = g.tensor(n.inputs.at(0)).shape.size();
+    std::vector<int64_t> sorted = perm_of(n, rank);
     std::sort(sorted.begin(), sorted.end());
-    for (size_t i = 0; i < sorted.size(); ++i)
-      if (sorted[i] != static_cast<int64_t>(i) || sorted.size() != g.tensor(n.inputs[0]).shape.size())
-        throw CompileError("node '" + n.name + "' (Transpose): perm is not a permutation of the axes");
+    bool ok = sorted.size() == rank;
+    for (size_t i = 0; ok && i < sorted.size(); ++i) ok = sorted[i] == static_cast<int64_t>(i);
+    if (!ok)
+      throw CompileError("node '" + n.name + "' (Transpose): perm is not a permutation of the " + std::to_string(rank) +
+                         " axes of its input");
   }
 }
 

@@ -951,6 +951,7 @@ class Lowering {
   /// DMA-move the leading axes into place; intermediates live among the activations. Returns false
   /// when the tensor does not fit these moves (then the host kernel runs it).
   bool transpose(const Node& n) {
+    check_host_op(n, g_, 0);  // perm: a permutation of the input's axes
     const Tensor& x = g_.tensor(n.inputs.at(0));
     const Tensor& y = g_.tensor(n.outputs.at(0));
     const auto rank = static_cast<int64_t>(x.shape.size());

@@ -281,6 +281,19 @@ ok = r.returncode == 2 and "node 'pool0' (MaxPool): strides must be positive, go
 print("zero stride:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
 failures += not ok
 
+# 8b. Found by fuzz_onnx: a Transpose whose perm has fewer entries than its input has axes read past
+#     the attribute (a heap overflow in the NPU lowering); an error naming the node.
+tpath = os.path.join(WORK, "short_perm.onnx")
+g = helper.make_graph([helper.make_node("Transpose", ["t"], ["tt"], name="transpose0", perm=[2, 1])], "short_perm",
+                      [helper.make_tensor_value_info("t", TensorProto.FLOAT, [3, 70, 130])],
+                      [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [130, 70])])  # what shape inference makes of it
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tpath)  # unchecked: the checker would refuse it
+r = subprocess.run([NPUSIM, "compile", tpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "t.npub")],
+                   capture_output=True, text=True)
+ok = r.returncode == 2 and "perm is not a permutation of the 3 axes of its input" in r.stderr and "transpose0" in r.stderr
+print("short Transpose perm:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
+failures += not ok
+
 # 10. Transpose on the NPU: DMA permutations and VPU tile transposes (rank 3, tiled), no host work.
 for perm in ((2, 0, 1), (1, 2, 0), (0, 2, 1), (1, 0, 2)):
     tp = save("transpose_" + "".join(map(str, perm)), [helper.make_node("Transpose", ["t"], ["tt"], name="transpose", perm=list(perm))],
