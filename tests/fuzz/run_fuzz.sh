@@ -2,7 +2,11 @@
 # Builds the libFuzzer targets with clang-14 (ASan + UBSan) in BUILD_DIR and runs each for
 # SECONDS, seeded with the bundled programs (as .npus text and as assembled .npub) and configs.
 #   run_fuzz.sh SOURCE_DIR BUILD_DIR [SECONDS]
-# A crash leaves its input in BUILD_DIR/artifacts and fails the run.
+# A crash leaves its input in BUILD_DIR/artifacts and fails the run. Reproduce one with
+# `BUILD_DIR/bin/fuzz_X ARTIFACT` before trusting it when its stack runs under SystemC's
+# sc_thread_cor_fn: ASan does not know SystemC's coroutine stacks (Debian's SystemC has no fiber
+# annotations), so a report inside an engine thread that depends on earlier runs in the same
+# process and does not reproduce alone (nor under valgrind in a plain build) is that blind spot.
 set -eu
 SRC=$1
 BUILD=$2
