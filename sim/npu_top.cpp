@@ -734,6 +734,12 @@ RunResult run_on(const config::NpuConfig& cfg, const isa::Program& prog, arch::M
     r.fault_region = top.fault_region();
     r.fault_offset = top.fault_offset();
     r.fault_engine = top.fault_engine();
+    // A hung engine stops making events, so the kernel starves before the watchdog's time: the
+    // run still lasted until the watchdog fired.
+    if (r.fault_code == arch::FaultCode::Watchdog && r.total_cycles < opts.watchdog_cycles) {
+      r.total_cycles = opts.watchdog_cycles;
+      r.seconds = static_cast<double>(opts.watchdog_cycles) / cfg.clock_hz;
+    }
   }
   if (opts.trace) r.trace_json = top.trace_json();
   return r;

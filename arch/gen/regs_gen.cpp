@@ -1,6 +1,7 @@
 // regs_gen: derives everything that describes the device registers from arch/regs.yaml:
 //   OUT/npusim/regs.h   the C header drivers include (offsets, fields, reset values, enums, structs)
 //   OUT/regs_table.inc  the register table the device model is built from
+//   OUT/regs_enums.inc  the names of the enums' values (fault types, error codes) for the CLI
 //   OUT/registers.md    the reference documentation
 // usage: regs_gen regs.yaml OUT_DIR
 #include <yaml-cpp/yaml.h>
@@ -170,6 +171,17 @@ int main(int argc, char** argv) {
           << ", false, 0x00000000u, 1, 4},\n";
     }
     std::ofstream(out + "/regs_table.inc") << t.str();
+
+    // ---- regs_enums.inc (names of enum values, for tools and messages)
+    std::ostringstream en;
+    en << "// Generated from arch/regs.yaml by regs_gen: do not edit.\n"
+       << "// {enum, name, value, description}\n";
+    for (const auto& e : root["enums"])
+      for (const auto& v : e.second)
+        en << "{\"" << e.first.as<std::string>() << "\", \"" << v["name"].as<std::string>() << "\", "
+           << v["value"].as<int>() << "u, \"" << (v["description"] ? v["description"].as<std::string>() : "")
+           << "\"},\n";
+    std::ofstream(out + "/regs_enums.inc") << en.str();
 
     // ---- registers.md
     std::ostringstream d;

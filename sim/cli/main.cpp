@@ -31,6 +31,7 @@
 #include "isa/disassembler.h"
 #include "isa/npub.h"
 #include "isa/summary.h"
+#include "npusim/regs.h"
 #include "sim/cli/args.h"
 #include "sim/config/npu_config.h"
 #include "sim/config/units.h"
@@ -701,13 +702,20 @@ int cmd_sweep_point(const std::vector<std::string>& argv) {
 
 /// `npusim serve`: the device behind a UNIX socket (docs/wire-protocol.md).
 int cmd_serve(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--config", "--socket", "--record"}, {"--exit-when-idle"});
+  const Args a(argv, {"--config", "--socket", "--record", "--fault"}, {"--exit-when-idle"});
   if (!a.has("--config") || !a.has("--socket")) throw UsageError("serve needs --config CONFIG.yaml and --socket PATH");
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
   device::ServeOptions o;
   o.socket_path = a.value("--socket");
   o.record_path = a.value("--record");
   o.exit_when_idle = a.flag("--exit-when-idle");
+  for (const std::string& spec : a.values("--fault")) {
+    try {
+      o.faults.push_back(device::parse_fault(spec));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--") + e.what());
+    }
+  }
   try {
     return device::serve(cfg, o);
   } catch (const std::runtime_error& e) {
@@ -874,6 +882,39 @@ std::string accuracy_json(const BuiltModel& b, const compiler::TensorValues& inp
   return j + "}}";
 }
 
+/// `npusim run --fault`: the faults one run can take (bus_error, ecc or hang_engine at an
+/// instruction; slow_dram) applied to its options and configuration. Interrupt and reset faults,
+/// and faults at a later job, need the device (`npusim serve --fault`).
+config::NpuConfig with_run_faults(const Args& a, const config::NpuConfig& cfg, RunOptions& opts) {
+  config::NpuConfig c = cfg;
+  for (const std::string& spec : a.values("--fault")) {
+    device::ScheduledFault f;
+    try {
+      f = device::parse_fault(spec);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--") + e.what());
+    }
+    if (f.at_job > 1) throw UsageError("--fault " + spec + ": job=N needs the device: npusim serve --fault");
+    switch (f.type) {
+      case NPU_FI_BUS_ERROR:
+      case NPU_FI_ECC:
+      case NPU_FI_HANG_ENGINE:
+        opts.inject_at = f.arg;
+        opts.inject_fault = f.type == NPU_FI_ECC ? arch::FaultCode::Ecc : arch::FaultCode::BusError;
+        opts.inject_hang = f.type == NPU_FI_HANG_ENGINE;
+        break;
+      case NPU_FI_SLOW_DRAM:  // as the device does it
+        c.dram.bandwidth /= f.arg;
+        c.dram.data_rate_mtps /= f.arg;
+        break;
+      default:
+        throw UsageError("--fault " + spec + ": " + device::enum_name("fault_injection", f.type) +
+                         " acts on the device's interrupts or resets: use npusim serve --fault");
+    }
+  }
+  return c;
+}
+
 int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& path) {
   const BuiltModel built = compile_model(path, cfg, a);
   const compiler::CompiledModel& m = built.m;
@@ -936,7 +977,7 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
   opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
   opts.trace = a.has("--trace");
   opts.irq_handler = host_fallback(m);
-  const RunResult r = simulate(cfg, m.program, inputs, opts);
+  const RunResult r = simulate(with_run_faults(a, cfg, opts), m.program, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
     const std::string dir = a.value("--output-dir");
     ::mkdir(dir.c_str(), 0755);
@@ -1044,9 +1085,11 @@ int cmd_run(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--config", "--input", "--output-dir", "--stats", "--trace", "--watchdog-cycles", "--random-inputs",
                 "--precision", "--calibrate", "--repeat", "--duration", "--power-csv", "--sample-interval",
-                "--cosim-report", "--topology", "--topology-format", "--report-dir"},
+                "--cosim-report", "--topology", "--topology-format", "--report-dir", "--fault"},
                {"--timing-only", "--quiet", "--no-fallback", "--ideal-memory"});
   if (a.has("--topology")) return run_topology(a);
+  if (a.has("--fault") && long_run_requested(a))
+    throw UsageError("--fault applies to a single run, not to --repeat or --duration");
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");
   if (!a.has("--config")) throw UsageError("run needs --config CONFIG.yaml (e.g. configs/edge.yaml)");
   const std::string path = a.positional()[0];
@@ -1058,8 +1101,9 @@ int cmd_run(const std::vector<std::string>& argv) {
   opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
   opts.trace = a.has("--trace");
   const auto inputs = gather_inputs(a, prog);
+  const config::NpuConfig run_cfg = with_run_faults(a, cfg, opts);
   if (long_run_requested(a)) return run_long_mode(a, cfg, prog, inputs);
-  const RunResult r = simulate(cfg, prog, inputs, opts);
+  const RunResult r = simulate(run_cfg, prog, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
     const std::string dir = a.value("--output-dir");
     ::mkdir(dir.c_str(), 0755);
@@ -1094,6 +1138,9 @@ const std::vector<Command>& commands() {
        "  --trace FILE            Chrome/Perfetto trace JSON (open in ui.perfetto.dev)\n"
        "  --timing-only           skip the arithmetic: same cycles, no outputs\n"
        "  --watchdog-cycles N     fault with WATCHDOG if the program has not finished after N cycles\n"
+       "  --fault TYPE[:insn=N][:factor=N]  inject a fault (device fault-injection names): bus_error, ecc\n"
+       "                          or hang_engine at instruction N, or slow_dram (bandwidth / factor);\n"
+       "                          the run then exits 1 with the device's error\n"
        "  --quiet                 no summary unless the run faults\n"
        "  --no-fallback           (.onnx) operators without an NPU lowering are errors, not host kernels\n"
        "  --precision P           (.onnx) fp16 (default), bf16, or int8 (post-training quantization)\n"
@@ -1159,11 +1206,16 @@ const std::vector<Command>& commands() {
        cmd_sweep_point},
       {"serve", "serve the device on a UNIX socket for drivers in other processes",
        "usage: npusim serve --config CONFIG.yaml --socket PATH [--record RUN.rtrace] [--exit-when-idle]\n"
+       "                    [--fault TYPE[:insn=N][:factor=N][:count=N][:job=N] ...]\n"
        "\n"
        "Runs the register-level device (docs/device.md) behind a UNIX socket speaking the protocol of\n"
        "include/npusim/wire.h (docs/wire-protocol.md); clients share host memory as memfds. Jobs run when\n"
        "their doorbell is written, so sessions are deterministic. --record writes a register trace for\n"
-       "npusim replay; --exit-when-idle stops when the last client has gone.\n",
+       "npusim replay; --exit-when-idle stops when the last client has gone.\n"
+       "--fault arms a fault when the device starts job N (default 1; 0: at once), as a driver's\n"
+       "FI_ARG/FI_CTRL writes would: bus_error, ecc or hang_engine at instruction insn (default 0),\n"
+       "drop_irq, spurious_irq, slow_dram (DRAM bandwidth / factor, default 2) or stuck_reset, for\n"
+       "count jobs (or resets). E.g. --fault bus_error:insn=1:job=3 fails the third job.\n",
        cmd_serve},
       {"replay", "replay a recorded register trace and check every read",
        "usage: npusim replay RUN.rtrace --config CONFIG.yaml\n"

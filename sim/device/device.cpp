@@ -1,7 +1,9 @@
 #include "sim/device/device.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -43,6 +45,17 @@ const RegDef kRegs[] = {
 #include "regs_table.inc"
 };
 
+/// One value of an enum of arch/regs.yaml.
+struct EnumDef {
+  const char* kind;
+  const char* name;
+  uint32_t value;
+  const char* description;
+};
+const EnumDef kEnums[] = {
+#include "regs_enums.inc"
+};
+
 uint64_t load64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -64,6 +77,70 @@ Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void
 }
 
 Device::~Device() = default;
+
+std::string enum_name(const std::string& kind, uint32_t value) {
+  for (const EnumDef& e : kEnums)
+    if (kind == e.kind && e.value == value) return e.name;
+  return "";
+}
+
+ScheduledFault parse_fault(const std::string& spec) {
+  std::vector<std::string> parts;
+  for (size_t at = 0;;) {
+    const size_t colon = spec.find(':', at);
+    parts.push_back(spec.substr(at, colon == std::string::npos ? std::string::npos : colon - at));
+    if (colon == std::string::npos) break;
+    at = colon + 1;
+  }
+  std::string type = parts[0], names;
+  for (char& c : type) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  ScheduledFault f;
+  for (const EnumDef& e : kEnums) {
+    if (std::string(e.kind) != "fault_injection" || e.value == NPU_FI_NONE) continue;
+    std::string lower = e.name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    names += (names.empty() ? "" : ", ") + lower;
+    if (type == e.name) f.type = e.value;
+  }
+  if (!f.type) throw std::invalid_argument("fault '" + parts[0] + "': expected one of " + names);
+  const bool takes_insn = f.type == NPU_FI_BUS_ERROR || f.type == NPU_FI_ECC || f.type == NPU_FI_HANG_ENGINE;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const size_t eq = parts[i].find('=');
+    const std::string key = parts[i].substr(0, eq);
+    const std::string text = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || *end || text[0] == '-')
+      throw std::invalid_argument("fault '" + spec + "': '" + parts[i] + "' expected KEY=N with N a whole number");
+    if (key == "insn" && takes_insn && v <= UINT32_MAX) {
+      f.arg = static_cast<uint32_t>(v);
+    } else if (key == "factor" && f.type == NPU_FI_SLOW_DRAM && v >= 1 && v <= UINT32_MAX) {
+      f.arg = static_cast<uint32_t>(v);
+    } else if (key == "count" && v >= 1 && v <= 255) {
+      f.count = static_cast<uint32_t>(v);
+    } else if (key == "job") {
+      f.at_job = v;
+    } else {
+      throw std::invalid_argument("fault '" + spec + "': '" + parts[i] + "': expected " +
+                                  (takes_insn                   ? "insn=N, "
+                                   : f.type == NPU_FI_SLOW_DRAM ? "factor=N (>= 1), "
+                                                                : "") +
+                                  "count=N (1..255) or job=N");
+    }
+  }
+  if (f.type == NPU_FI_SLOW_DRAM && f.arg == 0) f.arg = 2;  // a slow-down needs a factor: twice as slow
+  return f;
+}
+
+void Device::schedule_fault(const ScheduledFault& f) {
+  if (f.at_job > jobs_started_) {
+    scheduled_.push_back(f);
+    return;
+  }
+  write(NPU_REG_FI_ARG, f.arg);
+  write(NPU_REG_FI_CTRL,
+        f.type << NPU_FI_CTRL_TYPE_SHIFT | (f.count << NPU_FI_CTRL_COUNT_SHIFT & NPU_FI_CTRL_COUNT_MASK));
+}
 
 void Device::idle(uint64_t cycles) {
   cycles = std::min(cycles, UINT64_MAX - cycle_);  // the counter saturates rather than wraps
@@ -372,6 +449,17 @@ bool Device::run_one(int q) {
   uint32_t& head = reg((p + "SQ_HEAD").c_str());
   const uint32_t size = reg((p + "SQ_SIZE").c_str());
   const uint64_t base = (uint64_t{reg((p + "SQ_BASE_HI").c_str())} << 32) | reg((p + "SQ_BASE_LO").c_str());
+  // Faults scheduled for this job are armed before it is read, as a driver's FI writes would be.
+  ++jobs_started_;
+  for (auto it = scheduled_.begin(); it != scheduled_.end();) {
+    if (it->at_job != jobs_started_) {
+      ++it;
+      continue;
+    }
+    const ScheduledFault f = *it;
+    it = scheduled_.erase(it);
+    schedule_fault(f);
+  }
   npu_job_entry job{};
   const bool fetched = mem_.read(base + uint64_t{head} * sizeof job, &job, sizeof job);
   head = (head + 1) % size;

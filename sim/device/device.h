@@ -39,6 +39,24 @@ struct JobCounters {
   double energy_j = 0;  ///< dynamic + leakage
 };
 
+/// A fault the device arms by itself when it starts job number `at_job` (1-based, counted since the
+/// device was created; 0: at once), exactly as if the driver had then written FI_ARG = arg and
+/// FI_CTRL = type | count << 8: `npusim serve --fault` tests a driver's error handling unmodified.
+struct ScheduledFault {
+  uint32_t type = 0;    ///< NPU_FI_* (arch/regs.yaml, enum fault_injection)
+  uint32_t arg = 0;     ///< FI_ARG: instruction index (BUS_ERROR, ECC, HANG_ENGINE) or factor (SLOW_DRAM)
+  uint32_t count = 1;   ///< jobs (or resets, STUCK_RESET) it applies to, 1..255
+  uint64_t at_job = 1;  ///< when to arm it
+};
+
+/// Parses `TYPE[:insn=N][:factor=N][:count=N][:job=N]` (TYPE a fault_injection name of
+/// arch/regs.yaml, any case, '-' or '_'); throws std::invalid_argument saying what was expected.
+ScheduledFault parse_fault(const std::string& spec);
+
+/// The name of value `value` of enum `kind` of arch/regs.yaml ("" when none), e.g. ("error_codes", 17)
+/// -> "BUS_ERROR".
+std::string enum_name(const std::string& kind, uint32_t value);
+
 class Device {
  public:
   /// `irq(level)` is called whenever the interrupt line changes.
@@ -57,6 +75,8 @@ class Device {
   void idle(uint64_t cycles);
   /// Forgets queue q (its driver went away): ring registers to zero, its hung job dropped.
   void release_queue(uint32_t q);
+  /// Arms `f` when its job starts (at once when f.at_job is 0 or already past).
+  void schedule_fault(const ScheduledFault& f);
   /// Counters of a completed job (false when unknown or evicted: the last 1024 are kept).
   bool counters(uint64_t seqno, JobCounters& out) const;
   const config::NpuConfig& config() const { return cfg_; }
@@ -91,6 +111,8 @@ class Device {
   uint32_t stuck_resets_ = 0;                           ///< STUCK_RESET still to apply
   uint32_t slow_dram_jobs_ = 0, slow_dram_factor_ = 1;  ///< SLOW_DRAM
   bool drop_next_irq_ = false;                          ///< DROP_IRQ
+  std::vector<ScheduledFault> scheduled_;               ///< faults still to arm (schedule_fault)
+  uint64_t jobs_started_ = 0;                           ///< jobs fetched since the device was created
   std::map<uint64_t, JobCounters> counters_;            ///< per seqno (bounded)
   double energy_j_ = 0;                                 ///< all jobs
   double temp_c_ = 0;                                   ///< hottest thermal node

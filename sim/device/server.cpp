@@ -154,6 +154,11 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
     record << "# npusim register trace (npusim replay); config " << cfg.source << "\n";
   }
   Device dev(cfg, mem, nullptr);
+  for (const ScheduledFault& f : opts.faults) {
+    if (record.is_open())
+      record << "schedule_fault " << f.type << " " << f.arg << " " << f.count << " " << f.at_job << "\n";
+    dev.schedule_fault(f);
+  }
   bool level = dev.irq_level();
   const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
@@ -551,6 +556,12 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
         malformed("the trace's buffers need " + std::to_string(total) + " bytes, over the replay's limit of " +
                   std::to_string(max_memory_bytes));
       mem.regions[a].assign(size, 0);
+    } else if (op == "schedule_fault") {
+      ScheduledFault f;
+      if (!(is >> f.type >> f.arg >> f.count >> f.at_job) || !ends() || enum_name("fault_injection", f.type).empty() ||
+          f.count < 1 || f.count > 255)
+        malformed("expected schedule_fault TYPE ARG COUNT JOB (a fault_injection value, COUNT 1..255)");
+      dev.schedule_fault(f);
     } else if (op == "mem_remove") {
       uint64_t a;
       if (!(is >> a) || !ends()) malformed("expected mem_remove ADDR");
@@ -592,7 +603,8 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
       if (!(is >> k) || !ends()) malformed("expected idle CYCLES");
       dev.idle(k);
     } else {
-      malformed("unknown operation '" + op + "' (expected mem_add, mem_remove, load_mem, write_reg, read_reg or idle)");
+      malformed("unknown operation '" + op +
+                "' (expected mem_add, mem_remove, load_mem, write_reg, read_reg, idle or schedule_fault)");
     }
   }
   std::printf("%s: replayed %zu writes and %zu reads, every read as recorded; device at cycle %llu\n",

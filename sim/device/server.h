@@ -6,15 +6,18 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sim/config/npu_config.h"
+#include "sim/device/device.h"
 
 namespace npusim::device {
 
 struct ServeOptions {
-  std::string socket_path;      ///< where to listen
-  std::string record_path;      ///< register trace to write ("" none)
-  bool exit_when_idle = false;  ///< stop when the last client has gone (tests, CI)
+  std::string socket_path;             ///< where to listen
+  std::string record_path;             ///< register trace to write ("" none)
+  bool exit_when_idle = false;         ///< stop when the last client has gone (tests, CI)
+  std::vector<ScheduledFault> faults;  ///< armed by the device itself at their jobs (--fault)
 };
 
 /// Serves until SIGINT/SIGTERM (or, with exit_when_idle, the last client leaves). Returns 0.

@@ -94,5 +94,20 @@ expect 2 "--duration expects a time" "$NPUSIM" run --config "$SRC/configs/edge.y
 grep -q '"power": {"energy_j"' "$WORK/stats.json" && echo "ok: single-run stats have power" \
   || { echo "FAIL: no power in stats"; failures=$((failures + 1)); }
 
+# Fault injection on one run (the device's fault names): the run fails as the device would.
+M="$SRC/traces/mlp_i8.npus"
+expect 1 "BUS_ERROR: instruction #1 (load on load): injected fault" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$M" \
+  --random-inputs 1 --fault bus_error:insn=1
+expect 1 "ECC: instruction #3" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$M" --random-inputs 1 --fault ecc:insn=3
+expect 1 "FAULT on edge (11 instructions): 50000 cycles" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$M" \
+  --random-inputs 1 --fault hang_engine:insn=2 --watchdog-cycles 50000
+expect 0 "finished on edge (15 instructions): 9183 cycles" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$M" \
+  --random-inputs 1 --fault slow_dram:factor=4
+expect 2 "DROP_IRQ acts on the device's interrupts or resets: use npusim serve --fault" "$NPUSIM" run \
+  --config "$SRC/configs/edge.yaml" "$M" --fault drop_irq
+expect 2 "expected one of bus_error, ecc, drop_irq, spurious_irq, hang_engine, slow_dram, stuck_reset" "$NPUSIM" run \
+  --config "$SRC/configs/edge.yaml" "$M" --fault cosmic_ray
+expect 2 "--fault applies to a single run" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$M" --fault ecc --repeat 3
+
 if [ "$failures" -ne 0 ]; then echo "$failures CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

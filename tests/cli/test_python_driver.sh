@@ -1,7 +1,8 @@
 #!/bin/sh
 # examples/driver.py, a driver written from docs/wire-protocol.md, docs/registers.md and
 # docs/npub-format.md alone, against `npusim serve`: the same outputs and cycles as `npusim run`
-# for two programs, and a corrupted container failed by the device with JOB_INVALID (16).
+# for two programs, a corrupted container failed by the device with JOB_INVALID (16), and faults
+# scheduled with `npusim serve --fault`.
 #   test_python_driver.sh NPUSIM SOURCE_DIR WORK_DIR
 . "$(dirname "$0")/common.sh" "$@"
 CFG="$SRC/configs/edge.yaml"
@@ -39,4 +40,25 @@ rc=$?
   || fail "corrupted container: exit $rc, $(cat bad.txt)"
 kill $server 2>/dev/null
 wait $server 2>/dev/null
+# Faults from the command line, for a driver that is not changed: the first job gets a bus error at
+# instruction 1, the second job's interrupt is dropped, the third runs as usual; the recorded
+# session (with its scheduled faults) replays.
+"$NPUSIM" serve --config "$CFG" --socket f.sock --record f.rtrace --fault bus_error:insn=1 --fault drop_irq:job=2 \
+  2>serve.err &
+server=$!
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -S f.sock ] && break; sleep 0.2; done
+for j in 1 2 3; do /usr/bin/python3 "$SRC/examples/driver.py" f.sock mlp_i8.npub --input x=x.bin --out f$j >f$j.txt 2>&1; echo $? >f$j.rc; done
+grep -q "status 1, error 17 at instruction 1," f1.txt && [ "$(cat f1.rc)" = 1 ] \
+  && echo "ok: --fault bus_error:insn=1 fails the first job: $(cat f1.txt)" || fail "first job: $(cat f1.txt)"
+grep -q "status 0, .*INT_STATUS 0x2$" f2.txt && echo "ok: --fault drop_irq:job=2 drops the second job's JOB_DONE: $(cat f2.txt)" \
+  || fail "second job: $(cat f2.txt)"
+grep -q "status 0, .* 4286 cycles .*INT_STATUS 0x3$" f3.txt && echo "ok: the third job runs as usual: $(cat f3.txt)" \
+  || fail "third job: $(cat f3.txt)"
+kill $server 2>/dev/null
+wait $server 2>/dev/null
+grep -q '^schedule_fault ' f.rtrace && "$NPUSIM" replay f.rtrace --config "$CFG" >replay.txt 2>&1 \
+  && echo "ok: the session with its faults replays: $(cat replay.txt)" || fail "replay with faults: $(cat replay.txt)"
+"$NPUSIM" serve --config "$CFG" --socket g.sock --fault bus_error:factor=2 >e.txt 2>&1
+[ $? -eq 2 ] && grep -q "fault 'bus_error:factor=2': 'factor=2': expected insn=N, count=N (1..255) or job=N" e.txt \
+  && echo "ok: a bad --fault is a usage error: $(head -1 e.txt)" || fail "bad --fault: $(cat e.txt)"
 finish "Python driver"
