@@ -499,10 +499,12 @@ class Lowering {
       float lo = -INFINITY, hi = INFINITY;
       if (g_.opset < 11) {  // opset 6-10: bounds are attributes
         lo = n.attr_f("min", -3.402823466e38f), hi = n.attr_f("max", 3.402823466e38f);
-        return unary(n, clamp_param(lo, hi));
+      } else {
+        if (n.inputs.size() > 1 && !n.inputs[1].empty()) lo = static_cast<float>(const_scalar(n, 1));
+        if (n.inputs.size() > 2 && !n.inputs[2].empty()) hi = static_cast<float>(const_scalar(n, 2));
       }
-      if (n.inputs.size() > 1 && !n.inputs[1].empty()) lo = static_cast<float>(const_scalar(n, 1));
-      if (n.inputs.size() > 2 && !n.inputs[2].empty()) hi = static_cast<float>(const_scalar(n, 2));
+      if (std::isnan(lo) || std::isnan(hi))
+        throw CompileError(where(n) + ": a NaN bound (min or max) is not supported");
       return unary(n, clamp_param(lo, hi));
     }
     if (n.op == "Add" || n.op == "Sub" || n.op == "Mul") return binary(n);

@@ -294,6 +294,20 @@ ok = r.returncode == 2 and "perm is not a permutation of the 3 axes of its input
 print("short Transpose perm:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
 failures += not ok
 
+# 8c. Found by fuzz_onnx: a Clip bound of NaN reached a float-to-int conversion (undefined
+#     behaviour); an error naming the node.
+cpath = os.path.join(WORK, "nan_clip.onnx")
+g = helper.make_graph([helper.make_node("Clip", ["t", "lo"], ["tt"], name="clip0")], "nan_clip",
+                      [helper.make_tensor_value_info("t", TensorProto.FLOAT, [4, 8])],
+                      [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [4, 8])],
+                      [numpy_helper.from_array(np.array(np.nan, np.float32), "lo")])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), cpath)
+r = subprocess.run([NPUSIM, "compile", cpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "c.npub")],
+                   capture_output=True, text=True)
+ok = r.returncode == 2 and "node 'clip0' (Clip): a NaN bound (min or max) is not supported" in r.stderr
+print("NaN Clip bound:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
+failures += not ok
+
 # 10. Transpose on the NPU: DMA permutations and VPU tile transposes (rank 3, tiled), no host work.
 for perm in ((2, 0, 1), (1, 2, 0), (0, 2, 1), (1, 0, 2)):
     tp = save("transpose_" + "".join(map(str, perm)), [helper.make_node("Transpose", ["t"], ["tt"], name="transpose", perm=list(perm))],
