@@ -55,10 +55,13 @@ DType from_onnx(int32_t t) {
 
 /// Constant values of a TensorProto (raw_data or the typed fields), as doubles.
 std::vector<double> values_of(const onnx::TensorProto& t, const std::string& what) {
+  // Element count, checked: the dims come from the file (the data must hold exactly this many).
   int64_t n = 1;
-  for (int64_t d : t.dims()) n *= d;
+  for (int64_t d : t.dims())
+    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > (int64_t{1} << 40))
+      throw CompileError(what + ": dims of " + std::to_string(t.dims_size()) +
+                         " axes give a negative or impossible element count");
   std::vector<double> v;
-  v.reserve(static_cast<size_t>(n));
   const DType dt = from_onnx(t.data_type());
   if (dt == DType::Other || dt == DType::F16 || dt == DType::BF16)
     throw CompileError(what + ": constants of type " +
@@ -75,6 +78,7 @@ std::vector<double> values_of(const onnx::TensorProto& t, const std::string& wha
     if (raw.size() != static_cast<size_t>(n) * es)
       throw CompileError(what + ": raw_data holds " + std::to_string(raw.size()) + " bytes, expected " +
                          std::to_string(n * es));
+    v.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       const char* p = raw.data() + i * es;
       switch (dt) {
@@ -244,6 +248,15 @@ Graph import_onnx(const std::string& path, int64_t batch) {
         throw CompileError("node '" + node.name + "' (" + node.op + "): shape inference could not determine output '" +
                            o + "'");
     g.nodes.push_back(node);
+  }
+  // Every later size computation multiplies dims: bound them once here (2^40 elements, far beyond
+  // any scratchpad or DRAM the compiler tiles for).
+  for (const auto& [name, t] : g.tensors) {
+    int64_t n = 1;
+    for (int64_t d : t.shape)
+      if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > (int64_t{1} << 40))
+        throw CompileError("tensor '" + name + "' has " + std::to_string(t.shape.size()) +
+                           " dims whose product is negative or over 2^40 elements");
   }
   return g;
 }

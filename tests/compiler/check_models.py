@@ -308,6 +308,22 @@ ok = r.returncode == 2 and "node 'clip0' (Clip): a NaN bound (min or max) is not
 print("NaN Clip bound:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
 failures += not ok
 
+# 8d. Found by fuzz_onnx: an initializer whose dims multiply past 2^63 overflowed (undefined
+#     behaviour) before its data was checked; an input error.
+hpath = os.path.join(WORK, "huge_dims.onnx")
+w = onnx.TensorProto()
+w.name, w.data_type = "w", TensorProto.FLOAT
+w.dims.extend([1 << 40, 1 << 40])
+g = helper.make_graph([helper.make_node("Relu", ["t"], ["tt"], name="relu0")], "huge_dims",  # w: an unused initializer
+                      [helper.make_tensor_value_info("t", TensorProto.FLOAT, [4, 8])],
+                      [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [4, 8])], [w])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), hpath)
+r = subprocess.run([NPUSIM, "compile", hpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "h.npub")],
+                   capture_output=True, text=True)
+ok = r.returncode == 2 and "initializer 'w': dims of 2 axes give a negative or impossible element count" in r.stderr
+print("initializer dims past 2^63:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
+failures += not ok
+
 # 10. Transpose on the NPU: DMA permutations and VPU tile transposes (rank 3, tiled), no host work.
 for perm in ((2, 0, 1), (1, 2, 0), (0, 2, 1), (1, 0, 2)):
     tp = save("transpose_" + "".join(map(str, perm)), [helper.make_node("Transpose", ["t"], ["tt"], name="transpose", perm=list(perm))],
