@@ -269,60 +269,50 @@ ok = r.returncode == 2 and "node 'pool' (MaxPool): the window is larger than the
 print("pool window larger than the image:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
+def compile_error(graph, name, want, label):
+    """Saves `graph` unchecked (the ONNX checker would refuse or crash on it), compiles it and checks
+    for exit 2 with `want` in the message; returns 1 on failure."""
+    path = os.path.join(WORK, name + ".onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    r = subprocess.run([NPUSIM, "compile", path, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o",
+                        os.path.join(WORK, name + ".npub")], capture_output=True, text=True)
+    ok = r.returncode == 2 and want in r.stderr
+    print(label + ":", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
+    return int(not ok)
+
+
 # 8. Found by fuzz_onnx: a zero stride used to crash libonnx's shape inference (division by zero).
-zpath = os.path.join(WORK, "zero_stride.onnx")
 g = helper.make_graph([helper.make_node("MaxPool", ["im"], ["mp"], name="pool0", kernel_shape=[3, 3], strides=[0, 2])], "zero_stride",
                       [helper.make_tensor_value_info("im", TensorProto.FLOAT, [1, 8, 96, 96])],
                       [helper.make_tensor_value_info("mp", TensorProto.FLOAT, None)])
-onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), zpath)  # unchecked: the checker itself would crash
-r = subprocess.run([NPUSIM, "compile", zpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "z.npub")],
-                   capture_output=True, text=True)
-ok = r.returncode == 2 and "node 'pool0' (MaxPool): strides must be positive, got 0" in r.stderr
-print("zero stride:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
-failures += not ok
+failures += compile_error(g, "zero_stride", "node 'pool0' (MaxPool): strides must be positive, got 0", "zero stride")
 
 # 8b. Found by fuzz_onnx: a Transpose whose perm has fewer entries than its input has axes read past
 #     the attribute (a heap overflow in the NPU lowering); an error naming the node.
-tpath = os.path.join(WORK, "short_perm.onnx")
 g = helper.make_graph([helper.make_node("Transpose", ["t"], ["tt"], name="transpose0", perm=[2, 1])], "short_perm",
                       [helper.make_tensor_value_info("t", TensorProto.FLOAT, [3, 70, 130])],
                       [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [130, 70])])  # what shape inference makes of it
-onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tpath)  # unchecked: the checker would refuse it
-r = subprocess.run([NPUSIM, "compile", tpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "t.npub")],
-                   capture_output=True, text=True)
-ok = r.returncode == 2 and "perm is not a permutation of the 3 axes of its input" in r.stderr and "transpose0" in r.stderr
-print("short Transpose perm:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
-failures += not ok
+failures += compile_error(g, "short_perm", "node 'transpose0' (Transpose): perm is not a permutation of the 3 axes of its input",
+                          "short Transpose perm")
 
 # 8c. Found by fuzz_onnx: a Clip bound of NaN reached a float-to-int conversion (undefined
 #     behaviour); an error naming the node.
-cpath = os.path.join(WORK, "nan_clip.onnx")
 g = helper.make_graph([helper.make_node("Clip", ["t", "lo"], ["tt"], name="clip0")], "nan_clip",
                       [helper.make_tensor_value_info("t", TensorProto.FLOAT, [4, 8])],
                       [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [4, 8])],
                       [numpy_helper.from_array(np.array(np.nan, np.float32), "lo")])
-onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), cpath)
-r = subprocess.run([NPUSIM, "compile", cpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "c.npub")],
-                   capture_output=True, text=True)
-ok = r.returncode == 2 and "node 'clip0' (Clip): a NaN bound (min or max) is not supported" in r.stderr
-print("NaN Clip bound:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
-failures += not ok
+failures += compile_error(g, "nan_clip", "node 'clip0' (Clip): a NaN bound (min or max) is not supported", "NaN Clip bound")
 
 # 8d. Found by fuzz_onnx: an initializer whose dims multiply past 2^63 overflowed (undefined
 #     behaviour) before its data was checked; an input error.
-hpath = os.path.join(WORK, "huge_dims.onnx")
 w = onnx.TensorProto()
 w.name, w.data_type = "w", TensorProto.FLOAT
 w.dims.extend([1 << 40, 1 << 40])
 g = helper.make_graph([helper.make_node("Relu", ["t"], ["tt"], name="relu0")], "huge_dims",  # w: an unused initializer
                       [helper.make_tensor_value_info("t", TensorProto.FLOAT, [4, 8])],
                       [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [4, 8])], [w])
-onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), hpath)
-r = subprocess.run([NPUSIM, "compile", hpath, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", os.path.join(WORK, "h.npub")],
-                   capture_output=True, text=True)
-ok = r.returncode == 2 and "initializer 'w': dims of 2 axes give a negative or impossible element count" in r.stderr
-print("initializer dims past 2^63:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
-failures += not ok
+failures += compile_error(g, "huge_dims", "initializer 'w': dims of 2 axes give a negative or impossible element count",
+                          "initializer dims past 2^63")
 
 # 10. Transpose on the NPU: DMA permutations and VPU tile transposes (rank 3, tiled), no host work.
 for perm in ((2, 0, 1), (1, 2, 0), (0, 2, 1), (1, 0, 2)):
