@@ -78,7 +78,9 @@ class SharedMemory final : public HostMemory {
 
 constexpr uint64_t kMaxRegion = uint64_t{1} << 30;  ///< one shared buffer (1 GiB)
 constexpr size_t kMaxUnsent = size_t{1} << 20;      ///< replies a client leaves unread before it is dropped
-constexpr size_t kMaxHeldFds = 16;                  ///< descriptors a client may pass ahead of their MEM_ADD
+constexpr size_t kMaxHeldFds = 16;
+constexpr size_t kMaxClients = 64;  ///< connections at once (four hold queues; the rest may only probe) ///<
+                                    ///< descriptors a client may pass ahead of their MEM_ADD
 
 /// One connection. Sockets are read and written without blocking, so a client that stops halfway
 /// through a message, or stops reading its replies, holds up nobody else.
@@ -225,7 +227,21 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
     }
     if (fds[0].revents & POLLIN) {
       const int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c >= 0) clients.emplace(c, Client{}), had_client = true;
+      if (c >= 0 && clients.size() >= kMaxClients) {  // told why, then closed: the others are served
+        const std::string text = "more than " + std::to_string(kMaxClients) + " connections";
+        std::vector<uint8_t> frame(sizeof(npu_wire_header) + 4 + text.size());
+        const npu_wire_header h{NPU_MSG_ERROR, 0, static_cast<uint32_t>(4 + text.size()), 0, dev.cycles()};
+        const int32_t code = NPU_EBUSY;
+        std::memcpy(frame.data(), &h, sizeof h);
+        std::memcpy(frame.data() + sizeof h, &code, 4);
+        std::memcpy(frame.data() + sizeof h + 4, text.data(), text.size());
+        (void)::send(c, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::close(c);
+      } else if (c >= 0) {
+        clients.emplace(c, Client{}), had_client = true;
+      } else if (errno == EMFILE || errno == ENFILE) {
+        ::usleep(10000);  // out of descriptors: let connections close rather than spin on the listener
+      }
     }
     for (size_t i = 1; i < fds.size(); ++i) {
       const int c = fds[i].fd;

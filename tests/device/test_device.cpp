@@ -690,6 +690,15 @@ TEST(DeviceServer, ASlowOrSilentClientHoldsUpNobody_bad) {
     EXPECT_LT(replies, 100000u);  // the connection ended before every request was answered
   }
   served.still_served();
+  // Connections beyond 64 are told so and closed; the others keep their service.
+  std::vector<std::unique_ptr<Raw>> many;
+  for (int i = 0; i < 62; ++i) many.push_back(std::make_unique<Raw>(served.srv.path));  // + good + slow = 64
+  Raw extra(served.srv.path);
+  const auto [refused, why] = extra.reply();
+  EXPECT_EQ(refused, NPU_MSG_ERROR);
+  EXPECT_EQ(why, "more than 64 connections");
+  many.clear();
+  served.still_served();
 }
 
 TEST(DeviceServer, SharedBuffersMustStayAsLongAsDeclared_bad) {
