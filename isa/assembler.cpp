@@ -543,16 +543,19 @@ class Assembler {
       fail_at(key, "random data of " + std::to_string(count * tensor_type_bytes(dt)) + " bytes exceeds the limit of " +
                        std::to_string(opts_.max_data_bytes));
     const bool is_float = dt == TensorType::FP16 || dt == TensorType::BF16 || dt == TensorType::FP32;
-    if (!seen.count("lo") && !seen.count("hi")) {
-      // Defaults: the full range of integer types, [-1, 1] for floats.
-      static const double kLo[] = {-128, 0, -32768, -2147483648.0, -1, -1, -1};
-      static const double kHi[] = {127, 255, 32767, 2147483647.0, 1, 1, 1};
-      lo = kLo[static_cast<int>(dt)];
-      hi = kHi[static_cast<int>(dt)];
-    }
+    // The full range of each integer type (the default for integers; [-1, 1] for floats).
+    static const double kLo[] = {-128, 0, -32768, -2147483648.0, -1, -1, -1};
+    static const double kHi[] = {127, 255, 32767, 2147483647.0, 1, 1, 1};
+    const auto t = static_cast<int>(dt);
+    if (!seen.count("lo") && !seen.count("hi")) lo = kLo[t], hi = kHi[t];
     if (!(lo <= hi)) fail_at(key, "random: lo must not exceed hi");
     if (!is_float && (lo != std::floor(lo) || hi != std::floor(hi)))
       fail_at(key, "random: integer types need integer lo/hi");
+    if (!is_float && (lo < kLo[t] || hi > kHi[t]))
+      fail_at(key, "random: lo/hi outside the range of " + std::string(tensor_type_name(dt)) + " [" +
+                       std::to_string(static_cast<int64_t>(kLo[t])) + ", " +
+                       std::to_string(static_cast<int64_t>(kHi[t])) + "]");
+    if (is_float && !(std::isfinite(lo) && std::isfinite(hi))) fail_at(key, "random: lo and hi must be finite");
     uint64_t state = seed;
     const unsigned es = tensor_type_bytes(dt);
     for (uint64_t i = 0; i < count; ++i) {

@@ -79,6 +79,15 @@ TEST(Assembler, RandomDataIsDeterministicAndInRange) {
   EXPECT_GT(seen_hi, 0);
 }
 
+TEST(Assembler, RandomDataBoundsFitTheirType_bad) {
+  // Found by fuzz_npus: an i32 bound of -5.6e37 overflowed the span computation (undefined behaviour).
+  const std::string head = ".target line=64\n.region w role=const size=1KiB\n.data w random seed=1 count=4 ";
+  expect_error(head + "dtype=i32 lo=-55555555555555555555555555555555555512 hi=511\nfinish\n",
+               {"random: lo/hi outside the range of i32 [-2147483648, 2147483647]"});
+  expect_error(head + "dtype=u8 lo=0 hi=256\nfinish\n", {"outside the range of u8 [0, 255]"});
+  expect_error(head + "dtype=fp32 lo=-1e400 hi=1\nfinish\n", {"random: lo and hi must be finite"});
+}
+
 TEST(Assembler, UnknownInstruction_bad) {
   expect_error(kHead + "  matmull acc[0]\n", {"test.npus:6:3: error: unknown instruction 'matmull'"});
 }
