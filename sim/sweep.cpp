@@ -1,6 +1,7 @@
 #include "sim/sweep.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "isa/diag.h"
+#include "sim/config/units.h"
 #include "sim/version.h"
 
 extern char** environ;
@@ -473,6 +475,8 @@ int run(const Spec& s, const RunOptions& o) {
   for (const Job& j : jobs) done += j.cached, cached += j.cached;
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   std::map<pid_t, size_t> running;
+  std::map<pid_t, double> started;  ///< elapsed() when each point process started
+  std::set<pid_t> timed_out;        ///< killed for running past o.point_timeout_s
   size_t next = 0;
   size_t printed_decile = 0;
   if (o.progress) progress(done, cached, failed, jobs.size(), 0, tty, done == jobs.size(), printed_decile);
@@ -487,17 +491,35 @@ int run(const Spec& s, const RunOptions& o) {
         continue;
       }
       running[pid] = static_cast<size_t>(&j - jobs.data());
+      started[pid] = elapsed();
     }
     if (running.empty()) break;
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
+    pid_t pid;
+    if (o.point_timeout_s > 0) {  // poll, killing points past their time
+      pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid == 0) {
+        for (const auto& [p, idx] : running)
+          if (!timed_out.count(p) && elapsed() - started[p] > o.point_timeout_s) {
+            ::kill(p, SIGKILL);
+            timed_out.insert(p);
+          }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+    } else {
+      pid = ::waitpid(-1, &status, 0);
+    }
     if (pid < 0) break;
     auto it = running.find(pid);
     if (it == running.end()) continue;
     Job& j = jobs[it->second];
     running.erase(it);
     ++done;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !fs::exists(j.result)) {
+    if (timed_out.count(pid)) {
+      j.failed = true, ++failed;
+      j.error = "timed out after " + config::time_text(o.point_timeout_s) + " (--point-timeout)";
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !fs::exists(j.result)) {
       j.failed = true, ++failed;
       std::string log;
       try {

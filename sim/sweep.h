@@ -66,12 +66,13 @@ std::string evaluation_json(const Evaluation& e);
 Evaluation parse_evaluation(const std::string& json);
 
 struct RunOptions {
-  unsigned jobs = 0;        ///< concurrent point processes (0: all cores)
-  std::string self_exe;     ///< the npusim executable to spawn
-  bool progress = true;     ///< progress bar on stderr
-  bool no_cache = false;    ///< re-run cached points
-  std::string plan_file;    ///< write the missing jobs here instead of running them
-  std::string plot_script;  ///< when set: python script drawing the Pareto plot
+  unsigned jobs = 0;           ///< concurrent point processes (0: all cores)
+  std::string self_exe;        ///< the npusim executable to spawn
+  bool progress = true;        ///< progress bar on stderr
+  bool no_cache = false;       ///< re-run cached points
+  std::string plan_file;       ///< write the missing jobs here instead of running them
+  std::string plot_script;     ///< when set: python script drawing the Pareto plot
+  double point_timeout_s = 0;  ///< a point process running longer is killed and marked failed (0: no limit)
 };
 
 /// Runs the sweep (or writes its plan) and writes results.csv and results.json (and pareto.png)

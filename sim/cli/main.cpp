@@ -656,10 +656,13 @@ int cmd_load(const std::vector<std::string>& argv) {
 
 /// `npusim sweep`: design points x workloads on a local process pool (sim/sweep.h).
 int cmd_sweep(const std::vector<std::string>& argv) {
-  const Args a(argv, {"-j", "--plan"}, {"--no-cache", "--plot", "--quiet"});
+  const Args a(argv, {"-j", "--plan", "--point-timeout"}, {"--no-cache", "--plot", "--quiet"});
   if (a.positional().size() != 1) throw UsageError("sweep needs one sweep file (sweep.yaml)");
   const sweep::Spec spec = sweep::load_spec(a.positional()[0]);
   sweep::RunOptions o;
+  if (a.has("--point-timeout") &&
+      (!config::parse_time(a.value("--point-timeout"), o.point_timeout_s) || !(o.point_timeout_s > 0)))
+    throw UsageError("--point-timeout expects a time such as 10min or 30s, got '" + a.value("--point-timeout") + "'");
   o.jobs = static_cast<unsigned>(a.number("-j", 0));
   o.no_cache = a.flag("--no-cache");
   o.plan_file = a.value("--plan");
@@ -1189,6 +1192,7 @@ const std::vector<Command>& commands() {
        cmd_load},
       {"sweep", "design-space sweep: configs x workloads on a process pool, cached, Pareto front",
        "usage: npusim sweep SWEEP.yaml [-j N] [--no-cache] [--plot] [--plan PLAN.json] [--quiet]\n"
+       "                    [--point-timeout T]\n"
        "\n"
        "SWEEP.yaml names a base config, axes (dotted config keys with lists of values, or {min, max,\n"
        "log, integer, steps} ranges), a sampling (grid, random or lhs with points and seed) and\n"
@@ -1197,6 +1201,7 @@ const std::vector<Command>& commands() {
        "workload bytes, npusim version) under OUTPUT/cache, so a rerun skips finished points.\n"
        "Writes OUTPUT/results.csv and results.json (cycles, seconds, energy, power, utilization,\n"
        "DRAM bytes, MXU area proxy, SRAM bytes, Pareto flag); --plot draws OUTPUT/pareto.png;\n"
+       "--point-timeout kills a point that runs longer (it is marked failed, the others go on);\n"
        "--plan writes the uncached jobs as JSON for an external executor (scripts/sweep_dask.py)\n"
        "instead of running them. Exit 1 when a point failed (each failure is listed). docs/sweep.md.\n",
        cmd_sweep},

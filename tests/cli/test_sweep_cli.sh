@@ -58,4 +58,13 @@ fi
 printf 'base: %s/configs/edge.yaml\nworkloads: [%s/traces/mlp_i8.npus]\naxes:\n  mxu.rows: [0]\n' "$SRC" "$SRC" >bad.yaml
 "$NPUSIM" sweep bad.yaml >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "point (mxu.rows=0)" e.txt && echo "ok: an invalid design is rejected before running" || fail "bad spec"
+# A point that runs past --point-timeout is killed and listed as failed; the sweep exits 1.
+printf 'base: %s/configs/edge.yaml\nworkloads: [%s/traces/topologies/resnet50_conv.csv]\naxes:\n  mxu.rows: [8, 16]\noutput: slow_out\n' \
+  "$SRC" "$SRC" >slow.yaml
+"$NPUSIM" sweep slow.yaml --point-timeout 1ms --no-cache >o.txt 2>e.txt
+[ $? -eq 1 ] && grep -q "timed out after 1ms (--point-timeout)" e.txt o.txt slow_out/results.csv \
+  && echo "ok: --point-timeout kills a point that runs too long" || fail "point timeout: $(cat e.txt o.txt)"
+"$NPUSIM" sweep slow.yaml --point-timeout soon >e.txt 2>&1
+[ $? -eq 2 ] && grep -q "point-timeout expects a time" e.txt && echo "ok: a bad --point-timeout is a usage error" \
+  || fail "bad point timeout: $(cat e.txt)"
 finish "sweep CLI"
