@@ -304,7 +304,12 @@ std::string load_json(const LoadResult& r, const std::vector<double>& service_s,
 std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& ts, bool with_power) {
   // One HELP/TYPE block per metric family, a labelled series per tenant (text exposition 0.0.4).
   std::ostringstream os;
-  auto lbl = [&](size_t i) { return "{tenant=\"" + ts[i].name + "\""; };
+  // Label values escape backslash, double quote and newline (the exposition format's rule).
+  auto lbl = [&](size_t i) {
+    std::string v;
+    for (char c : ts[i].name) v += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : std::string(1, c);
+    return "{tenant=\"" + v + "\"";
+  };
   os << "# HELP npusim_request_latency_seconds Request latency (arrival to completion), simulated.\n"
      << "# TYPE npusim_request_latency_seconds histogram\n";
   const double buckets[] = {0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
@@ -334,6 +339,22 @@ std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& t
   });
   family("npusim_device_busy_seconds_total", "counter", "Simulated seconds the NPU spent on the tenant's batches.",
          [&](size_t i) { return r.tenants[i].busy_s; });
+  // Cold starts: the tenant's first batch paid loading its model (BatchSpan::cold_s).
+  auto first_batch = [&](size_t i) -> const BatchSpan* {
+    for (const BatchSpan& b : r.spans)
+      if (b.tenant == i) return &b;
+    return nullptr;
+  };
+  family("npusim_cold_start_requests_total", "counter", "Requests served by the batch that loaded the model.",
+         [&](size_t i) {
+           const BatchSpan* b = first_batch(i);
+           return b && b->cold_s > 0 ? static_cast<double>(b->size) : 0.0;
+         });
+  family("npusim_cold_start_seconds", "gauge", "Simulated seconds the first batch spent loading the model.",
+         [&](size_t i) {
+           const BatchSpan* b = first_batch(i);
+           return b ? b->cold_s : 0.0;
+         });
   os << "# HELP npusim_device_utilization Fraction of time the NPU was busy.\n"
      << "# TYPE npusim_device_utilization gauge\n"
      << "npusim_device_utilization " << num(r.utilization()) << "\n";

@@ -320,6 +320,12 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
   };
   Tenant t;
   t.name = get("name", "default");
+  // Names label report entries, trace tracks and Prometheus series: printable, no quotes or backslashes.
+  if (t.name.empty() || std::any_of(t.name.begin(), t.name.end(), [](char c) {
+        return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+      }))
+    throw isa::InputError(where + ": name '" + t.name +
+                          "' must be non-empty printable text without quotes or backslashes");
   const std::string model = get("model", "");
   if (model.empty()) throw isa::InputError(where + ": no model");
   LoadOptions& o = t.load;

@@ -115,6 +115,7 @@ bad_tenants 'tenants:\n  - {model: m.onnx}\n  - {model: m.onnx}\n' "tenant 1: na
 bad_tenants 'tenants:\n  - {model: m.onnx, precision: int8}\n' "precision expects fp16 or bf16 for an ONNX model, got 'int8'"
 bad_tenants 'tenants:\n  - {model: m.onnx, arrivals: onoff, on: 0s}\n' "tenant 0: on expects a burst longer than 0s"
 bad_tenants 'tenants:\n  - {[1]: 2}\n' "tenant 0: expected a name as the key"
+bad_tenants 'tenants:\n  - {model: m.onnx, name: "say \\"hi\\""}\n' "must be non-empty printable text without quotes or backslashes"
 # Arrival traces: a header, extra columns, any order; the offered rate is what the trace holds.
 printf 'time_s,request\n0.3,a\n0.1,b\n\n0.2,c\n' >arrivals.csv
 "$NPUSIM" load --config "$CFG" m.onnx --arrivals trace:arrivals.csv --duration 1s --report trace.json >e.txt 2>&1 \
