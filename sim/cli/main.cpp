@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -490,6 +491,14 @@ int cmd_load(const std::vector<std::string>& argv) {
         if (!p.second.IsScalar()) throw isa::InputError(where + ": '" + p.first.Scalar() + "' must be a scalar");
         kv[p.first.Scalar()] = p.second.Scalar();
       }
+      // Files named in a tenants file are relative to it (as a sweep file's are).
+      const std::filesystem::path dir = std::filesystem::path(a.value("--tenants")).parent_path();
+      auto resolve = [&](const std::string& f) {
+        return f.empty() || std::filesystem::path(f).is_absolute() ? f : (dir / f).lexically_normal().string();
+      };
+      if (kv.count("model")) kv["model"] = resolve(kv["model"]);
+      if (kv.count("arrivals") && kv["arrivals"].rfind("trace:", 0) == 0)
+        kv["arrivals"] = "trace:" + resolve(kv["arrivals"].substr(6));
       if (!kv.count("duration") && a.has("--duration")) kv["duration"] = a.value("--duration");
       programs.emplace_back();
       ts.push_back(make_tenant(cfg, kv, where, thermal ? &programs.back() : nullptr));

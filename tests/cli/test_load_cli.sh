@@ -123,6 +123,12 @@ printf 'time_s,request\n0.3,a\n0.1,b\n\n0.2,c\n' >arrivals.csv
 import json; r = json.load(open('trace.json'))['tenants'][0]
 assert r['requests'] == 3 and r['offered_rate_per_s'] == 3 and r['throughput_per_s'] == 3, r" \
   && echo "ok: an arrival trace with a header and extra columns replays 3 requests at 3/s" || fail "trace: $(cat e.txt)"
+# Paths in a tenants file are relative to it.
+mkdir -p sub && cp arrivals.csv sub/
+printf 'tenants:\n  - {name: t, model: ../m.onnx, arrivals: "trace:arrivals.csv"}\n' >sub/tenants.yaml
+"$NPUSIM" load --config "$CFG" --tenants sub/tenants.yaml --duration 1s --report sub.json >e.txt 2>&1 \
+  && /usr/bin/python3 -c "import json; assert json.load(open('sub.json'))['tenants'][0]['requests'] == 3" \
+  && echo "ok: a tenants file's model and trace paths are relative to it" || fail "relative paths: $(cat e.txt)"
 bad_trace() {  # CONTENT EXPECTED
   printf "$1" >bad.csv
   "$NPUSIM" load --config "$CFG" m.onnx --arrivals trace:bad.csv --duration 1s >e.txt 2>&1
