@@ -12,6 +12,11 @@ SRC=$1
 BUILD=$2
 SECONDS_EACH=${3:-60}
 CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -g -O1"
+# A tree configured with another C compiler (before the C driver joined the fuzz build) would make
+# CMake drop the options below while it resets its cache: start that cache afresh.
+if [ -f "$BUILD/CMakeCache.txt" ] && ! grep -q '^CMAKE_C_COMPILER:[A-Z]*=.*clang-14' "$BUILD/CMakeCache.txt"; then
+  rm -rf "$BUILD/CMakeCache.txt" "$BUILD/CMakeFiles"
+fi
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 -DNPUSIM_FUZZ=ON -DNPUSIM_TESTS=OFF -DNPUSIM_RTL=OFF \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS=$CXX_FLAGS" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
 cmake --build "$BUILD" -j 2 --target fuzz_npub fuzz_npus fuzz_config fuzz_onnx fuzz_topology fuzz_wire fuzz_replay npusim npu_example_driver
