@@ -14,6 +14,7 @@
 #include "arch/governor.h"
 #include "arch/power.h"
 #include "arch/thermal.h"
+#include "isa/spec.h"
 #include "sim/power.h"
 
 namespace npusim {
@@ -251,23 +252,39 @@ std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts)
   for (const auto& b : r.spans)
     os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": 0, \"name\": \"" << ts[b.tenant].name << " batch of " << b.size
        << "\", \"ts\": " << num(b.start_s * 1e6) << ", \"dur\": " << num((b.end_s - b.start_s) * 1e6) << "}";
-  // Each batch's operators (the ONNX nodes as the simulator ran them), after its cold start and
-  // stretched to the batch's service time when the clock changed; capped to keep traces loadable.
+  // Each batch's operators (the ONNX nodes as the simulator ran them) on one track, and its engines'
+  // busy stretches on a track per engine: placed after the batch's cold start and stretched to its
+  // service time when the clock changed; capped together to keep traces loadable.
   os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << kOperatorTrack
      << ", \"name\": \"thread_name\", \"args\": {\"name\": \"NPU operators\"}}";
+  for (size_t e = 0; e < isa::kEngineCount; ++e)
+    os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << kOperatorTrack + 1 + e
+       << ", \"name\": \"thread_name\", \"args\": {\"name\": \"NPU engine "
+       << isa::engine_name(static_cast<isa::Engine>(e)) << "\"}}";
   size_t events = 0;
-  for (const auto& b : r.spans) {
-    const Tenant& t = ts[b.tenant];
-    if (b.size > t.operators.size() || t.operators[b.size - 1].empty()) continue;
-    const auto& ops = t.operators[b.size - 1];
-    if ((events += ops.size()) > kMaxOperatorEvents) break;
-    const double nominal = t.service_s[b.size - 1];
-    const double k = nominal > 0 ? (b.end_s - b.start_s - b.cold_s) / nominal : 1.0;
-    for (const MarkerSpan& op : ops)
-      os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << kOperatorTrack << ", \"name\": \"" << op.name
-         << "\", \"ts\": " << num((b.start_s + b.cold_s + k * op.start_s) * 1e6)
-         << ", \"dur\": " << num(k * (op.end_s - op.start_s) * 1e6) << "}";
-  }
+  // timelines(t)[b - 1]: spans of a batch of b; track_of / name_of: where each span goes and its label.
+  auto emit = [&](auto timelines, auto track_of, auto name_of) {
+    for (const auto& b : r.spans) {
+      const Tenant& t = ts[b.tenant];
+      const auto& all = timelines(t);
+      if (b.size > all.size() || all[b.size - 1].empty()) continue;
+      const auto& spans = all[b.size - 1];
+      if ((events += spans.size()) > kMaxOperatorEvents) break;
+      const double nominal = t.service_s[b.size - 1];
+      const double k = nominal > 0 ? (b.end_s - b.start_s - b.cold_s) / nominal : 1.0;
+      for (const auto& sp : spans)
+        os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << track_of(sp) << ", \"name\": \"" << name_of(sp, t)
+           << "\", \"ts\": " << num((b.start_s + b.cold_s + k * sp.start_s) * 1e6)
+           << ", \"dur\": " << num(k * (sp.end_s - sp.start_s) * 1e6) << "}";
+    }
+  };
+  emit(
+      [](const Tenant& t) -> const auto& { return t.operators; }, [](const MarkerSpan&) { return kOperatorTrack; },
+      [](const MarkerSpan& op, const Tenant&) { return op.name; });
+  emit(
+      [](const Tenant& t) -> const auto& { return t.engines; },
+      [](const EngineSpan& sp) { return kOperatorTrack + 1 + static_cast<int>(sp.engine); },
+      [](const EngineSpan& sp, const Tenant& t) { return std::string(isa::engine_name(sp.engine)) + " " + t.name; });
   for (size_t i = 0; i < ts.size(); ++i)  // requests as async spans (they overlap on a tenant's track)
     for (size_t k = 0; k < r.arrival_s[i].size(); ++k)
       os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << i + 1 << ", \"name\": \"request " << k

@@ -59,6 +59,9 @@ struct Tenant {
   /// operators[b - 1]: the operator timeline of a batch of b, from the batch's start (for traces;
   /// may be empty).
   std::vector<std::vector<MarkerSpan>> operators;
+  /// engines[b - 1]: each engine's busy stretches in a batch of b, from the batch's start (for
+  /// traces; may be empty).
+  std::vector<std::vector<EngineSpan>> engines;
 };
 
 /// A device span for traces: one batch of one tenant.

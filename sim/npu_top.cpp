@@ -82,6 +82,10 @@ class NpuTop : public sc_core::sc_module {
 
   /// Fills the result's counters.
   void collect(RunResult& r) const {
+    for (size_t e = 0; e < kEngines; ++e)
+      for (const auto& [from, to] : busy_[e])
+        r.engine_spans.push_back({static_cast<isa::Engine>(e), static_cast<double>(from) / kFemtosPerSecond,
+                                  static_cast<double>(to) / kFemtosPerSecond});
     r.total_cycles = (end_fs_ + period_ - 1) / period_;
     r.seconds = static_cast<double>(end_fs_) / kFemtosPerSecond;
     r.engines = stats_;
@@ -274,6 +278,13 @@ class NpuTop : public sc_core::sc_module {
       effects(idx, op, start, done);
       activity_.add(static_cast<double>(start) / kFemtosPerSecond, static_cast<double>(done) / kFemtosPerSecond, act);
       for (uint32_t sp : enclosing_[idx]) marker_activity_[spans_[sp].marker] += act;
+      if (opts_.engine_spans) {  // merge with the previous stretch when this instruction follows on
+        auto& b = busy_[e];
+        if (!b.empty() && start <= b.back().second)
+          b.back().second = std::max(b.back().second, done);
+        else
+          b.push_back({start, done});
+      }
       auto& s = stats_[e];
       ++s.instructions;
       s.busy_cycles += (done - start) / period_;
@@ -548,23 +559,24 @@ class NpuTop : public sc_core::sc_module {
     std::vector<int32_t> product;  ///< the computing model's A x B
     std::vector<int32_t> before;   ///< the accumulator tile before (accumulate), else zeros
   };
-  std::map<uint32_t, CosimPending> cosim_pending_;  ///< by instruction index
-  std::vector<CosimRow> cosim_;                     ///< completed co-simulated matmuls
-  std::vector<arch::Activity> marker_activity_;     ///< action counts per marker
-  sc_core::sc_event fence_done_;                    ///< a barrier/finish completed
-  bool fence_pending_ = false;                      ///< fetch waits for a fence
-  bool waiting_[kEngines] = {};                     ///< engine blocked on a wait
-  size_t fetch_pc_ = 0;                             ///< next instruction to dispatch
-  std::array<EngineStats, kEngines> stats_{};       ///< counters
-  uint64_t macs_ = 0;                               ///< matmul MACs
-  std::vector<MarkerSpan> spans_;                   ///< every begin/end pair
-  std::vector<std::vector<uint32_t>> enclosing_;    ///< per instruction: spans it belongs to
-  std::unique_ptr<arch::MxuTiming> analytical_;     ///< the closed form, beside a computing model
-  std::vector<TraceEvent> trace_;                   ///< collected when opts_.trace
-  bool finished_ = false, faulted_ = false;         ///< outcome
-  arch::FaultCode fault_code_{};                    ///< first fault
-  std::string fault_message_;                       ///< its message
-  Femtos end_fs_ = 0;                               ///< finish (or fault) time
+  std::map<uint32_t, CosimPending> cosim_pending_;                     ///< by instruction index
+  std::vector<CosimRow> cosim_;                                        ///< completed co-simulated matmuls
+  std::vector<arch::Activity> marker_activity_;                        ///< action counts per marker
+  sc_core::sc_event fence_done_;                                       ///< a barrier/finish completed
+  bool fence_pending_ = false;                                         ///< fetch waits for a fence
+  bool waiting_[kEngines] = {};                                        ///< engine blocked on a wait
+  size_t fetch_pc_ = 0;                                                ///< next instruction to dispatch
+  std::array<EngineStats, kEngines> stats_{};                          ///< counters
+  std::array<std::vector<std::pair<Femtos, Femtos>>, kEngines> busy_;  ///< busy stretches (opts_.engine_spans)
+  uint64_t macs_ = 0;                                                  ///< matmul MACs
+  std::vector<MarkerSpan> spans_;                                      ///< every begin/end pair
+  std::vector<std::vector<uint32_t>> enclosing_;                       ///< per instruction: spans it belongs to
+  std::unique_ptr<arch::MxuTiming> analytical_;                        ///< the closed form, beside a computing model
+  std::vector<TraceEvent> trace_;                                      ///< collected when opts_.trace
+  bool finished_ = false, faulted_ = false;                            ///< outcome
+  arch::FaultCode fault_code_{};                                       ///< first fault
+  std::string fault_message_;                                          ///< its message
+  Femtos end_fs_ = 0;                                                  ///< finish (or fault) time
 };
 
 }  // namespace

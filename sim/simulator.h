@@ -32,6 +32,13 @@ struct RunOptions {
   int64_t inject_at = -1;
   arch::FaultCode inject_fault = arch::FaultCode::BusError;
   bool inject_hang = false;
+  bool engine_spans = false;  ///< collect each engine's busy stretches (RunResult::engine_spans)
+};
+
+/// A stretch of time one engine was busy: back-to-back instructions merged, so gaps are waits.
+struct EngineSpan {
+  isa::Engine engine{};           ///< which engine
+  double start_s = 0, end_s = 0;  ///< simulated seconds from the start of the run
 };
 
 /// One matmul run through a computing MXU model (RTL co-simulation), beside the analytical model.
@@ -78,6 +85,7 @@ struct RunResult {
   uint64_t acc_accesses = 0, acc_bytes = 0, acc_conflict_cycles = 0;     ///< accumulator
   std::vector<std::pair<std::string, uint64_t>> marker_cycles;           ///< per DEBUG marker (operator)
   std::vector<MarkerSpan> marker_spans;  ///< each marker's first issue to last completion (operator timeline)
+  std::vector<EngineSpan> engine_spans;  ///< with RunOptions::engine_spans: busy stretches, by engine, in time order
   arch::ActivityTimeline activity;       ///< action counts over time (power)
   std::vector<std::pair<std::string, arch::Activity>> marker_activity;  ///< action counts per DEBUG marker
   std::map<std::string, std::vector<uint8_t>> outputs;                  ///< output tensors by IO name

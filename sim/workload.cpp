@@ -39,7 +39,7 @@ isa::Program load_program(const std::string& path) {
   return isa::load_npub_file(path);
 }
 
-RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog) {
+RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog, bool engine_spans) {
   std::map<std::string, std::vector<uint8_t>> in;
   for (const auto& io : prog.io) {
     if (prog.regions[io.region].role != isa::RegionRole::Input) continue;
@@ -49,6 +49,7 @@ RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog) {
   }
   RunOptions o;
   o.timing_only = true;
+  o.engine_spans = engine_spans;
   RunResult r = simulate(cfg, prog, in, o);
   if (!r.ok) throw isa::InputError("the program faults: " + r.fault_message);
   return r;

@@ -24,7 +24,7 @@ compiler::TargetInfo target_info(const config::NpuConfig& c);
 isa::Program load_program(const std::string& path);
 
 /// A timing-only run of `prog` with every input as zeros. Throws isa::InputError when it faults.
-RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog);
+RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog, bool engine_spans = false);
 
 struct EvalOptions {
   std::string precision = "fp16";  ///< ONNX models: fp16 | bf16 (int8 needs calibration data: not here)

@@ -296,14 +296,15 @@ BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, 
 struct ProgramTiming {
   double seconds = 0, cold_start_s = 0;  ///< latency; weights from DRAM at peak bandwidth
   std::vector<MarkerSpan> operators;     ///< operator timeline
+  std::vector<EngineSpan> engines;       ///< engine busy stretches
 };
 ProgramTiming program_timing(const config::NpuConfig& cfg, const isa::Program& prog) {
-  const RunResult r = timing_run(cfg, prog);
+  const RunResult r = timing_run(cfg, prog, /*engine_spans=*/true);
   uint64_t weights = 0;
   for (const auto& reg : prog.regions)
     if (reg.role == isa::RegionRole::Const) weights += reg.size;
   return {r.seconds, r.dram_peak_bandwidth > 0 ? static_cast<double>(weights) / r.dram_peak_bandwidth : 0.0,
-          r.marker_spans};
+          r.marker_spans, r.engine_spans};
 }
 
 /// One tenant's options from CLI flags or a tenants.yaml entry (key -> text). `programs` (optional)
@@ -417,6 +418,7 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
       ProgramTiming pt = program_timing(cfg, m.program);
       t.service_s.push_back(pt.seconds);
       t.operators.push_back(std::move(pt.operators));
+      t.engines.push_back(std::move(pt.engines));
       if (b == 1) t.cold_start_s = pt.cold_start_s;
       if (programs) programs->push_back(m.program);
     } else if (b == 1) {
@@ -424,17 +426,23 @@ Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std
       ProgramTiming pt = program_timing(cfg, prog);
       t.service_s.push_back(pt.seconds);
       t.operators.push_back(std::move(pt.operators));
+      t.engines.push_back(std::move(pt.engines));
       t.cold_start_s = pt.cold_start_s;
       if (programs) programs->push_back(prog);
     } else {
       t.service_s.push_back(b * t.service_s[0]);
-      std::vector<MarkerSpan> ops;  // b runs back to back
-      for (uint32_t k = 0; k < b; ++k)
-        for (MarkerSpan op : t.operators[0]) {
-          op.start_s += k * t.service_s[0], op.end_s += k * t.service_s[0];
-          ops.push_back(op);
-        }
-      t.operators.push_back(std::move(ops));
+      // b runs back to back: the first run's timelines repeated, each shifted by one service time.
+      const auto repeated = [&](auto spans) {
+        decltype(spans) all;
+        for (uint32_t k = 0; k < b; ++k)
+          for (auto sp : spans) {
+            sp.start_s += k * t.service_s[0], sp.end_s += k * t.service_s[0];
+            all.push_back(sp);
+          }
+        return all;
+      };
+      t.operators.push_back(repeated(t.operators[0]));
+      t.engines.push_back(repeated(t.engines[0]));
     }
   }
   return t;

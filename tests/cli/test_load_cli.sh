@@ -19,6 +19,22 @@ grep -q '"batches": \[' r.json && grep -q 'npusim_request_latency_seconds_bucket
   && head -1 q.csv | grep -q '^tenant,time_s,queue_length$' && head -1 l.csv | grep -q '^tenant,arrival_s,latency_s$' \
   && /usr/bin/python3 -c "import json; json.load(open('t.json')); json.load(open('r.json'))" \
   && echo "ok: single tenant wrote report, metrics, queue, latencies and trace" || fail "single-tenant outputs"
+# The trace: every engine stretch lies inside a batch of its tenant, on a track per engine.
+/usr/bin/python3 - <<'PY' && echo "ok: engine activity in the trace lines up with the batches" || fail "engine tracks"
+import json
+ev = json.load(open('t.json'))['traceEvents']
+names = {e['tid']: e['args']['name'] for e in ev if e.get('ph') == 'M' and e.get('name') == 'thread_name'}
+engines = {tid for tid, n in names.items() if n.startswith('NPU engine ')}
+assert {names[t] for t in engines} >= {'NPU engine load', 'NPU engine mxu', 'NPU engine store'}, names
+batches = sorted((e['ts'], e['ts'] + e['dur']) for e in ev if e.get('ph') == 'X' and e['tid'] == 0)
+busy = [e for e in ev if e.get('ph') == 'X' and e['tid'] in engines]
+assert len(busy) > len(batches) > 0
+import bisect
+starts = [b[0] for b in batches]
+for e in busy:
+    i = bisect.bisect_right(starts, e['ts'] + 1e-6) - 1
+    assert i >= 0 and e['ts'] + e['dur'] <= batches[i][1] + 1e-3, (e, batches[i])
+PY
 "$NPUSIM" load --config "$CFG" m.onnx --rate 20000/s --duration 1s --max-batch 4 --max-wait 50us --report r2.json --quiet
 cmp -s r.json r2.json && echo "ok: same seed, same report" || fail "reports differ"
 cat >tenants.yaml <<'YAML'

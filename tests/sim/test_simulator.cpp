@@ -114,6 +114,34 @@ TEST(Simulator, RepeatedRunsAndTimingOnlyGiveIdenticalCycles) {
   EXPECT_EQ(cycles_of(a), cycles_of(t));
 }
 
+TEST(Simulator, EngineSpansCoverEachEnginesBusyTime) {
+  // The busy stretches (for traces such as npusim load's) add up to each engine's busy cycles and
+  // never overlap on one engine; asking for them changes no cycle.
+  const auto c = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+  const isa::Program p = isa::assemble_file(std::string(NPUSIM_TRACES) + "/gemm_i8_db.npus").program;
+  std::map<std::string, std::vector<uint8_t>> in{{"A", std::vector<uint8_t>(64 * 256, 3)}};
+  RunOptions o;
+  o.engine_spans = true;
+  const RunResult r = simulate(c, p, in, o), plain = simulate(c, p, in, {});
+  EXPECT_EQ(r.total_cycles, plain.total_cycles);
+  EXPECT_TRUE(plain.engine_spans.empty());
+  for (size_t e = 0; e < isa::kEngineCount; ++e) {
+    double busy_s = 0, last_end = -1;
+    for (const EngineSpan& sp : r.engine_spans) {
+      if (static_cast<size_t>(sp.engine) != e) continue;
+      EXPECT_GT(sp.start_s, last_end) << "engine " << e << ": stretches overlap or touch";
+      EXPECT_LE(sp.end_s, r.seconds + 1e-15);
+      busy_s += sp.end_s - sp.start_s;
+      last_end = sp.end_s;
+    }
+    // busy_cycles truncates each instruction's time to whole cycles: at most one cycle each.
+    const double busy_cycles = busy_s * c.clock_hz;
+    EXPECT_GE(busy_cycles + 1e-6, static_cast<double>(r.engines[e].busy_cycles)) << "engine " << e;
+    EXPECT_LE(busy_cycles, static_cast<double>(r.engines[e].busy_cycles + r.engines[e].instructions) + 1e-6)
+        << "engine " << e;
+  }
+}
+
 TEST(Simulator, RunsManyTimesInOneProcess) {
   // Every simulate() gets a fresh SystemC context: the same process runs a program, another one
   // (with a fault), and the first again, each from time 0 with the cycles a fresh process gives.
@@ -135,8 +163,9 @@ TEST(Simulator, RunsManyTimesInOneProcess) {
     os << a.ok << m.ok << b.ok << " " << a.total_cycles << " " << b.total_cycles << " " << (a.outputs == b.outputs);
     return os.str();
   });
-  const std::string fresh = run(load_edge(), isa::assemble_file(std::string(NPUSIM_TRACES) + "/gemm_i8_db.npus").program,
-                                {}, {{"A", std::vector<uint8_t>(64 * 256, 3)}});
+  const std::string fresh =
+      run(load_edge(), isa::assemble_file(std::string(NPUSIM_TRACES) + "/gemm_i8_db.npus").program, {},
+          {{"A", std::vector<uint8_t>(64 * 256, 3)}});
   const uint64_t cycles = cycles_of(fresh);
   EXPECT_EQ(out, "rejected 111 " + std::to_string(cycles) + " " + std::to_string(cycles) + " 1");
 }
