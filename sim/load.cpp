@@ -16,6 +16,7 @@
 #include "arch/thermal.h"
 #include "isa/spec.h"
 #include "sim/power.h"
+#include "sim/text.h"
 
 namespace npusim {
 namespace {
@@ -53,10 +54,8 @@ std::vector<double> arrivals(const LoadOptions& o) {
   throw std::invalid_argument("arrivals must be poisson, onoff or trace");
 }
 
-std::string num(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
+std::string num(double v) {  // this output's precision
+  return format_g(v, 9);
 }
 
 }  // namespace
@@ -248,10 +247,11 @@ std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts)
      << "{\"ph\": \"M\", \"pid\": 1, \"tid\": 0, \"name\": \"thread_name\", \"args\": {\"name\": \"NPU batches\"}}";
   for (size_t i = 0; i < ts.size(); ++i)
     os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << i + 1
-       << ", \"name\": \"thread_name\", \"args\": {\"name\": \"requests " << ts[i].name << "\"}}";
+       << ", \"name\": \"thread_name\", \"args\": {\"name\": " << json_string("requests " + ts[i].name) << "}}";
   for (const auto& b : r.spans)
-    os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": 0, \"name\": \"" << ts[b.tenant].name << " batch of " << b.size
-       << "\", \"ts\": " << num(b.start_s * 1e6) << ", \"dur\": " << num((b.end_s - b.start_s) * 1e6) << "}";
+    os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": 0, \"name\": "
+       << json_string(ts[b.tenant].name + " batch of " + std::to_string(b.size)) << ", \"ts\": " << num(b.start_s * 1e6)
+       << ", \"dur\": " << num((b.end_s - b.start_s) * 1e6) << "}";
   // Each batch's operators (the ONNX nodes as the simulator ran them) on one track, and its engines'
   // busy stretches on a track per engine: placed after the batch's cold start and stretched to its
   // service time when the clock changed; capped together to keep traces loadable.
@@ -273,8 +273,9 @@ std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts)
       const double nominal = t.service_s[b.size - 1];
       const double k = nominal > 0 ? (b.end_s - b.start_s - b.cold_s) / nominal : 1.0;
       for (const auto& sp : spans)
-        os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << track_of(sp) << ", \"name\": \"" << name_of(sp, t)
-           << "\", \"ts\": " << num((b.start_s + b.cold_s + k * sp.start_s) * 1e6)
+        os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << track_of(sp)
+           << ", \"name\": " << json_string(name_of(sp, t))
+           << ", \"ts\": " << num((b.start_s + b.cold_s + k * sp.start_s) * 1e6)
            << ", \"dur\": " << num(k * (sp.end_s - sp.start_s) * 1e6) << "}";
     }
   };

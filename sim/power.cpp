@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "isa/diag.h"
+#include "sim/text.h"
 
 namespace npusim {
 
@@ -60,10 +61,8 @@ void add(arch::Energy& to, const arch::Energy& e) {
   for (size_t i = 0; i < arch::kComponents; ++i) to[i] += e[i];
 }
 
-std::string num(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
+std::string num(double v) {  // this output's precision
+  return format_g(v, 6);
 }
 
 std::string energy_json(const arch::Energy& e) {
@@ -359,7 +358,7 @@ std::string long_run_json(const LongRunResult& r) {
   s += "], \"simulated_clocks_hz\": [";
   for (size_t i = 0; i < r.simulated_hz.size(); ++i) s += std::string(i ? ", " : "") + num(r.simulated_hz[i]);
   s += "], \"critical\": " + std::string(r.critical ? "true" : "false");
-  if (r.critical) s += ", \"fault\": \"" + r.fault + "\"";
+  if (r.critical) s += ", \"fault\": " + json_string(r.fault);
   return s + "}";
 }
 

@@ -4,27 +4,13 @@
 
 #include "sim/config/units.h"
 #include "sim/simulator.h"
+#include "sim/text.h"
 
 namespace npusim {
 namespace {
 
-std::string quoted(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (c == '\n') {
-      o += "\\n";
-      continue;
-    }
-    o += c;
-  }
-  return o + "\"";
-}
-
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
+std::string num(double v) {  // this output's precision
+  return format_g(v, 6);
 }
 
 }  // namespace
@@ -34,40 +20,41 @@ std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const i
   std::ostringstream os;
   char hash[24];
   std::snprintf(hash, sizeof hash, "0x%016llx", static_cast<unsigned long long>(cfg.hash()));
-  os << "{\n  \"program\": " << quoted(program_name) << ",\n  \"config\": {\"name\": " << quoted(cfg.name)
-     << ", \"file\": " << quoted(cfg.source) << ", \"hash\": \"" << hash << "\", \"clock_hz\": " << num(cfg.clock_hz)
-     << "},\n";
-  os << "  \"status\": " << quoted(r.ok ? "ok" : arch::fault_name(r.fault_code)) << ",\n";
-  if (!r.ok) os << "  \"fault\": " << quoted(r.fault_message) << ",\n";
+  os << "{\n  \"program\": " << json_string(program_name) << ",\n  \"config\": {\"name\": " << json_string(cfg.name)
+     << ", \"file\": " << json_string(cfg.source) << ", \"hash\": \"" << hash
+     << "\", \"clock_hz\": " << num(cfg.clock_hz) << "},\n";
+  os << "  \"status\": " << json_string(r.ok ? "ok" : arch::fault_name(r.fault_code)) << ",\n";
+  if (!r.ok) os << "  \"fault\": " << json_string(r.fault_message) << ",\n";
   os << "  \"total_cycles\": " << r.total_cycles << ",\n  \"seconds\": " << num(r.seconds)
      << ",\n  \"instructions\": " << prog.text.size() << ",\n  \"macs\": " << r.macs
      << ",\n  \"mxu_utilization\": " << num(r.mxu_utilization) << ",\n  \"engines\": {\n";
   for (int e = 0; e < isa::kEngineCount; ++e) {
     const auto& s = r.engines[e];
-    os << "    " << quoted(isa::engine_name(static_cast<isa::Engine>(e))) << ": {\"instructions\": " << s.instructions
-       << ", \"busy_cycles\": " << s.busy_cycles << ", \"sem_wait_cycles\": " << s.sem_wait_cycles
-       << ", \"mem_stall_cycles\": " << s.mem_stall_cycles
+    os << "    " << json_string(isa::engine_name(static_cast<isa::Engine>(e)))
+       << ": {\"instructions\": " << s.instructions << ", \"busy_cycles\": " << s.busy_cycles
+       << ", \"sem_wait_cycles\": " << s.sem_wait_cycles << ", \"mem_stall_cycles\": " << s.mem_stall_cycles
        << ", \"utilization\": " << num(r.total_cycles ? static_cast<double>(s.busy_cycles) / r.total_cycles : 0) << "}"
        << (e + 1 < isa::kEngineCount ? ",\n" : "\n");
   }
   const double secs = r.seconds > 0 ? r.seconds : 1;
   const uint64_t dram_bytes = r.dram.bytes_read + r.dram.bytes_written;
-  os << "  },\n  \"memory\": {\n    \"dram\": {\"impl\": " << quoted(cfg.dram.impl)
+  os << "  },\n  \"memory\": {\n    \"dram\": {\"impl\": " << json_string(cfg.dram.impl)
      << ", \"bytes_read\": " << r.dram.bytes_read << ", \"bytes_written\": " << r.dram.bytes_written
      << ", \"bandwidth_bytes_per_s\": " << num(dram_bytes / secs)
      << ", \"peak_bytes_per_s\": " << num(r.dram_peak_bandwidth)
      << ", \"bandwidth_utilization\": " << num(dram_bytes / secs / r.dram_peak_bandwidth)
      << ", \"row_hits\": " << r.dram.row_hits << ", \"row_misses\": " << r.dram.row_misses
      << ", \"row_empty\": " << r.dram.row_empty << ", \"refresh_stalls\": " << r.dram.refreshes << "},\n";
-  os << "    \"scratchpad\": {\"impl\": " << quoted(cfg.spad.impl) << ", \"accesses\": " << r.spad_accesses
+  os << "    \"scratchpad\": {\"impl\": " << json_string(cfg.spad.impl) << ", \"accesses\": " << r.spad_accesses
      << ", \"bytes\": " << r.spad_bytes << ", \"bandwidth_bytes_per_s\": " << num(r.spad_bytes / secs)
      << ", \"bank_conflict_cycles\": " << r.spad_conflict_cycles << "},\n";
-  os << "    \"accumulator\": {\"impl\": " << quoted(cfg.acc.impl) << ", \"accesses\": " << r.acc_accesses
+  os << "    \"accumulator\": {\"impl\": " << json_string(cfg.acc.impl) << ", \"accesses\": " << r.acc_accesses
      << ", \"bytes\": " << r.acc_bytes << ", \"bandwidth_bytes_per_s\": " << num(r.acc_bytes / secs)
      << ", \"bank_conflict_cycles\": " << r.acc_conflict_cycles << "}\n  },\n";
   os << "  \"operators\": {";
   for (size_t i = 0; i < r.marker_cycles.size(); ++i)
-    os << (i ? ", " : "") << quoted(r.marker_cycles[i].first) << ": {\"cycles\": " << r.marker_cycles[i].second << "}";
+    os << (i ? ", " : "") << json_string(r.marker_cycles[i].first) << ": {\"cycles\": " << r.marker_cycles[i].second
+       << "}";
   os << "}\n}\n";
   return os.str();
 }

@@ -20,6 +20,7 @@
 
 #include "isa/diag.h"
 #include "sim/config/units.h"
+#include "sim/text.h"
 #include "sim/version.h"
 
 extern char** environ;
@@ -56,25 +57,8 @@ std::string sha1_hex(const std::string& bytes) {
   return std::string(out, 40);
 }
 
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.10g", v);
-  return b;
-}
-
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-      continue;
-    }
-    o += c;
-  }
-  return o + "\"";
+std::string num(double v) {  // this output's precision
+  return format_g(v, 10);
 }
 
 std::string csv_cell(const std::string& s) {

@@ -15,6 +15,7 @@
 #include "isa/diag.h"
 #include "memory/dram.h"
 #include "sim/config/units.h"
+#include "sim/text.h"
 
 namespace npusim::topology {
 namespace {
@@ -46,10 +47,8 @@ uint64_t ceil_div(uint64_t a, uint64_t b) {
   return (a + b - 1) / b;
 }
 
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.16g", v);
-  return b;
+std::string num(double v) {  // this output's precision
+  return format_g(v, 16);
 }
 
 }  // namespace

@@ -43,6 +43,7 @@
 #include "sim/power.h"
 #include "sim/simulator.h"
 #include "sim/sweep.h"
+#include "sim/text.h"
 #include "sim/topology.h"
 #include "sim/version.h"
 #include "sim/workload.h"
@@ -583,7 +584,8 @@ int cmd_load(const std::vector<std::string>& argv) {
     std::snprintf(cold_text, sizeof cold_text,
                   ", \"cold_start_s\": %.9g, \"cold_requests\": %zu, \"cold_start_ratio\": %.9g, \"slice_s\": %.9g, ",
                   ts[i].cold_start_s, cold, t.requests ? static_cast<double>(cold) / t.requests : 0.0, ts[i].slice_s);
-    one.insert(1, "\"name\": \"" + ts[i].name + "\", \"priority\": " + std::to_string(ts[i].priority) + cold_text);
+    one.insert(
+        1, "\"name\": " + json_string(ts[i].name) + ", \"priority\": " + std::to_string(ts[i].priority) + cold_text);
     json += std::string(i ? ", " : "") + one;
     for (const auto& [tm, n] : t.queue_length)
       queue += ts[i].name + "," + std::to_string(tm) + "," + std::to_string(n) + "\n";
