@@ -180,22 +180,18 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
   bool had_client = false;
   // Replies are queued on the client and sent as its socket takes them; a client that leaves
   // kMaxUnsent bytes unread is dropped rather than allowed to stall the server.
-  auto send_msg = [&](int fd, uint16_t type, uint64_t req, uint64_t cycle, const void* payload, uint32_t len) {
+  auto queue_frame = [&](int fd, const std::vector<uint8_t>& frame) {
     auto it = clients.find(fd);
     if (it == clients.end()) return;
     Client& cl = it->second;
-    const npu_wire_header h{type, 0, len, req, cycle};
-    const auto* hb = reinterpret_cast<const uint8_t*>(&h);
-    cl.out.insert(cl.out.end(), hb, hb + sizeof h);
-    if (len)
-      cl.out.insert(cl.out.end(), static_cast<const uint8_t*>(payload), static_cast<const uint8_t*>(payload) + len);
+    cl.out.insert(cl.out.end(), frame.begin(), frame.end());
     if (!flush(fd, cl) || cl.out.size() > kMaxUnsent) cl.doomed = true;
   };
+  auto send_msg = [&](int fd, uint16_t type, uint64_t req, uint64_t cycle, const void* payload, uint32_t len) {
+    queue_frame(fd, wire_frame(type, req, cycle, payload, len));
+  };
   auto send_error = [&](int fd, uint64_t req, uint64_t cycle, int32_t code, const std::string& text) {
-    std::vector<uint8_t> pl(4 + text.size());
-    std::memcpy(pl.data(), &code, 4);
-    std::memcpy(pl.data() + 4, text.data(), text.size());
-    send_msg(fd, NPU_MSG_ERROR, req, cycle, pl.data(), static_cast<uint32_t>(pl.size()));
+    queue_frame(fd, wire_error_frame(req, cycle, code, text));
   };
   // Each client owns one queue (its ring pair) and a 4 GiB window of device addresses for its buffers.
   std::map<int, uint32_t> queue_of;  ///< client fd -> queue
@@ -228,13 +224,8 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
     if (fds[0].revents & POLLIN) {
       const int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
       if (c >= 0 && clients.size() >= kMaxClients) {  // told why, then closed: the others are served
-        const std::string text = "more than " + std::to_string(kMaxClients) + " connections";
-        std::vector<uint8_t> frame(sizeof(npu_wire_header) + 4 + text.size());
-        const npu_wire_header h{NPU_MSG_ERROR, 0, static_cast<uint32_t>(4 + text.size()), 0, dev.cycles()};
-        const int32_t code = NPU_EBUSY;
-        std::memcpy(frame.data(), &h, sizeof h);
-        std::memcpy(frame.data() + sizeof h, &code, 4);
-        std::memcpy(frame.data() + sizeof h + 4, text.data(), text.size());
+        const auto frame =
+            wire_error_frame(0, dev.cycles(), NPU_EBUSY, "more than " + std::to_string(kMaxClients) + " connections");
         (void)::send(c, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         ::close(c);
       } else if (c >= 0) {

@@ -7,19 +7,36 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "npusim/wire.h"
 
 namespace npusim::device {
 
-/// One message; `claimed_len` (tests only) puts another length in the header than is sent.
-inline bool wire_send(int fd, uint16_t type, uint64_t req, uint64_t cycle, const void* payload, uint32_t len,
-                      int pass_fd = -1, uint32_t claimed_len = UINT32_MAX) {
-  npu_wire_header h{type, 0, claimed_len == UINT32_MAX ? len : claimed_len, req, cycle};
+/// One message's bytes: the header, then the payload; `claimed_len` (tests only) puts another
+/// length in the header than follows it.
+inline std::vector<uint8_t> wire_frame(uint16_t type, uint64_t req, uint64_t cycle, const void* payload, uint32_t len,
+                                       uint32_t claimed_len = UINT32_MAX) {
+  const npu_wire_header h{type, 0, claimed_len == UINT32_MAX ? len : claimed_len, req, cycle};
   std::vector<uint8_t> buf(sizeof h + len);
   std::memcpy(buf.data(), &h, sizeof h);
   if (len) std::memcpy(buf.data() + sizeof h, payload, len);
+  return buf;
+}
+
+/// An ERROR message: the NPU_E* code, then the text.
+inline std::vector<uint8_t> wire_error_frame(uint64_t req, uint64_t cycle, int32_t code, const std::string& text) {
+  std::vector<uint8_t> p(4 + text.size());
+  std::memcpy(p.data(), &code, 4);
+  std::memcpy(p.data() + 4, text.data(), text.size());
+  return wire_frame(NPU_MSG_ERROR, req, cycle, p.data(), static_cast<uint32_t>(p.size()));
+}
+
+/// Sends one message (blocking), optionally passing a file descriptor.
+inline bool wire_send(int fd, uint16_t type, uint64_t req, uint64_t cycle, const void* payload, uint32_t len,
+                      int pass_fd = -1, uint32_t claimed_len = UINT32_MAX) {
+  std::vector<uint8_t> buf = wire_frame(type, req, cycle, payload, len, claimed_len);
   iovec iov{buf.data(), buf.size()};
   msghdr m{};
   m.msg_iov = &iov;
