@@ -132,10 +132,7 @@ Spec load_spec(const std::string& path) {
     throw isa::InputError(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   if (!root.IsMap()) throw isa::InputError(path + ": expected a mapping (base, axes, workloads, ...)");
-  const fs::path dir = fs::path(path).parent_path();
-  auto resolve = [&](const std::string& p) {
-    return fs::path(p).is_absolute() ? p : (dir / p).lexically_normal().string();
-  };
+  auto resolve = [&](const std::string& p) { return path_beside(path, p); };
   auto where = [&](const YAML::Node& n) { return path + ":" + std::to_string(n.Mark().line + 1); };
   static const std::set<std::string> keys = {"base",      "axes",      "sample",       "points", "seed",
                                              "workloads", "precision", "ideal_memory", "output"};
@@ -236,8 +233,7 @@ Spec load_spec(const std::string& path) {
     if (!fs::exists(p)) throw isa::InputError(where(w) + ": workload '" + p + "' does not exist");
     s.workloads.push_back(p);
   }
-  s.output = root["output"] ? resolve(root["output"].Scalar())
-                            : (dir / (fs::path(path).stem().string() + "_out")).lexically_normal().string();
+  s.output = resolve(root["output"] ? root["output"].Scalar() : fs::path(path).stem().string() + "_out");
   return s;
 }
 

@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "arch/functional.h"
@@ -32,6 +33,11 @@ compiler::TargetInfo target_info(const config::NpuConfig& c) {
   t.acc_bytes = c.acc.size_bytes;
   t.mxu_dtypes = c.mxu.dtypes;
   return t;
+}
+
+std::string path_beside(const std::string& from, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(from).parent_path() / path).lexically_normal().string();
 }
 
 isa::Program load_program(const std::string& path) {

@@ -20,6 +20,10 @@ namespace npusim {
 /// The compiler's view of a configuration (line size, array, SRAM sizes, dtypes).
 compiler::TargetInfo target_info(const config::NpuConfig& c);
 
+/// `path` as named inside the file `from` (a sweep or tenants file): relative paths are relative
+/// to that file's folder; absolute and empty ones are unchanged.
+std::string path_beside(const std::string& from, const std::string& path);
+
 /// A .npus (assembled) or .npub (read strictly) program.
 isa::Program load_program(const std::string& path);
 

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -501,10 +500,7 @@ int cmd_load(const std::vector<std::string>& argv) {
         kv[p.first.Scalar()] = p.second.Scalar();
       }
       // Files named in a tenants file are relative to it (as a sweep file's are).
-      const std::filesystem::path dir = std::filesystem::path(a.value("--tenants")).parent_path();
-      auto resolve = [&](const std::string& f) {
-        return f.empty() || std::filesystem::path(f).is_absolute() ? f : (dir / f).lexically_normal().string();
-      };
+      auto resolve = [&](const std::string& f) { return path_beside(a.value("--tenants"), f); };
       if (kv.count("model")) kv["model"] = resolve(kv["model"]);
       if (kv.count("arrivals") && kv["arrivals"].rfind("trace:", 0) == 0)
         kv["arrivals"] = "trace:" + resolve(kv["arrivals"].substr(6));

@@ -557,7 +557,6 @@ bool Device::run_one(int q) {
   for (size_t i = 0; i < prog.regions.size(); ++i)
     if (addr[i] && prog.regions[i].role != isa::RegionRole::Const)
       mem_.write(addr[i], regions[i].data(), regions[i].size());
-  if (!r.ok && r.fault_code == arch::FaultCode::Watchdog) r.total_cycles = std::max(r.total_cycles, o.watchdog_cycles);
   cycle_ += r.total_cycles;
   // Counters, power, temperature.
   JobCounters k;
