@@ -274,19 +274,28 @@ TEST(Device, EachFaultClassReportsItsErrorAndAResetRecovers_bad) {
   EXPECT_EQ(r.status, NPU_JOB_ABORTED);
 }
 
+/// edge.yaml with each (text, replacement) applied, written as TempDir()/name; returns its path.
+std::string edge_variant(const std::string& name, std::initializer_list<std::pair<std::string, std::string>> edits) {
+  std::ifstream in(kConfig);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  for (const auto& [from, to] : edits) {
+    const auto at = yaml.find(from);
+    if (at == std::string::npos) throw std::logic_error("edge.yaml lacks '" + from + "'");
+    yaml.replace(at, from.size(), to);
+  }
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << yaml;
+  return path;
+}
+
 TEST(Device, TemperatureAndThrottlingFollowTheJobs) {
   // edge.yaml in an 88 C enclosure with a 1 ms governor poll: the die starts above the 85 C trip,
   // so the first poll lowers the clock. TEMP_MC, THROTTLE_LEVEL and STATUS.THROTTLED follow, and
   // later jobs run at the lower clock: DRAM time is fixed in nanoseconds, so they take fewer
   // cycles. A reset does not cool the die.
-  std::ifstream in(kConfig);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string yaml = text.str();
-  yaml.replace(yaml.find("ambient: 35"), 11, "ambient: 88");
-  yaml.replace(yaml.find("poll: 100ms"), 11, "poll: 1ms");
-  const std::string hot = ::testing::TempDir() + "edge_hot.yaml";
-  std::ofstream(hot) << yaml;
+  const std::string hot = edge_variant("edge_hot.yaml", {{"ambient: 35", "ambient: 88"}, {"poll: 100ms", "poll: 1ms"}});
   Fixture f("mlp_i8", "sim:" + hot);
   EXPECT_EQ(f.reg(NPU_REG_THROTTLE_LEVEL), 0u);
   EXPECT_EQ(f.reg(NPU_REG_STATUS) & NPU_STATUS_THROTTLED_MASK, 0u);
@@ -307,13 +316,7 @@ TEST(Device, TemperatureAndThrottlingFollowTheJobs) {
 TEST(Device, AboveTheCriticalTemperatureJobsAreRefused_bad) {
   // A 101 C enclosure is past edge's 100 C critical trip: every job completes at once with
   // THERMAL_CRITICAL (nothing runs), a soft reset does not cool the die, the device stays up.
-  std::ifstream in(kConfig);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string yaml = text.str();
-  yaml.replace(yaml.find("ambient: 35"), 11, "ambient: 101");
-  const std::string hot = ::testing::TempDir() + "edge_critical.yaml";
-  std::ofstream(hot) << yaml;
+  const std::string hot = edge_variant("edge_critical.yaml", {{"ambient: 35", "ambient: 101"}});
   Fixture f("mlp_i8", "sim:" + hot);
   npu_result r;
   for (int i = 0; i < 2; ++i) {
