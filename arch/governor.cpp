@@ -1,5 +1,7 @@
 #include "arch/governor.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cmath>
 

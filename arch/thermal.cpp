@@ -1,5 +1,7 @@
 #include "arch/thermal.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>

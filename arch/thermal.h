@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/config/schema.h"
+#include "base/schema.h"
 
 namespace npusim::arch {
 

@@ -20,9 +20,9 @@
 #include "isa/assembler.h"
 #include "isa/npub.h"
 #include "npusim/npu.h"
-#include "sim/config/npu_config.h"
-#include "sim/device/server.h"
+#include "sim/npu_config.h"
 #include "sim/simulator.h"
+#include "tools/device/server.h"
 
 namespace {
 

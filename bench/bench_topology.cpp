@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/topology.h"
+#include "tools/topology/topology.h"
 
 using namespace npusim;
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "base/schema.h"
+#include "base/time.h"
 #include "isa/spec.h"
 #include "memory/dram.h"
-#include "sim/config/schema.h"
-#include "sim/time.h"
 
 namespace npusim::memory {
 

@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "sim/config/units.h"
+#include "base/units.h"
 
 namespace npusim::memory {
 

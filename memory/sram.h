@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "sim/config/schema.h"
-#include "sim/time.h"
+#include "base/schema.h"
+#include "base/time.h"
 
 namespace npusim::memory {
 

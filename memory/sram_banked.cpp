@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "base/units.h"
 #include "memory/sram.h"
-#include "sim/config/units.h"
 
 namespace npusim::memory {
 namespace {

@@ -10,13 +10,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/schema.h"
+#include "base/version.h"
 #include "compiler/graph.h"
 #include "isa/diag.h"
-#include "sim/config/npu_config.h"
-#include "sim/config/schema.h"
-#include "sim/topology.h"
-#include "sim/version.h"
-#include "sim/workload.h"
+#include "sim/npu_config.h"
+#include "tools/topology/topology.h"
+#include "tools/workload/workload.h"
 
 namespace py = pybind11;
 using namespace npusim;

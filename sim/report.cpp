@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <sstream>
 
-#include "sim/config/units.h"
+#include "base/text.h"
+#include "base/units.h"
 #include "sim/simulator.h"
-#include "sim/text.h"
 
 namespace npusim {
 namespace {

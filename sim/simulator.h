@@ -14,7 +14,7 @@
 #include "arch/power.h"
 #include "isa/program.h"
 #include "memory/dram.h"
-#include "sim/config/npu_config.h"
+#include "sim/npu_config.h"
 
 namespace npusim {
 

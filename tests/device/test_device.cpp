@@ -21,10 +21,10 @@
 #include "isa/npub.h"
 #include "npusim/npu.h"
 #include "npusim/wire.h"
-#include "sim/config/npu_config.h"
-#include "sim/device/server.h"
-#include "sim/device/wire_io.h"
+#include "sim/npu_config.h"
 #include "sim/simulator.h"
+#include "tools/device/server.h"
+#include "tools/device/wire_io.h"
 
 namespace {
 

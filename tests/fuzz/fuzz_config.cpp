@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "sim/config/npu_config.h"
+#include "sim/npu_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <string>
 
-#include "sim/config/npu_config.h"
-#include "sim/device/server.h"
+#include "sim/npu_config.h"
+#include "tools/device/server.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const npusim::config::NpuConfig cfg = npusim::config::load_npu_config(NPUSIM_CONFIGS "/edge.yaml");

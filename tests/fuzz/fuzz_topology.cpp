@@ -11,7 +11,7 @@
 #include <string>
 
 #include "isa/diag.h"
-#include "sim/topology.h"
+#include "tools/topology/topology.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

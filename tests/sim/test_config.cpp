@@ -2,8 +2,8 @@
 // keys, duplicates, cross-field checks), the reference listing and the hash.
 #include <gtest/gtest.h>
 
-#include "sim/config/npu_config.h"
-#include "sim/config/units.h"
+#include "base/units.h"
+#include "sim/npu_config.h"
 
 namespace npusim::config {
 namespace {

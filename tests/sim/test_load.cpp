@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <numeric>
 
-#include "sim/config/npu_config.h"
-#include "sim/load.h"
+#include "sim/npu_config.h"
+#include "tools/load/load.h"
 
 namespace npusim {
 namespace {

@@ -11,8 +11,8 @@
 #include "arch/thermal.h"
 #include "fork_run.h"
 #include "isa/assembler.h"
-#include "sim/config/npu_config.h"
-#include "sim/power.h"
+#include "sim/npu_config.h"
+#include "tools/longrun/long_run.h"
 
 namespace npusim {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "isa/diag.h"
-#include "sim/sweep.h"
+#include "tools/sweep/sweep.h"
 
 namespace npusim::sweep {
 namespace {

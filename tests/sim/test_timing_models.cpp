@@ -6,7 +6,7 @@
 #include "memory/dma.h"
 #include "memory/dram.h"
 #include "memory/sram.h"
-#include "sim/config/npu_config.h"
+#include "sim/npu_config.h"
 
 namespace npusim {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "arch/mxu_timing.h"
 #include "isa/diag.h"
-#include "sim/config/npu_config.h"
-#include "sim/topology.h"
+#include "sim/npu_config.h"
+#include "tools/topology/topology.h"
 
 namespace npusim::topology {
 namespace {

@@ -1,0 +1,179 @@
+// Config schema: each component declares its parameters once, bound to the fields it reads.
+// The same declarations load YAML (strictly: types, units, ranges, unknown keys, required keys)
+// and print `npusim info --config`. Swappable blocks declare an `impl:` key whose choices come
+// from a Registry, each implementation registering its own parameters where it is defined.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace YAML {
+class Node;  // yaml-cpp's; only schema.cpp and the loaders that read custom shapes include it
+}  // namespace YAML
+
+namespace npusim::config {
+
+/// A config error; the message already reads "file:line:col: error: key.path: what was expected".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One declared parameter.
+struct ParamDecl {
+  std::string name;                             ///< YAML key
+  std::string type;                             ///< int, float, bool, string, enum, bytes, frequency, bandwidth, time
+  std::string unit;                             ///< cycles, bytes, Hz, B/s, s, ... ("" for none)
+  std::string description;                      ///< one line
+  std::string default_text;                     ///< printed default ("" when required)
+  bool required = false;                        ///< no default
+  std::vector<std::string> choices;             ///< enum values
+  std::function<void(const YAML::Node&)> load;  ///< parse + assign; throws std::invalid_argument
+};
+
+class Section;
+/// Adds a section's parameters and children (called once to load, once to print).
+using Describe = std::function<void(Section&)>;
+
+/// One YAML mapping: its parameters and child mappings.
+class Section {
+ public:
+  /// `node`: the mapping being loaded, or nullptr when only describing (npusim info --config).
+  Section(std::string path, const YAML::Node* node) : path_(std::move(path)), node_(node) {}
+
+  /// Unsigned integer in [min, max]; `def` empty = required.
+  void integer(const char* name, uint32_t& field, const char* unit, const char* desc, std::optional<uint32_t> def,
+               uint32_t min = 0, uint32_t max = UINT32_MAX);
+  /// Real number in [min, max].
+  void real(const char* name, double& field, const char* unit, const char* desc, std::optional<double> def,
+            double min = -1e300, double max = 1e300);
+  void boolean(const char* name, bool& field, const char* desc, std::optional<bool> def);
+  void text(const char* name, std::string& field, const char* desc, std::optional<std::string> def);
+  /// One of `choices`.
+  void choice(const char* name, std::string& field, std::vector<std::string> choices, const char* desc,
+              std::optional<std::string> def);
+  /// A list of `choices` (e.g. dtypes: [i8, fp16]).
+  void choice_list(const char* name, std::vector<std::string>& field, std::vector<std::string> choices,
+                   const char* desc, std::optional<std::vector<std::string>> def);
+  /// Sizes: 512KiB, 64B, 4096.
+  void bytes(const char* name, uint64_t& field, const char* desc, std::optional<uint64_t> def, uint64_t min = 0,
+             uint64_t max = UINT64_MAX);
+  /// Frequencies: 1GHz, 700MHz.
+  void frequency(const char* name, double& field_hz, const char* desc, std::optional<double> def);
+  /// Bandwidths: 12.8GB/s.
+  void bandwidth(const char* name, double& field_bytes_per_s, const char* desc, std::optional<double> def);
+  /// Times: 45ns, 7.8us.
+  void time(const char* name, double& field_s, const char* desc, std::optional<double> def);
+  /// A list of numbers (e.g. trip temperatures), each in [min, max]; at least one element.
+  void real_list(const char* name, std::vector<double>& field, const char* unit, const char* desc,
+                 std::optional<std::vector<double>> def, double min = -1e300, double max = 1e300);
+  /// A parameter with its own YAML shape (e.g. a list of [name, value] rows): `type` and `def_text`
+  /// are what `npusim info --config` prints; `load` parses and assigns, throwing
+  /// std::invalid_argument with what was expected.
+  void custom(const char* name, const char* type, const char* unit, const char* desc,
+              std::optional<std::string> def_text, std::function<void(const YAML::Node&)> load);
+  /// A child mapping (absent in YAML = all defaults).
+  void child(const char* name, const char* desc, Describe describe);
+  /// A cross-field check run after loading; `check` throws std::invalid_argument with the message.
+  void check(std::function<void()> check) { checks_.push_back(std::move(check)); }
+
+  const std::string& path() const { return path_; }
+  /// The mapping being loaded (nullptr when describing).
+  const YAML::Node* node() const { return node_; }
+  const std::vector<ParamDecl>& params() const { return params_; }
+
+  /// Declared children, in order.
+  struct Child {
+    std::string name, description;
+    Describe describe;
+  };
+  const std::vector<Child>& children() const { return children_; }
+  const std::vector<std::function<void()>>& checks() const { return checks_; }
+
+ private:
+  void add(ParamDecl d);
+  std::string path_;
+  const YAML::Node* node_;
+  std::vector<ParamDecl> params_;
+  std::vector<Child> children_;
+  std::vector<std::function<void()>> checks_;
+};
+
+/// Implementations of one swappable block, selected by `impl:` in YAML. Each implementation
+/// registers itself, in the file that defines it, with its name, its parameters (declared on the
+/// block's config struct `Cfg`) and a factory for the block's interface `Model`:
+///
+///   static const bool registered = Registry<DramConfig, DramModel>::add({"simple", "...", params, make});
+template <class Cfg, class Model>
+class Registry {
+ public:
+  struct Entry {
+    std::string name;                                        ///< value of impl:
+    std::string description;                                 ///< one line
+    std::function<void(Section&, Cfg&)> params;              ///< its parameters
+    std::function<std::unique_ptr<Model>(const Cfg&)> make;  ///< builds the model
+  };
+  static bool add(Entry e) {
+    auto& v = entries();
+    v.push_back(std::move(e));
+    std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+    return true;
+  }
+  static const Entry* find(const std::string& name) {
+    for (const auto& e : entries())
+      if (e.name == name) return &e;
+    return nullptr;
+  }
+  static std::vector<std::string> names() {
+    std::vector<std::string> n;
+    for (const auto& e : entries()) n.push_back(e.name);
+    return n;
+  }
+  /// Builds the implementation `cfg.impl` names (the config loader has checked it exists).
+  static std::unique_ptr<Model> make(const Cfg& cfg) {
+    const Entry* e = find(cfg.impl);
+    if (!e) throw std::logic_error("no implementation '" + cfg.impl + "' registered");
+    return e->make(cfg);
+  }
+  static std::vector<Entry>& entries() {
+    static std::vector<Entry> v;  // function-local: safe to use during static initialisation
+    return v;
+  }
+};
+
+/// The `impl:` value of the mapping `s` is loading (`def` when absent or not a scalar).
+std::string impl_in_yaml(const Section& s, const std::string& def);
+
+/// Declares `impl:` in `s` (choices: the registered implementations) and the chosen
+/// implementation's parameters; when only describing, every implementation's parameters as
+/// children named "impl=<name>".
+template <class Cfg, class Model>
+void impl_choice(Section& s, Cfg& cfg, const char* desc, const std::string& def) {
+  using R = Registry<Cfg, Model>;
+  s.choice("impl", cfg.impl, R::names(), desc, def);
+  if (!s.node()) {
+    for (const auto& e : R::entries()) {
+      auto params = e.params;
+      s.child(("impl=" + e.name).c_str(), e.description.c_str(), [params, &cfg](Section& c) { params(c, cfg); });
+    }
+    return;
+  }
+  // Loading: add the chosen implementation's parameters. An unknown name is reported by the
+  // `impl` parameter itself; nothing is added then, so that is the only error.
+  if (const auto* e = R::find(impl_in_yaml(s, def))) e->params(s, cfg);
+}
+
+/// Loads `root` into the sections `describe` declares. `file` names the source in messages.
+void load(const Describe& describe, const YAML::Node& root, const std::string& file);
+
+/// Every parameter (impl alternatives included) as lines: path, type, unit, default, description.
+std::string describe_text(const Describe& describe);
+
+}  // namespace npusim::config

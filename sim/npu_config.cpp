@@ -1,0 +1,142 @@
+// The NPU config tree, its cross-block checks, loading and hashing.
+#include "sim/npu_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "base/units.h"
+
+namespace npusim::config {
+
+void describe_npu(Section& s, NpuConfig& c) {
+  s.text("name", c.name, "name of this NPU configuration", std::nullopt);
+  s.frequency("clock", c.clock_hz, "NPU clock frequency (all engines)", 1e9);
+  s.child("mxu", "systolic matrix unit", [&c](Section& m) { arch::describe_mxu(m, c.mxu); });
+  s.child("scratchpad", "scratchpad SRAM (inputs, weights, outputs)",
+          [&c](Section& m) { memory::describe_sram(m, c.spad, 512 * 1024); });
+  s.child("accumulator", "accumulator SRAM (i32/fp32 partial sums)",
+          [&c](Section& m) { memory::describe_sram(m, c.acc, 128 * 1024); });
+  s.child("dma", "DMA engines between DRAM and SRAM", [&c](Section& m) { memory::describe_dma(m, c.dma); });
+  s.child("dram", "external memory", [&c](Section& m) { memory::describe_dram(m, c.dram); });
+  s.child("vpu", "vector unit", [&c](Section& m) {
+    m.integer("lanes", c.vpu.lanes, "elements", "elements processed per cycle", 16, 1, 65536);
+    m.integer("latency", c.vpu.latency_cycles, "cycles", "pipeline latency per instruction", 4, 0, 10000);
+  });
+  s.child("queues", "engine instruction queues", [&c](Section& m) {
+    m.integer("depth", c.queues.depth, "entries", "instructions each engine's queue holds", 8, 1, 65536);
+  });
+  s.child("power", "energy per action and leakage (docs/power.md)",
+          [&c](Section& m) { arch::describe_power(m, c.power); });
+  s.child("thermal", "RC thermal network (docs/power.md)", [&c](Section& m) { arch::describe_thermal(m, c.thermal); });
+  s.child("dvfs", "operating points", [&c](Section& m) { arch::describe_dvfs(m, c.opps); });
+  s.child("governor", "thermal throttling", [&c](Section& m) { arch::describe_governor(m, c.governor); });
+  // Cross-block checks.
+  s.check([&c] {
+    if (c.opps.empty()) c.opps = {{c.clock_hz, c.power.v_nominal}};
+    if (std::abs(c.opps.front().hz - c.clock_hz) > 1e-6 * c.clock_hz)
+      throw std::invalid_argument("clock (" + frequency_text(c.clock_hz) +
+                                  ") must equal the first (fastest) of dvfs.operating_points (" +
+                                  frequency_text(c.opps.front().hz) + "): runs start there");
+    c.governor.opps = c.opps;
+  });
+  s.check([&c] {
+    if (c.spad.line_bytes != c.acc.line_bytes)
+      throw std::invalid_argument("scratchpad.line_bytes (" + std::to_string(c.spad.line_bytes) +
+                                  ") and accumulator.line_bytes (" + std::to_string(c.acc.line_bytes) +
+                                  ") must be equal: ISA line addresses use one line size");
+    if (c.acc.line_bytes < 4)
+      throw std::invalid_argument("accumulator.line_bytes must hold at least one 4-byte accumulator");
+    const uint64_t acc_row = uint64_t{c.mxu.cols} * 4;
+    if (c.acc.size_bytes < acc_row * c.mxu.rows)
+      throw std::invalid_argument("accumulator.size (" + bytes_text(c.acc.size_bytes) + ") cannot hold one " +
+                                  std::to_string(c.mxu.rows) + "x" + std::to_string(c.mxu.cols) + " i32 output tile (" +
+                                  bytes_text(acc_row * c.mxu.rows) + ")");
+  });
+}
+
+namespace {
+NpuConfig load_node(const YAML::Node& root, const std::string& name) {
+  NpuConfig c;
+  load([&c](Section& s) { describe_npu(s, c); }, root, name);
+  c.source = name;
+  return c;
+}
+}  // namespace
+
+NpuConfig load_npu_config(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(path + ": error: cannot open config file");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": error: invalid YAML: " + e.msg);
+  }
+  return load_node(root, path);
+}
+
+NpuConfig load_npu_config_text(const std::string& yaml, const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": error: invalid YAML: " + e.msg);
+  }
+  return load_node(root, name);
+}
+
+std::string npu_config_reference() {
+  NpuConfig c;
+  return describe_text([&c](Section& s) { describe_npu(s, c); });
+}
+
+std::string npu_config_summary(const NpuConfig& c) {
+  std::ostringstream os;
+  os << "name: " << c.name << "\nclock: " << frequency_text(c.clock_hz) << "\nmxu: {impl: " << c.mxu.impl
+     << ", rows: " << c.mxu.rows << ", cols: " << c.mxu.cols << ", dataflow: " << c.mxu.dataflow
+     << ", fold_overlap: " << (c.mxu.fold_overlap ? "true" : "false") << ", dtypes: [";
+  for (size_t i = 0; i < c.mxu.dtypes.size(); ++i) os << (i ? ", " : "") << c.mxu.dtypes[i];
+  os << "]}\n";
+  auto sram = [&](const char* n, const memory::SramConfig& s) {
+    os << n << ": {impl: " << s.impl << ", size: " << bytes_text(s.size_bytes) << ", line_bytes: " << s.line_bytes
+       << ", latency: " << s.latency_cycles;
+    if (s.impl == "banked")
+      os << ", banks: " << s.banks << ", bank_width: " << s.bank_width_bytes << ", ports: " << s.ports;
+    os << "}\n";
+  };
+  sram("scratchpad", c.spad);
+  sram("accumulator", c.acc);
+  os << "dma: {impl: " << c.dma.impl << ", channels: " << c.dma.channels << ", burst_bytes: " << c.dma.burst_bytes
+     << ", outstanding: " << c.dma.outstanding << ", setup: " << c.dma.setup_cycles << "}\n";
+  const auto& d = c.dram;
+  os << "dram: {impl: " << d.impl;
+  if (d.impl == "simple")
+    os << ", latency: " << time_text(d.latency_s) << ", bandwidth: " << bandwidth_text(d.bandwidth);
+  else
+    os << ", channels: " << d.channels << ", banks: " << d.banks << ", bus_bits: " << d.bus_bits
+       << ", data_rate: " << d.data_rate_mtps << ", row_bytes: " << d.row_bytes
+       << ", interleave: " << d.interleave_bytes << ", tRCD: " << time_text(d.t_rcd_s)
+       << ", tCL: " << time_text(d.t_cl_s) << ", tRP: " << time_text(d.t_rp_s) << ", tREFI: " << time_text(d.t_refi_s)
+       << ", tRFC: " << time_text(d.t_rfc_s);
+  os << "}\nvpu: {lanes: " << c.vpu.lanes << ", latency: " << c.vpu.latency_cycles
+     << "}\nqueues: {depth: " << c.queues.depth << "}\n";
+  return os.str();
+}
+
+uint64_t NpuConfig::hash() const {
+  // FNV-1a 64 over the canonical summary: equal effective configs hash equal, whatever the file layout.
+  const std::string s = npu_config_summary(*this);
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+}  // namespace npusim::config

@@ -1,0 +1,63 @@
+// The whole NPU configuration: what `configs/*.yaml` holds. Each block declares its own
+// parameters (describe_* next to its model); this file wires them into one tree and adds the
+// cross-block checks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "arch/governor.h"
+#include "arch/mxu_timing.h"
+#include "arch/power.h"
+#include "arch/thermal.h"
+#include "base/schema.h"
+#include "memory/dma.h"
+#include "memory/dram.h"
+#include "memory/sram.h"
+
+namespace npusim::config {
+
+struct VpuConfig {
+  uint32_t lanes = 16;          ///< elements per cycle
+  uint32_t latency_cycles = 4;  ///< pipeline depth added to every instruction
+};
+
+struct QueueConfig {
+  uint32_t depth = 8;  ///< entries in each engine's instruction queue
+};
+
+struct NpuConfig {
+  std::string name;                        ///< human name of the part
+  double clock_hz = 1e9;                   ///< NPU clock
+  arch::MxuConfig mxu;                     ///< systolic array
+  memory::SramConfig spad;                 ///< scratchpad
+  memory::SramConfig acc;                  ///< accumulator
+  memory::DmaConfig dma;                   ///< DMA engines
+  memory::DramConfig dram;                 ///< external memory
+  VpuConfig vpu;                           ///< vector unit
+  QueueConfig queues;                      ///< engine queues
+  arch::PowerConfig power;                 ///< energy per action and leakage
+  arch::ThermalConfig thermal;             ///< RC network
+  std::vector<arch::OperatingPoint> opps;  ///< DVFS table, fastest first (first = clock)
+  arch::GovernorConfig governor;           ///< throttling
+  std::string source;                      ///< file it was loaded from
+  /// FNV-1a hash of the parameters that shape execution (what `.target hash=` and CONFIG_HASH
+  /// refer to); power, thermal and DVFS parameters are not part of it.
+  uint64_t hash() const;
+};
+
+/// Declares the whole tree, bound to `c`.
+void describe_npu(Section& s, NpuConfig& c);
+
+/// Loads and checks a YAML file. Throws ConfigError ("file:line:col: error: ...").
+NpuConfig load_npu_config(const std::string& path);
+/// Same from text (for tests); `name` is used in messages.
+NpuConfig load_npu_config_text(const std::string& yaml, const std::string& name);
+
+/// `npusim info --config`: every parameter with type, unit, default and description.
+std::string npu_config_reference();
+
+/// Effective values as YAML-ish text (for stats and reproducibility).
+std::string npu_config_summary(const NpuConfig& c);
+
+}  // namespace npusim::config

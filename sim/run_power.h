@@ -1,0 +1,56 @@
+// The power and temperature of one simulated run (DESIGN section 5). A run's action counts
+// (RunResult::activity) become energy with arch::EnergyModel; power heats the RC network
+// (arch::ThermalNetwork), whose temperature sets leakage. Long runs under a governor build on this
+// (tools/longrun/long_run.h).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "arch/governor.h"
+#include "arch/power.h"
+#include "arch/thermal.h"
+#include "sim/npu_config.h"
+#include "sim/simulator.h"
+
+namespace npusim {
+
+/// Feeds (duration, energy) chunks into a thermal network, one constant-power step of the
+/// network's step per step_s of simulated time; a partial last step deposits its energy as a full
+/// step at the average power (energy is conserved).
+class ThermalIntegrator {
+ public:
+  explicit ThermalIntegrator(arch::ThermalNetwork& net) : net_(net) {}
+  void feed(double seconds, double joules);
+  void flush();
+
+ private:
+  arch::ThermalNetwork& net_;
+  double pending_s_ = 0, pending_j_ = 0;
+};
+
+/// Energy and power of one run.
+struct PowerReport {
+  arch::Energy energy{};                                   ///< joules by component, leakage included
+  double seconds = 0;                                      ///< run time
+  double avg_w = 0, peak_w = 0, window_s = 0;              ///< average; peak over windows of window_s
+  double volts = 0, hz = 0;                                ///< operating point
+  double t_start_c = 0, t_end_c = 0, t_max_c = 0;          ///< heat-node temperature
+  std::vector<std::pair<std::string, double>> operator_j;  ///< per DEBUG marker (dynamic + clock + leakage share)
+};
+
+/// The power of run `r` at its configured clock and the first operating point's voltage, starting
+/// from the network's current state (ambient for a fresh network).
+PowerReport power_of_run(const config::NpuConfig& cfg, const RunResult& r, arch::ThermalNetwork& net);
+std::string power_json(const PowerReport& p);
+
+/// Dynamic energy of `a` plus the clock over `seconds` at `hz` and `volts`.
+arch::Energy dynamic_with_clock(const arch::EnergyModel& m, arch::Activity a, double seconds, double hz, double volts);
+/// Adds `e` to `to`, component by component.
+void add_energy(arch::Energy& to, const arch::Energy& e);
+/// Joules by component and their total as a JSON object.
+std::string energy_json(const arch::Energy& e);
+
+}  // namespace npusim

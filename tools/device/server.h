@@ -1,0 +1,31 @@
+// `npusim serve`: the device behind a UNIX socket (include/npusim/wire.h, docs/wire-protocol.md),
+// shared by any number of clients, with host memory shared as memfds; and register traces:
+// `--record` logs every register access (and the memory a job sees when its doorbell is rung) so
+// `npusim replay` can run the same session again and check every read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/npu_config.h"
+#include "tools/device/device.h"
+
+namespace npusim::device {
+
+struct ServeOptions {
+  std::string socket_path;             ///< where to listen
+  std::string record_path;             ///< register trace to write ("" none)
+  bool exit_when_idle = false;         ///< stop when the last client has gone (tests, CI)
+  std::vector<ScheduledFault> faults;  ///< armed by the device itself at their jobs (--fault)
+};
+
+/// Serves until SIGINT/SIGTERM (or, with exit_when_idle, the last client leaves). Returns 0.
+int serve(const config::NpuConfig& cfg, const ServeOptions& opts);
+
+/// Replays a register trace against a fresh device; returns 0 when every recorded read matches,
+/// else prints the first difference (file:line) and returns 1. A malformed line, or buffers over
+/// `max_memory_bytes` in all, throws std::runtime_error naming file:line.
+int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t max_memory_bytes = uint64_t{16} << 30);
+
+}  // namespace npusim::device

@@ -1,0 +1,292 @@
+// Long runs: back-to-back inferences under the thermal network and the governor (see long_run.h).
+#include "tools/longrun/long_run.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "base/text.h"
+#include "isa/diag.h"
+
+namespace npusim {
+namespace {
+constexpr size_t kLeak = static_cast<size_t>(arch::Component::Leakage);
+
+std::string num(double v) {  // this output's precision
+  return format_g(v, 6);
+}
+}  // namespace
+
+InferenceProfile profile_of(const RunResult& r, double hz) {
+  InferenceProfile p;
+  p.hz = hz;
+  p.seconds = r.seconds;
+  p.slices.assign(kProfileSlices, {});
+  const auto& bins = r.activity.bins();
+  const double w = r.activity.bin_seconds(), slice = r.seconds / kProfileSlices;
+  for (size_t b = 0; b < bins.size(); ++b) {  // spread each bin over the slices it overlaps
+    const double lo = static_cast<double>(b) * w, hi = std::min(r.seconds, lo + w);
+    if (hi <= lo || slice <= 0) {
+      p.slices.back() += bins[b];
+      continue;
+    }
+    for (auto k = static_cast<size_t>(lo / slice); k < kProfileSlices && static_cast<double>(k) * slice < hi; ++k) {
+      const double a = std::max(lo, static_cast<double>(k) * slice),
+                   z = std::min(hi, static_cast<double>(k + 1) * slice);
+      if (z > a) p.slices[k] += bins[b].scaled((z - a) / (hi - lo));
+    }
+  }
+  return p;
+}
+
+InferenceProfile profile_in_child(const config::NpuConfig& cfg, const isa::Program& prog,
+                                  const std::map<std::string, std::vector<uint8_t>>& inputs, double hz) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {  // child: one simulation, the profile (or the fault) down the pipe
+    ::close(fds[0]);
+    config::NpuConfig c = cfg;
+    c.clock_hz = hz;
+    RunOptions o;
+    o.timing_only = true;
+    std::string msg;
+    std::vector<double> out;
+    try {
+      const RunResult r = simulate(c, prog, inputs, o);
+      if (!r.ok) {
+        msg = r.fault_message;
+      } else {
+        const InferenceProfile p = profile_of(r, hz);
+        out.push_back(p.seconds);
+        for (const auto& a : p.slices)
+          out.insert(out.end(), {a.macs_int, a.macs_float, a.vpu_ops, a.instructions, a.spad_bytes, a.acc_bytes,
+                                 a.dram_bytes, a.cycles});
+      }
+    } catch (const std::exception& e) {
+      msg = e.what();
+    }
+    const uint64_t n = out.size(), m = msg.size();
+    auto put = [&](const void* d, size_t len) {
+      const char* p = static_cast<const char*>(d);
+      while (len > 0) {
+        const ssize_t k = ::write(fds[1], p, len);
+        if (k <= 0) ::_exit(3);
+        p += k, len -= static_cast<size_t>(k);
+      }
+    };
+    put(&n, 8);
+    put(out.data(), n * 8);
+    put(&m, 8);
+    put(msg.data(), m);
+    ::close(fds[1]);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  auto get = [&](void* d, size_t len) {
+    char* p = static_cast<char*>(d);
+    while (len > 0) {
+      const ssize_t k = ::read(fds[0], p, len);
+      if (k <= 0) throw std::runtime_error("profiling child ended early");
+      p += k, len -= static_cast<size_t>(k);
+    }
+  };
+  uint64_t n = 0, m = 0;
+  std::vector<double> in;
+  std::string msg;
+  try {
+    get(&n, 8);
+    in.resize(n);
+    get(in.data(), n * 8);
+    get(&m, 8);
+    msg.resize(m);
+    get(msg.data(), m);
+  } catch (...) {
+    ::close(fds[0]);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
+  ::close(fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  if (!msg.empty()) throw isa::InputError("profiling at " + num(hz / 1e6) + " MHz: " + msg);
+  if (in.size() != 1 + 8 * kProfileSlices) throw std::runtime_error("profiling child sent a malformed profile");
+  InferenceProfile p;
+  p.hz = hz;
+  p.seconds = in[0];
+  for (size_t k = 0; k < kProfileSlices; ++k) {
+    const double* v = &in[1 + 8 * k];
+    arch::Activity a;
+    a.macs_int = v[0], a.macs_float = v[1], a.vpu_ops = v[2], a.instructions = v[3];
+    a.spad_bytes = v[4], a.acc_bytes = v[5], a.dram_bytes = v[6], a.cycles = v[7];
+    p.slices.push_back(a);
+  }
+  return p;
+}
+
+LongRunResult run_long(const config::NpuConfig& cfg, const std::function<InferenceProfile(double)>& profile,
+                       const LongRunOptions& opts) {
+  if (opts.repeat == 0 && !(opts.duration_s > 0))
+    throw std::invalid_argument("a long run needs a repeat count or a duration");
+  const arch::EnergyModel model(cfg.power);
+  arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
+  ThermalIntegrator heat(net);
+  const auto gov = arch::make_governor(cfg.governor);
+  arch::Setting set = gov->initial();
+  std::map<double, InferenceProfile> cache;
+  LongRunResult r;
+  auto prof = [&](double hz) -> const InferenceProfile& {
+    auto it = cache.find(hz);
+    if (it == cache.end()) {
+      it = cache.emplace(hz, profile(hz)).first;
+      r.simulated_hz.push_back(hz);
+      if (!(it->second.seconds > 0)) throw std::invalid_argument("the program takes no time");
+    }
+    return it->second;
+  };
+  const double sample_s =
+      opts.sample_s > 0
+          ? opts.sample_s
+          : std::max(cfg.thermal.step_s,
+                     (opts.duration_s > 0 ? opts.duration_s : opts.repeat * prof(set.hz).seconds * 1.5) / 20000);
+  double t = 0, next_poll = cfg.governor.poll_s, next_sample = sample_s, inf_start = 0, progress = 0;
+  PowerSample acc;  // integrals over the current sample interval
+  double acc_s = 0;
+  r.max_temp_c = net.max_temperature();
+  const auto done = [&] {
+    return (opts.repeat && r.inferences >= opts.repeat) || (opts.duration_s > 0 && t >= opts.duration_s - 1e-15);
+  };
+  while (!done()) {
+    const InferenceProfile& p = prof(set.hz);
+    const double slice_s = p.seconds / kProfileSlices;
+    // The slice progress lies in (a hair of rounding past a slice edge counts as the next slice).
+    const auto k = std::min(kProfileSlices - 1, static_cast<size_t>(progress * kProfileSlices + 1e-9));
+    const double slice_end = static_cast<double>(k + 1) / kProfileSlices;
+    // Advance to the nearest of: the end of this slice, the next poll, the next sample, the end.
+    double dt = (slice_end - progress) * p.seconds;
+    dt = std::min({dt, next_poll - t, next_sample - t});
+    if (opts.duration_s > 0) dt = std::min(dt, opts.duration_s - t);
+    dt = std::max(dt, 0.0);
+    if (slice_end - progress < 1e-12) progress = slice_end;  // rounding: finish the slice
+    const double frac = slice_s > 0 ? dt / slice_s : 0;
+    const arch::Energy e = dynamic_with_clock(model, p.slices[k].scaled(frac), dt, set.hz, set.volts);
+    const double leak_w = model.leakage_w(set.volts, net.heat_node_temperature());
+    add_energy(r.energy, e);
+    r.energy[kLeak] += leak_w * dt;
+    heat.feed(dt, arch::total(e) + leak_w * dt);
+    acc.power_w += arch::total(e) + leak_w * dt;
+    acc.heat_c += net.heat_node_temperature() * dt;
+    acc.max_c += net.max_temperature() * dt;
+    acc.hz += set.hz * dt;
+    acc.volts += set.volts * dt;
+    acc_s += dt;
+    t += dt;
+    progress += dt / p.seconds;
+    r.max_temp_c = std::max(r.max_temp_c, net.max_temperature());
+    if (progress >= 1 - 1e-12) {  // an inference completed; the next starts at once
+      r.latencies_s.push_back(t - inf_start);
+      ++r.inferences;
+      inf_start = t;
+      progress = 0;
+    }
+    if (t >= next_sample - 1e-15 || done()) {
+      if (acc_s > 0) {
+        PowerSample s{
+            t,         acc.power_w / acc_s, acc.heat_c / acc_s, acc.max_c / acc_s, acc.hz / acc_s, acc.volts / acc_s,
+            set.level, r.inferences};
+        r.samples.push_back(s);
+      }
+      acc = {};
+      acc_s = 0;
+      next_sample += sample_s;
+    }
+    if (t >= next_poll - 1e-15) {
+      next_poll += cfg.governor.poll_s;
+      const double hottest = net.max_temperature();
+      if (hottest >= cfg.governor.critical_c) {
+        r.critical = true;
+        r.fault = "THERMAL_CRITICAL: " + num(hottest) + " C at t = " + num(t) + " s reaches governor.critical (" +
+                  num(cfg.governor.critical_c) + " C); the device stopped after " + std::to_string(r.inferences) +
+                  " inferences";
+        break;
+      }
+      const arch::Setting next = gov->poll(hottest, set);
+      if (next.hz != set.hz || next.volts != set.volts) r.events.push_back({t, hottest, set.hz, next.hz});
+      set = next;
+    }
+  }
+  heat.flush();
+  r.seconds = t;
+  return r;
+}
+
+namespace {
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size()))) - 1;
+  return v[std::min(v.size() - 1, i)];
+}
+}  // namespace
+
+std::string long_run_json(const LongRunResult& r) {
+  const auto& l = r.latencies_s;
+  std::string s = "{\"inferences\": " + std::to_string(r.inferences) + ", \"simulated_s\": " + num(r.seconds) +
+                  ", \"energy_j\": " + energy_json(r.energy) + ", \"energy_per_inference_j\": " +
+                  num(r.inferences ? arch::total(r.energy) / static_cast<double>(r.inferences) : 0) +
+                  ", \"average_w\": " + num(r.seconds > 0 ? arch::total(r.energy) / r.seconds : 0) +
+                  ", \"max_temperature_c\": " + num(r.max_temp_c) +
+                  ", \"latency_s\": {\"first\": " + num(l.empty() ? 0 : l.front()) +
+                  ", \"last\": " + num(l.empty() ? 0 : l.back()) +
+                  ", \"min\": " + num(l.empty() ? 0 : *std::min_element(l.begin(), l.end())) +
+                  ", \"p50\": " + num(percentile(l, 0.5)) + ", \"p99\": " + num(percentile(l, 0.99)) +
+                  ", \"max\": " + num(l.empty() ? 0 : *std::max_element(l.begin(), l.end())) +
+                  "}, \"throttle_events\": [";
+  for (size_t i = 0; i < r.events.size(); ++i)
+    s += std::string(i ? ", " : "") + "{\"t_s\": " + num(r.events[i].t_s) +
+         ", \"temperature_c\": " + num(r.events[i].temp_c) + ", \"from_hz\": " + num(r.events[i].from_hz) +
+         ", \"to_hz\": " + num(r.events[i].to_hz) + "}";
+  s += "], \"simulated_clocks_hz\": [";
+  for (size_t i = 0; i < r.simulated_hz.size(); ++i) s += std::string(i ? ", " : "") + num(r.simulated_hz[i]);
+  s += "], \"critical\": " + std::string(r.critical ? "true" : "false");
+  if (r.critical) s += ", \"fault\": " + json_string(r.fault);
+  return s + "}";
+}
+
+std::string long_run_csv(const LongRunResult& r) {
+  std::ostringstream os;
+  os << "time_s,power_w,heat_node_c,max_node_c,clock_mhz,volts,throttle_level,inferences\n";
+  for (const auto& s : r.samples)
+    os << num(s.t_s) << "," << num(s.power_w) << "," << num(s.heat_c) << "," << num(s.max_c) << "," << num(s.hz / 1e6)
+       << "," << num(s.volts) << "," << s.level << "," << s.inferences << "\n";
+  return os.str();
+}
+
+std::string long_run_trace(const LongRunResult& r) {
+  std::ostringstream os;
+  os << "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n"
+     << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim long run\"}}";
+  for (const auto& s : r.samples) {
+    const std::string ts = num(s.t_s * 1e6);
+    os << ",\n{\"ph\": \"C\", \"pid\": 1, \"name\": \"power (W)\", \"ts\": " << ts
+       << ", \"args\": {\"W\": " << num(s.power_w) << "}}"
+       << ",\n{\"ph\": \"C\", \"pid\": 1, \"name\": \"temperature (C)\", \"ts\": " << ts
+       << ", \"args\": {\"heat node\": " << num(s.heat_c) << ", \"hottest\": " << num(s.max_c) << "}}"
+       << ",\n{\"ph\": \"C\", \"pid\": 1, \"name\": \"clock (MHz)\", \"ts\": " << ts
+       << ", \"args\": {\"MHz\": " << num(s.hz / 1e6) << "}}";
+  }
+  for (const auto& e : r.events)
+    os << ",\n{\"ph\": \"i\", \"pid\": 1, \"tid\": 1, \"s\": \"g\", \"name\": \"throttle " << num(e.from_hz / 1e6)
+       << " -> " << num(e.to_hz / 1e6) << " MHz\", \"ts\": " << num(e.t_s * 1e6) << "}";
+  os << "\n]}\n";
+  return os.str();
+}
+
+}  // namespace npusim

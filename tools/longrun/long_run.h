@@ -1,0 +1,74 @@
+// Long runs (`npusim run --repeat N | --duration T`): power, temperature and throttling over
+// minutes of simulated time. They reuse per-program timing: the program is simulated once per
+// clock frequency the governor visits (each in a child process, SystemC allowing one simulation
+// per process), giving its latency and its activity profile in 64 equal slices of progress; the
+// run then advances progress through those slices at the current frequency, so minutes of
+// simulated time cost milliseconds. This is exact while the program's timing does not depend on
+// state carried between runs (it does not: every run starts from the same memories and empty
+// queues) and a frequency change mid-run takes effect at once for the rest of the run.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "arch/governor.h"
+#include "sim/run_power.h"
+
+namespace npusim {
+
+/// A program's timing and activity at one clock: latency and action counts in equal slices of
+/// progress.
+struct InferenceProfile {
+  double hz = 0;                       ///< clock it was simulated at
+  double seconds = 0;                  ///< latency
+  std::vector<arch::Activity> slices;  ///< counts per 1/slices.size() of progress (cycles excluded)
+};
+inline constexpr size_t kProfileSlices = 64;
+InferenceProfile profile_of(const RunResult& r, double hz);
+
+/// Simulates `prog` (timing only) at clock `hz` in a child process and returns its profile.
+/// Throws isa::InputError when the run faults.
+InferenceProfile profile_in_child(const config::NpuConfig& cfg, const isa::Program& prog,
+                                  const std::map<std::string, std::vector<uint8_t>>& inputs, double hz);
+
+struct LongRunOptions {
+  uint64_t repeat = 0;    ///< inferences to run (0: until duration)
+  double duration_s = 0;  ///< simulated time to run (0: until repeat)
+  double sample_s = 0;    ///< time-series interval (0: the thermal step, at most 20000 rows)
+};
+
+/// One row of the time series.
+struct PowerSample {
+  double t_s = 0, power_w = 0, heat_c = 0, max_c = 0, hz = 0, volts = 0;  ///< averages over the interval
+  int level = 0;                                                          ///< governor level at its end
+  uint64_t inferences = 0;                                                ///< completed so far
+};
+
+struct ThrottleEvent {
+  double t_s = 0, temp_c = 0, from_hz = 0, to_hz = 0;  ///< when, at what temperature, clock change
+};
+
+struct LongRunResult {
+  uint64_t inferences = 0;            ///< completed
+  double seconds = 0;                 ///< simulated
+  arch::Energy energy{};              ///< joules by component
+  std::vector<double> latencies_s;    ///< per completed inference
+  std::vector<ThrottleEvent> events;  ///< clock changes
+  std::vector<PowerSample> samples;   ///< time series
+  double max_temp_c = 0;              ///< hottest node, whole run
+  bool critical = false;              ///< THERMAL_CRITICAL fault
+  std::string fault;                  ///< its message
+  std::vector<double> simulated_hz;   ///< clocks profiled (one simulation each)
+};
+
+/// Runs back to back under the governor. `profile(hz)` returns the program's profile at a clock.
+LongRunResult run_long(const config::NpuConfig& cfg, const std::function<InferenceProfile(double hz)>& profile,
+                       const LongRunOptions& opts);
+std::string long_run_json(const LongRunResult& r);
+std::string long_run_csv(const LongRunResult& r);
+/// Chrome trace with counter tracks for power, temperature and clock.
+std::string long_run_trace(const LongRunResult& r);
+
+}  // namespace npusim

@@ -1,0 +1,227 @@
+#include "tools/workload/workload.h"
+
+#include <Eigen/Core>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include "arch/functional.h"
+#include "arch/thermal.h"
+#include "compiler/graph.h"
+#include "compiler/host_kernels.h"
+#include "isa/assembler.h"
+#include "isa/diag.h"
+#include "isa/npub.h"
+#include "sim/run_power.h"
+#include "tools/topology/topology.h"
+
+namespace npusim {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+compiler::TargetInfo target_info(const config::NpuConfig& c) {
+  compiler::TargetInfo t;
+  t.line_bytes = c.spad.line_bytes;
+  t.mxu_rows = c.mxu.rows;
+  t.mxu_cols = c.mxu.cols;
+  t.spad_bytes = c.spad.size_bytes;
+  t.acc_bytes = c.acc.size_bytes;
+  t.mxu_dtypes = c.mxu.dtypes;
+  return t;
+}
+
+std::string path_beside(const std::string& from, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(from).parent_path() / path).lexically_normal().string();
+}
+
+isa::Program load_program(const std::string& path) {
+  if (ends_with(path, ".npus")) return isa::assemble_file(path).program;
+  return isa::load_npub_file(path);
+}
+
+RunResult timing_run(const config::NpuConfig& cfg, const isa::Program& prog, bool engine_spans) {
+  std::map<std::string, std::vector<uint8_t>> in;
+  for (const auto& io : prog.io) {
+    if (prog.regions[io.region].role != isa::RegionRole::Input) continue;
+    uint64_t bytes = isa::tensor_type_bytes(io.dtype);
+    for (int k = 0; k < io.rank; ++k) bytes *= io.dims[k];
+    in[io.name].assign(bytes, 0);
+  }
+  RunOptions o;
+  o.timing_only = true;
+  o.engine_spans = engine_spans;
+  RunResult r = simulate(cfg, prog, in, o);
+  if (!r.ok) throw isa::InputError("the program faults: " + r.fault_message);
+  return r;
+}
+
+Evaluation evaluate(const config::NpuConfig& cfg, const std::string& workload, const EvalOptions& o) {
+  Evaluation e;
+  const double pes = static_cast<double>(cfg.mxu.rows) * cfg.mxu.cols;
+  if (ends_with(workload, ".csv")) {
+    e.kind = "topology";
+    topology::LayerMemory mem = topology::memory_of(cfg);
+    mem.ideal = o.ideal_memory;
+    const auto rs = topology::run_layers(cfg, mem, topology::load_topology(workload));
+    for (const auto& r : rs)
+      e.cycles += r.total_cycles, e.seconds += r.seconds, e.energy_j += r.energy_j, e.macs += r.macs,
+          e.dram_bytes += r.dram_bytes;
+    e.layers = static_cast<uint32_t>(rs.size());
+  } else {
+    isa::Program prog;
+    if (ends_with(workload, ".onnx")) {
+      e.kind = "onnx";
+      compiler::CompileOptions co;
+      co.precision = o.precision;
+      prog = compiler::compile(compiler::import_onnx(workload), target_info(cfg), co).program;
+    } else if (ends_with(workload, ".npub") || ends_with(workload, ".npus")) {
+      e.kind = "program";
+      prog = load_program(workload);
+    } else {
+      throw isa::InputError(workload + ": unknown workload kind (expected .onnx, .npub, .npus or a topology .csv)");
+    }
+    const RunResult r = timing_run(cfg, prog);
+    arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
+    const PowerReport p = power_of_run(cfg, r, net);
+    e.cycles = r.total_cycles, e.seconds = r.seconds, e.energy_j = arch::total(p.energy), e.macs = r.macs;
+    e.dram_bytes = r.dram.bytes_read + r.dram.bytes_written;
+    e.layers = static_cast<uint32_t>(r.marker_cycles.size());
+  }
+  e.average_power_w = e.seconds > 0 ? e.energy_j / e.seconds : 0;
+  e.utilization = e.cycles ? static_cast<double>(e.macs) / (static_cast<double>(e.cycles) * pes) : 0;
+  return e;
+}
+
+uint16_t to_device(float v, isa::TensorType t) {
+  return t == isa::TensorType::FP16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v))
+                                    : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
+}
+
+float from_device(uint16_t b, isa::TensorType t) {
+  return t == isa::TensorType::FP16 ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(b))
+                                    : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(b));
+}
+
+std::vector<uint64_t> model_shape(const isa::IoTensor& io, bool nhwc) {
+  std::vector<uint64_t> d(io.dims.begin(), io.dims.begin() + io.rank);
+  if (nhwc) d = {d[0], d[3], d[1], d[2]};
+  return d;
+}
+
+uint64_t nhwc_index(uint64_t i, const std::vector<uint64_t>& nchw) {
+  const uint64_t C = nchw[1], H = nchw[2], W = nchw[3];
+  const uint64_t x = i % W, y = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
+  return ((n * H + y) * W + x) * C + c;
+}
+
+const isa::IoTensor& io_entry(const isa::Program& p, const std::string& name) {
+  for (const auto& io : p.io)
+    if (io.name == name) return io;
+  throw std::logic_error("no IO entry " + name);
+}
+
+std::vector<uint8_t> host_to_device_elements(const compiler::IoBinding& b, const isa::IoTensor& io, const NpyArray& arr,
+                                             const std::string& where) {
+  const auto shape = model_shape(io, b.nhwc);
+  if (arr.shape != shape) {
+    std::string want;
+    for (uint64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
+    throw isa::InputError(where + ": shape does not match input '" + b.onnx_name + "' (expected [" + want + "])");
+  }
+  const bool is_float = io.dtype == isa::TensorType::FP16 || io.dtype == isa::TensorType::BF16;
+  if (!is_float) {  // integers: exactly the model's type
+    if (arr.descr != npy_descr(io.dtype))
+      throw isa::InputError(where + ": dtype '" + arr.descr + "' for input '" + b.onnx_name + "' (expected '" +
+                            npy_descr(io.dtype) + "')");
+    return arr.data;
+  }
+  if (arr.descr != "<f4" && arr.descr != "<f2")
+    throw isa::InputError(where + ": dtype '" + arr.descr + "' for input '" + b.onnx_name +
+                          "' (expected float32 '<f4' or float16 '<f2')");
+  const size_t count = arr.data.size() / (arr.descr == "<f4" ? 4 : 2);
+  std::vector<uint8_t> out(2 * count);
+  for (size_t i = 0; i < count; ++i) {
+    float v;
+    if (arr.descr == "<f4")
+      std::memcpy(&v, &arr.data[4 * i], 4);
+    else
+      v = from_device(static_cast<uint16_t>(arr.data[2 * i] | (arr.data[2 * i + 1] << 8)), isa::TensorType::FP16);
+    const uint16_t h = to_device(v, io.dtype);
+    out[2 * i] = static_cast<uint8_t>(h);
+    out[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+  }
+  return out;
+}
+
+std::vector<uint8_t> to_device_layout(const compiler::IoBinding& b, const isa::IoTensor& io,
+                                      const std::vector<uint8_t>& model_order) {
+  if (!b.nhwc) return model_order;
+  const unsigned es = isa::tensor_type_bytes(io.dtype);
+  const auto shape = model_shape(io, true);
+  std::vector<uint8_t> bytes(model_order.size());
+  for (uint64_t i = 0; i < model_order.size() / es; ++i)
+    std::memcpy(&bytes[es * nhwc_index(i, shape)], &model_order[es * i], es);  // NCHW → NHWC
+  return bytes;
+}
+
+NpyArray device_to_host(const compiler::IoBinding& b, const isa::IoTensor& io, const std::vector<uint8_t>& dev) {
+  const unsigned es = isa::tensor_type_bytes(io.dtype);
+  const bool is_float = io.dtype == isa::TensorType::FP16 || io.dtype == isa::TensorType::BF16;
+  NpyArray arr{is_float ? "<f4" : npy_descr(io.dtype), model_shape(io, b.nhwc),
+               std::vector<uint8_t>(dev.size() / es * (is_float ? 4 : es))};
+  for (size_t i = 0; i < dev.size() / es; ++i) {
+    const uint64_t j = b.nhwc ? nhwc_index(i, arr.shape) : i;  // NHWC → NCHW on the way out
+    if (!is_float) {
+      std::memcpy(&arr.data[es * i], &dev[es * j], es);
+      continue;
+    }
+    const float v = from_device(static_cast<uint16_t>(dev[2 * j] | (dev[2 * j + 1] << 8)), io.dtype);
+    std::memcpy(&arr.data[4 * i], &v, 4);
+  }
+  return arr;
+}
+
+std::function<void(uint32_t, arch::Memories&)> host_fallback(const compiler::CompiledModel& m) {
+  // The program raises irq kHostIrqBase + i for host operator i.
+  return [&m](uint32_t code, arch::Memories& mem) {
+    if (code < compiler::kHostIrqBase || code - compiler::kHostIrqBase >= m.host_ops.size()) return;
+    compiler::run_host_op(m.host_ops[code - compiler::kHostIrqBase], mem.regions);
+  };
+}
+
+ModelRun run_model(const config::NpuConfig& cfg, const compiler::CompiledModel& m,
+                   const std::map<std::string, NpyArray>& inputs, RunOptions opts) {
+  std::map<std::string, std::vector<uint8_t>> dev;
+  for (const auto& b : m.inputs) {
+    auto it = inputs.find(b.onnx_name);
+    if (it == inputs.end()) it = inputs.find(b.io_name);
+    if (it == inputs.end()) throw isa::InputError("no data for input '" + b.onnx_name + "'");
+    const isa::IoTensor& io = io_entry(m.program, b.io_name);
+    dev[b.io_name] = to_device_layout(b, io, host_to_device_elements(b, io, it->second, "input '" + b.onnx_name + "'"));
+  }
+  for (const auto& [name, arr] : inputs) {
+    bool known = false;
+    for (const auto& b : m.inputs) known = known || name == b.onnx_name || name == b.io_name;
+    if (!known) throw isa::InputError("the model has no input '" + name + "'");
+  }
+  opts.irq_handler = host_fallback(m);
+  ModelRun out;
+  out.run = simulate(cfg, m.program, dev, opts);
+  if (out.run.ok && !opts.timing_only)
+    for (const auto& b : m.outputs)
+      out.outputs[b.onnx_name] = device_to_host(b, io_entry(m.program, b.io_name), out.run.outputs.at(b.io_name));
+  return out;
+}
+
+double mxu_area_cells(uint32_t rows, uint32_t cols) {
+  const double r = rows, c = cols;
+  return 1058.09375 * r * c + 1082.0625 * (r + c) - 164;
+}
+
+}  // namespace npusim
