@@ -101,28 +101,37 @@ void describe_governor(config::Section& s, GovernorConfig& c) {
 }
 
 void describe_dvfs(config::Section& s, std::vector<OperatingPoint>& opps) {
-  s.custom("operating_points", "list of [MHz, V]", "MHz, V",
-           "DVFS table, fastest first; the config's clock must be the first entry (empty: the clock at "
-           "power.v_nominal only)",
-           std::string("[]"), [&opps](const YAML::Node& n) {
-             if (!n.IsSequence()) throw std::invalid_argument("expected a list of [MHz, V] pairs");
-             std::vector<OperatingPoint> v;
-             for (const auto& e : n) {
-               if (!e.IsSequence() || e.size() != 2 || !e[0].IsScalar() || !e[1].IsScalar())
-                 throw std::invalid_argument("expected [MHz, V] pairs such as [1000, 0.85]");
-               char* end1 = nullptr;
-               char* end2 = nullptr;
-               const double mhz = std::strtod(e[0].Scalar().c_str(), &end1);
-               const double volts = std::strtod(e[1].Scalar().c_str(), &end2);
-               if (*end1 || *end2 || !(mhz > 0) || !(volts > 0) || !std::isfinite(mhz) || !std::isfinite(volts))
-                 throw std::invalid_argument("expected positive [MHz, V] pairs, got [" + e[0].Scalar() + ", " +
-                                             e[1].Scalar() + "]");
-               if (!v.empty() && mhz >= v.back().hz / 1e6)
-                 throw std::invalid_argument("operating points must be listed fastest first, strictly descending");
-               v.push_back({mhz * 1e6, volts});
-             }
-             opps = v;
-           });
+  s.custom(
+      "operating_points", "list of [MHz, V]", "MHz, V",
+      "DVFS table, fastest first; the config's clock must be the first entry (empty: the clock at "
+      "power.v_nominal only)",
+      std::string("[]"),
+      [&opps](const YAML::Node& n) {
+        if (!n.IsSequence()) throw std::invalid_argument("expected a list of [MHz, V] pairs");
+        std::vector<OperatingPoint> v;
+        for (const auto& e : n) {
+          if (!e.IsSequence() || e.size() != 2 || !e[0].IsScalar() || !e[1].IsScalar())
+            throw std::invalid_argument("expected [MHz, V] pairs such as [1000, 0.85]");
+          char* end1 = nullptr;
+          char* end2 = nullptr;
+          const double mhz = std::strtod(e[0].Scalar().c_str(), &end1);
+          const double volts = std::strtod(e[1].Scalar().c_str(), &end2);
+          if (*end1 || *end2 || !(mhz > 0) || !(volts > 0) || !std::isfinite(mhz) || !std::isfinite(volts))
+            throw std::invalid_argument("expected positive [MHz, V] pairs, got [" + e[0].Scalar() + ", " +
+                                        e[1].Scalar() + "]");
+          if (!v.empty() && mhz >= v.back().hz / 1e6)
+            throw std::invalid_argument("operating points must be listed fastest first, strictly descending");
+          v.push_back({mhz * 1e6, volts});
+        }
+        opps = v;
+      },
+      [&opps] {
+        std::string t;
+        for (const auto& o : opps)
+          t += (t.empty() ? "[" : ", ") +
+               ("[" + config::exact_number_text(o.hz / 1e6) + ", " + config::exact_number_text(o.volts) + "]");
+        return t.empty() ? std::string("[]") : t + "]";
+      });
 }
 
 std::unique_ptr<Governor> make_governor(const GovernorConfig& cfg) {

@@ -114,7 +114,7 @@ class TableMxu final : public MxuTiming {
 const bool registered = MxuRegistry::add(
     {"table", "latencies from a table measured on the RTL (npusim calibrate), fitted between entries",
      [](config::Section& s, MxuConfig& c) {
-       s.text("file", c.table_file, "latency table written by npusim calibrate (path as given)", std::nullopt);
+       s.file("file", c.table_file, "latency table written by npusim calibrate (path as given)");
        s.check([&c] {
          const LatencyTable t = LatencyTable::load(c.table_file);
          if (t.rows != c.rows || t.cols != c.cols || t.dataflow != c.dataflow)

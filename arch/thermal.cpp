@@ -32,35 +32,52 @@ void describe_thermal(config::Section& s, ThermalConfig& c) {
   // Defaults: the edge fanless 4 W preset of reference/power-thermal-speed.md section 2.3
   // (5 x 5 mm die in a 21 x 21 mm FCBGA in still air: R_ja = 18 K/W, tau 24 ms / 4.8 s / 196 s).
   s.real("ambient", c.ambient_c, "C", "ambient temperature", 35, -273, 1000);
-  s.custom("nodes", "list of [name, J/K]", "J/K", "thermal masses: name and heat capacity",
-           std::string("[[die, 0.012], [package, 1.3], [board, 15]]"), [&c](const YAML::Node& n) {
-             if (!n.IsSequence() || n.size() == 0)
-               throw std::invalid_argument("expected a list of [name, capacitance] pairs");
-             std::vector<ThermalConfig::Node> v;
-             for (const auto& e : n) {
-               if (!e.IsSequence() || e.size() != 2) throw std::invalid_argument("expected [name, capacitance] pairs");
-               const std::string name = scalar_of(e[0], "a node name");
-               if (name == "ambient") throw std::invalid_argument("'ambient' is reserved for the ambient");
-               for (const auto& o : v)
-                 if (o.name == name) throw std::invalid_argument("node '" + name + "' listed twice");
-               v.push_back({name, number_of(e[1], "a positive capacitance (J/K)", 0)});
-             }
-             c.nodes = v;
-           });
-  s.custom("links", "list of [node, node, K/W]", "K/W", "thermal resistances between nodes or a node and 'ambient'",
-           std::string("[[die, package, 2.0], [package, board, 4.0], [board, ambient, 12.0]]"),
-           [&c](const YAML::Node& n) {
-             if (!n.IsSequence() || n.size() == 0)
-               throw std::invalid_argument("expected a list of [node, node, resistance] triples");
-             std::vector<ThermalConfig::Link> v;
-             for (const auto& e : n) {
-               if (!e.IsSequence() || e.size() != 3)
-                 throw std::invalid_argument("expected [node, node, resistance] triples");
-               v.push_back({scalar_of(e[0], "a node name"), scalar_of(e[1], "a node name"),
-                            number_of(e[2], "a positive resistance (K/W)", 0)});
-             }
-             c.links = v;
-           });
+  s.custom(
+      "nodes", "list of [name, J/K]", "J/K", "thermal masses: name and heat capacity",
+      std::string("[[die, 0.012], [package, 1.3], [board, 15]]"),
+      [&c](const YAML::Node& n) {
+        if (!n.IsSequence() || n.size() == 0)
+          throw std::invalid_argument("expected a list of [name, capacitance] pairs");
+        std::vector<ThermalConfig::Node> v;
+        for (const auto& e : n) {
+          if (!e.IsSequence() || e.size() != 2) throw std::invalid_argument("expected [name, capacitance] pairs");
+          const std::string name = scalar_of(e[0], "a node name");
+          if (name == "ambient") throw std::invalid_argument("'ambient' is reserved for the ambient");
+          for (const auto& o : v)
+            if (o.name == name) throw std::invalid_argument("node '" + name + "' listed twice");
+          v.push_back({name, number_of(e[1], "a positive capacitance (J/K)", 0)});
+        }
+        c.nodes = v;
+      },
+      [&c] {
+        std::string t;
+        for (const auto& n : c.nodes)
+          t += (t.empty() ? "[" : ", ") +
+               ("[" + config::yaml_quoted(n.name) + ", " + config::exact_number_text(n.capacitance) + "]");
+        return t.empty() ? std::string("[]") : t + "]";
+      });
+  s.custom(
+      "links", "list of [node, node, K/W]", "K/W", "thermal resistances between nodes or a node and 'ambient'",
+      std::string("[[die, package, 2.0], [package, board, 4.0], [board, ambient, 12.0]]"),
+      [&c](const YAML::Node& n) {
+        if (!n.IsSequence() || n.size() == 0)
+          throw std::invalid_argument("expected a list of [node, node, resistance] triples");
+        std::vector<ThermalConfig::Link> v;
+        for (const auto& e : n) {
+          if (!e.IsSequence() || e.size() != 3)
+            throw std::invalid_argument("expected [node, node, resistance] triples");
+          v.push_back({scalar_of(e[0], "a node name"), scalar_of(e[1], "a node name"),
+                       number_of(e[2], "a positive resistance (K/W)", 0)});
+        }
+        c.links = v;
+      },
+      [&c] {
+        std::string t;
+        for (const auto& l : c.links)
+          t += (t.empty() ? "[" : ", ") + ("[" + config::yaml_quoted(l.a) + ", " + config::yaml_quoted(l.b) + ", " +
+                                           config::exact_number_text(l.resistance) + "]");
+        return t.empty() ? std::string("[]") : t + "]";
+      });
   s.text("heat_node", c.heat_node, "the node the NPU's power heats", std::string("die"));
   s.time("step", c.step_s, "thermal step (power is held constant over a step)", 1e-3);
   s.choice("solver", c.solver, {"zoh", "euler"},

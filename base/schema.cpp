@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -38,32 +41,75 @@ std::string list_text(const std::vector<std::string>& v) {
   return s + "]";
 }
 
+/// `text` when `parse` reads it back as exactly `v`, else the shortest exact decimal of `v`: a
+/// value's text must tell every two values apart (hashes and cache keys are built from it).
+template <class Parse>
+std::string exact_text(const std::string& text, double v, const char* base_unit, Parse parse) {
+  double back = 0;
+  if (parse(text, back) && back == v) return text;
+  return exact_number_text(v) + base_unit;
+}
+
 }  // namespace
+
+std::string yaml_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (const unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      out += esc;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string exact_number_text(double v) {
+  char buf[40];
+  for (int digits = 6; digits <= 17; ++digits) {  // the shortest %g that reads back exactly
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string fnv1a64_hex(const std::string& bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64 (Fowler, Noll, Vo): offset basis and prime
+  for (const unsigned char ch : bytes) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
 
 void Section::add(ParamDecl d) {
   for (const auto& p : params_)
     if (p.name == d.name) throw std::logic_error("parameter " + path_ + "." + d.name + " declared twice");
+  if (!d.value) throw std::logic_error("parameter " + path_ + "." + d.name + " declares no value text");
   params_.push_back(std::move(d));
 }
 
 void Section::integer(const char* name, uint32_t& field, const char* unit, const char* desc,
                       std::optional<uint32_t> def, uint32_t min, uint32_t max) {
-  if (def) field = *def;
+  if (def && sets_defaults()) field = *def;
   const std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-  add({name,
-       "int",
-       unit,
-       desc,
-       def ? std::to_string(*def) : "",
-       !def,
-       {},
-       [&field, min, max, range](const YAML::Node& n) {
-         const std::string t = scalar(n);
-         unsigned long long v = 0;
-         if (!parse_unsigned(t, v) || v < min || v > max)
-           throw std::invalid_argument("expected " + range + ", got '" + t + "'");
-         field = static_cast<uint32_t>(v);
-       }});
+  ParamDecl d{name, "int", unit, desc, def ? std::to_string(*def) : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field, min, max, range](const YAML::Node& n) {
+    const std::string t = scalar(n);
+    unsigned long long v = 0;
+    if (!parse_unsigned(t, v) || v < min || v > max)
+      throw std::invalid_argument("expected " + range + ", got '" + t + "'");
+    field = static_cast<uint32_t>(v);
+  };
+  d.value = [&field] { return std::to_string(field); };
+  add(std::move(d));
 }
 
 namespace {
@@ -79,47 +125,70 @@ double real_in(const std::string& t, double min, double max) {
 
 void Section::real(const char* name, double& field, const char* unit, const char* desc, std::optional<double> def,
                    double min, double max) {
-  if (def) field = *def;
-  add({name, "float", unit, desc, def ? num_text(*def) : "", !def, {}, [&field, min, max](const YAML::Node& n) {
-         field = real_in(scalar(n), min, max);
-       }});
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "float", unit, desc, def ? num_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field, min, max](const YAML::Node& n) { field = real_in(scalar(n), min, max); };
+  d.value = [&field] { return exact_number_text(field); };
+  add(std::move(d));
 }
 
 void Section::boolean(const char* name, bool& field, const char* desc, std::optional<bool> def) {
-  if (def) field = *def;
-  add({name, "bool", "", desc, def ? (*def ? "true" : "false") : "", !def, {}, [&field](const YAML::Node& n) {
-         const std::string t = scalar(n);
-         if (t == "true")
-           field = true;
-         else if (t == "false")
-           field = false;
-         else
-           throw std::invalid_argument("expected true or false, got '" + t + "'");
-       }});
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "bool", "", desc, def ? (*def ? "true" : "false") : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field](const YAML::Node& n) {
+    const std::string t = scalar(n);
+    if (t == "true")
+      field = true;
+    else if (t == "false")
+      field = false;
+    else
+      throw std::invalid_argument("expected true or false, got '" + t + "'");
+  };
+  d.value = [&field] { return std::string(field ? "true" : "false"); };
+  add(std::move(d));
 }
 
 void Section::text(const char* name, std::string& field, const char* desc, std::optional<std::string> def) {
-  if (def) field = *def;
-  add({name, "string", "", desc, def ? *def : "", !def, {}, [&field](const YAML::Node& n) { field = scalar(n); }});
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "string", "", desc, def ? *def : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field](const YAML::Node& n) { field = scalar(n); };
+  d.value = [&field] { return yaml_quoted(field); };
+  add(std::move(d));
+}
+
+void Section::file(const char* name, std::string& field, const char* desc) {
+  ParamDecl d{name, "file", "", desc, "", true, {}, nullptr, nullptr, nullptr};
+  d.load = [&field](const YAML::Node& n) { field = scalar(n); };
+  // The design point is what the file holds, wherever it lies: its content's hash and size.
+  d.identity = [&field] {
+    std::ifstream in(field, std::ios::binary);
+    if (!in) return "unreadable " + yaml_quoted(field);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    return "content " + fnv1a64_hex(bytes.str()) + " " + std::to_string(bytes.str().size()) + "B";
+  };
+  d.value = [&field] { return yaml_quoted(field); };
+  add(std::move(d));
 }
 
 void Section::choice(const char* name, std::string& field, std::vector<std::string> choices, const char* desc,
                      std::optional<std::string> def) {
-  if (def) field = *def;
-  ParamDecl d{name, "enum", "", desc, def ? *def : "", !def, choices, nullptr};
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "enum", "", desc, def ? *def : "", !def, choices, nullptr, nullptr, nullptr};
   d.load = [&field, choices](const YAML::Node& n) {
     const std::string t = scalar(n);
     if (std::find(choices.begin(), choices.end(), t) == choices.end())
       throw std::invalid_argument("expected one of " + list_text(choices) + ", got '" + t + "'");
     field = t;
   };
+  d.value = [&field] { return field; };
   add(std::move(d));
 }
 
 void Section::choice_list(const char* name, std::vector<std::string>& field, std::vector<std::string> choices,
                           const char* desc, std::optional<std::vector<std::string>> def) {
-  if (def) field = *def;
-  ParamDecl d{name, "enum list", "", desc, def ? list_text(*def) : "", !def, choices, nullptr};
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "enum list", "", desc, def ? list_text(*def) : "", !def, choices, nullptr, nullptr, nullptr};
   d.load = [&field, choices](const YAML::Node& n) {
     if (!n.IsSequence()) throw std::invalid_argument("expected a list such as " + list_text(choices));
     std::vector<std::string> v;
@@ -133,72 +202,90 @@ void Section::choice_list(const char* name, std::vector<std::string>& field, std
     if (v.empty()) throw std::invalid_argument("expected at least one element");
     field = v;
   };
+  d.value = [&field] { return list_text(field); };
   add(std::move(d));
 }
 
 void Section::bytes(const char* name, uint64_t& field, const char* desc, std::optional<uint64_t> def, uint64_t min,
                     uint64_t max) {
-  if (def) field = *def;
-  add({name, "bytes", "bytes", desc, def ? bytes_text(*def) : "", !def, {}, [&field, min, max](const YAML::Node& n) {
-         const std::string t = scalar(n);
-         uint64_t v;
-         if (!parse_bytes(t, v))
-           throw std::invalid_argument("expected a size such as 512KiB, 64B or 4096, got '" + t + "'");
-         if (v < min || v > max)
-           throw std::invalid_argument("size " + t + " out of range [" + bytes_text(min) + ", " + bytes_text(max) +
-                                       "]");
-         field = v;
-       }});
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "bytes", "bytes", desc, def ? bytes_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field, min, max](const YAML::Node& n) {
+    const std::string t = scalar(n);
+    uint64_t v;
+    if (!parse_bytes(t, v)) throw std::invalid_argument("expected a size such as 512KiB, 64B or 4096, got '" + t + "'");
+    if (v < min || v > max)
+      throw std::invalid_argument("size " + t + " out of range [" + bytes_text(min) + ", " + bytes_text(max) + "]");
+    field = v;
+  };
+  d.value = [&field] { return bytes_text(field); };  // exact: bytes_text never rounds
+  add(std::move(d));
 }
 
 void Section::frequency(const char* name, double& field, const char* desc, std::optional<double> def) {
-  if (def) field = *def;
-  add({name, "frequency", "Hz", desc, def ? frequency_text(*def) : "", !def, {}, [&field](const YAML::Node& n) {
-         const std::string t = scalar(n);
-         if (!parse_frequency(t, field))
-           throw std::invalid_argument("expected a frequency such as 1GHz or 700MHz, got '" + t + "'");
-       }});
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "frequency", "Hz", desc, def ? frequency_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field](const YAML::Node& n) {
+    const std::string t = scalar(n);
+    if (!parse_frequency(t, field))
+      throw std::invalid_argument("expected a frequency such as 1GHz or 700MHz, got '" + t + "'");
+  };
+  d.value = [&field] { return exact_text(frequency_text(field), field, "Hz", parse_frequency); };
+  add(std::move(d));
 }
 
 void Section::bandwidth(const char* name, double& field, const char* desc, std::optional<double> def) {
-  if (def) field = *def;
-  add({name, "bandwidth", "B/s", desc, def ? bandwidth_text(*def) : "", !def, {}, [&field](const YAML::Node& n) {
-         const std::string t = scalar(n);
-         if (!parse_bandwidth(t, field))
-           throw std::invalid_argument("expected a bandwidth such as 12.8GB/s, got '" + t + "'");
-       }});
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "bandwidth", "B/s", desc, def ? bandwidth_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field](const YAML::Node& n) {
+    const std::string t = scalar(n);
+    if (!parse_bandwidth(t, field))
+      throw std::invalid_argument("expected a bandwidth such as 12.8GB/s, got '" + t + "'");
+  };
+  d.value = [&field] { return exact_text(bandwidth_text(field), field, "B/s", parse_bandwidth); };
+  add(std::move(d));
 }
 
 void Section::time(const char* name, double& field, const char* desc, std::optional<double> def) {
-  if (def) field = *def;
-  add({name, "time", "s", desc, def ? time_text(*def) : "", !def, {}, [&field](const YAML::Node& n) {
-         const std::string t = scalar(n);
-         if (!parse_time(t, field))
-           throw std::invalid_argument("expected a time such as 45ns or 7.8us, got '" + t + "'");
-       }});
+  if (def && sets_defaults()) field = *def;
+  ParamDecl d{name, "time", "s", desc, def ? time_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field](const YAML::Node& n) {
+    const std::string t = scalar(n);
+    if (!parse_time(t, field)) throw std::invalid_argument("expected a time such as 45ns or 7.8us, got '" + t + "'");
+  };
+  d.value = [&field] { return exact_text(time_text(field), field, "s", parse_time); };
+  add(std::move(d));
 }
 
 void Section::real_list(const char* name, std::vector<double>& field, const char* unit, const char* desc,
                         std::optional<std::vector<double>> def, double min, double max) {
-  if (def) field = *def;
+  if (def && sets_defaults()) field = *def;
   std::string def_text;
   if (def) {
     std::vector<std::string> t;
     for (double v : *def) t.push_back(num_text(v));
     def_text = list_text(t);
   }
-  add({name, "float list", unit, desc, def_text, !def, {}, [&field, min, max](const YAML::Node& n) {
-         if (!n.IsSequence()) throw std::invalid_argument("expected a list of numbers such as [85, 90]");
-         std::vector<double> v;
-         for (const auto& e : n) v.push_back(real_in(scalar(e), min, max));
-         if (v.empty()) throw std::invalid_argument("expected at least one element");
-         field = v;
-       }});
+  ParamDecl d{name, "float list", unit, desc, def_text, !def, {}, nullptr, nullptr, nullptr};
+  d.load = [&field, min, max](const YAML::Node& n) {
+    if (!n.IsSequence()) throw std::invalid_argument("expected a list of numbers such as [85, 90]");
+    std::vector<double> v;
+    for (const auto& e : n) v.push_back(real_in(scalar(e), min, max));
+    if (v.empty()) throw std::invalid_argument("expected at least one element");
+    field = v;
+  };
+  d.value = [&field] {
+    std::vector<std::string> t;
+    for (double v : field) t.push_back(exact_number_text(v));
+    return list_text(t);
+  };
+  add(std::move(d));
 }
 
 void Section::custom(const char* name, const char* type, const char* unit, const char* desc,
-                     std::optional<std::string> def_text, std::function<void(const YAML::Node&)> load) {
-  add({name, type, unit, desc, def_text ? *def_text : "", !def_text, {}, std::move(load)});
+                     std::optional<std::string> def_text, std::function<void(const YAML::Node&)> load,
+                     std::function<std::string()> value) {
+  add({name, type, unit, desc, def_text ? *def_text : "", !def_text, {}, std::move(load), std::move(value), nullptr});
 }
 
 void Section::child(const char* name, const char* desc, Describe describe) {
@@ -320,6 +407,46 @@ void load(const Describe& describe, const YAML::Node& root, const std::string& f
   } catch (const YAML::Exception& e) {  // anything yaml-cpp raises on odd trees still names the place
     throw ConfigError(where(file, e.mark) + ": error: " + e.msg);
   }
+}
+
+namespace {
+
+/// One section's values in flow style: {key: value, child: {...}}.
+std::string flow_values(const Section& s, bool identity) {
+  std::string out;
+  auto item = [&out](const std::string& key, const std::string& value) {
+    out += (out.empty() ? "" : ", ") + key + ": " + value;
+  };
+  for (const auto& p : s.params()) item(p.name, identity && p.identity ? p.identity() : p.value());
+  for (const auto& c : s.children()) {
+    Section cs = Section::values(s.path().empty() ? c.name : s.path() + "." + c.name);
+    c.describe(cs);
+    item(c.name, flow_values(cs, identity));
+  }
+  return "{" + out + "}";
+}
+
+std::string walk_values(const Describe& describe, bool identity) {
+  Section top = Section::values("");
+  describe(top);
+  std::string out;
+  for (const auto& p : top.params()) out += p.name + ": " + (identity && p.identity ? p.identity() : p.value()) + "\n";
+  for (const auto& c : top.children()) {
+    Section cs = Section::values(c.name);
+    c.describe(cs);
+    out += c.name + ": " + flow_values(cs, identity) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string values_text(const Describe& describe) {
+  return walk_values(describe, false);
+}
+
+std::string identity_text(const Describe& describe) {
+  return walk_values(describe, true);
 }
 
 std::string describe_text(const Describe& describe) {

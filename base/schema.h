@@ -36,6 +36,8 @@ struct ParamDecl {
   bool required = false;                        ///< no default
   std::vector<std::string> choices;             ///< enum values
   std::function<void(const YAML::Node&)> load;  ///< parse + assign; throws std::invalid_argument
+  std::function<std::string()> value;           ///< the bound field's current value as text (config summary)
+  std::function<std::string()> identity;        ///< what the design-point hash reads (empty: `value`)
 };
 
 class Section;
@@ -45,8 +47,16 @@ using Describe = std::function<void(Section&)>;
 /// One YAML mapping: its parameters and child mappings.
 class Section {
  public:
+  /// What a walk of the declarations does: load YAML into the fields, describe every parameter
+  /// (npusim info --config; every implementation's), or read the values of a loaded config (its
+  /// summary and hash; only the chosen implementations', and no field is written).
+  enum class Mode { Load, Describe, Values };
+
   /// `node`: the mapping being loaded, or nullptr when only describing (npusim info --config).
-  Section(std::string path, const YAML::Node* node) : path_(std::move(path)), node_(node) {}
+  Section(std::string path, const YAML::Node* node)
+      : path_(std::move(path)), node_(node), mode_(node ? Mode::Load : Mode::Describe) {}
+  /// A walk over the values of a loaded config.
+  static Section values(std::string path) { return Section(std::move(path), nullptr, Mode::Values); }
 
   /// Unsigned integer in [min, max]; `def` empty = required.
   void integer(const char* name, uint32_t& field, const char* unit, const char* desc, std::optional<uint32_t> def,
@@ -56,6 +66,9 @@ class Section {
             double min = -1e300, double max = 1e300);
   void boolean(const char* name, bool& field, const char* desc, std::optional<bool> def);
   void text(const char* name, std::string& field, const char* desc, std::optional<std::string> def);
+  /// A required path to a file the block reads (e.g. an MXU latency table): the design point's
+  /// hash covers the file's content, not where it lies.
+  void file(const char* name, std::string& field, const char* desc);
   /// One of `choices`.
   void choice(const char* name, std::string& field, std::vector<std::string> choices, const char* desc,
               std::optional<std::string> def);
@@ -76,17 +89,22 @@ class Section {
                  std::optional<std::vector<double>> def, double min = -1e300, double max = 1e300);
   /// A parameter with its own YAML shape (e.g. a list of [name, value] rows): `type` and `def_text`
   /// are what `npusim info --config` prints; `load` parses and assigns, throwing
-  /// std::invalid_argument with what was expected.
+  /// std::invalid_argument with what was expected; `value` writes the current value exactly, as
+  /// YAML the loader reads back (exact_number_text for numbers).
   void custom(const char* name, const char* type, const char* unit, const char* desc,
-              std::optional<std::string> def_text, std::function<void(const YAML::Node&)> load);
+              std::optional<std::string> def_text, std::function<void(const YAML::Node&)> load,
+              std::function<std::string()> value);
   /// A child mapping (absent in YAML = all defaults).
   void child(const char* name, const char* desc, Describe describe);
   /// A cross-field check run after loading; `check` throws std::invalid_argument with the message.
   void check(std::function<void()> check) { checks_.push_back(std::move(check)); }
 
   const std::string& path() const { return path_; }
-  /// The mapping being loaded (nullptr when describing).
+  /// The mapping being loaded (nullptr when describing or reading values).
   const YAML::Node* node() const { return node_; }
+  Mode mode() const { return mode_; }
+  /// Declaring a parameter assigns its default (not when reading a loaded config's values).
+  bool sets_defaults() const { return mode_ != Mode::Values; }
   const std::vector<ParamDecl>& params() const { return params_; }
 
   /// Declared children, in order.
@@ -98,9 +116,11 @@ class Section {
   const std::vector<std::function<void()>>& checks() const { return checks_; }
 
  private:
+  Section(std::string path, const YAML::Node* node, Mode mode) : path_(std::move(path)), node_(node), mode_(mode) {}
   void add(ParamDecl d);
-  std::string path_;
-  const YAML::Node* node_;
+  std::string path_;        ///< dotted key path ("" at the top)
+  const YAML::Node* node_;  ///< the mapping being loaded, or nullptr
+  Mode mode_;               ///< what this walk does
   std::vector<ParamDecl> params_;
   std::vector<Child> children_;
   std::vector<std::function<void()>> checks_;
@@ -158,7 +178,11 @@ template <class Cfg, class Model>
 void impl_choice(Section& s, Cfg& cfg, const char* desc, const std::string& def) {
   using R = Registry<Cfg, Model>;
   s.choice("impl", cfg.impl, R::names(), desc, def);
-  if (!s.node()) {
+  if (s.mode() == Section::Mode::Values) {  // a loaded config: the chosen implementation's values
+    if (const auto* e = R::find(cfg.impl)) e->params(s, cfg);
+    return;
+  }
+  if (s.mode() == Section::Mode::Describe) {
     for (const auto& e : R::entries()) {
       auto params = e.params;
       s.child(("impl=" + e.name).c_str(), e.description.c_str(), [params, &cfg](Section& c) { params(c, cfg); });
@@ -175,5 +199,20 @@ void load(const Describe& describe, const YAML::Node& root, const std::string& f
 
 /// Every parameter (impl alternatives included) as lines: path, type, unit, default, description.
 std::string describe_text(const Describe& describe);
+
+/// The values of a loaded config, every declared parameter of every section (of the chosen
+/// implementations), as YAML: one line per top-level key, sections in flow style. It loads back
+/// to the same config; no two configs that differ in any parameter give the same text.
+std::string values_text(const Describe& describe);
+/// The same with each parameter's identity (a file's content instead of its path): what a
+/// design point's hash and cache keys are built from.
+std::string identity_text(const Describe& describe);
+
+/// The shortest decimal text (%g, 6 to 17 digits) that reads back as exactly `v`.
+std::string exact_number_text(double v);
+/// `s` as a YAML double-quoted scalar (quotes, backslashes and control characters escaped).
+std::string yaml_quoted(const std::string& s);
+/// FNV-1a 64 of `bytes` as 0x followed by 16 hex digits.
+std::string fnv1a64_hex(const std::string& bytes);
 
 }  // namespace npusim::config

@@ -96,47 +96,19 @@ std::string npu_config_reference() {
 }
 
 std::string npu_config_summary(const NpuConfig& c) {
-  std::ostringstream os;
-  os << "name: " << c.name << "\nclock: " << frequency_text(c.clock_hz) << "\nmxu: {impl: " << c.mxu.impl
-     << ", rows: " << c.mxu.rows << ", cols: " << c.mxu.cols << ", dataflow: " << c.mxu.dataflow
-     << ", fold_overlap: " << (c.mxu.fold_overlap ? "true" : "false") << ", dtypes: [";
-  for (size_t i = 0; i < c.mxu.dtypes.size(); ++i) os << (i ? ", " : "") << c.mxu.dtypes[i];
-  os << "]}\n";
-  auto sram = [&](const char* n, const memory::SramConfig& s) {
-    os << n << ": {impl: " << s.impl << ", size: " << bytes_text(s.size_bytes) << ", line_bytes: " << s.line_bytes
-       << ", latency: " << s.latency_cycles;
-    if (s.impl == "banked")
-      os << ", banks: " << s.banks << ", bank_width: " << s.bank_width_bytes << ", ports: " << s.ports;
-    os << "}\n";
-  };
-  sram("scratchpad", c.spad);
-  sram("accumulator", c.acc);
-  os << "dma: {impl: " << c.dma.impl << ", channels: " << c.dma.channels << ", burst_bytes: " << c.dma.burst_bytes
-     << ", outstanding: " << c.dma.outstanding << ", setup: " << c.dma.setup_cycles << "}\n";
-  const auto& d = c.dram;
-  os << "dram: {impl: " << d.impl;
-  if (d.impl == "simple")
-    os << ", latency: " << time_text(d.latency_s) << ", bandwidth: " << bandwidth_text(d.bandwidth);
-  else
-    os << ", channels: " << d.channels << ", banks: " << d.banks << ", bus_bits: " << d.bus_bits
-       << ", data_rate: " << d.data_rate_mtps << ", row_bytes: " << d.row_bytes
-       << ", interleave: " << d.interleave_bytes << ", tRCD: " << time_text(d.t_rcd_s)
-       << ", tCL: " << time_text(d.t_cl_s) << ", tRP: " << time_text(d.t_rp_s) << ", tREFI: " << time_text(d.t_refi_s)
-       << ", tRFC: " << time_text(d.t_rfc_s);
-  os << "}\nvpu: {lanes: " << c.vpu.lanes << ", latency: " << c.vpu.latency_cycles
-     << "}\nqueues: {depth: " << c.queues.depth << "}\n";
-  return os.str();
+  NpuConfig walked = c;  // the walk binds the declarations to a config it may not write (Mode::Values)
+  return values_text([&walked](Section& s) { describe_npu(s, walked); });
+}
+
+std::string npu_config_identity(const NpuConfig& c) {
+  NpuConfig walked = c;
+  return identity_text([&walked](Section& s) { describe_npu(s, walked); });
 }
 
 uint64_t NpuConfig::hash() const {
-  // FNV-1a 64 over the canonical summary: equal effective configs hash equal, whatever the file layout.
-  const std::string s = npu_config_summary(*this);
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 0x100000001b3ull;
-  }
-  return h;
+  // FNV-1a 64 over every declared parameter's identity (tests/sim/test_config_hash.cpp varies
+  // each one): equal design points hash equal, whatever the file layout or key order.
+  return std::stoull(fnv1a64_hex(npu_config_identity(*this)), nullptr, 16);
 }
 
 }  // namespace npusim::config

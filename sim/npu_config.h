@@ -41,8 +41,9 @@ struct NpuConfig {
   std::vector<arch::OperatingPoint> opps;  ///< DVFS table, fastest first (first = clock)
   arch::GovernorConfig governor;           ///< throttling
   std::string source;                      ///< file it was loaded from
-  /// FNV-1a hash of the parameters that shape execution (what `.target hash=` and CONFIG_HASH
-  /// refer to); power, thermal and DVFS parameters are not part of it.
+  /// FNV-1a hash of the design point: every declared parameter of every section and of the chosen
+  /// implementations, and the content of files the config names (what `.target hash=`,
+  /// CONFIG_HASH and stats.json refer to). The name of the file it came from is not part of it.
   uint64_t hash() const;
 };
 
@@ -57,7 +58,11 @@ NpuConfig load_npu_config_text(const std::string& yaml, const std::string& name)
 /// `npusim info --config`: every parameter with type, unit, default and description.
 std::string npu_config_reference();
 
-/// Effective values as YAML-ish text (for stats and reproducibility).
+/// Effective values of every declared parameter as YAML (one line per block; it loads back to an
+/// equal config), derived from the declarations (config::values_text).
 std::string npu_config_summary(const NpuConfig& c);
+/// The same with each parameter's identity (a named file's content instead of its path): what
+/// the hash and the sweep's cache keys are built from.
+std::string npu_config_identity(const NpuConfig& c);
 
 }  // namespace npusim::config

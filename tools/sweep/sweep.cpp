@@ -318,7 +318,7 @@ std::vector<Point> expand(const Spec& s) {
 }
 
 std::string cache_key(const Point& p, const std::string& workload, const EvalOptions& o) {
-  const std::string text = std::string("npusim ") + kVersion + "\n" + config::npu_config_summary(p.config) + "\n" +
+  const std::string text = std::string("npusim ") + kVersion + "\n" + config::npu_config_identity(p.config) + "\n" +
                            sha1_hex(read_file(workload)) + "\n" + o.precision + (o.ideal_memory ? " ideal" : "");
   return sha1_hex(text);
 }
