@@ -2,12 +2,14 @@
 //
 // plan() computes what an instruction touches (DRAM runs, SRAM lines) and raises bounds faults;
 // execute() moves and computes the data. The timing model uses plan() only, so `--timing-only`
-// skips execute() and still sees the same faults and the same cycles.
+// skips execute() and still sees the same faults and the same cycles. Both read the program's
+// instructions decoded once, when the model is built (arch/decoded.h).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "arch/decoded.h"
 #include "arch/fault.h"
 #include "isa/program.h"
 
@@ -39,7 +41,10 @@ struct Footprint {
 class FunctionalModel {
  public:
   /// `line_bytes`: the configured SRAM line size (must equal the program's target line size).
+  /// Decodes every instruction of `prog` (a validated program).
   FunctionalModel(const isa::Program& prog, uint32_t line_bytes, Memories& mem);
+  /// Instruction `index`, decoded.
+  const Decoded& decoded(uint32_t index) const { return decoded_[index]; }
   /// Footprint of instruction `index`; throws Fault on bounds violations.
   Footprint plan(uint32_t index) const;
   /// The program region holding device address `address` and the offset in it ({-1, 0}: none).
@@ -48,9 +53,10 @@ class FunctionalModel {
   void execute(uint32_t index);
 
  private:
-  const isa::Program& prog_;  ///< the program
-  uint32_t line_;             ///< line bytes
-  Memories& mem_;             ///< state
+  const isa::Program& prog_;      ///< the program
+  uint32_t line_;                 ///< line bytes
+  Memories& mem_;                 ///< state
+  std::vector<Decoded> decoded_;  ///< every instruction of prog_, decoded, by index
 };
 
 /// Requantizes one value per docs/isa.md "Requantization" (exposed for tests and the compiler).

@@ -144,7 +144,7 @@ class NpuTop : public sc_core::sc_module {
       const uint32_t pc = queue_[e].front();
       const isa::InstrSpec* in = isa::find_instr(prog_.text[pc].opcode());
       os << "pc #" << pc << " (" << in->name << ")";
-      const isa::SemUse u = isa::sem_use(prog_.text[pc]);
+      const isa::SemUse& u = functional_.decoded(pc).sem;
       if (waiting_[e] && u.wait)
         os << " waits for semaphore '" << prog_.sems[u.wait_sem].name << "' >= " << int(u.wait_n);
       else if (waiting_[e])
@@ -191,10 +191,7 @@ class NpuTop : public sc_core::sc_module {
  private:
   static constexpr int kDmaTrack = 100, kDramTrack = 200, kMarkerTrack = 300;  ///< trace tid bases
 
-  bool is_fence(uint32_t idx) const {
-    const auto op = static_cast<Opcode>(prog_.text[idx].opcode());
-    return op == Opcode::Barrier || op == Opcode::Finish;
-  }
+  bool is_fence(uint32_t idx) const { return std::holds_alternative<arch::FenceOp>(functional_.decoded(idx).ops); }
 
   /// Dispatches TEXT in order into the engine queues; stops behind a full queue or a fence.
   void fetch() {
@@ -223,17 +220,16 @@ class NpuTop : public sc_core::sc_module {
       while (queue_[e].empty()) sc_core::wait(pushed_[e]);
       const uint32_t idx = queue_[e].front();
       const isa::Instruction& inst = prog_.text[idx];
-      const auto op = static_cast<Opcode>(inst.opcode());
-      const isa::SemUse u = isa::sem_use(inst);
+      const arch::Decoded& dec = functional_.decoded(idx);
+      const Opcode op = dec.op;
+      const isa::SemUse& u = dec.sem;
       // Wait: semaphore, then (fences) the drained engines.
       const Femtos wait_start = sim_now_fs();
       waiting_[e] = true;
       if (u.wait)
         while (sems_[u.wait_sem] < u.wait_n) sc_core::wait(sem_events_[u.wait_sem]);
-      if (is_fence(idx)) {
-        const uint32_t mask = op == Opcode::Finish ? (1u << kEngines) - 1 : inst.get(f::barrier::engines);
-        while (!drained(mask, e, idx)) sc_core::wait(completed_);
-      }
+      if (const auto* fence = std::get_if<arch::FenceOp>(&dec.ops))
+        while (!drained(fence->engines, e, idx)) sc_core::wait(completed_);
       waiting_[e] = false;
       if (u.wait) sems_[u.wait_sem] -= u.wait_n;
       if (injects_here(idx, eng)) {  // device fault injection
@@ -275,7 +271,7 @@ class NpuTop : public sc_core::sc_module {
         return;
       }
       if (op == Opcode::Matmul && !check_cosim(idx)) return;
-      effects(idx, op, start, done);
+      effects(idx, start, done);
       activity_.add(static_cast<double>(start) / kFemtosPerSecond, static_cast<double>(done) / kFemtosPerSecond, act);
       for (uint32_t sp : enclosing_[idx]) marker_activity_[spans_[sp].marker] += act;
       if (opts_.engine_spans) {  // merge with the previous stretch when this instruction follows on
@@ -348,10 +344,9 @@ class NpuTop : public sc_core::sc_module {
     enclosing_.resize(prog_.text.size());
     std::vector<uint32_t> open;  // span ids
     for (uint32_t i = 0; i < prog_.text.size(); ++i) {
-      const isa::Instruction& in = prog_.text[i];
-      if (static_cast<Opcode>(in.opcode()) == Opcode::Mark) {
-        const uint32_t m = in.get(f::mark::marker);
-        if (in.get(f::mark::edge) == f::mark::edge_begin) {
+      if (const auto* mark = std::get_if<arch::MarkOp>(&functional_.decoded(i).ops)) {
+        const uint32_t m = mark->marker;
+        if (mark->begin) {
           open.push_back(static_cast<uint32_t>(spans_.size()));
           spans_.push_back({m, ~Femtos{0}, 0});
         } else {
@@ -371,36 +366,32 @@ class NpuTop : public sc_core::sc_module {
   /// A matmul through a computing MXU model (RTL co-simulation): its operands from the scratchpad
   /// (zeros in timing-only runs), its product kept to compare with the functional model once that
   /// has executed the instruction (check_cosim). Returns the model's cycles.
-  uint64_t cosim_matmul(uint32_t idx, const arch::MatmulShape& s) {
-    const isa::Instruction& in = prog_.text[idx];
+  uint64_t cosim_matmul(uint32_t idx, const arch::MatmulOp& mm, const arch::MatmulShape& s) {
     const uint32_t line = cfg_.spad.line_bytes;
-    auto row_lines = [&](uint64_t elems, uint64_t es) { return (elems * es + line - 1) / line; };
-    // A[m][k] and B[k][n] as row-major bytes, undoing trans_a / trans_b.
+    // A[m][k] and B[k][n] as row-major bytes, undoing trans_a / trans_b (int8 operands: one byte each).
     std::vector<uint8_t> a(size_t{s.m} * s.k), b(size_t{s.k} * s.n);
-    const bool ta = in.get(f::matmul::trans_a), tb = in.get(f::matmul::trans_b);
-    const uint64_t a0 = in.get(f::matmul::a), b0 = in.get(f::matmul::b);
+    const bool ta = mm.trans_a, tb = mm.trans_b;
+    const uint64_t a0 = mm.a.line, b0 = mm.b.line, arl = mm.a.row_lines, brl = mm.b.row_lines;
     for (uint32_t i = 0; i < s.m; ++i)
       for (uint32_t j = 0; j < s.k; ++j)
-        a[size_t{i} * s.k + j] = ta ? mem_.spad[(a0 + j * row_lines(s.m, 1)) * line + i]
-                                    : mem_.spad[(a0 + i * row_lines(s.k, 1)) * line + j];
+        a[size_t{i} * s.k + j] = ta ? mem_.spad[(a0 + j * arl) * line + i] : mem_.spad[(a0 + i * arl) * line + j];
     for (uint32_t i = 0; i < s.k; ++i)
       for (uint32_t j = 0; j < s.n; ++j)
-        b[size_t{i} * s.n + j] = tb ? mem_.spad[(b0 + j * row_lines(s.k, 1)) * line + i]
-                                    : mem_.spad[(b0 + i * row_lines(s.n, 1)) * line + j];
+        b[size_t{i} * s.n + j] = tb ? mem_.spad[(b0 + j * brl) * line + i] : mem_.spad[(b0 + i * brl) * line + j];
     CosimPending p;
     p.row.index = idx;
     p.row.m = s.m, p.row.n = s.n, p.row.k = s.k;
-    p.row.a_unsigned = in.get(f::matmul::dtype) == f::matmul::dtype_u8;
+    p.row.a_unsigned = mm.dtype == isa::ElemType::U8;
     const arch::MxuTile t = mxu_->run(s, a.data(), b.data(), p.row.a_unsigned, p.product);
     p.row.folds = t.folds;
     p.row.model_cycles = t.cycles;
     p.row.analytical_cycles = analytical_->tile(s).cycles;
     // The accumulator before the instruction (accumulate adds to it).
-    const uint64_t c0 = in.get(f::matmul::c);
+    const uint64_t c0 = mm.c.line;
     p.before.resize(size_t{s.m} * s.n);
-    if (in.get(f::matmul::accumulate))
+    if (mm.accumulate)
       for (uint32_t i = 0; i < s.m; ++i)
-        std::memcpy(&p.before[size_t{i} * s.n], &mem_.acc[(c0 + i * row_lines(s.n, 4)) * line], size_t{s.n} * 4);
+        std::memcpy(&p.before[size_t{i} * s.n], &mem_.acc[(c0 + i * mm.c.row_lines) * line], size_t{s.n} * 4);
     cosim_pending_[idx] = std::move(p);
     return t.cycles;
   }
@@ -413,9 +404,9 @@ class NpuTop : public sc_core::sc_module {
     CosimPending p = std::move(it->second);
     cosim_pending_.erase(it);
     if (!opts_.timing_only) {
-      const isa::Instruction& in = prog_.text[idx];
+      const auto& c = std::get<arch::MatmulOp>(functional_.decoded(idx).ops).c;
       const uint32_t line = cfg_.spad.line_bytes;
-      const uint64_t c0 = in.get(f::matmul::c), rl = (uint64_t{p.row.n} * 4 + line - 1) / line;
+      const uint64_t c0 = c.line, rl = c.row_lines;
       std::string first;
       for (uint32_t i = 0; i < p.row.m; ++i)
         for (uint32_t j = 0; j < p.row.n; ++j) {
@@ -442,20 +433,19 @@ class NpuTop : public sc_core::sc_module {
   }
 
   /// Side effects beyond the functional model: markers, immediate semaphore writes.
-  void effects(uint32_t idx, Opcode op, Femtos start, Femtos done) {
+  void effects(uint32_t idx, Femtos start, Femtos done) {
     for (uint32_t sp : enclosing_[idx]) {
       spans_[sp].first_start = std::min(spans_[sp].first_start, start);
       spans_[sp].last_end = std::max(spans_[sp].last_end, done);
     }
-    const isa::Instruction& inst = prog_.text[idx];
-    if (op == Opcode::SemSet) {
-      const uint32_t s = inst.get(f::sem_set::sem);
-      sems_[s] = inst.get(f::sem_set::value);
-      sem_events_[s].notify(sc_core::SC_ZERO_TIME);
-    } else if (op == Opcode::Irq) {
-      if (opts_.irq_handler && !opts_.timing_only) opts_.irq_handler(inst.get(f::irq::code), mem_);
-    } else if (op == Opcode::Matmul) {
-      macs_ += uint64_t{inst.get(f::matmul::m)} * inst.get(f::matmul::n) * inst.get(f::matmul::k);
+    const arch::Decoded& dec = functional_.decoded(idx);
+    if (const auto* set = std::get_if<arch::SemSetOp>(&dec.ops)) {
+      sems_[set->sem] = set->value;
+      sem_events_[set->sem].notify(sc_core::SC_ZERO_TIME);
+    } else if (const auto* irq = std::get_if<arch::IrqOp>(&dec.ops)) {
+      if (opts_.irq_handler && !opts_.timing_only) opts_.irq_handler(irq->code, mem_);
+    } else if (const auto* mm = std::get_if<arch::MatmulOp>(&dec.ops)) {
+      macs_ += uint64_t{mm->m} * mm->n * mm->k;
     }
   }
 
@@ -463,22 +453,20 @@ class NpuTop : public sc_core::sc_module {
   /// engine's own work (the rest is memory stall). Throws arch::Fault for bounds violations.
   /// `act` gets the instruction's action counts (for energy).
   Femtos complete_time(uint32_t idx, Femtos t, Femtos& compute_fs, arch::Activity& act) {
-    const isa::Instruction& inst = prog_.text[idx];
-    const auto op = static_cast<Opcode>(inst.opcode());
+    const arch::Decoded& dec = functional_.decoded(idx);
+    const Opcode op = dec.op;
+    const auto* mm = std::get_if<arch::MatmulOp>(&dec.ops);
     const arch::Footprint fp = functional_.plan(idx);
     act.instructions = 1;
     for (const auto& [line, lines] : fp.spad) act.spad_bytes += static_cast<double>(lines) * cfg_.spad.line_bytes;
     for (const auto& [line, lines] : fp.acc) act.acc_bytes += static_cast<double>(lines) * cfg_.acc.line_bytes;
     act.dram_bytes = static_cast<double>(fp.dram_bytes);
-    if (inst.engine() == Engine::Vpu) act.vpu_ops = static_cast<double>(fp.elements);
-    if (op == Opcode::Matmul) {
-      const double macs = double{1} * inst.get(f::matmul::m) * inst.get(f::matmul::n) * inst.get(f::matmul::k);
-      (inst.get(f::matmul::dtype) <= f::matmul::dtype_u8 ? act.macs_int : act.macs_float) = macs;
-    }
+    if (dec.engine == Engine::Vpu) act.vpu_ops = static_cast<double>(fp.elements);
+    if (mm) (mm->integer() ? act.macs_int : act.macs_float) = double{1} * mm->m * mm->n * mm->k;
     Femtos sram_done = t;
     for (const auto& [line, lines] : fp.spad) sram_done = std::max(sram_done, spad_->access(t, line, lines));
     for (const auto& [line, lines] : fp.acc) sram_done = std::max(sram_done, acc_->access(t, line, lines));
-    switch (inst.engine()) {
+    switch (dec.engine) {
       case Engine::Load:
       case Engine::Store: {
         if (op == Opcode::Fill) {
@@ -487,7 +475,7 @@ class NpuTop : public sc_core::sc_module {
         }
         std::vector<memory::DmaRun> runs;
         for (const auto& [a, n] : fp.dram) runs.push_back({a, n});
-        const auto [channel, dma_done] = dma_.transfer(t, runs, fp.dram_write, inst.engine());
+        const auto [channel, dma_done] = dma_.transfer(t, runs, fp.dram_write, dec.engine);
         compute_fs = Femtos{cfg_.dma.setup_cycles} * period_;
         const Femtos done = std::max(dma_done, sram_done);
         if (opts_.trace) {
@@ -504,10 +492,8 @@ class NpuTop : public sc_core::sc_module {
         return done;
       }
       case Engine::Mxu: {
-        arch::MatmulShape s{inst.get(f::matmul::m), inst.get(f::matmul::n), inst.get(f::matmul::k),
-                            inst.get(f::matmul::reuse_b) != 0};
-        const bool int8 = inst.get(f::matmul::dtype) <= f::matmul::dtype_u8;
-        compute_fs = (mxu_->computes() && int8 ? cosim_matmul(idx, s) : mxu_->tile(s).cycles) * period_;
+        const arch::MatmulShape s{mm->m, mm->n, mm->k, mm->reuse_b};
+        compute_fs = (mxu_->computes() && mm->integer() ? cosim_matmul(idx, *mm, s) : mxu_->tile(s).cycles) * period_;
         return std::max(t + compute_fs, sram_done);
       }
       case Engine::Vpu: {
@@ -521,9 +507,9 @@ class NpuTop : public sc_core::sc_module {
           std::vector<memory::DmaRun> runs;
           for (const auto& [a, n] : fp.dram) runs.push_back({a, n});
           compute_fs = period_;
-          return std::max(t + period_, dma_.transfer(t, runs, true, inst.engine()).second);
+          return std::max(t + period_, dma_.transfer(t, runs, true, dec.engine).second);
         }
-        const bool fence = op == Opcode::Barrier || op == Opcode::Finish;
+        const bool fence = std::holds_alternative<arch::FenceOp>(dec.ops);
         compute_fs = fence ? 0 : period_;  // one cycle of sequencer work; fences only wait
         return t + compute_fs;
       }

@@ -3,7 +3,8 @@
 //   isa_gen <isa.yaml> <out_dir>
 //
 // writes <out_dir>/isa_tables.inc (the FieldSpec/InstrSpec/... tables behind isa/spec.h),
-// <out_dir>/isa_ops.h (opcode constants and typed field accessors for the simulator and compiler)
+// <out_dir>/isa_ops.h (opcode constants, typed field accessors and, per instruction, format and
+// parameter kind, a `Fields` struct with a `decode()` that reads every field once)
 // and <out_dir>/isa.md (the reference docs/isa.md must equal). It checks the definition as it goes:
 // opcode collisions, engine bits, overlapping or out-of-range fields, dangling references.
 #include <yaml-cpp/yaml.h>
@@ -30,7 +31,7 @@ struct Field {
 };
 
 struct Instr {
-  std::string name, engine, summary;
+  std::string name, engine, summary, format;
   int opcode = 0;
   std::vector<Field> fields;
   std::vector<std::string> syntax;
@@ -159,6 +160,45 @@ void write_file(const std::string& path, const std::string& content) {
   out << content;
 }
 
+/// Names the generated decoders use for themselves (instruction fields: `w`; parameter fields: `b`,
+/// `out`); no field may take them.
+void check_decoder_name(const std::string& where, const std::string& name, bool param) {
+  static const std::set<std::string> instr = {"Fields", "decode", "w"}, par = {"Fields", "decode", "b", "out"};
+  if ((param ? par : instr).count(name)) fail(where + ": field name '" + name + "' is reserved for the decoder");
+}
+
+/// C++ type of an instruction field in its decoded struct.
+std::string field_ctype(const Field& f) {
+  if (f.kind == "flag") return "bool";
+  if (f.kind == "sint") return "int64_t";
+  return "uint32_t";
+}
+
+/// isa_ops.h text of one field namespace's body: the bit ranges and enum values of `fields`, then
+/// `struct Fields` (one member per field) and `decode()`, which extracts every field from the words.
+std::string field_namespace_body(const std::string& what, const std::vector<Field>& fields) {
+  std::ostringstream ops;
+  for (const auto& f : fields) {
+    check_decoder_name(what, f.name, false);
+    ops << "inline constexpr BitRange " << f.name << "{" << f.word << ", " << f.lo << ", " << f.width << "};  ///< "
+        << f.description << "\n";
+    for (size_t v = 0; v < f.values.size(); ++v)
+      ops << "inline constexpr uint32_t " << f.name << "_" << f.values[v] << " = " << v << ";\n";
+  }
+  ops << "/// Every field of " << what << ", decoded (decode()).\nstruct Fields {\n";
+  for (const auto& f : fields) ops << "  " << field_ctype(f) << " " << f.name << ";  ///< " << f.description << "\n";
+  ops << "};\n/// Reads every field of " << what << " from the instruction words `w`.\n"
+      << "inline constexpr Fields decode(const std::array<uint32_t, 4>& w) {\n  return Fields{\n";
+  for (const auto& f : fields)
+    ops << "      " << f.name
+        << (f.kind == "flag"   ? ".get(w) != 0"
+            : f.kind == "sint" ? ".get_signed(w)"
+                               : ".get(w)")
+        << ",\n";
+  ops << "  };\n}\n";
+  return ops.str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -228,6 +268,7 @@ int main(int argc, char** argv) {
       if (n["format"]) {
         const auto it = formats.find(n["format"].as<std::string>());
         if (it == formats.end()) fail(in.name + ": unknown format");
+        in.format = it->first;
         in.fields = it->second.first;
         in.syntax = it->second.second;
       }
@@ -327,9 +368,15 @@ int main(int argc, char** argv) {
     }
     tables << "};\n";
 
-    static const std::map<std::string, std::pair<std::string, int>> ptypes = {
-        {"u8", {"U8", 1}},   {"u16", {"U16", 2}},   {"i32", {"I32", 4}},      {"u32", {"U32", 4}},
-        {"f32", {"F32", 4}}, {"enum", {"Enum", 1}}, {"region", {"Region", 1}}};
+    struct PType {
+      std::string id;     // ParamType enumerator
+      int bytes;          // size in the entry
+      std::string ctype;  // C++ type of the decoded field
+    };
+    static const std::map<std::string, PType> ptypes = {
+        {"u8", {"U8", 1, "uint8_t"}},        {"u16", {"U16", 2, "uint16_t"}}, {"i32", {"I32", 4, "int32_t"}},
+        {"u32", {"U32", 4, "uint32_t"}},     {"f32", {"F32", 4, "float"}},    {"enum", {"Enum", 1, "uint8_t"}},
+        {"region", {"Region", 1, "uint8_t"}}};
     for (const auto& k : params) {
       std::array<uint8_t, 32> used{};
       used[0] = 1;
@@ -338,7 +385,7 @@ int main(int argc, char** argv) {
       for (const auto& f : k.fields) {
         const auto t = ptypes.find(f.type);
         if (t == ptypes.end()) fail("param " + k.name + "." + f.name + ": unknown type " + f.type);
-        for (int b = f.offset; b < f.offset + t->second.second; ++b) {
+        for (int b = f.offset; b < f.offset + t->second.bytes; ++b) {
           if (b < 1 || b > 27 || used[b]) fail("param " + k.name + "." + f.name + ": overlaps or out of bytes 1..27");
           used[b] = 1;
         }
@@ -351,7 +398,7 @@ int main(int argc, char** argv) {
       tables << "const ParamFieldSpec kParamFields_" << k.name << "[] = {\n";
       for (size_t i = 0; i < k.fields.size(); ++i) {
         const auto& f = k.fields[i];
-        tables << "    {" << quote(f.name) << ", " << f.offset << ", ParamType::" << ptypes.at(f.type).first << ", "
+        tables << "    {" << quote(f.name) << ", " << f.offset << ", ParamType::" << ptypes.at(f.type).id << ", "
                << ev[i] << ", " << f.values.size() << ", " << quote(f.description) << "},\n";
       }
       tables << "};\n";
@@ -388,7 +435,8 @@ int main(int argc, char** argv) {
 
     // isa_ops.h: opcode constants and typed accessors.
     std::ostringstream ops;
-    ops << "// Generated by isa_gen from isa/isa.yaml. Do not edit.\n#pragma once\n#include \"isa/spec.h\"\n\n"
+    ops << "// Generated by isa_gen from isa/isa.yaml. Do not edit.\n#pragma once\n#include <array>\n#include "
+           "<cstdint>\n#include <cstring>\n\n#include \"isa/spec.h\"\n\n"
         << "namespace npusim::isa {\n\n"
         << "inline constexpr uint16_t kIsaVersionMajor = " << vmaj << ";\n"
         << "inline constexpr uint16_t kIsaVersionMinor = " << vmin << ";\n\n"
@@ -405,27 +453,45 @@ int main(int argc, char** argv) {
     ops << "}  // namespace header\n\n/// Bit ranges of each instruction's fields.\nnamespace fields {\n";
     for (const auto& in : instrs) {
       if (in.fields.empty()) continue;
-      ops << "namespace " << cident(in.name) << " {\n";
-      for (size_t j = 0; j < in.fields.size(); ++j) {
-        const auto& f = in.fields[j];
-        ops << "inline constexpr BitRange " << f.name << "{" << f.word << ", " << f.lo << ", " << f.width << "};  ///< "
-            << f.description << "\n";
-        for (size_t v = 0; v < f.values.size(); ++v)
-          ops << "inline constexpr uint32_t " << f.name << "_" << f.values[v] << " = " << v << ";\n";
-      }
-      ops << "}  // namespace " << cident(in.name) << "\n";
+      ops << "namespace " << cident(in.name) << " {\n"
+          << field_namespace_body("one `" + in.name + "`", in.fields) << "}  // namespace " << cident(in.name) << "\n";
     }
-    ops << "}  // namespace fields\n\n/// Parameter kinds (byte 0 of a PARAM entry) and byte offsets of their fields.\n"
+    ops << "}  // namespace fields\n\n/// The fields shared by the instructions of each format (e.g. the binary VPU "
+           "ops), "
+           "decoded alike.\nnamespace formats {\n";
+    for (const auto& [name, fmt] : formats)
+      ops << "namespace " << name << " {\n"
+          << field_namespace_body("an instruction of the `" + name + "` format", fmt.first) << "}  // namespace "
+          << name << "\n";
+    ops << "}  // namespace formats\n\n/// Parameter kinds (byte 0 of a PARAM entry) and byte offsets of their "
+           "fields.\n"
         << "namespace params {\n";
     for (const auto& k : params) {
       ops << "namespace " << k.name << " {\ninline constexpr uint8_t kKind = " << k.kind << ";\n";
       for (const auto& f : k.fields) {
+        check_decoder_name("param " + k.name, f.name, true);
         ops << "inline constexpr uint8_t " << f.name << " = " << f.offset << ";  ///< " << f.type << ": "
             << f.description << "\n";
         for (size_t v = 0; v < f.values.size(); ++v)
           ops << "inline constexpr uint8_t " << f.name << "_" << f.values[v] << " = " << v << ";\n";
       }
-      ops << "}  // namespace " << k.name << "\n";
+      // The decoded entry: one member per field (multi-byte fields little-endian, as the container).
+      ops << "/// Every field of a `" << k.name << "` entry, decoded (decode()).\nstruct Fields {\n";
+      for (const auto& f : k.fields)
+        ops << "  " << ptypes.at(f.type).ctype << " " << f.name << ";  ///< " << f.description << "\n";
+      ops << "};\n/// Reads every field of a `" << k.name << "` entry from its 32 bytes `b`.\n"
+          << "inline Fields decode(const std::array<uint8_t, 32>& b) {\n  Fields out{};\n";
+      for (const auto& f : k.fields) {
+        const int size = ptypes.at(f.type).bytes;
+        if (size == 1)
+          ops << "  out." << f.name << " = b[" << f.name << "];\n";
+        else if (size == 2)
+          ops << "  out." << f.name << " = static_cast<uint16_t>(b[" << f.name << "] | (b[" << f.name
+              << " + 1] << 8));\n";
+        else
+          ops << "  std::memcpy(&out." << f.name << ", b.data() + " << f.name << ", 4);\n";
+      }
+      ops << "  return out;\n}\n}  // namespace " << k.name << "\n";
     }
     ops << "}  // namespace params\n\n/// Element types nameable by dtype fields, in enum order.\n"
         << "enum class ElemType : uint8_t {";
