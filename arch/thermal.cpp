@@ -80,9 +80,8 @@ void describe_thermal(config::Section& s, ThermalConfig& c) {
       });
   s.text("heat_node", c.heat_node, "the node the NPU's power heats", std::string("die"));
   s.time("step", c.step_s, "thermal step (power is held constant over a step)", 1e-3);
-  s.choice("solver", c.solver, {"zoh", "euler"},
-           "zoh: exact zero-order hold (stable at any step); euler: forward Euler (for comparison)",
-           std::string("zoh"));
+  config::impl_choice<ThermalConfig, ThermalSolver>(s, c, c.solver, "solver", "how the network is stepped in time",
+                                                    "zoh");
   s.check([&c] {
     auto known = [&](const std::string& name) {
       return name == "ambient" ||
@@ -125,13 +124,9 @@ ThermalNetwork::ThermalNetwork(const ThermalConfig& c, double step_s) : c_(c), d
   A_ = -(cinv.asDiagonal() * G_);
   B_ = Eigen::VectorXd::Zero(n);
   B_(heat_) = cinv(heat_);
-  if (c.solver == "euler") {
-    phi_ = Eigen::MatrixXd::Identity(n, n) + A_ * dt_;
-    gamma_ = B_ * dt_;
-  } else {
-    phi_ = (A_ * dt_).exp();
-    gamma_ = A_.fullPivLu().solve((phi_ - Eigen::MatrixXd::Identity(n, n)) * B_);
-  }
+  const ThermalSolver::Step step = ThermalSolverRegistry::make(c.solver, c)->discretize(A_, B_, dt_);
+  phi_ = step.phi;
+  gamma_ = step.gamma;
   reset();
 }
 

@@ -30,9 +30,24 @@ struct ThermalConfig {
   std::vector<Link> links = {{"die", "package", 2.0}, {"package", "board", 4.0}, {"board", "ambient", 12.0}};
   std::string heat_node = "die";  ///< where the NPU's power enters
   double step_s = 1e-3;           ///< thermal step (s)
-  std::string solver = "zoh";     ///< zoh | euler
+  std::string solver = "zoh";     ///< the ThermalSolver implementation (zoh | euler)
 };
 void describe_thermal(config::Section& s, ThermalConfig& c);
+
+/// How the network's ODE dx/dt = A x + B p becomes a step x+ = Phi x + Gamma p over dt, for
+/// power held constant over the step. Contract: a pure function of (A, B, dt); implementations
+/// keep no state and register themselves (config key `thermal.solver`) where they are defined.
+class ThermalSolver {
+ public:
+  /// The step matrices.
+  struct Step {
+    Eigen::MatrixXd phi;    ///< state transition over one step
+    Eigen::VectorXd gamma;  ///< response to one watt held over the step
+  };
+  virtual ~ThermalSolver() = default;
+  virtual Step discretize(const Eigen::MatrixXd& a, const Eigen::VectorXd& b, double dt) const = 0;
+};
+using ThermalSolverRegistry = config::Registry<ThermalConfig, ThermalSolver>;
 
 class ThermalNetwork {
  public:

@@ -15,9 +15,9 @@
 
 namespace npusim::config {
 
-std::string impl_in_yaml(const Section& s, const std::string& def) {
+std::string impl_in_yaml(const Section& s, const char* key, const std::string& def) {
   if (!s.node() || !s.node()->IsMap()) return def;  // not a mapping: load_section reports that
-  const YAML::Node n = (*s.node())["impl"];
+  const YAML::Node n = (*s.node())[key];
   return n && n.IsScalar() ? n.Scalar() : def;
 }
 
@@ -385,12 +385,15 @@ void print_section(const Section& s, std::ostringstream& os) {
     os << line;
   }
   for (const auto& c : s.children()) {
-    // "impl=<name>" children list one implementation's keys, which live in the parent mapping.
-    const bool impl = c.name.rfind("impl=", 0) == 0;
+    // "<key>=<name>" children (impl=banked, solver=zoh) list one implementation's keys, which
+    // live in the parent mapping.
+    const size_t eq = c.name.find('=');
+    const bool impl = eq != std::string::npos;
     Section cs(impl ? s.path() : (s.path().empty() ? c.name : s.path() + "." + c.name), nullptr);
     c.describe(cs);
     if (impl)
-      os << "\n# " << s.path() << " with impl: " << c.name.substr(5) << " (" << c.description << ")\n";
+      os << "\n# " << s.path() << " with " << c.name.substr(0, eq) << ": " << c.name.substr(eq + 1) << " ("
+         << c.description << ")\n";
     else
       os << "\n# " << cs.path() << ": " << c.description << "\n";
     print_section(cs, os);

@@ -135,7 +135,7 @@ template <class Cfg, class Model>
 class Registry {
  public:
   struct Entry {
-    std::string name;                                        ///< value of impl:
+    std::string name;                                        ///< value of impl: (or the block's key)
     std::string description;                                 ///< one line
     std::function<void(Section&, Cfg&)> params;              ///< its parameters
     std::function<std::unique_ptr<Model>(const Cfg&)> make;  ///< builds the model
@@ -157,9 +157,11 @@ class Registry {
     return n;
   }
   /// Builds the implementation `cfg.impl` names (the config loader has checked it exists).
-  static std::unique_ptr<Model> make(const Cfg& cfg) {
-    const Entry* e = find(cfg.impl);
-    if (!e) throw std::logic_error("no implementation '" + cfg.impl + "' registered");
+  static std::unique_ptr<Model> make(const Cfg& cfg) { return make(cfg.impl, cfg); }
+  /// Builds the implementation `name` (for a block whose choice has another key).
+  static std::unique_ptr<Model> make(const std::string& name, const Cfg& cfg) {
+    const Entry* e = find(name);
+    if (!e) throw std::logic_error("no implementation '" + name + "' registered");
     return e->make(cfg);
   }
   static std::vector<Entry>& entries() {
@@ -168,30 +170,39 @@ class Registry {
   }
 };
 
-/// The `impl:` value of the mapping `s` is loading (`def` when absent or not a scalar).
-std::string impl_in_yaml(const Section& s, const std::string& def);
+/// The value of `key` (usually `impl`) in the mapping `s` is loading (`def` when absent or not a
+/// scalar).
+std::string impl_in_yaml(const Section& s, const char* key, const std::string& def);
 
-/// Declares `impl:` in `s` (choices: the registered implementations) and the chosen
-/// implementation's parameters; when only describing, every implementation's parameters as
-/// children named "impl=<name>".
+/// Declares the key `key` in `s` choosing one of the registered implementations into `chosen`,
+/// and the chosen implementation's parameters; when only describing, every implementation's
+/// parameters as children named "<key>=<name>". Most blocks use `impl` and `cfg.impl` (below);
+/// a block whose YAML has long named the choice otherwise (thermal.solver) passes its own key.
 template <class Cfg, class Model>
-void impl_choice(Section& s, Cfg& cfg, const char* desc, const std::string& def) {
+void impl_choice(Section& s, Cfg& cfg, std::string& chosen, const char* key, const char* desc, const std::string& def) {
   using R = Registry<Cfg, Model>;
-  s.choice("impl", cfg.impl, R::names(), desc, def);
+  s.choice(key, chosen, R::names(), desc, def);
   if (s.mode() == Section::Mode::Values) {  // a loaded config: the chosen implementation's values
-    if (const auto* e = R::find(cfg.impl)) e->params(s, cfg);
+    if (const auto* e = R::find(chosen)) e->params(s, cfg);
     return;
   }
   if (s.mode() == Section::Mode::Describe) {
     for (const auto& e : R::entries()) {
       auto params = e.params;
-      s.child(("impl=" + e.name).c_str(), e.description.c_str(), [params, &cfg](Section& c) { params(c, cfg); });
+      s.child((std::string(key) + "=" + e.name).c_str(), e.description.c_str(),
+              [params, &cfg](Section& c) { params(c, cfg); });
     }
     return;
   }
   // Loading: add the chosen implementation's parameters. An unknown name is reported by the
-  // `impl` parameter itself; nothing is added then, so that is the only error.
-  if (const auto* e = R::find(impl_in_yaml(s, def))) e->params(s, cfg);
+  // choice itself; nothing is added then, so that is the only error.
+  if (const auto* e = R::find(impl_in_yaml(s, key, def))) e->params(s, cfg);
+}
+
+/// `impl:` choosing `cfg.impl`.
+template <class Cfg, class Model>
+void impl_choice(Section& s, Cfg& cfg, const char* desc, const std::string& def) {
+  impl_choice<Cfg, Model>(s, cfg, cfg.impl, "impl", desc, def);
 }
 
 /// Loads `root` into the sections `describe` declares. `file` names the source in messages.

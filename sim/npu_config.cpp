@@ -21,10 +21,7 @@ void describe_npu(Section& s, NpuConfig& c) {
           [&c](Section& m) { memory::describe_sram(m, c.acc, 128 * 1024); });
   s.child("dma", "DMA engines between DRAM and SRAM", [&c](Section& m) { memory::describe_dma(m, c.dma); });
   s.child("dram", "external memory", [&c](Section& m) { memory::describe_dram(m, c.dram); });
-  s.child("vpu", "vector unit", [&c](Section& m) {
-    m.integer("lanes", c.vpu.lanes, "elements", "elements processed per cycle", 16, 1, 65536);
-    m.integer("latency", c.vpu.latency_cycles, "cycles", "pipeline latency per instruction", 4, 0, 10000);
-  });
+  s.child("vpu", "vector unit", [&c](Section& m) { arch::describe_vpu(m, c.vpu); });
   s.child("queues", "engine instruction queues", [&c](Section& m) {
     m.integer("depth", c.queues.depth, "entries", "instructions each engine's queue holds", 8, 1, 65536);
   });

@@ -10,17 +10,13 @@
 #include "arch/mxu_timing.h"
 #include "arch/power.h"
 #include "arch/thermal.h"
+#include "arch/vpu_timing.h"
 #include "base/schema.h"
 #include "memory/dma.h"
 #include "memory/dram.h"
 #include "memory/sram.h"
 
 namespace npusim::config {
-
-struct VpuConfig {
-  uint32_t lanes = 16;          ///< elements per cycle
-  uint32_t latency_cycles = 4;  ///< pipeline depth added to every instruction
-};
 
 struct QueueConfig {
   uint32_t depth = 8;  ///< entries in each engine's instruction queue
@@ -34,7 +30,7 @@ struct NpuConfig {
   memory::SramConfig acc;                  ///< accumulator
   memory::DmaConfig dma;                   ///< DMA engines
   memory::DramConfig dram;                 ///< external memory
-  VpuConfig vpu;                           ///< vector unit
+  arch::VpuConfig vpu;                     ///< vector unit
   QueueConfig queues;                      ///< engine queues
   arch::PowerConfig power;                 ///< energy per action and leakage
   arch::ThermalConfig thermal;             ///< RC network

@@ -52,6 +52,7 @@ class NpuTop : public sc_core::sc_module {
         period_(period_fs(cfg.clock_hz)),
         functional_(prog, cfg.spad.line_bytes, mem),
         mxu_(arch::MxuRegistry::make(cfg.mxu)),
+        vpu_(arch::VpuRegistry::make(cfg.vpu)),
         dram_(memory::DramRegistry::make(cfg.dram)),
         dram_target_("dram", *dram_),
         dram_port_("dma_port"),
@@ -497,9 +498,7 @@ class NpuTop : public sc_core::sc_module {
         return std::max(t + compute_fs, sram_done);
       }
       case Engine::Vpu: {
-        // Pipeline latency plus one pass of `lanes` elements per cycle.
-        const uint64_t cycles = cfg_.vpu.latency_cycles + (fp.elements + cfg_.vpu.lanes - 1) / cfg_.vpu.lanes;
-        compute_fs = cycles * period_;
+        compute_fs = vpu_->cycles({dec.op, fp.elements}) * period_;
         return std::max(t + compute_fs, sram_done);
       }
       default: {
@@ -523,6 +522,7 @@ class NpuTop : public sc_core::sc_module {
   Femtos period_;                                          ///< clock period
   arch::FunctionalModel functional_;                       ///< numerics
   std::unique_ptr<arch::MxuTiming> mxu_;                   ///< MXU timing
+  std::unique_ptr<arch::VpuTiming> vpu_;                   ///< VPU timing
   std::unique_ptr<memory::DramModel> dram_;                ///< DRAM timing
   DramTarget dram_target_;                                 ///< DRAM behind a TLM-2.0 target socket
   DramInitiator dram_port_;                                ///< the DMA's TLM-2.0 initiator

@@ -45,11 +45,13 @@ std::vector<Param> params_of(NpuConfig c) {
   return out;
 }
 
-/// Every declared key path, every implementation's included (the describe walk).
+/// Every declared key path that can take two values, every implementation's included (the
+/// describe walk). A choice with one registered implementation (vpu.impl: lanes) has nothing to vary.
 void declared(const Section& s, std::set<std::string>& out) {
-  for (const auto& p : s.params()) out.insert(s.path().empty() ? p.name : s.path() + "." + p.name);
+  for (const auto& p : s.params())
+    if (p.type != "enum" || p.choices.size() > 1) out.insert(s.path().empty() ? p.name : s.path() + "." + p.name);
   for (const auto& c : s.children()) {
-    const bool impl = c.name.rfind("impl=", 0) == 0;
+    const bool impl = c.name.find('=') != std::string::npos;  // "impl=banked": keys of the parent
     Section cs(impl ? s.path() : (s.path().empty() ? c.name : s.path() + "." + c.name), nullptr);
     c.describe(cs);
     declared(cs, out);

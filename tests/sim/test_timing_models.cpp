@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "arch/mxu_timing.h"
+#include "arch/power.h"
+#include "arch/thermal.h"
+#include "arch/vpu_timing.h"
 #include "memory/dma.h"
 #include "memory/dram.h"
 #include "memory/sram.h"
@@ -249,6 +252,49 @@ TEST(Dma, ArbitrationPolicies) {
   EXPECT_EQ(channels("per_engine", {E::Load, E::Store, E::Load, E::Store, E::Load}),
             (std::vector<uint32_t>{0, 1, 2, 3, 0}));
   EXPECT_EQ(channels("per_engine", {E::Store, E::Store, E::Store}), (std::vector<uint32_t>{1, 3, 1}));
+}
+
+// VPU timing (vpu.impl lanes): latency + ceil(elements / lanes), probed at the lane boundary.
+TEST(VpuTiming, LanesIsLatencyPlusOnePassPerLaneWidth) {
+  arch::VpuConfig c;
+  c.lanes = 16;
+  c.latency_cycles = 4;
+  const auto vpu = arch::VpuRegistry::make(c);
+  EXPECT_EQ(vpu->cycles({isa::Opcode::Add, 0}), 4u);
+  EXPECT_EQ(vpu->cycles({isa::Opcode::Add, 16}), 5u);
+  EXPECT_EQ(vpu->cycles({isa::Opcode::Add, 17}), 6u);
+  EXPECT_EQ(vpu->cycles({isa::Opcode::Requant, 1600}), 104u);
+}
+
+// The swappable blocks without an impl: key before (VPU timing, energy model, thermal solver) are
+// chosen from their registries: an unknown name is an error listing the registered ones.
+TEST(Registries, UnknownImplementationsNameTheChoices_bad) {
+  const std::string base = "name: t\ndram: {bandwidth: 10GB/s}\n";
+  for (const auto& [yaml, choices] :
+       std::vector<std::pair<std::string, std::string>>{{"vpu: {impl: systolic}\n", "[lanes]"},
+                                                        {"power: {impl: cacti}\n", "[per_action]"},
+                                                        {"thermal: {solver: rk4}\n", "[euler, zoh]"}}) {
+    try {
+      config::load_npu_config_text(base + yaml, "t.yaml");
+      ADD_FAILURE() << "accepted " << yaml;
+    } catch (const config::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("expected one of " + choices), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Forward Euler and the exact zero-order hold agree for a step far below the fastest time constant.
+TEST(ThermalSolver, EulerApproachesTheExactStepForSmallSteps) {
+  arch::ThermalConfig c;
+  const auto zoh = arch::ThermalSolverRegistry::make("zoh", c), euler = arch::ThermalSolverRegistry::make("euler", c);
+  Eigen::MatrixXd a(2, 2);
+  a << -2.0, 1.0, 1.0, -3.0;
+  Eigen::VectorXd b(2);
+  b << 1.0, 0.0;
+  const double dt = 1e-6;
+  const auto s1 = zoh->discretize(a, b, dt), s2 = euler->discretize(a, b, dt);
+  EXPECT_NEAR((s1.phi - s2.phi).norm(), 0, 1e-10);
+  EXPECT_NEAR((s1.gamma - s2.gamma).norm(), 0, 1e-10);
 }
 
 }  // namespace
