@@ -44,7 +44,7 @@ struct CompiledModel {
 /// Compiles `g`; throws CompileError naming the node when something is unsupported.
 CompiledModel compile(const Graph& g, const TargetInfo& target, const CompileOptions& opts);
 
-/// Operators this compiler lowers to the NPU.
+/// Operators this compiler lowers to the NPU, in registration order (compiler/op_registry.h).
 const std::vector<std::string>& supported_operators();
 
 }  // namespace npusim::compiler

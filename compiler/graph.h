@@ -1,5 +1,5 @@
 // The compiler's view of an ONNX model: tensors with static shapes, constant data, and nodes in
-// topological order. Built by import_onnx (onnx_import.cpp); consumed by compile (lower.cpp).
+// topological order. Built by import_onnx (onnx_import.cpp); consumed by compile (lowering.cpp, ops/).
 #pragma once
 
 #include <cstdint>

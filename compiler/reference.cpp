@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <set>
 
 #include "compiler/compile.h"
 #include "compiler/host_kernels.h"
+#include "compiler/op_registry.h"
 
 namespace npusim::compiler {
 namespace {
@@ -43,10 +43,8 @@ std::array<int64_t, 4> pads_2d(const Node& n, int64_t H, int64_t W, int64_t OH, 
 
 bool has_reference(const std::string& op) {
   // The float operators the NPU lowers (not the quantized ones) and every host kernel.
-  static const std::set<std::string> quantized = {"QuantizeLinear", "DequantizeLinear", "QLinearMatMul",
-                                                  "QLinearConv",    "MatMulInteger",    "ConvInteger"};
-  const auto& npu = supported_operators();
-  return (std::find(npu.begin(), npu.end(), op) != npu.end() && !quantized.count(op)) || has_host_kernel(op);
+  const OpInfo* npu = OpRegistry::get().find(op);
+  return (npu && !npu->has(kQuantized)) || has_host_kernel(op);
 }
 
 TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
