@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/input_file.h"
+
 namespace npusim::arch {
 namespace {
 
@@ -24,7 +26,9 @@ uint64_t streamed(Dataflow f, const MatmulShape& s) {
 LatencyTable LatencyTable::load(const std::string& path) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = YAML::Load(read_input_file(path, "latency table", uint64_t{256} << 20));
+  } catch (const InputError& e) {
+    throw std::invalid_argument(e.what());
   } catch (const YAML::Exception& e) {
     throw std::invalid_argument(path + ": cannot read the latency table: " + e.msg);
   }

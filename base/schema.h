@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.h"
+
 namespace YAML {
 class Node;  // yaml-cpp's; only schema.cpp and the loaders that read custom shapes include it
 }  // namespace YAML
@@ -21,9 +23,9 @@ class Node;  // yaml-cpp's; only schema.cpp and the loaders that read custom sha
 namespace npusim::config {
 
 /// A config error; the message already reads "file:line:col: error: key.path: what was expected".
-class ConfigError : public std::runtime_error {
+class ConfigError : public InputError {
  public:
-  using std::runtime_error::runtime_error;
+  using InputError::InputError;
 };
 
 /// One declared parameter.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "base/input_file.h"
 #include "compiler/graph.h"
 
 namespace npusim::compiler {
@@ -148,6 +149,7 @@ Tensor from_value_info(const onnx::ValueInfoProto& vi, const std::string& role) 
 }  // namespace
 
 Graph import_onnx(const std::string& path, int64_t batch) {
+  require_input_file(path, "model");  // a FIFO or a directory would block or fail inside protobuf
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CompileError(path + ": cannot open");
   onnx::ModelProto model;

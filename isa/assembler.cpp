@@ -236,8 +236,10 @@ class Assembler {
       std::string f = c.string("file");
       if (!opts_.allow_files) fail_at(s, "file= is disabled here");
       if (!f.empty() && f[0] != '/') f = dir_ + f;
-      try {
-        bytes = read_file_bytes(f);
+      try {  // at most what the region and the data limit leave, checked before reading
+        const uint64_t room = std::min<uint64_t>(opts_.max_data_bytes - std::min(at, opts_.max_data_bytes),
+                                                 r.size - std::min(at, r.size));
+        bytes = read_file_bytes(f, "data file", room);
       } catch (const InputError& e) {
         fail_at(s, e.what());
       }
@@ -807,7 +809,7 @@ AssembleResult assemble(const std::string& source, const std::string& path, cons
 }
 
 AssembleResult assemble_file(const std::string& path, const AssembleOptions& opts) {
-  const auto bytes = read_file_bytes(path);
+  const auto bytes = read_file_bytes(path, "assembly source");
   return assemble(std::string(bytes.begin(), bytes.end()), path, opts);
 }
 

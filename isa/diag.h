@@ -2,15 +2,12 @@
 // message already names the place (file:line:col, or section/entry/field/instruction index).
 #pragma once
 
-#include <stdexcept>
-#include <string>
+#include "base/errors.h"
 
 namespace npusim::isa {
 
-/// Bad input (malformed file, bad field, failed check). The CLI maps it to exit code 2.
-class InputError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// Bad input (malformed file, bad field, failed check): base/errors.h's, which the CLI maps to exit
+/// code 2.
+using npusim::InputError;
 
 }  // namespace npusim::isa

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "base/input_file.h"
 #include "isa/diag.h"
 
 namespace npusim::isa {
@@ -479,13 +480,9 @@ Program read_npub(const uint8_t* data, size_t size) {
   return prog;
 }
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  // Only regular files: a device or FIFO could block or never end.
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) throw InputError(path + ": not a regular file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open: " + std::strerror(errno));
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what, uint64_t max_bytes) {
+  const std::string bytes = read_input_file(path, what, max_bytes);  // regular files only, bounded
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
 void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -496,7 +493,7 @@ void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes
 }
 
 Program load_npub_file(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
+  const auto bytes = read_file_bytes(path, "program");
   try {
     return read_npub(bytes);
   } catch (const InputError& e) {

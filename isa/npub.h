@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/input_file.h"
 #include "isa/program.h"
 
 namespace npusim::isa {
@@ -40,8 +41,10 @@ inline Program read_npub(const std::vector<uint8_t>& b) {
   return read_npub(b.data(), b.size());
 }
 
-/// File helpers; errors name the file.
-std::vector<uint8_t> read_file_bytes(const std::string& path);
+/// File helpers; errors name the file. Reading refuses anything but a regular file and files over
+/// `max_bytes` (before reading them); `what` says what the file is for.
+std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what = "file",
+                                     uint64_t max_bytes = kMaxInputFileBytes);
 void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
 Program load_npub_file(const std::string& path);
 

@@ -7,9 +7,13 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/input_file.h"
 #include "base/units.h"
 
 namespace npusim::config {
+
+/// Largest config file read (the bundled ones are about 2 KB).
+constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
 
 void describe_npu(Section& s, NpuConfig& c) {
   s.text("name", c.name, "name of this NPU configuration", std::nullopt);
@@ -64,27 +68,29 @@ NpuConfig load_node(const YAML::Node& root, const std::string& name) {
 }  // namespace
 
 NpuConfig load_npu_config(const std::string& path) {
-  YAML::Node root;
+  std::string text;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(path + ": error: cannot open config file");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                      ": error: invalid YAML: " + e.msg);
+    text = read_input_file(path, "config", kMaxConfigBytes);  // a regular file, bounded
+  } catch (const InputError& e) {  // "PATH: cannot read config: ..." in the config errors' form
+    const std::string m = e.what();
+    throw ConfigError(m.rfind(path + ": ", 0) == 0 ? path + ": error: " + m.substr(path.size() + 2) : m);
   }
-  return load_node(root, path);
+  return load_npu_config_text(text, path);
 }
 
 NpuConfig load_npu_config_text(const std::string& yaml, const std::string& name) {
-  YAML::Node root;
+  std::vector<YAML::Node> docs;
   try {
-    root = YAML::Load(yaml);
+    docs = YAML::LoadAll(yaml);
   } catch (const YAML::Exception& e) {
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                       ": error: invalid YAML: " + e.msg);
   }
-  return load_node(root, name);
+  // A second document (after ---) would be silently ignored by a single-document load.
+  if (docs.size() > 1)
+    throw ConfigError(name + ":" + std::to_string(docs[1].Mark().line + 1) +
+                      ": error: a config is one YAML document; found " + std::to_string(docs.size()));
+  return load_node(docs.empty() ? YAML::Node() : docs.front(), name);
 }
 
 std::string npu_config_reference() {

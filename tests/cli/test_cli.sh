@@ -50,7 +50,7 @@ expect 2 "syntax.npus:3:48: error: matmul: k=5000 does not fit the 12-bit field 
 expect 2 "deadlock.npus:8: error: deadlock" "$NPUSIM" asm "$SRC/tests/data/bad/deadlock.npus" -o "$WORK/x.npub"
 expect 0 "" "$NPUSIM" asm "$SRC/tests/data/bad/deadlock.npus" --no-deadlock-check -o "$WORK/deadlock.npub"
 expect 0 "deadlock:     YES" "$NPUSIM" info "$WORK/deadlock.npub"
-expect 2 "cannot open" "$NPUSIM" disasm "$WORK/does-not-exist.npub"
+expect 2 "cannot read program: No such file" "$NPUSIM" disasm "$WORK/does-not-exist.npub"
 printf 'not a container at all, just some text that is long enough to pass the size check....\n' >"$WORK/junk.npub"
 expect 2 "junk.npub: header: bad magic" "$NPUSIM" disasm "$WORK/junk.npub"
 head -c 100 "$WORK/mlp_i8.npub" >"$WORK/trunc.npub"

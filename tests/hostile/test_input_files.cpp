@@ -1,0 +1,107 @@
+// Hostile inputs: a FIFO, a directory, a missing or oversized file where npusim expects a file.
+// Each is refused at once with the path and what it is (a FIFO would block the reader forever).
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "base/input_file.h"
+#include "compiler/graph.h"
+#include "isa/assembler.h"
+#include "isa/npub.h"
+#include "sim/npu_config.h"
+
+namespace npusim {
+namespace {
+
+/// A fresh FIFO, directory and socket under the test's temp dir.
+struct SpecialFiles {
+  std::string fifo = ::testing::TempDir() + "hostile.fifo";
+  std::string dir = ::testing::TempDir() + "hostile.dir";
+  std::string sock = ::testing::TempDir() + "hostile.sock";
+  int sock_fd = -1;
+  SpecialFiles() {
+    ::unlink(fifo.c_str());
+    ::mkfifo(fifo.c_str(), 0600);
+    ::mkdir(dir.c_str(), 0700);
+    ::unlink(sock.c_str());
+    sock_fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", sock.c_str());
+    ::bind(sock_fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  ~SpecialFiles() {
+    ::close(sock_fd);
+    ::unlink(fifo.c_str());
+    ::unlink(sock.c_str());
+    ::rmdir(dir.c_str());
+  }
+};
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+void expect_refused(const std::string& msg, const std::string& path, const char* kind) {
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find(kind), std::string::npos) << msg;
+}
+
+TEST(HostileInput, SpecialFilesAreRefusedByEveryReader_bad) {
+  const SpecialFiles f;
+  for (const auto& [path, kind] : std::vector<std::pair<std::string, const char*>>{
+           {f.fifo, "a FIFO"}, {f.dir, "a directory"}, {f.sock, "a socket"}, {"/dev/null", "a character device"}}) {
+    expect_refused(error_of([&] { config::load_npu_config(path); }), path, kind);
+    expect_refused(error_of([&] { isa::load_npub_file(path); }), path, kind);
+    expect_refused(error_of([&] { isa::assemble_file(path, {}); }), path, kind);
+    expect_refused(error_of([&] { compiler::import_onnx(path, 0); }), path, kind);
+    expect_refused(error_of([&] { read_input_file(path, "input"); }), path, kind);
+  }
+  expect_refused(error_of([&] { config::load_npu_config(f.dir + "/missing.yaml"); }), "missing.yaml", "No such file");
+}
+
+TEST(HostileInput, ConfigErrorsAreInputErrors_bad) {
+  const SpecialFiles f;
+  // The CLI maps InputError to exit 2: a config that cannot be read is the user's mistake.
+  EXPECT_THROW(config::load_npu_config(f.dir), InputError);
+}
+
+TEST(HostileInput, OversizedFilesAreRefusedBeforeReading_bad) {
+  const std::string path = ::testing::TempDir() + "big.bin";
+  std::ofstream(path) << std::string(4096, 'x');
+  expect_refused(error_of([&] { read_input_file(path, "table", 1024); }), path, "4096 bytes, more than the 1024");
+  EXPECT_EQ(read_input_file(path, "table", 4096).size(), 4096u);
+}
+
+TEST(HostileInput, DataFilesAreBoundedByTheirRegionBeforeTheyAreRead_bad) {
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "blob.bin") << std::string(100000, 'x');
+  const std::string src = ".npus 1\n.target mxu=16x16 line=64\n.region r role=const size=64\n.data r file=\"" + dir +
+                          "blob.bin\"\n        finish\n";
+  std::ofstream(dir + "data.npus") << src;
+  isa::AssembleOptions o;
+  o.allow_files = true;
+  const std::string msg = error_of([&] { isa::assemble_file(dir + "data.npus", o); });
+  EXPECT_NE(msg.find("100000 bytes, more than the 64 bytes accepted"), std::string::npos) << msg;
+}
+
+TEST(HostileInput, ASecondYamlDocumentIsAnError_bad) {
+  const std::string msg =
+      error_of([] { config::load_npu_config_text("name: a\ndram: {bandwidth: 1GB/s}\n---\nname: b\n", "two.yaml"); });
+  EXPECT_NE(msg.find("two.yaml:4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("one YAML document"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace npusim
