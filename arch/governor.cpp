@@ -87,7 +87,7 @@ void describe_governor(config::Section& s, GovernorConfig& c) {
   (void)registered;
   // Trip points as the Coral driver (85/90/95 C) and Linux step_wise; poll 100 ms (Linux passive
   // polling 100-250 ms; the Coral driver polls every 5 s).
-  s.time("poll", c.poll_s, "how often the governor reads the temperature", 0.1);
+  s.time("poll", c.poll_s, "how often the governor reads the temperature", 0.1, 1e-6, 60);
   s.real("critical", c.critical_c, "C", "THERMAL_CRITICAL fault at or above this temperature", 105, -273, 1000);
   s.real_list("trips", c.trips_c, "C", "trip temperatures, ascending", std::vector<double>{85}, -273, 1000);
   config::impl_choice<GovernorConfig, Governor>(s, c, "throttling policy", "none");
@@ -119,6 +119,9 @@ void describe_dvfs(config::Section& s, std::vector<OperatingPoint>& opps) {
           if (*end1 || *end2 || !(mhz > 0) || !(volts > 0) || !std::isfinite(mhz) || !std::isfinite(volts))
             throw std::invalid_argument("expected positive [MHz, V] pairs, got [" + e[0].Scalar() + ", " +
                                         e[1].Scalar() + "]");
+          if (mhz < 1 || mhz > 1e5 || volts > 10)  // the clock's range (base/schema.h frequency)
+            throw std::invalid_argument("operating point [" + e[0].Scalar() + ", " + e[1].Scalar() +
+                                        "] out of range: MHz in [1, 100000], V in (0, 10]");
           if (!v.empty() && mhz >= v.back().hz / 1e6)
             throw std::invalid_argument("operating points must be listed fastest first, strictly descending");
           v.push_back({mhz * 1e6, volts});

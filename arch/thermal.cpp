@@ -79,7 +79,7 @@ void describe_thermal(config::Section& s, ThermalConfig& c) {
         return t.empty() ? std::string("[]") : t + "]";
       });
   s.text("heat_node", c.heat_node, "the node the NPU's power heats", std::string("die"));
-  s.time("step", c.step_s, "thermal step (power is held constant over a step)", 1e-3);
+  s.time("step", c.step_s, "thermal step (power is held constant over a step)", 1e-3, 1e-6, 10);
   config::impl_choice<ThermalConfig, ThermalSolver>(s, c, c.solver, "solver", "how the network is stepped in time",
                                                     "zoh");
   s.check([&c] {

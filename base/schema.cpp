@@ -222,36 +222,57 @@ void Section::bytes(const char* name, uint64_t& field, const char* desc, std::op
   add(std::move(d));
 }
 
-void Section::frequency(const char* name, double& field, const char* desc, std::optional<double> def) {
+namespace {
+/// "value out of range [lo, hi]" for a quantity with units, or nothing when `v` is inside.
+void check_range(double v, double min, double max, const std::string& text, std::string (*unit_text)(double)) {
+  if (v < min || v > max)
+    throw std::invalid_argument(text + " is out of range [" + unit_text(min) + ", " + unit_text(max) + "]");
+}
+}  // namespace
+
+void Section::frequency(const char* name, double& field, const char* desc, std::optional<double> def, double min,
+                        double max) {
   if (def && sets_defaults()) field = *def;
   ParamDecl d{name, "frequency", "Hz", desc, def ? frequency_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
-  d.load = [&field](const YAML::Node& n) {
+  d.load = [&field, min, max](const YAML::Node& n) {
     const std::string t = scalar(n);
-    if (!parse_frequency(t, field))
+    double v = 0;
+    if (!parse_frequency(t, v) || !std::isfinite(v))
       throw std::invalid_argument("expected a frequency such as 1GHz or 700MHz, got '" + t + "'");
+    check_range(v, min, max, t, frequency_text);
+    field = v;
   };
   d.value = [&field] { return exact_text(frequency_text(field), field, "Hz", parse_frequency); };
   add(std::move(d));
 }
 
-void Section::bandwidth(const char* name, double& field, const char* desc, std::optional<double> def) {
+void Section::bandwidth(const char* name, double& field, const char* desc, std::optional<double> def, double min,
+                        double max) {
   if (def && sets_defaults()) field = *def;
   ParamDecl d{name, "bandwidth", "B/s", desc, def ? bandwidth_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
-  d.load = [&field](const YAML::Node& n) {
+  d.load = [&field, min, max](const YAML::Node& n) {
     const std::string t = scalar(n);
-    if (!parse_bandwidth(t, field))
+    double v = 0;
+    if (!parse_bandwidth(t, v) || !std::isfinite(v))
       throw std::invalid_argument("expected a bandwidth such as 12.8GB/s, got '" + t + "'");
+    check_range(v, min, max, t, bandwidth_text);
+    field = v;
   };
   d.value = [&field] { return exact_text(bandwidth_text(field), field, "B/s", parse_bandwidth); };
   add(std::move(d));
 }
 
-void Section::time(const char* name, double& field, const char* desc, std::optional<double> def) {
+void Section::time(const char* name, double& field, const char* desc, std::optional<double> def, double min,
+                   double max) {
   if (def && sets_defaults()) field = *def;
   ParamDecl d{name, "time", "s", desc, def ? time_text(*def) : "", !def, {}, nullptr, nullptr, nullptr};
-  d.load = [&field](const YAML::Node& n) {
+  d.load = [&field, min, max](const YAML::Node& n) {
     const std::string t = scalar(n);
-    if (!parse_time(t, field)) throw std::invalid_argument("expected a time such as 45ns or 7.8us, got '" + t + "'");
+    double v = 0;
+    if (!parse_time(t, v) || !std::isfinite(v))
+      throw std::invalid_argument("expected a time such as 45ns or 7.8us, got '" + t + "'");
+    check_range(v, min, max, t, time_text);
+    field = v;
   };
   d.value = [&field] { return exact_text(time_text(field), field, "s", parse_time); };
   add(std::move(d));

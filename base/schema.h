@@ -80,12 +80,17 @@ class Section {
   /// Sizes: 512KiB, 64B, 4096.
   void bytes(const char* name, uint64_t& field, const char* desc, std::optional<uint64_t> def, uint64_t min = 0,
              uint64_t max = UINT64_MAX);
-  /// Frequencies: 1GHz, 700MHz.
-  void frequency(const char* name, double& field_hz, const char* desc, std::optional<double> def);
-  /// Bandwidths: 12.8GB/s.
-  void bandwidth(const char* name, double& field_bytes_per_s, const char* desc, std::optional<double> def);
-  /// Times: 45ns, 7.8us.
-  void time(const char* name, double& field_s, const char* desc, std::optional<double> def);
+  /// Frequencies: 1GHz, 700MHz, in [min, max]. The default range keeps a clock period an exact
+  /// integer of femtoseconds well inside base/time.h's 5-hour range (1 MHz: 1e9 fs per cycle).
+  void frequency(const char* name, double& field_hz, const char* desc, std::optional<double> def, double min = 1e6,
+                 double max = 1e11);
+  /// Bandwidths: 12.8GB/s, in [min, max] bytes per second.
+  void bandwidth(const char* name, double& field_bytes_per_s, const char* desc, std::optional<double> def,
+                 double min = 1e3, double max = 1e15);
+  /// Times: 45ns, 7.8us, in [min, max] seconds (by default at most 1 s: simulated time is
+  /// integer femtoseconds, 2^64 fs = 5.1 hours, so one latency must stay far below that).
+  void time(const char* name, double& field_s, const char* desc, std::optional<double> def, double min = 0,
+            double max = 1);
   /// A list of numbers (e.g. trip temperatures), each in [min, max]; at least one element.
   void real_list(const char* name, std::vector<double>& field, const char* unit, const char* desc,
                  std::optional<std::vector<double>> def, double min = -1e300, double max = 1e300);

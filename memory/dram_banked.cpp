@@ -162,11 +162,11 @@ const bool registered = DramRegistry::add(
        s.real("data_rate", c.data_rate_mtps, "MT/s", "transfers per second per data pin", 3200, 1, 1e5);
        s.bytes("row_bytes", c.row_bytes, "row (page) size of one bank", 2048, 64, 1 << 20);
        s.bytes("interleave", c.interleave_bytes, "channel interleaving granularity", 256, 16, 1 << 20);
-       s.time("tRCD", c.t_rcd_s, "activate to column command", 18e-9);
-       s.time("tCL", c.t_cl_s, "column command to first data", 18e-9);
-       s.time("tRP", c.t_rp_s, "precharge (close a row)", 18e-9);
+       s.time("tRCD", c.t_rcd_s, "activate to column command", 18e-9, 0, 1e-3);
+       s.time("tCL", c.t_cl_s, "column command to first data", 18e-9, 0, 1e-3);
+       s.time("tRP", c.t_rp_s, "precharge (close a row)", 18e-9, 0, 1e-3);
        s.time("tREFI", c.t_refi_s, "refresh interval (0: no refresh)", 3.9e-6);
-       s.time("tRFC", c.t_rfc_s, "refresh cycle time", 280e-9);
+       s.time("tRFC", c.t_rfc_s, "refresh cycle time", 280e-9, 0, 1e-3);
        s.check([&c] {
          if (c.row_bytes % c.interleave_bytes)
            throw std::invalid_argument("row_bytes (" + std::to_string(c.row_bytes) +

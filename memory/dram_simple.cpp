@@ -39,7 +39,7 @@ class SimpleDram final : public DramModel {
 const bool registered =
     DramRegistry::add({"simple", "fixed latency + peak bandwidth, one pipe",
                        [](config::Section& s, DramConfig& c) {
-                         s.time("latency", c.latency_s, "access latency added to every request", 100e-9);
+                         s.time("latency", c.latency_s, "access latency added to every request", 100e-9, 0, 1e-3);
                          s.bandwidth("bandwidth", c.bandwidth, "peak data bandwidth", std::nullopt);
                        },
                        [](const DramConfig& c) { return std::make_unique<SimpleDram>(c); }});

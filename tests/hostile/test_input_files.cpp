@@ -103,5 +103,26 @@ TEST(HostileInput, ASecondYamlDocumentIsAnError_bad) {
   EXPECT_NE(msg.find("one YAML document"), std::string::npos) << msg;
 }
 
+// Values that would overflow the model's integer femtoseconds, or divide by zero, are refused when
+// the config is read, naming the key and its range (a 1e6 s tRCD gave fewer cycles than 18 ns; a
+// 1e16 Hz clock killed the server with SIGFPE).
+TEST(HostileInput, ConfigValuesThatWouldOverflowTimeAreRefused_bad) {
+  const std::string base = "name: t\n";
+  for (const auto& [yaml, fragments] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"clock: 1e16Hz\ndram: {bandwidth: 1GB/s}\n", {"t.yaml:2", "clock", "out of range [1MHz, 100GHz]"}},
+           {"clock: 1Hz\ndram: {bandwidth: 1GB/s}\n", {"clock", "out of range"}},
+           {"dram: {impl: banked, tRCD: 1000000s}\n", {"dram.tRCD", "out of range [0ns, 1ms]"}},
+           {"dram: {bandwidth: 1GB/s, latency: 1e6s}\n", {"dram.latency", "out of range"}},
+           {"dram: {bandwidth: 1e30B/s}\n", {"dram.bandwidth", "out of range"}},
+           {"dram: {bandwidth: 1GB/s}\nthermal: {step: 0s}\n", {"thermal.step", "out of range"}},
+           {"dram: {bandwidth: 1GB/s}\ndvfs: {operating_points: [[1e12, 0.8]]}\n",
+            {"operating_points", "out of range"}},
+       }) {
+    const std::string msg = error_of([&] { config::load_npu_config_text(base + yaml, "t.yaml"); });
+    for (const auto& f : fragments)
+      EXPECT_NE(msg.find(f), std::string::npos) << yaml << " -> " << msg << "\nmissing " << f;
+  }
+}
+
 }  // namespace
 }  // namespace npusim
