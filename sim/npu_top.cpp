@@ -615,6 +615,19 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
   mem.spad_bytes = cfg.spad.size_bytes;
   mem.acc_bytes = cfg.acc.size_bytes;
   if (!opts.timing_only) {
+    uint64_t need = cfg.spad.size_bytes + cfg.acc.size_bytes;
+    std::string largest;
+    uint64_t largest_bytes = 0;
+    for (const auto& r : prog.regions) {
+      need += std::min<uint64_t>(r.size, uint64_t{1} << 62);
+      if (r.size > largest_bytes) largest_bytes = r.size, largest = r.name;
+    }
+    if (need > opts.max_memory_bytes)
+      throw isa::InputError("the program needs " + std::to_string(need) +
+                            " bytes of host memory (its largest region '" + largest + "' has " +
+                            std::to_string(largest_bytes) + "), more than the limit of " +
+                            std::to_string(opts.max_memory_bytes) +
+                            " bytes for a functional run (run it --timing-only, or raise the limit)");
     mem.spad.assign(cfg.spad.size_bytes, 0);
     mem.acc.assign(cfg.acc.size_bytes, 0);
   }

@@ -33,6 +33,10 @@ struct RunOptions {
   arch::FaultCode inject_fault = arch::FaultCode::BusError;
   bool inject_hang = false;
   bool engine_spans = false;  ///< collect each engine's busy stretches (RunResult::engine_spans)
+  /// Host memory a functional run may allocate for the SRAMs and the program's regions: a program
+  /// declaring more (a few bytes of .npub can declare gigabytes of scratch) is an input error
+  /// before anything is allocated. Timing-only runs allocate no data and are not limited.
+  uint64_t max_memory_bytes = uint64_t{1} << 30;
 };
 
 /// A stretch of time one engine was busy: back-to-back instructions merged, so gaps are waits.

@@ -14,6 +14,7 @@
 #include "isa/assembler.h"
 #include "isa/npub.h"
 #include "sim/npu_config.h"
+#include "sim/simulator.h"
 
 namespace npusim {
 namespace {
@@ -122,6 +123,19 @@ TEST(HostileInput, ConfigValuesThatWouldOverflowTimeAreRefused_bad) {
     for (const auto& f : fragments)
       EXPECT_NE(msg.find(f), std::string::npos) << yaml << " -> " << msg << "\nmissing " << f;
   }
+}
+
+// A few bytes of program can declare gigabytes of regions: a functional run refuses before it
+// allocates (it took 3.2 GB for a 361-byte .npub); a timing-only run allocates no data.
+TEST(HostileInput, HugeRegionsAreRefusedBeforeAllocation_bad) {
+  const std::string src = ".npus 1\n.target mxu=16x16 line=64\n.region big role=scratch size=3GiB\n        finish\n";
+  const isa::Program prog = isa::assemble(src, "huge.npus", {}).program;
+  const config::NpuConfig cfg = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+  RunOptions o;
+  const std::string msg = error_of([&] { simulate(cfg, prog, {}, o); });
+  EXPECT_NE(msg.find("largest region 'big' has 3221225472"), std::string::npos) << msg;
+  o.timing_only = true;
+  EXPECT_TRUE(simulate(cfg, prog, {}, o).ok);
 }
 
 }  // namespace
