@@ -15,6 +15,7 @@
 #include "isa/npub.h"
 #include "sim/npu_config.h"
 #include "sim/simulator.h"
+#include "tools/workload/npy.h"
 
 namespace npusim {
 namespace {
@@ -136,6 +137,52 @@ TEST(HostileInput, HugeRegionsAreRefusedBeforeAllocation_bad) {
   EXPECT_NE(msg.find("largest region 'big' has 3221225472"), std::string::npos) << msg;
   o.timing_only = true;
   EXPECT_TRUE(simulate(cfg, prog, {}, o).ok);
+}
+
+std::string write_file(const std::string& name, const std::string& bytes) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+/// A .npy file with header dict `dict` (padded as NumPy pads it) and `data_bytes` zero bytes.
+std::string npy_file(const std::string& name, const std::string& dict, size_t data_bytes) {
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string f = std::string("\x93NUMPY\x01\x00", 8);
+  f += static_cast<char>(header.size() & 0xff);
+  f += static_cast<char>(header.size() >> 8);
+  f += header + std::string(data_bytes, '\0');
+  return write_file(name, f);
+}
+
+// .npy headers are read as NumPy writes them and nothing else: a shape of words or floats, a
+// fortran_order of True (with "False" further on), a repeated or missing key are errors naming the
+// file (a shape "(abc, 256)" was an internal error; "(64.0, 256)" and the misleading "False" were
+// accepted).
+TEST(HostileInput, NpyHeadersAreParsedStrictly_bad) {
+  const auto good = npy_file("good.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
+  const NpyArray a = read_npy(good);
+  EXPECT_EQ(a.shape, (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(read_npy(npy_file("scalar.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (), }", 4)).shape.size(),
+            0u);
+  EXPECT_EQ(read_npy(npy_file("one.npy", "{'descr': '|i1', 'fortran_order': False, 'shape': (5,), }", 5)).shape,
+            (std::vector<uint64_t>{5}));
+  for (const auto& [dict, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"{'descr': '<f4', 'fortran_order': False, 'shape': (abc, 256), }", "non-negative integers, got 'abc'"},
+           {"{'descr': '<f4', 'fortran_order': False, 'shape': (64.0, 256), }", "non-negative integers, got '64.0'"},
+           {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), 'x': 'False'}", "Fortran order"},
+           {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "repeated key 'descr'"},
+           {"{'descr': '<f4', 'shape': (2, 3), }", "lacks one of"},
+           {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999), }",
+            "overflows"},
+           {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "need 24"}}) {
+    const std::string path = npy_file("bad.npy", dict, 8);
+    const std::string msg = error_of([&] { read_npy(path); });
+    EXPECT_NE(msg.find(path + ": not a valid .npy file"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(fragment), std::string::npos) << dict << " -> " << msg;
+  }
 }
 
 }  // namespace

@@ -479,12 +479,20 @@ int run(const Spec& s, const RunOptions& o) {
     if (o.point_timeout_s > 0) {  // poll, killing points past their time
       pid = ::waitpid(-1, &status, WNOHANG);
       if (pid == 0) {
-        for (const auto& [p, idx] : running)
-          if (!timed_out.count(p) && elapsed() - started[p] > o.point_timeout_s) {
+        // Kill what is past its time; then sleep until the next deadline (at most 10 ms), so a
+        // short timeout is enforced as given rather than at the next 10 ms poll.
+        double next_deadline_s = 0.01;
+        for (const auto& [p, idx] : running) {
+          if (timed_out.count(p)) continue;
+          const double left = o.point_timeout_s - (elapsed() - started[p]);
+          if (left < 0) {
             ::kill(p, SIGKILL);
             timed_out.insert(p);
+          } else {
+            next_deadline_s = std::min(next_deadline_s, left);
           }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        std::this_thread::sleep_for(std::chrono::duration<double>(std::max(next_deadline_s, 1e-4)));
         continue;
       }
     } else {

@@ -43,37 +43,95 @@ NpyArray read_npy(const std::string& path) {
   const std::string h(b.begin() + static_cast<std::ptrdiff_t>(offset),
                       b.begin() + static_cast<std::ptrdiff_t>(offset + header_len));
   NpyArray a;
-  auto field = [&](const std::string& key) {
-    const auto k = h.find("'" + key + "'");
-    if (k == std::string::npos) throw bad("header lacks '" + key + "'");
-    return h.substr(h.find(':', k) + 1);
+  // The header is a Python dict literal, parsed strictly (NumPy's format: exactly the keys
+  // 'descr', 'fortran_order' and 'shape', each once; shape a tuple of non-negative integers).
+  size_t i = 0;
+  auto ws = [&] {
+    while (i < h.size() && (h[i] == ' ' || h[i] == '\n' || h[i] == '\t')) ++i;
   };
-  const std::string d = field("descr");
-  const auto q1 = d.find('\''), q2 = d.find('\'', q1 + 1);
-  if (q1 == std::string::npos || q2 == std::string::npos) throw bad("bad descr");
-  a.descr = d.substr(q1 + 1, q2 - q1 - 1);
+  auto expect = [&](char c, const char* what) {
+    ws();
+    if (i >= h.size() || h[i] != c)
+      throw bad(std::string("header: expected ") + what + " at byte " + std::to_string(i));
+    ++i;
+  };
+  auto quoted = [&] {
+    ws();
+    if (i >= h.size() || (h[i] != '\'' && h[i] != '"'))
+      throw bad("header: expected a quoted string at byte " + std::to_string(i));
+    const char q = h[i++];
+    const size_t end = h.find(q, i);
+    if (end == std::string::npos) throw bad("header: unterminated string");
+    std::string v = h.substr(i, end - i);
+    i = end + 1;
+    return v;
+  };
+  bool have_descr = false, have_order = false, have_shape = false;
+  uint64_t count = 1;
+  expect('{', "'{'");
+  for (;;) {
+    ws();
+    if (i < h.size() && h[i] == '}') break;
+    const std::string key = quoted();
+    expect(':', "':'");
+    ws();
+    if (key == "descr" && !have_descr) {
+      a.descr = quoted();
+      have_descr = true;
+    } else if (key == "fortran_order" && !have_order) {
+      if (h.compare(i, 5, "False") == 0) {
+        i += 5;
+      } else if (h.compare(i, 4, "True") == 0) {
+        throw bad("Fortran order is not supported (use C order)");
+      } else {
+        throw bad("header: fortran_order must be True or False");
+      }
+      have_order = true;
+    } else if (key == "shape" && !have_shape) {
+      expect('(', "'(' opening the shape");
+      for (;;) {
+        ws();
+        if (i < h.size() && h[i] == ')') break;
+        const size_t start = i;
+        uint64_t v = 0;
+        while (i < h.size() && h[i] >= '0' && h[i] <= '9') {
+          if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, static_cast<uint64_t>(h[i] - '0'), &v))
+            throw bad("header: a shape dimension overflows");
+          ++i;
+        }
+        if (i == start || (i < h.size() && (h[i] == '.' || h[i] == 'e')))
+          throw bad("header: shape dimensions must be non-negative integers, got '" +
+                    h.substr(start, std::min<size_t>(h.find_first_of(",)", start) - start, 20)) + "'");
+        if (__builtin_mul_overflow(count, v, &count)) throw bad("header: the shape's element count overflows");
+        a.shape.push_back(v);
+        ws();
+        if (i < h.size() && h[i] == ',')
+          ++i;
+        else if (i >= h.size() || h[i] != ')')
+          throw bad("header: expected ',' or ')' in the shape");
+      }
+      ++i;  // ')'
+      have_shape = true;
+    } else {
+      throw bad("header: unexpected or repeated key '" + key + "'");
+    }
+    ws();
+    if (i < h.size() && h[i] == ',') {
+      ++i;
+      continue;
+    }
+    ws();
+    if (i >= h.size() || h[i] != '}') throw bad("header: expected ',' or '}' after '" + key + "'");
+  }
+  if (!have_descr || !have_order || !have_shape) throw bad("header lacks one of 'descr', 'fortran_order', 'shape'");
   if (a.descr == "<i1" || a.descr == "i1") a.descr = "|i1";
   if (a.descr == "<u1" || a.descr == "u1") a.descr = "|u1";
-  if (field("fortran_order").find("False") == std::string::npos)
-    throw bad("Fortran order is not supported (use C order)");
-  const std::string s = field("shape");
-  const auto p1 = s.find('('), p2 = s.find(')');
-  if (p1 == std::string::npos || p2 == std::string::npos) throw bad("bad shape");
-  std::stringstream dims(s.substr(p1 + 1, p2 - p1 - 1));
-  std::string dim;
-  uint64_t count = 1;
-  while (std::getline(dims, dim, ',')) {
-    if (dim.find_first_not_of(' ') == std::string::npos) continue;
-    const uint64_t v = std::stoull(dim);
-    a.shape.push_back(v);
-    count *= v;
-  }
   unsigned es = 0;
   if (a.descr.size() >= 3) es = static_cast<unsigned>(a.descr[2] - '0');
   if (a.descr.size() != 3 || (a.descr[0] != '<' && a.descr[0] != '|') || es == 0 || es > 8)
     throw bad("unsupported dtype '" + a.descr + "' (little-endian integers or floats)");
   const size_t data_off = offset + header_len;
-  if (b.size() - data_off != count * es)
+  if (count > (b.size() - data_off) / es || b.size() - data_off != count * es)
     throw bad("data is " + std::to_string(b.size() - data_off) + " bytes, shape and dtype need " +
               std::to_string(count * es));
   a.data.assign(b.begin() + static_cast<std::ptrdiff_t>(data_off), b.end());
