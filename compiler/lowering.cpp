@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #include "compiler/op_registry.h"
 #include "isa/deadlock.h"
@@ -56,9 +57,15 @@ CompiledModel Lowering::run() {
     const Tensor& t = g_.tensor(name);
     out.inputs.push_back({name, io_region(t, isa::RegionRole::Input), t.dtype, is_spatial(t)});
   }
+  std::set<std::string> produced;  // what the nodes compute
+  for (const Node& n : g_.nodes) produced.insert(n.outputs.begin(), n.outputs.end());
   for (const auto& name : g_.outputs) {
     const Tensor& t = g_.tensor(name);
     if (loc_.count(name)) throw CompileError("graph output '" + name + "' is also a graph input: nothing to compute");
+    // Written as zeros before: a constant or an unproduced output has nothing for the NPU to do.
+    if (t.is_const)
+      throw CompileError("graph output '" + name + "' is a constant (an initializer): nothing to compute");
+    if (!produced.count(name)) throw CompileError("graph output '" + name + "' is produced by no node");
     out.outputs.push_back({name, io_region(t, isa::RegionRole::Output), t.dtype, is_spatial(t)});
   }
   weights_region_ = static_cast<uint8_t>(p_.regions.size());

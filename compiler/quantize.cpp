@@ -14,6 +14,13 @@ namespace npusim::compiler {
 
 Calibration calibrate(const Graph& g, const std::vector<TensorValues>& samples) {
   Calibration c;
+  for (size_t s = 0; s < samples.size(); ++s)  // a NaN or Inf range would quantize everything to garbage
+    for (const auto& [name, vals] : samples[s])
+      for (size_t i = 0; i < vals.size(); ++i)
+        if (!std::isfinite(vals[i]))
+          throw CompileError("calibration sample " + std::to_string(s) + " of input '" + name + "' holds " +
+                             (std::isnan(vals[i]) ? "NaN" : "an infinity") + " at element " + std::to_string(i) +
+                             ": calibration data must be finite");
   for (const TensorValues& in : samples) {
     const TensorValues v = evaluate_reference(g, in);
     for (const auto& [name, vals] : v) {

@@ -28,6 +28,8 @@ Window window(const Node& n, int64_t H, int64_t W, int64_t OH, int64_t OW, int64
     w.pr = tw - w.pl;
   } else if (ap == "NOTSET" && pads.size() == 4) {
     w.pt = pads[0], w.pl = pads[1], w.pb = pads[2], w.pr = pads[3];
+    for (const int64_t p : pads)
+      if (p < 0) throw CompileError(where(n) + ": pads must not be negative, got " + shape_text(pads));
   } else if (ap != "NOTSET" && ap != "VALID") {
     throw CompileError(where(n) + ": auto_pad '" + ap + "' is not supported");
   }

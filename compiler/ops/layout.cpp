@@ -14,8 +14,16 @@ void alias(Lowering& L, const Node& n) {
   if (L.is_spatial(src) && (src.shape[2] != 1 || src.shape[3] != 1) && !L.is_spatial(L.g_.tensor(n.outputs[0])))
     throw CompileError(where(n) + ": reshaping a spatial tensor " + shape_text(src.shape) +
                        " is not supported yet (its device layout is NHWC); only H = W = 1 is");
-  Location l = L.input(n, 0);
   const Tensor& out = L.g_.tensor(n.outputs[0]);
+  auto count = [](const std::vector<int64_t>& s) {
+    int64_t c = 1;
+    for (const int64_t d : s) c *= d;
+    return c;
+  };
+  if (count(src.shape) != count(out.shape))  // shape inference lets a wrong declared output through
+    throw CompileError(where(n) + ": " + shape_text(src.shape) + " has " + std::to_string(count(src.shape)) +
+                       " elements; the output " + shape_text(out.shape) + " has " + std::to_string(count(out.shape)));
+  Location l = L.input(n, 0);
   if (L.loc_.count(out.name)) {  // a graph output: copy through the VPU instead
     return L.unary(n, L.clamp_param(-INFINITY, INFINITY));
   }

@@ -314,6 +314,27 @@ g = helper.make_graph([helper.make_node("Relu", ["t"], ["tt"], name="relu0")], "
 failures += compile_error(g, "huge_dims", "initializer 'w': dims of 2 axes give a negative or impossible element count",
                           "initializer dims past 2^63")
 
+# 8e. Wrong answers or internal errors before (issue 15): each is now a compile error naming the
+#     node or output. An output that is an initializer was written as zeros; a Reshape whose
+#     declared output has another element count faulted at run time (REGION_BOUNDS); negative
+#     MaxPool pads were "internal error: the generated program is invalid".
+g = helper.make_graph([helper.make_node("Relu", ["t"], ["tt"], name="relu0")], "const_output",
+                      [helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 16])],
+                      [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [1, 16]),
+                       helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 16])],
+                      [numpy_helper.from_array(np.ones((1, 16), np.float32), "c")])
+failures += compile_error(g, "const_output", "graph output 'c' is a constant (an initializer)", "constant graph output")
+g = helper.make_graph([helper.make_node("Reshape", ["t", "s"], ["tt"], name="reshape0")], "reshape_count",
+                      [helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 16])],
+                      [helper.make_tensor_value_info("tt", TensorProto.FLOAT, [1, 20])],
+                      [numpy_helper.from_array(np.array([1, 20], np.int64), "s")])
+failures += compile_error(g, "reshape_count", "node 'reshape0' (Reshape): [1, 16] has 16 elements; the output [1, 20] has 20",
+                          "Reshape element count")
+g = helper.make_graph([helper.make_node("MaxPool", ["im"], ["mp"], name="pool0", kernel_shape=[2, 2], pads=[-1, -1, 0, 0])],
+                      "negative_pads", [helper.make_tensor_value_info("im", TensorProto.FLOAT, [1, 4, 8, 8])],
+                      [helper.make_tensor_value_info("mp", TensorProto.FLOAT, [1, 4, 6, 6])])
+failures += compile_error(g, "negative_pads", "node 'pool0' (MaxPool): pads must not be negative", "negative pool pads")
+
 # 10. Transpose on the NPU: DMA permutations and VPU tile transposes (rank 3, tiled), no host work.
 for perm in ((2, 0, 1), (1, 2, 0), (0, 2, 1), (1, 0, 2)):
     tp = save("transpose_" + "".join(map(str, perm)), [helper.make_node("Transpose", ["t"], ["tt"], name="transpose", perm=list(perm))],

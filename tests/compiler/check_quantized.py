@@ -268,4 +268,17 @@ ok = r.returncode == 2 and "--precision int8 needs --calibrate DIR" in r.stderr
 print("int8 without --calibrate is a usage error:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
+# A calibration sample holding NaN or Inf gave a garbage int8 model with exit 0 (issue 15): an input
+# error naming the sample, the input and the element.
+bad_cal = os.path.join(WORK, "calibration_nan")
+os.makedirs(bad_cal, exist_ok=True)
+sample = rng.uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
+sample[0, 1, 2, 3] = np.nan
+np.save(os.path.join(bad_cal, "sample0.npy"), sample)
+r = subprocess.run([NPUSIM, "compile", fcnn, "--config", os.path.join(REPO, "configs", "edge.yaml"), "--precision", "int8",
+                    "--calibrate", bad_cal, "-o", os.path.join(WORK, "nan.npub")], capture_output=True, text=True)
+ok = r.returncode == 2 and "calibration sample 0 of input 'img' holds NaN at element" in r.stderr
+print("NaN calibration data is an input error:", "ok" if ok else "FAIL rc=%d %s" % (r.returncode, r.stderr))
+failures += not ok
+
 sys.exit(1 if failures else 0)
