@@ -208,8 +208,10 @@ struct Planner {
 
   void operator()(const DmaOp& op) {
     const uint8_t r = op.desc->region;
-    const std::vector<int64_t> rows = walk(op, index, eng, mem.region_size[r], prog.regions[r].name);
+    // The SRAM side first: it bounds the rows (every row lands in SRAM lines), so a box of 2^64
+    // rows is refused before the DRAM walk would hold one entry per row.
     sram(op.sram, op.is_load ? "load destination" : "store source");
+    const std::vector<int64_t> rows = walk(op, index, eng, mem.region_size[r], prog.regions[r].name);
     for (int64_t s : rows)
       if (s >= 0) {
         // Merge rows that are contiguous in DRAM into one run (what a DMA would burst).

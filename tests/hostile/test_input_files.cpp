@@ -185,5 +185,22 @@ TEST(HostileInput, NpyHeadersAreParsedStrictly_bad) {
   }
 }
 
+// A descriptor box of 200M stride-0 rows took 1.6 GB before its SRAM_BOUNDS fault, and one of
+// 2^64 rows an "internal error ... vector::reserve": the SRAM side, which bounds the rows, is now
+// checked before the DRAM walk.
+TEST(HostileInput, HugeDescriptorBoxesFaultWithoutAllocating_bad) {
+  const config::NpuConfig cfg = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+  for (const char* box : {"box=[64, 200000000] stride=[0]", "box=[64, 4294967295, 4294967295]"}) {
+    const std::string src = std::string(".npus 1\n.target mxu=16x16 line=64\n.region a role=input size=64\n") +
+                            ".desc A region=a dtype=i8 " + box + "\n.io A region=a dtype=i8 shape=[64]\n" +
+                            "        load    s[0x000], A\n        finish\n";
+    const isa::Program prog = isa::assemble(src, "box.npus", {}).program;
+    const RunResult r = simulate(cfg, prog, {{"A", std::vector<uint8_t>(64, 1)}}, RunOptions{});
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.fault_code, arch::FaultCode::SramBounds) << r.fault_message;
+    EXPECT_NE(r.fault_message.find("exceed the scratchpad"), std::string::npos) << r.fault_message;
+  }
+}
+
 }  // namespace
 }  // namespace npusim
