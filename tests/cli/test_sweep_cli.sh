@@ -67,4 +67,14 @@ printf 'base: %s/configs/edge.yaml\nworkloads: [%s/traces/topologies/resnet50_co
 "$NPUSIM" sweep slow.yaml --point-timeout soon >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "point-timeout expects a time" e.txt && echo "ok: a bad --point-timeout is a usage error" \
   || fail "bad point timeout: $(cat e.txt)"
+# An output folder holding someone else's files is refused (results.csv would be overwritten); a
+# folder an earlier sweep wrote is reused.
+mkdir -p theirs && echo precious >theirs/results.csv
+printf 'base: %s/configs/edge.yaml\nworkloads: [%s/traces/mlp_i8.npus]\naxes:\n  mxu.rows: [16]\noutput: theirs\n' "$SRC" "$SRC" >theirs.yaml
+"$NPUSIM" sweep theirs.yaml >e.txt 2>&1
+[ $? -eq 2 ] && grep -q "holds files npusim sweep did not write" e.txt && [ "$(cat theirs/results.csv)" = precious ] \
+  && echo "ok: an output folder of someone else's files is refused and left alone" || fail "foreign output: $(cat e.txt)"
+sed 's/output: theirs/output: mine/' theirs.yaml >mine.yaml
+"$NPUSIM" sweep mine.yaml >/dev/null 2>&1 && "$NPUSIM" sweep mine.yaml >/dev/null 2>e.txt \
+  && echo "ok: a sweep's own output folder is reused" || fail "own output: $(cat e.txt)"
 finish "sweep CLI"

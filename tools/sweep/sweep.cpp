@@ -317,9 +317,20 @@ std::vector<Point> expand(const Spec& s) {
   return out;
 }
 
+namespace {
+/// SHA-1 of a workload file's bytes, read and hashed once per process (a 100 MB model was re-read
+/// and re-hashed for every design of a sweep).
+const std::string& workload_digest(const std::string& path) {
+  static std::map<std::string, std::string> digests;
+  auto it = digests.find(path);
+  if (it == digests.end()) it = digests.emplace(path, sha1_hex(read_file(path))).first;
+  return it->second;
+}
+}  // namespace
+
 std::string cache_key(const Point& p, const std::string& workload, const EvalOptions& o) {
   const std::string text = std::string("npusim ") + kVersion + "\n" + config::npu_config_identity(p.config) + "\n" +
-                           sha1_hex(read_file(workload)) + "\n" + o.precision + (o.ideal_memory ? " ideal" : "");
+                           workload_digest(workload) + "\n" + o.precision + (o.ideal_memory ? " ideal" : "");
   return sha1_hex(text);
 }
 
@@ -413,7 +424,17 @@ void progress(size_t done, size_t cached, size_t failed, size_t total, double el
 
 int run(const Spec& s, const RunOptions& o) {
   const std::vector<Point> points = expand(s);
+  // The output folder is the sweep's own: a new or empty folder, or one an earlier sweep wrote
+  // (it holds the marker). Anything else may be someone's files that results.csv would overwrite.
+  const std::string marker = s.output + "/.npusim-sweep";
+  std::error_code ec;
+  if (fs::exists(s.output, ec) && !fs::is_directory(s.output, ec))
+    throw isa::InputError(s.output + ": the sweep's output must be a folder, and this is not one");
+  if (fs::is_directory(s.output, ec) && !fs::is_empty(s.output, ec) && !fs::exists(marker, ec))
+    throw isa::InputError(s.output + ": the sweep's output folder holds files npusim sweep did not write; choose " +
+                          "another output (the sweep file's output: key) or empty it");
   fs::create_directories(s.output + "/cache");
+  write_file(marker, "npusim sweep output (results.csv, results.json, cache/, points/, logs/)\n");
   fs::create_directories(s.output + "/points");
   fs::create_directories(s.output + "/logs");
   std::vector<Job> jobs;
