@@ -1,0 +1,223 @@
+#include "base/stats.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "base/text.h"
+
+namespace npusim::stats {
+
+/// One member of a group: a statistic, a nested group or a repeated group.
+struct Group::Node {
+  enum class Kind { Counter, Value, Text, Group, Each };
+  Kind kind = Kind::Counter;                       ///< what it is
+  std::string name;                                ///< JSON key
+  std::string unit;                                ///< statistics: unit ("" for none)
+  std::string desc;                                ///< one line
+  std::function<uint64_t()> count;                 ///< Counter: its value
+  std::function<double()> real;                    ///< Value: its value
+  std::function<std::string()> text;               ///< Text: its value
+  std::function<bool()> present;                   ///< Text: written at all (empty: always)
+  std::unique_ptr<Group> group;                    ///< Group: its members
+  std::string placeholder;                         ///< Each: the key as listed ("<engine>")
+  std::function<std::vector<std::string>()> keys;  ///< Each: the instances' keys
+  std::function<void(Group&, size_t)> declare;     ///< Each: declares instance i
+  /// `k` as listed.
+  static const char* kind_name(Kind k) {
+    switch (k) {
+      case Kind::Counter: return "counter";
+      case Kind::Value: return "value";
+      case Kind::Text: return "text";
+      default: return "group";
+    }
+  }
+};
+
+Group::Group() = default;
+Group::~Group() = default;
+
+void Group::add(Node n) {
+  for (const auto& m : nodes_)
+    if (m->name == n.name) throw std::logic_error("statistic '" + n.name + "' declared twice");
+  nodes_.push_back(std::make_unique<Node>(std::move(n)));
+}
+
+Group& Group::group(const std::string& name, const std::string& desc) {
+  for (const auto& m : nodes_)
+    if (m->name == name && m->kind == Node::Kind::Group) return *m->group;
+  Node n;
+  n.kind = Node::Kind::Group;
+  n.name = name;
+  n.desc = desc;
+  n.group = std::make_unique<Group>();
+  add(std::move(n));
+  return *nodes_.back()->group;
+}
+
+void Group::counter(const std::string& name, const uint64_t& count, const std::string& unit, const std::string& desc) {
+  const uint64_t* p = &count;
+  counter(
+      name, [p] { return *p; }, unit, desc);
+}
+
+void Group::counter(const std::string& name, std::function<uint64_t()> get, const std::string& unit,
+                    const std::string& desc) {
+  Node n;
+  n.kind = Node::Kind::Counter;
+  n.name = name, n.unit = unit, n.desc = desc;
+  n.count = std::move(get);
+  add(std::move(n));
+}
+
+void Group::value(const std::string& name, const double& v, const std::string& unit, const std::string& desc) {
+  const double* p = &v;
+  value(
+      name, [p] { return *p; }, unit, desc);
+}
+
+void Group::value(const std::string& name, std::function<double()> get, const std::string& unit,
+                  const std::string& desc) {
+  Node n;
+  n.kind = Node::Kind::Value;
+  n.name = name, n.unit = unit, n.desc = desc;
+  n.real = std::move(get);
+  add(std::move(n));
+}
+
+void Group::text(const std::string& name, std::function<std::string()> get, const std::string& desc,
+                 std::function<bool()> present) {
+  Node n;
+  n.kind = Node::Kind::Text;
+  n.name = name, n.desc = desc;
+  n.text = std::move(get);
+  n.present = std::move(present);
+  add(std::move(n));
+}
+
+void Group::each(const std::string& name, const std::string& placeholder, const std::string& desc,
+                 std::function<std::vector<std::string>()> keys, std::function<void(Group&, size_t)> declare) {
+  Node n;
+  n.kind = Node::Kind::Each;
+  n.name = name, n.desc = desc, n.placeholder = placeholder;
+  n.keys = std::move(keys);
+  n.declare = std::move(declare);
+  add(std::move(n));
+}
+
+nlohmann::ordered_json Group::json() const {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& n : nodes_) switch (n->kind) {
+      case Node::Kind::Counter: j[n->name] = n->count(); break;
+      case Node::Kind::Value: {
+        // Reports carry 6 significant digits: the nearest double to that decimal, so the JSON
+        // number reads back as exactly what %.6g prints.
+        const double v = n->real();
+        j[n->name] = std::isfinite(v) ? std::strtod(format_g(v, 6).c_str(), nullptr) : v;
+        break;
+      }
+      case Node::Kind::Text:
+        if (!n->present || n->present()) j[n->name] = n->text();
+        break;
+      case Node::Kind::Group: j[n->name] = n->group->json(); break;
+      case Node::Kind::Each: {
+        nlohmann::ordered_json& all = j[n->name] = nlohmann::ordered_json::object();
+        const std::vector<std::string> keys = n->keys();
+        for (size_t i = 0; i < keys.size(); ++i) {
+          Group instance;
+          n->declare(instance, i);
+          all[keys[i]] = instance.json();
+        }
+        break;
+      }
+    }
+  return j;
+}
+
+void Group::list(const std::string& prefix, std::vector<Entry>& out) const {
+  for (const auto& n : nodes_) {
+    const std::string path = prefix + n->name;
+    out.push_back({path, Node::kind_name(n->kind), n->unit, n->desc});
+    if (n->kind == Node::Kind::Group) n->group->list(path + ".", out);
+    if (n->kind == Node::Kind::Each) {  // one instance stands for all
+      Group instance;
+      n->declare(instance, 0);
+      instance.list(path + "." + n->placeholder + ".", out);
+    }
+  }
+}
+
+std::vector<Entry> Group::entries() const {
+  std::vector<Entry> out;
+  list("", out);
+  return out;
+}
+
+namespace {
+
+/// A JSON scalar or array on one line (invalid UTF-8 in texts replaced, never an exception).
+std::string one_line(const nlohmann::ordered_json& v) {
+  return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+bool flat(const nlohmann::ordered_json& obj) {
+  for (const auto& [k, v] : obj.items())
+    if (v.is_object() && !v.empty()) return false;
+  return true;
+}
+
+void write(const nlohmann::ordered_json& v, const std::string& indent, std::ostringstream& os) {
+  if (!v.is_object() || v.empty() || flat(v)) {
+    if (!v.is_object()) {
+      os << one_line(v);
+      return;
+    }
+    os << "{";
+    const char* sep = "";
+    for (const auto& [k, m] : v.items()) {
+      os << sep << one_line(k) << ": " << one_line(m);
+      sep = ", ";
+    }
+    os << "}";
+    return;
+  }
+  os << "{\n";
+  size_t i = 0;
+  for (const auto& [k, m] : v.items()) {
+    os << indent << "  " << one_line(k) << ": ";
+    write(m, indent + "  ", os);
+    os << (++i < v.size() ? ",\n" : "\n");
+  }
+  os << indent << "}";
+}
+
+}  // namespace
+
+std::string json_text(const nlohmann::ordered_json& j) {
+  std::ostringstream os;
+  write(j, "", os);
+  os << "\n";
+  return os.str();
+}
+
+std::string reference_text(const std::vector<Entry>& entries) {
+  std::ostringstream os;
+  char line[512];
+  auto row = [&](const std::string& path, const std::string& kind, const std::string& unit, const std::string& desc) {
+    std::snprintf(line, sizeof line, "%-44s %-8s %-7s %s\n", path.c_str(), kind.c_str(), unit.c_str(), desc.c_str());
+    os << line;
+  };
+  row("statistic", "kind", "unit", "description");
+  for (const Entry& e : entries) {
+    if (e.kind == "group")
+      os << "\n# " << e.path << ": " << e.description << "\n";
+    else
+      row(e.path, e.kind, e.unit.empty() ? "-" : e.unit, e.description);
+  }
+  return os.str();
+}
+
+}  // namespace npusim::stats

@@ -1,0 +1,114 @@
+// The statistics tree (base/stats.h): declarations read by reference when written, nesting,
+// repeated groups, the listing, the JSON layout.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/stats.h"
+
+namespace npusim {
+namespace {
+
+TEST(StatsTree, ReadsCountersWhenWrittenNotWhenDeclared) {
+  struct {
+    uint64_t hits = 0;  ///< a component's counter
+    double busy_s = 0;  ///< and a real one
+  } c;
+  stats::Group root;
+  stats::Group& g = root.group("dram", "DRAM");
+  g.counter("row_hits", c.hits, "", "hits");
+  g.value("busy_s", c.busy_s, "s", "busy");
+  g.counter(
+      "twice", [&c] { return 2 * c.hits; }, "", "derived");
+  c.hits = 7, c.busy_s = 0.25;
+  EXPECT_EQ(root.json().dump(), R"({"dram":{"row_hits":7,"busy_s":0.25,"twice":14}})");
+  c.hits = 8;
+  EXPECT_EQ(root.json()["dram"]["row_hits"], 8u);
+}
+
+TEST(StatsTree, GroupsAreFoundAgainByName) {
+  uint64_t a = 1, b = 2;
+  stats::Group root;
+  root.group("memory", "m").group("dram", "d").counter("a", a, "", "a");
+  root.group("memory", "m").group("dram", "d").counter("b", b, "", "b");
+  EXPECT_EQ(root.json().dump(), R"({"memory":{"dram":{"a":1,"b":2}}})");
+  EXPECT_THROW(root.group("memory", "m").group("dram", "d").counter("a", b, "", "again"), std::logic_error);
+}
+
+TEST(StatsTree, ValuesCarrySixSignificantDigits) {
+  const double third = 1.0 / 3, big = 12345678.9;
+  stats::Group root;
+  root.value("third", third, "", "");
+  root.value("big", big, "", "");
+  const nlohmann::ordered_json j = root.json();
+  EXPECT_EQ(j["third"].get<double>(), 0.333333);
+  EXPECT_EQ(j["big"].get<double>(), 1.23457e7);
+}
+
+TEST(StatsTree, TextsCanBeConditional) {
+  bool ok = true;
+  stats::Group root;
+  root.text(
+      "status", [&ok] { return std::string(ok ? "ok" : "BUS_ERROR"); }, "outcome");
+  root.text(
+      "fault", [] { return std::string("bad \"thing\"\n"); }, "message", [&ok] { return !ok; });
+  EXPECT_EQ(root.json().dump(), R"({"status":"ok"})");
+  ok = false;
+  EXPECT_EQ(root.json().dump(), R"({"status":"BUS_ERROR","fault":"bad \"thing\"\n"})");
+  EXPECT_EQ(root.entries().size(), 2u);  // listed either way
+}
+
+TEST(StatsTree, RepeatedGroupsWriteEveryInstanceAndListOne) {
+  std::vector<std::pair<std::string, uint64_t>> ops;
+  stats::Group root;
+  root.each(
+      "operators", "<operator>", "per operator",
+      [&ops] {
+        std::vector<std::string> k;
+        for (const auto& o : ops) k.push_back(o.first);
+        return k;
+      },
+      [&ops](stats::Group& g, size_t i) {
+        g.counter(
+            "cycles", [&ops, i] { return ops[i].second; }, "cycles", "its cycles");
+      });
+  EXPECT_EQ(root.json().dump(), R"({"operators":{}})");
+  const auto e = root.entries();  // listed while empty: getters are not read
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].path, "operators");
+  EXPECT_EQ(e[0].kind, "group");
+  EXPECT_EQ(e[1].path, "operators.<operator>.cycles");
+  EXPECT_EQ(e[1].unit, "cycles");
+  ops = {{"fc1", 10}, {"fc2", 20}};
+  EXPECT_EQ(root.json().dump(), R"({"operators":{"fc1":{"cycles":10},"fc2":{"cycles":20}}})");
+}
+
+TEST(StatsTree, JsonTextPutsFlatObjectsOnOneLine) {
+  const auto j = nlohmann::ordered_json::parse(
+      R"({"a": 1, "config": {"name": "x", "hz": 1e9}, "engines": {"mxu": {"busy": 2}}, "ops": {}, "l": [1, 2]})");
+  EXPECT_EQ(stats::json_text(j),
+            "{\n"
+            "  \"a\": 1,\n"
+            "  \"config\": {\"name\": \"x\", \"hz\": 1000000000.0},\n"
+            "  \"engines\": {\n"
+            "    \"mxu\": {\"busy\": 2}\n"
+            "  },\n"
+            "  \"ops\": {},\n"
+            "  \"l\": [1,2]\n"
+            "}\n");
+  EXPECT_EQ(nlohmann::ordered_json::parse(stats::json_text(j)), j);
+}
+
+TEST(StatsTree, ReferenceTextListsPathKindUnitAndDescription) {
+  uint64_t n = 0;
+  stats::Group root;
+  root.counter("total_cycles", n, "cycles", "until finish");
+  root.group("memory", "the memory models").counter("bytes", n, "bytes", "moved");
+  const std::string t = stats::reference_text(root.entries());
+  EXPECT_NE(t.find("total_cycles                                 counter  cycles  until finish\n"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("\n# memory: the memory models\nmemory.bytes "), std::string::npos) << t;
+}
+
+}  // namespace
+}  // namespace npusim
