@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/schema.h"
 #include "base/text.h"
 
 namespace npusim::stats {
@@ -138,11 +139,17 @@ nlohmann::ordered_json Group::json() const {
 }
 
 void Group::list(const std::string& prefix, std::vector<Entry>& out) const {
+  // This group's statistics first, then its groups (as the config reference lists sections).
+  for (const auto& n : nodes_)
+    if (n->kind != Node::Kind::Group && n->kind != Node::Kind::Each)
+      out.push_back({prefix + n->name, Node::kind_name(n->kind), n->unit, n->desc});
   for (const auto& n : nodes_) {
     const std::string path = prefix + n->name;
-    out.push_back({path, Node::kind_name(n->kind), n->unit, n->desc});
-    if (n->kind == Node::Kind::Group) n->group->list(path + ".", out);
-    if (n->kind == Node::Kind::Each) {  // one instance stands for all
+    if (n->kind == Node::Kind::Group) {
+      out.push_back({path, "group", "", n->desc});
+      n->group->list(path + ".", out);
+    } else if (n->kind == Node::Kind::Each) {  // one instance stands for all
+      out.push_back({path, "group", "", n->desc});
       Group instance;
       n->declare(instance, 0);
       instance.list(path + "." + n->placeholder + ".", out);
@@ -158,11 +165,25 @@ std::vector<Entry> Group::entries() const {
 
 namespace {
 
-/// A JSON scalar or array on one line (invalid UTF-8 in texts replaced, never an exception).
+/// `v` on one line. Real numbers as the shortest %g that reads back exactly (a value declared with
+/// 6 significant digits prints as %.6g would); texts with invalid UTF-8 replaced, never an exception.
 std::string one_line(const nlohmann::ordered_json& v) {
+  if (v.is_number_float() && std::isfinite(v.get<double>())) return config::exact_number_text(v.get<double>());
+  if (v.is_array() || v.is_object()) {
+    std::string o = v.is_array() ? "[" : "{";
+    const char* sep = "";
+    for (const auto& [k, m] : v.items()) {
+      o += sep;
+      if (v.is_object()) o += one_line(k) + ": ";
+      o += one_line(m);
+      sep = ", ";
+    }
+    return o + (v.is_array() ? "]" : "}");
+  }
   return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+/// An object no member of which is a non-empty object: written on one line.
 bool flat(const nlohmann::ordered_json& obj) {
   for (const auto& [k, v] : obj.items())
     if (v.is_object() && !v.empty()) return false;
@@ -170,18 +191,8 @@ bool flat(const nlohmann::ordered_json& obj) {
 }
 
 void write(const nlohmann::ordered_json& v, const std::string& indent, std::ostringstream& os) {
-  if (!v.is_object() || v.empty() || flat(v)) {
-    if (!v.is_object()) {
-      os << one_line(v);
-      return;
-    }
-    os << "{";
-    const char* sep = "";
-    for (const auto& [k, m] : v.items()) {
-      os << sep << one_line(k) << ": " << one_line(m);
-      sep = ", ";
-    }
-    os << "}";
+  if (!v.is_object() || flat(v)) {
+    os << one_line(v);
     return;
   }
   os << "{\n";
@@ -201,6 +212,10 @@ std::string json_text(const nlohmann::ordered_json& j) {
   write(j, "", os);
   os << "\n";
   return os.str();
+}
+
+std::string json_text(const Group& g) {
+  return json_text(g.json());
 }
 
 std::string reference_text(const std::vector<Entry>& entries) {

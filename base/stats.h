@@ -66,12 +66,15 @@ class Group {
 
   /// The current values, as a JSON object in declaration order.
   nlohmann::ordered_json json() const;
-  /// Every group and statistic below this one (not itself), depth first in declaration order.
+  /// Every group and statistic below this one (not itself), in declaration order, each group's
+  /// statistics before its nested groups.
   std::vector<Entry> entries() const;
 
  private:
   struct Node;
+  /// Appends a member; a name declared twice is a logic_error.
   void add(Node n);
+  /// Appends the entries below this group, their paths starting with `prefix`.
   void list(const std::string& prefix, std::vector<Entry>& out) const;
   std::vector<std::unique_ptr<Node>> nodes_;  ///< members in declaration order
 };
@@ -79,6 +82,8 @@ class Group {
 /// `j` as npusim writes JSON reports: an object of plain values on one line, any other object one
 /// member per line (two-space indent), arrays on one line; ends with a newline.
 std::string json_text(const nlohmann::ordered_json& j);
+/// The tree's current values as json_text writes them.
+std::string json_text(const Group& g);
 
 /// `entries` as aligned text: a header, then one line per statistic (path, kind, unit,
 /// description), each group opened by a "# path: description" line.

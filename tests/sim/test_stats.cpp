@@ -89,12 +89,12 @@ TEST(StatsTree, JsonTextPutsFlatObjectsOnOneLine) {
   EXPECT_EQ(stats::json_text(j),
             "{\n"
             "  \"a\": 1,\n"
-            "  \"config\": {\"name\": \"x\", \"hz\": 1000000000.0},\n"
+            "  \"config\": {\"name\": \"x\", \"hz\": 1e+09},\n"
             "  \"engines\": {\n"
             "    \"mxu\": {\"busy\": 2}\n"
             "  },\n"
             "  \"ops\": {},\n"
-            "  \"l\": [1,2]\n"
+            "  \"l\": [1, 2]\n"
             "}\n");
   EXPECT_EQ(nlohmann::ordered_json::parse(stats::json_text(j)), j);
 }
