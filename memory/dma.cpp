@@ -17,6 +17,13 @@ void describe_dma(config::Section& s, DmaConfig& c) {
 DmaModel::DmaModel(const DmaConfig& c, DramPort& dram, Femtos period)
     : c_(c), dram_(dram), period_(period), arbiter_(DmaArbiterRegistry::make(c)), channel_free_(c.channels, 0) {}
 
+void DmaStats::declare(stats::Group& g) const {
+  g.counter("transfers", transfers, "", "transfers (DMA instructions, wr.imm and perf.snap included)");
+  g.counter("bytes", bytes, "bytes", "bytes moved, both directions");
+  g.counter("channel_wait_cycles", channel_wait_cycles, "cycles",
+            "cycles transfers waited for their channel to finish earlier work");
+}
+
 Femtos issue_bursts(DramModel& dram, const BurstTrain& train, std::vector<Femtos>& ring) {
   ring.resize(train.outstanding);
   Femtos issue = train.issue, done = train.issue;
@@ -40,14 +47,17 @@ Femtos issue_bursts(DramModel& dram, const BurstTrain& train, std::vector<Femtos
 std::pair<uint32_t, Femtos> DmaModel::transfer(Femtos t, const std::vector<DmaRun>& runs, bool write,
                                                isa::Engine requester) {
   const uint32_t ch = arbiter_->pick(channel_free_, t, requester);
+  const Femtos start = std::max(t, channel_free_[ch]);
   BurstTrain train;
-  train.issue = std::max(t, channel_free_[ch]) + Femtos{c_.setup_cycles} * period_;
+  train.issue = start + Femtos{c_.setup_cycles} * period_;
   train.runs = &runs;
   train.write = write;
   train.burst_bytes = c_.burst_bytes;
   train.outstanding = c_.outstanding;
   const Femtos done = std::max(train.issue, dram_.transfer(train));
-  for (const DmaRun& r : runs) bytes_ += r.bytes;
+  ++stats_.transfers;
+  for (const DmaRun& r : runs) stats_.bytes += r.bytes;
+  stats_.channel_wait_cycles += (start - t + period_ - 1) / period_;
   channel_free_[ch] = done;
   return {ch, done};
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/schema.h"
+#include "base/stats.h"
 #include "base/time.h"
 #include "isa/spec.h"
 #include "memory/dram.h"
@@ -76,6 +77,16 @@ class DirectDramPort final : public DramPort {
   std::vector<Femtos> ring_;  ///< scratch for issue_bursts
 };
 
+/// What the DMA engine counts (stats.json `memory.dma`).
+struct DmaStats {
+  uint64_t transfers = 0;            ///< transfers (one per DMA instruction)
+  uint64_t bytes = 0;                ///< bytes moved, both directions
+  uint64_t channel_wait_cycles = 0;  ///< cycles transfers waited for their channel to free
+
+  /// Declares these counters into `g`.
+  void declare(stats::Group& g) const;
+};
+
 class DmaModel {
  public:
   DmaModel(const DmaConfig& c, DramPort& dram, Femtos period);
@@ -83,7 +94,7 @@ class DmaModel {
   std::pair<uint32_t, Femtos> transfer(Femtos t, const std::vector<DmaRun>& runs, bool write,
                                        isa::Engine requester = isa::Engine::Load);
   void set_period(Femtos p) { period_ = p; }
-  uint64_t bytes() const { return bytes_; }
+  const DmaStats& stats() const { return stats_; }
 
  private:
   DmaConfig c_;                          ///< parameters
@@ -91,7 +102,7 @@ class DmaModel {
   Femtos period_;                        ///< NPU clock period
   std::unique_ptr<DmaArbiter> arbiter_;  ///< channel choice
   std::vector<Femtos> channel_free_;     ///< per channel: free from
-  uint64_t bytes_ = 0;                   ///< bytes moved
+  DmaStats stats_;                       ///< updated by transfer()
 };
 
 }  // namespace npusim::memory

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base/schema.h"
+#include "base/stats.h"
 #include "base/time.h"
 
 namespace npusim::memory {
@@ -36,13 +37,21 @@ struct DramConfig {
   double t_rfc_s = 0;               ///< refresh cycle time
 };
 
-/// Counters every implementation keeps.
+/// Counters every implementation keeps (stats.json `memory.dram`).
 struct DramStats {
-  uint64_t reads = 0, writes = 0;  ///< requests
-  uint64_t bytes_read = 0, bytes_written = 0;
-  uint64_t row_hits = 0, row_misses = 0, row_empty = 0;  ///< banked only (simple: all zero)
-  uint64_t refreshes = 0;                                ///< refresh windows that delayed a request
-  Femtos busy_fs = 0;                                    ///< data-bus busy time summed over channels
+  uint64_t reads = 0;           ///< read requests
+  uint64_t writes = 0;          ///< write requests
+  uint64_t bytes_read = 0;      ///< bytes read
+  uint64_t bytes_written = 0;   ///< bytes written
+  uint64_t row_hits = 0;        ///< banked: chunk accesses to the open row (simple: zero)
+  uint64_t row_misses = 0;      ///< banked: chunk accesses that closed another row first
+  uint64_t row_empty = 0;       ///< banked: chunk accesses that activated a row in an idle bank
+  uint64_t refresh_stalls = 0;  ///< banked: chunk accesses delayed to the end of a refresh window
+  Femtos busy_fs = 0;           ///< data-bus busy time summed over channels
+
+  /// Declares these counters into `g`, with the bandwidths derived from them: `seconds` is the
+  /// run's length, `peak_bytes_per_s` the model's peak (both read when the tree is written).
+  void declare(stats::Group& g, const double& seconds, const double& peak_bytes_per_s) const;
 };
 
 class DramModel {

@@ -93,7 +93,7 @@ class BankedDram final : public DramModel {
     }
     const Femtos window_end = k * t_refi_ + t_rfc_;
     if (start < window_end) {
-      ++stats_.refreshes;
+      ++stats_.refresh_stalls;
       return window_end;
     }
     return start;

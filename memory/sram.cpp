@@ -22,6 +22,16 @@ void describe_sram(config::Section& s, SramConfig& c, uint64_t default_size) {
   config::impl_choice<SramConfig, SramModel>(s, c, "SRAM timing model", "banked");
 }
 
+void SramStats::declare(stats::Group& g, const double& seconds) const {
+  g.counter("accesses", accesses, "", "requests, each a run of consecutive lines");
+  g.counter("bytes", bytes, "bytes", "bytes moved");
+  g.value(
+      "bandwidth_bytes_per_s", [this, &seconds] { return static_cast<double>(bytes) / (seconds > 0 ? seconds : 1); },
+      "B/s", "bytes / seconds");
+  g.counter("bank_conflict_cycles", bank_conflict_cycles, "cycles",
+            "banked: cycles requests waited for busy banks or ports (each bank's wait)");
+}
+
 std::unique_ptr<SramModel> make_sram(const SramConfig& c, Femtos period) {
   auto m = SramRegistry::make(c);
   m->set_period(period);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "base/schema.h"
+#include "base/stats.h"
 #include "base/time.h"
 
 namespace npusim::memory {
@@ -25,6 +26,17 @@ struct SramConfig {
   uint32_t ports = 1;              ///< banked: ports per bank
 };
 
+/// Counters every implementation keeps (stats.json `memory.scratchpad`, `memory.accumulator`).
+struct SramStats {
+  uint64_t accesses = 0;              ///< access() calls
+  uint64_t bytes = 0;                 ///< bytes moved
+  uint64_t bank_conflict_cycles = 0;  ///< cycles accesses waited for busy banks or ports
+
+  /// Declares these counters into `g`, with the bandwidth over `seconds`, the run's length (read
+  /// when the tree is written).
+  void declare(stats::Group& g, const double& seconds) const;
+};
+
 class SramModel {
  public:
   virtual ~SramModel() = default;
@@ -32,22 +44,17 @@ class SramModel {
   virtual Femtos access(Femtos t, uint64_t line, uint64_t lines) = 0;
   /// Follows DVFS: the clock period the model converts cycles with.
   void set_period(Femtos p) { period_ = p; }
-  uint64_t accesses() const { return accesses_; }
-  uint64_t bytes() const { return bytes_; }
-  /// Cycles accesses waited for busy banks or ports.
-  uint64_t conflict_cycles() const { return conflict_cycles_; }
+  const SramStats& stats() const { return stats_; }
 
  protected:
   SramModel(const SramConfig& c, Femtos period) : c_(c), period_(period) {}
   void count(uint64_t lines) {
-    ++accesses_;
-    bytes_ += lines * c_.line_bytes;
+    ++stats_.accesses;
+    stats_.bytes += lines * c_.line_bytes;
   }
-  SramConfig c_;                  ///< parameters
-  Femtos period_;                 ///< clock period
-  uint64_t accesses_ = 0;         ///< access() calls
-  uint64_t bytes_ = 0;            ///< bytes moved
-  uint64_t conflict_cycles_ = 0;  ///< waiting on busy banks
+  SramConfig c_;     ///< parameters
+  Femtos period_;    ///< clock period
+  SramStats stats_;  ///< updated by access()
 };
 
 /// Builds the configured implementation for a clock period.

@@ -27,7 +27,7 @@ class BankedSram final : public SramModel {
       const uint64_t n = full + (i < extra ? 1 : 0);
       const uint64_t cycles = (n * beats_per_line_ + c_.ports - 1) / c_.ports;
       const Femtos start = std::max(t, bank_free_[bank]);
-      if (start > t) conflict_cycles_ += (start - t + period_ - 1) / period_;
+      if (start > t) stats_.bank_conflict_cycles += (start - t + period_ - 1) / period_;
       bank_free_[bank] = start + cycles * period_;
       done = std::max(done, bank_free_[bank]);
     }

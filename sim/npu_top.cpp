@@ -96,12 +96,9 @@ class NpuTop : public sc_core::sc_module {
                                        : 0;
     r.dram = dram_->stats();
     r.dram_peak_bandwidth = dram_->peak_bandwidth();
-    r.spad_accesses = spad_->accesses();
-    r.spad_bytes = spad_->bytes();
-    r.spad_conflict_cycles = spad_->conflict_cycles();
-    r.acc_accesses = acc_->accesses();
-    r.acc_bytes = acc_->bytes();
-    r.acc_conflict_cycles = acc_->conflict_cycles();
+    r.spad = spad_->stats();
+    r.acc = acc_->stats();
+    r.dma = dma_.stats();
     std::vector<Femtos> total(prog_.markers.size(), 0);
     for (const auto& sp : spans_)
       if (sp.last_end > 0) {
@@ -566,6 +563,68 @@ class NpuTop : public sc_core::sc_module {
 };
 
 }  // namespace
+
+// What this model counts, declared once (the memory models declare their own counters). The tree is
+// declared over a RunResult, which holds every counter when the run is over.
+
+void EngineStats::declare(stats::Group& g, const uint64_t& total_cycles) const {
+  g.counter("instructions", instructions, "", "completed instructions");
+  g.counter("busy_cycles", busy_cycles, "cycles", "issue to completion, summed over its instructions");
+  g.counter("sem_wait_cycles", sem_wait_cycles, "cycles",
+            "blocked on a semaphore wait or on the engines a barrier drains");
+  g.counter("mem_stall_cycles", mem_stall_cycles, "cycles", "busy beyond the engine's own compute time (memory-bound)");
+  g.value(
+      "utilization",
+      [this, &total_cycles] { return total_cycles ? static_cast<double>(busy_cycles) / total_cycles : 0; }, "",
+      "busy_cycles / total_cycles");
+}
+
+void declare_run_stats(stats::Group& root, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog) {
+  root.counter("total_cycles", r.total_cycles, "cycles", "cycles until finish completed (or the fault)");
+  root.value("seconds", r.seconds, "s", "simulated time until finish completed (or the fault)");
+  root.counter(
+      "instructions", [&prog] { return static_cast<uint64_t>(prog.text.size()); }, "", "instructions in the program");
+  root.counter("macs", r.macs, "", "multiply-accumulates of the completed matmuls");
+  root.value("mxu_utilization", r.mxu_utilization, "", "macs / (total_cycles x mxu.rows x mxu.cols)");
+  root.each(
+      "engines", "<engine>", "per engine: ctrl, load, store, mxu, vpu",
+      [] {
+        std::vector<std::string> names;
+        for (int e = 0; e < kEngines; ++e) names.push_back(isa::engine_name(static_cast<Engine>(e)));
+        return names;
+      },
+      [&r](stats::Group& g, size_t e) { r.engines[e].declare(g, r.total_cycles); });
+  stats::Group& mem = root.group("memory", "the memory models");
+  stats::Group& dram =
+      mem.group("dram", "external memory (config dram); banked counts row events per interleave chunk");
+  dram.text(
+      "impl", [&cfg] { return cfg.dram.impl; }, "the DRAM timing model");
+  r.dram.declare(dram, r.seconds, r.dram_peak_bandwidth);
+  stats::Group& spad = mem.group("scratchpad", "the scratchpad SRAM (config scratchpad)");
+  spad.text(
+      "impl", [&cfg] { return cfg.spad.impl; }, "the SRAM timing model");
+  r.spad.declare(spad, r.seconds);
+  stats::Group& acc = mem.group("accumulator", "the accumulator SRAM (config accumulator)");
+  acc.text(
+      "impl", [&cfg] { return cfg.acc.impl; }, "the SRAM timing model");
+  r.acc.declare(acc, r.seconds);
+  stats::Group& dma = mem.group("dma", "the DMA engine between DRAM and the SRAMs (config dma)");
+  dma.text(
+      "impl", [&cfg] { return cfg.dma.impl; }, "the channel arbitration policy");
+  r.dma.declare(dma);
+  root.each(
+      "operators", "<marker>", "per DEBUG marker (operator; ONNX node)",
+      [&r] {
+        std::vector<std::string> names;
+        for (const auto& m : r.marker_cycles) names.push_back(m.first);
+        return names;
+      },
+      [&r](stats::Group& g, size_t i) {
+        g.counter(
+            "cycles", [&r, i] { return r.marker_cycles[i].second; }, "cycles",
+            "first issue to last completion of the instructions between its mark begin and mark end");
+      });
+}
 
 void check_target(const config::NpuConfig& cfg, const isa::Program& prog) {
   const isa::Target& t = prog.target;

@@ -1,4 +1,4 @@
-// stats.json and the human summary of a run.
+// stats.json (from the statistics tree), the list of every statistic, and the human summary of a run.
 #include <cstdio>
 #include <sstream>
 
@@ -13,50 +13,53 @@ std::string num(double v) {  // this output's precision
   return format_g(v, 6);
 }
 
+/// stats.json: its header (what ran, on what, how it ended), then what the model counted.
+void declare_report(stats::Group& root, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
+                    const std::string& program_name) {
+  root.counter(
+      "stats_version", [] { return kStatsVersion; }, "",
+      "layout of this file: bumped when a key is renamed, moved or removed");
+  root.text(
+      "program", [&program_name] { return program_name; }, "the program (or model) file that ran");
+  stats::Group& c = root.group("config", "the NPU configuration");
+  c.text(
+      "name", [&cfg] { return cfg.name; }, "its name");
+  c.text(
+      "file", [&cfg] { return cfg.source; }, "the file it was loaded from");
+  c.text(
+      "hash",
+      [&cfg] {
+        char hash[24];
+        std::snprintf(hash, sizeof hash, "0x%016llx", static_cast<unsigned long long>(cfg.hash()));
+        return std::string(hash);
+      },
+      "the design point's hash (.target hash=, CONFIG_HASH)");
+  c.value("clock_hz", cfg.clock_hz, "Hz", "NPU clock");
+  root.text(
+      "status", [&r] { return std::string(r.ok ? "ok" : arch::fault_name(r.fault_code)); },
+      "ok, or the fault class (BUS_ERROR, DEADLOCK, WATCHDOG, ...)");
+  root.text(
+      "fault", [&r] { return r.fault_message; }, "the fault message (only when the run faulted)",
+      [&r] { return !r.ok; });
+  declare_run_stats(root, r, cfg, prog);
+}
+
 }  // namespace
 
 std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
                        const std::string& program_name) {
-  std::ostringstream os;
-  char hash[24];
-  std::snprintf(hash, sizeof hash, "0x%016llx", static_cast<unsigned long long>(cfg.hash()));
-  os << "{\n  \"program\": " << json_string(program_name) << ",\n  \"config\": {\"name\": " << json_string(cfg.name)
-     << ", \"file\": " << json_string(cfg.source) << ", \"hash\": \"" << hash
-     << "\", \"clock_hz\": " << num(cfg.clock_hz) << "},\n";
-  os << "  \"status\": " << json_string(r.ok ? "ok" : arch::fault_name(r.fault_code)) << ",\n";
-  if (!r.ok) os << "  \"fault\": " << json_string(r.fault_message) << ",\n";
-  os << "  \"total_cycles\": " << r.total_cycles << ",\n  \"seconds\": " << num(r.seconds)
-     << ",\n  \"instructions\": " << prog.text.size() << ",\n  \"macs\": " << r.macs
-     << ",\n  \"mxu_utilization\": " << num(r.mxu_utilization) << ",\n  \"engines\": {\n";
-  for (int e = 0; e < isa::kEngineCount; ++e) {
-    const auto& s = r.engines[e];
-    os << "    " << json_string(isa::engine_name(static_cast<isa::Engine>(e)))
-       << ": {\"instructions\": " << s.instructions << ", \"busy_cycles\": " << s.busy_cycles
-       << ", \"sem_wait_cycles\": " << s.sem_wait_cycles << ", \"mem_stall_cycles\": " << s.mem_stall_cycles
-       << ", \"utilization\": " << num(r.total_cycles ? static_cast<double>(s.busy_cycles) / r.total_cycles : 0) << "}"
-       << (e + 1 < isa::kEngineCount ? ",\n" : "\n");
-  }
-  const double secs = r.seconds > 0 ? r.seconds : 1;
-  const uint64_t dram_bytes = r.dram.bytes_read + r.dram.bytes_written;
-  os << "  },\n  \"memory\": {\n    \"dram\": {\"impl\": " << json_string(cfg.dram.impl)
-     << ", \"bytes_read\": " << r.dram.bytes_read << ", \"bytes_written\": " << r.dram.bytes_written
-     << ", \"bandwidth_bytes_per_s\": " << num(dram_bytes / secs)
-     << ", \"peak_bytes_per_s\": " << num(r.dram_peak_bandwidth)
-     << ", \"bandwidth_utilization\": " << num(dram_bytes / secs / r.dram_peak_bandwidth)
-     << ", \"row_hits\": " << r.dram.row_hits << ", \"row_misses\": " << r.dram.row_misses
-     << ", \"row_empty\": " << r.dram.row_empty << ", \"refresh_stalls\": " << r.dram.refreshes << "},\n";
-  os << "    \"scratchpad\": {\"impl\": " << json_string(cfg.spad.impl) << ", \"accesses\": " << r.spad_accesses
-     << ", \"bytes\": " << r.spad_bytes << ", \"bandwidth_bytes_per_s\": " << num(r.spad_bytes / secs)
-     << ", \"bank_conflict_cycles\": " << r.spad_conflict_cycles << "},\n";
-  os << "    \"accumulator\": {\"impl\": " << json_string(cfg.acc.impl) << ", \"accesses\": " << r.acc_accesses
-     << ", \"bytes\": " << r.acc_bytes << ", \"bandwidth_bytes_per_s\": " << num(r.acc_bytes / secs)
-     << ", \"bank_conflict_cycles\": " << r.acc_conflict_cycles << "}\n  },\n";
-  os << "  \"operators\": {";
-  for (size_t i = 0; i < r.marker_cycles.size(); ++i)
-    os << (i ? ", " : "") << json_string(r.marker_cycles[i].first) << ": {\"cycles\": " << r.marker_cycles[i].second
-       << "}";
-  os << "}\n}\n";
-  return os.str();
+  stats::Group root;
+  declare_report(root, r, cfg, prog, program_name);
+  return stats::json_text(root);
+}
+
+std::string stats_reference() {
+  const RunResult r;
+  const config::NpuConfig cfg;
+  const isa::Program prog;
+  stats::Group root;  // declared over an empty run: listed, never written
+  declare_report(root, r, cfg, prog, "");
+  return stats::reference_text(root.entries());
 }
 
 std::string run_summary(const RunResult& r, const config::NpuConfig& cfg) {

@@ -12,8 +12,11 @@
 #include "arch/fault.h"
 #include "arch/functional.h"
 #include "arch/power.h"
+#include "base/stats.h"
 #include "isa/program.h"
+#include "memory/dma.h"
 #include "memory/dram.h"
+#include "memory/sram.h"
 #include "sim/npu_config.h"
 
 namespace npusim {
@@ -62,12 +65,16 @@ struct MarkerSpan {
   double start_s = 0, end_s = 0;  ///< simulated seconds from the start of the run
 };
 
-/// Per-engine counters.
+/// Per-engine counters (stats.json `engines.<engine>`).
 struct EngineStats {
   uint64_t instructions = 0;      ///< completed instructions
   uint64_t busy_cycles = 0;       ///< from issue to completion
   uint64_t sem_wait_cycles = 0;   ///< blocked on a semaphore wait or a barrier
   uint64_t mem_stall_cycles = 0;  ///< busy beyond the engine's own compute time (memory-bound)
+
+  /// Declares these counters into `g`, with the utilization over `total_cycles` (the run's; read
+  /// when the tree is written).
+  void declare(stats::Group& g, const uint64_t& total_cycles) const;
 };
 
 struct RunResult {
@@ -85,9 +92,10 @@ struct RunResult {
   std::array<EngineStats, isa::kEngineCount> engines{};  ///< per engine
   memory::DramStats dram;                                ///< DRAM counters
   double dram_peak_bandwidth = 0;                        ///< bytes/s
-  uint64_t spad_accesses = 0, spad_bytes = 0, spad_conflict_cycles = 0;  ///< scratchpad
-  uint64_t acc_accesses = 0, acc_bytes = 0, acc_conflict_cycles = 0;     ///< accumulator
-  std::vector<std::pair<std::string, uint64_t>> marker_cycles;           ///< per DEBUG marker (operator)
+  memory::SramStats spad;                                ///< scratchpad counters
+  memory::SramStats acc;                                 ///< accumulator counters
+  memory::DmaStats dma;                                  ///< DMA counters
+  std::vector<std::pair<std::string, uint64_t>> marker_cycles;  ///< per DEBUG marker (operator)
   std::vector<MarkerSpan> marker_spans;  ///< each marker's first issue to last completion (operator timeline)
   std::vector<EngineSpan> engine_spans;  ///< with RunOptions::engine_spans: busy stretches, by engine, in time order
   arch::ActivityTimeline activity;       ///< action counts over time (power)
@@ -112,9 +120,22 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
 RunResult simulate_regions(const config::NpuConfig& cfg, const isa::Program& prog,
                            std::vector<std::vector<uint8_t>>& regions, const RunOptions& opts);
 
-/// stats.json text.
+/// Declares what the model counted in a run, read from `r` when the tree is written: the totals,
+/// the MXU's, every engine's, the memory models' and every operator's statistics (stats.json below
+/// its header). `r`, `cfg` and `prog` must outlive the tree.
+void declare_run_stats(stats::Group& root, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog);
+
+/// stats.json's layout version: bumped when a key is renamed, moved or removed (not when one is added).
+inline constexpr uint64_t kStatsVersion = 1;
+
+/// stats.json text: the header (stats_version, program, config, status, fault) and
+/// declare_run_stats' tree.
 std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
                        const std::string& program_name);
+
+/// Every statistic stats_json writes (path, kind, unit, description), from the same declarations:
+/// `npusim info --stats` and docs/stats.md.
+std::string stats_reference();
 
 /// Short human summary.
 std::string run_summary(const RunResult& r, const config::NpuConfig& cfg);

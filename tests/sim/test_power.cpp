@@ -140,8 +140,8 @@ TEST(Power, RunEnergyIsTheSumOfCountsTimesEnergies) {
         -1,                                                                         // vpu: counted below
         static_cast<double>(instr) * pc.instruction_pj * pc.tech_factor * vs * pj,  // control
         cycles * pc.clock_pj_per_cycle * pc.tech_factor * vs * pj,                  // clock
-        static_cast<double>(r.spad_bytes) * pc.spad_pj_per_byte * vs * pj,          // scratchpad
-        static_cast<double>(r.acc_bytes) * pc.acc_pj_per_byte * vs * pj,            // accumulator
+        static_cast<double>(r.spad.bytes) * pc.spad_pj_per_byte * vs * pj,          // scratchpad
+        static_cast<double>(r.acc.bytes) * pc.acc_pj_per_byte * vs * pj,            // accumulator
         dram * 8 * pc.dram_pj_per_bit * pj,                                         // dram
         dram * pc.dma_pj_per_byte * vs * pj,                                        // dma
     };

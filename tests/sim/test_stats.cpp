@@ -1,10 +1,18 @@
 // The statistics tree (base/stats.h): declarations read by reference when written, nesting,
-// repeated groups, the listing, the JSON layout.
+// repeated groups, the listing, the JSON layout. And the run's tree (sim/): stats.json holds
+// exactly what stats_reference() lists, and docs/stats.md holds stats_reference().
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "base/stats.h"
+#include "fork_run.h"
+#include "isa/assembler.h"
+#include "sim/simulator.h"
 
 namespace npusim {
 namespace {
@@ -108,6 +116,60 @@ TEST(StatsTree, ReferenceTextListsPathKindUnitAndDescription) {
   EXPECT_NE(t.find("total_cycles                                 counter  cycles  until finish\n"), std::string::npos)
       << t;
   EXPECT_NE(t.find("\n# memory: the memory models\nmemory.bytes "), std::string::npos) << t;
+}
+
+/// The statistics' paths stats_reference() lists (its first column), groups left out.
+std::set<std::string> listed_paths() {
+  std::set<std::string> paths;
+  std::istringstream in(stats_reference());
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line))
+    if (!line.empty() && line[0] != '#') paths.insert(line.substr(0, line.find(' ')));
+  return paths;
+}
+
+/// Every statistic's path in `j` (engine and operator names as the reference's placeholders).
+void json_paths(const nlohmann::json& j, const std::string& prefix, std::set<std::string>& out) {
+  for (const auto& [k, v] : j.items()) {
+    const std::string key = prefix == "engines." ? "<engine>" : prefix == "operators." ? "<marker>" : k;
+    if (v.is_object())
+      json_paths(v, prefix + key + ".", out);
+    else
+      out.insert(prefix + key);
+  }
+}
+
+TEST(StatsReference, ListsExactlyWhatStatsJsonHolds) {
+  const auto c = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+  const isa::Program p = isa::assemble_file(std::string(NPUSIM_TRACES) + "/mlp_i8.npus").program;
+  const std::string text = testing::in_child([&] {
+    const RunResult r = simulate(c, p, {{"x", std::vector<uint8_t>(16 * 128, 1)}}, RunOptions{});
+    return stats_json(r, c, p, "mlp_i8.npus");
+  });
+  std::set<std::string> written;
+  json_paths(nlohmann::json::parse(text), "", written);
+  std::set<std::string> listed = listed_paths();
+  listed.erase("fault");  // written only when the run faulted
+  EXPECT_EQ(written, listed) << text << stats_reference();
+  EXPECT_NE(text.find("\"stats_version\": " + std::to_string(kStatsVersion) + ",\n"), std::string::npos) << text;
+}
+
+TEST(StatsReference, DocsStatsMdIsCurrent) {
+  std::ifstream in(NPUSIM_DOCS "/stats.md");
+  ASSERT_TRUE(in) << NPUSIM_DOCS "/stats.md";
+  std::stringstream doc;
+  doc << in.rdbuf();
+  // The block between the markers, inside its code fence.
+  const std::string begin = "<!-- BEGIN stats_reference() -->\n```\n", end = "```\n<!-- END stats_reference() -->";
+  const std::string d = doc.str();
+  const size_t b = d.find(begin), e = d.find(end);
+  ASSERT_TRUE(b != std::string::npos && e != std::string::npos && b < e) << "docs/stats.md lacks the markers";
+  const std::string want = stats_reference();
+  EXPECT_EQ(d.substr(b + begin.size(), e - b - begin.size()), want);
+  if (d.substr(b + begin.size(), e - b - begin.size()) != want)
+    std::cout << "docs/stats.md is stale: replace the block between its markers with stats_reference():\n"
+              << begin << want << end << "\n";
 }
 
 }  // namespace

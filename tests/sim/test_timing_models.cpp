@@ -160,7 +160,7 @@ TEST(Dram, RefreshDelaysAndClosesRows) {
   const Femtos t = refi + 1000;
   const Femtos done = d->access(t, 64, 64, false);
   EXPECT_EQ(done, refi + rfc + seconds_to_fs(18e-9) * 2 + 10000000);
-  EXPECT_EQ(d->stats().refreshes, 1u);
+  EXPECT_EQ(d->stats().refresh_stalls, 1u);
 }
 
 TEST(Dma, OutstandingLimitBoundsThroughput) {
@@ -210,8 +210,8 @@ TEST(Sram, ConflictsSerialiseOnABank) {
   EXPECT_EQ(s->access(0, 0, 8), 4000u);
   // Same banks again at t=0: waits for them (conflict), 2 more cycles.
   EXPECT_EQ(s->access(0, 0, 8), 6000u);
-  EXPECT_EQ(s->conflict_cycles(), 8u);  // 4 banks x 2 cycles waited
-  EXPECT_EQ(s->bytes(), 16u * 64);
+  EXPECT_EQ(s->stats().bank_conflict_cycles, 8u);  // 4 banks x 2 cycles waited
+  EXPECT_EQ(s->stats().bytes, 16u * 64);
   // Two ports halve the time; a 16-byte bank width quadruples the beats per 64-byte line.
   c.ports = 2;
   EXPECT_EQ(memory::make_sram(c, 1000)->access(0, 0, 8), 3000u);
@@ -227,7 +227,7 @@ TEST(Sram, IdealHasOnlyLatency) {
   auto s = memory::make_sram(c, 1000);
   EXPECT_EQ(s->access(0, 0, 4096), 3000u);
   EXPECT_EQ(s->access(0, 0, 4096), 3000u);
-  EXPECT_EQ(s->conflict_cycles(), 0u);
+  EXPECT_EQ(s->stats().bank_conflict_cycles, 0u);
 }
 
 TEST(Dma, ArbitrationPolicies) {

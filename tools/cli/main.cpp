@@ -100,7 +100,7 @@ int cmd_disasm(const std::vector<std::string>& argv) {
 }
 
 int cmd_info(const std::vector<std::string>& argv) {
-  const Args a(argv, {}, {"--isa", "--version", "--config", "--operators"});
+  const Args a(argv, {}, {"--isa", "--version", "--config", "--operators", "--stats"});
   if (a.flag("--config")) {
     if (a.positional().empty()) {
       std::fputs(config::npu_config_reference().c_str(), stdout);
@@ -126,13 +126,17 @@ int cmd_info(const std::vector<std::string>& argv) {
     std::fputs(compiler::operators_table().c_str(), stdout);
     return kExitOk;
   }
+  if (a.flag("--stats")) {
+    std::fputs(stats_reference().c_str(), stdout);
+    return kExitOk;
+  }
   if (a.positional().size() == 1) {
     const std::string path = a.positional()[0];
     const isa::Program prog = load_program(path);
     std::printf("%s\n%s", path.c_str(), isa::program_summary(prog).c_str());
     return kExitOk;
   }
-  throw UsageError("info needs --isa, --config, --operators, --version or one program file");
+  throw UsageError("info needs --isa, --config, --operators, --stats, --version or one program file");
 }
 
 /// Input tensors from --input NAME=file.npy (checked against the program's IO table), and
@@ -1297,13 +1301,15 @@ const std::vector<Command>& commands() {
        "the identical .npub. Each instruction line ends with '; #index @byte-offset'.\n",
        cmd_disasm},
       {"info", "describe the ISA, this build, or a program",
-       "usage: npusim info --isa | --config [CONFIG.yaml...] | --operators | --version | PROGRAM.(npub|npus)\n"
+       "usage: npusim info --isa | --config [CONFIG.yaml...] | --operators | --stats | --version | "
+       "PROGRAM.(npub|npus)\n"
        "\n"
        "  --isa       every instruction, field and parameter kind, from the ISA definition\n"
        "  --config    every config parameter (type, unit, default, description); with files:\n"
        "              load and check them, print the effective values and the config hash\n"
        "  --operators the ONNX operators the compiler lowers to the NPU, with their family and\n"
        "              properties (docs/compiler.md holds the same table)\n"
+       "  --stats     every statistic of stats.json (path, kind, unit, description; docs/stats.md)\n"
        "  --version   simulator, ISA and container versions\n"
        "  PROGRAM     target, tables, instruction mix, MACs, DRAM traffic, deadlock proof\n",
        cmd_info},
