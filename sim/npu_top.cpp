@@ -7,6 +7,7 @@
 // instructions, so the kernel costs a few events per tile.
 #define SC_INCLUDE_DYNAMIC_PROCESSES
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -126,6 +127,9 @@ class NpuTop : public sc_core::sc_module {
   int64_t fault_index() const { return fault_index_; }
   int32_t fault_region() const { return fault_region_; }
   uint64_t fault_offset() const { return fault_offset_; }
+  /// The run ended because its wall-clock limit ran out (not its cycle budget).
+  bool wall_limit_hit() const { return wall_limit_hit_; }
+
   bool hang_injected() const { return injected_ && opts_.inject_hang; }
   Engine fault_engine() const { return fault_engine_; }
   const std::string& fault_message() const { return fault_message_; }
@@ -246,6 +250,17 @@ class NpuTop : public sc_core::sc_module {
         } catch (const arch::Fault&) {  // the instruction would fault anyway: no address to blame
         }
         report(injected, idx, eng);
+        return;
+      }
+      if (opts_.wall_limit_s > 0 && std::chrono::steady_clock::now() > wall_deadline_) {
+        fault_index_ = idx;
+        fault_engine_ = eng;
+        wall_limit_hit_ = true;
+        char limit[32];
+        std::snprintf(limit, sizeof limit, "%g", opts_.wall_limit_s);
+        record_fault(arch::FaultCode::Watchdog, std::string("WATCHDOG: the wall-clock limit of ") + limit +
+                                                    " s ran out before instruction #" + std::to_string(idx) + "\n" +
+                                                    state());
         return;
       }
       const Femtos start = sim_now_fs();
@@ -512,10 +527,15 @@ class NpuTop : public sc_core::sc_module {
     }
   }
 
-  const config::NpuConfig& cfg_;                           ///< configuration
-  const isa::Program& prog_;                               ///< program
-  arch::Memories& mem_;                                    ///< memories
-  RunOptions opts_;                                        ///< options
+  const config::NpuConfig& cfg_;  ///< configuration
+  const isa::Program& prog_;      ///< program
+  arch::Memories& mem_;           ///< memories
+  RunOptions opts_;               ///< options
+  bool wall_limit_hit_ = false;   ///< the run ended at opts_.wall_limit_s
+  /// When opts_.wall_limit_s runs out (steady clock; set at construction).
+  std::chrono::steady_clock::time_point wall_deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                             std::chrono::duration<double>(std::min(opts_.wall_limit_s, 1e9)));
   Femtos period_;                                          ///< clock period
   arch::FunctionalModel functional_;                       ///< numerics
   std::unique_ptr<arch::MxuTiming> mxu_;                   ///< MXU timing
@@ -806,7 +826,7 @@ RunResult run_on(const config::NpuConfig& cfg, const isa::Program& prog, arch::M
     r.fault_engine = top.fault_engine();
     // A hung engine stops making events, so the kernel starves before the watchdog's time: the
     // run still lasted until the watchdog fired.
-    if (r.fault_code == arch::FaultCode::Watchdog && r.total_cycles < opts.watchdog_cycles) {
+    if (r.fault_code == arch::FaultCode::Watchdog && !top.wall_limit_hit() && r.total_cycles < opts.watchdog_cycles) {
       r.total_cycles = opts.watchdog_cycles;
       r.seconds = static_cast<double>(opts.watchdog_cycles) / cfg.clock_hz;
     }

@@ -40,6 +40,10 @@ struct RunOptions {
   /// declaring more (a few bytes of .npub can declare gigabytes of scratch) is an input error
   /// before anything is allocated. Timing-only runs allocate no data and are not limited.
   uint64_t max_memory_bytes = uint64_t{1} << 30;
+  /// Wall-clock seconds the run may take (0: no limit). Checked before each instruction issues;
+  /// past it the run ends with a WATCHDOG fault at that instruction (its cycles are those simulated
+  /// so far). The device server bounds each job with it, so one client cannot hold the others up.
+  double wall_limit_s = 0;
 };
 
 /// A stretch of time one engine was busy: back-to-back instructions merged, so gaps are waits.

@@ -64,8 +64,8 @@ uint64_t load64(const uint8_t* p) {
 
 }  // namespace
 
-Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void(bool)> irq)
-    : cfg_(cfg), mem_(mem), irq_(std::move(irq)) {
+Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void(bool)> irq, std::shared_ptr<Die> die)
+    : cfg_(cfg), mem_(mem), irq_(std::move(irq)), die_(die ? std::move(die) : std::make_shared<Die>(cfg_)) {
   for (const RegDef& d : kRegs)
     for (uint32_t i = 0; i < d.count; ++i) {
       const std::string name = d.count > 1 ? std::string(d.name) + "_" + std::to_string(i) : d.name;
@@ -74,6 +74,74 @@ Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void
       regs_.push_back({name, d.offset + i * d.stride, d.access, d.config_reset, d.reset, 0});
     }
   reset_registers();
+}
+
+int Device::queue_of(uint32_t offset) {
+  if (offset >= NPU_Q_SQ_BASE_LO(0) && offset < NPU_Q_SQ_BASE_LO(NPU_QUEUES))
+    return static_cast<int>((offset - NPU_Q_SQ_BASE_LO(0)) / (NPU_Q_SQ_BASE_LO(1) - NPU_Q_SQ_BASE_LO(0)));
+  if (offset >= NPU_DB_SQ_DOORBELL(0) && offset < NPU_DB_SQ_DOORBELL(NPU_QUEUES))
+    return static_cast<int>((offset - NPU_DB_SQ_DOORBELL(0)) / (NPU_DB_SQ_DOORBELL(1) - NPU_DB_SQ_DOORBELL(0)));
+  return -1;
+}
+
+Die::Die(const config::NpuConfig& cfg)
+    : cfg_(cfg),
+      net_(std::make_unique<arch::ThermalNetwork>(cfg.thermal, cfg.thermal.step_s)),
+      gov_(arch::make_governor(cfg.governor)) {
+  setting_ = gov_->initial();  // power-on: the die at ambient, the fastest operating point
+  next_poll_s_ = cfg.governor.poll_s;
+  temp_c_ = net_->max_temperature();
+}
+
+Die::~Die() = default;
+
+void Die::idle(uint64_t cycles) {
+  cycles = std::min(cycles, UINT64_MAX - cycle_);  // the counter saturates rather than wraps
+  cycle_ += cycles;
+  // Waiting costs leakage only; the die cools toward ambient.
+  const double seconds = static_cast<double>(cycles) / setting_.hz;
+  const arch::EnergyModel model(cfg_.power);
+  advance(seconds, model.leakage_w(setting_.volts, net_->heat_node_temperature()) * seconds);
+}
+
+void Die::ran(uint64_t cycles, double seconds) {
+  cycle_ += std::min(cycles, UINT64_MAX - cycle_);
+  time_s_ += seconds;
+  advance(0, 0);
+}
+
+void Die::advance(double seconds, double joules) {
+  if (seconds > 0) {
+    ThermalIntegrator heat(*net_);
+    heat.feed(seconds, joules);
+    heat.flush();
+    time_s_ += seconds;
+  }
+  temp_c_ = net_->max_temperature();
+  // The governor polls on its period of simulated time (jobs are far shorter than a poll).
+  if (time_s_ >= next_poll_s_) {  // one poll however long the stretch was (it saw one temperature)
+    setting_ = gov_->poll(temp_c_, setting_);
+    next_poll_s_ = (std::floor(time_s_ / cfg_.governor.poll_s) + 1) * cfg_.governor.poll_s;
+  }
+}
+
+std::vector<ScheduledFault> Die::start_job() {
+  ++jobs_started_;
+  std::vector<ScheduledFault> due;
+  for (auto it = scheduled_.begin(); it != scheduled_.end();)
+    if (it->at_job == jobs_started_) {
+      due.push_back(*it);
+      it = scheduled_.erase(it);
+    } else {
+      ++it;
+    }
+  return due;
+}
+
+bool Die::schedule(const ScheduledFault& f) {
+  if (f.at_job <= jobs_started_) return false;
+  scheduled_.push_back(f);
+  return true;
 }
 
 Device::~Device() = default;
@@ -133,43 +201,14 @@ ScheduledFault parse_fault(const std::string& spec) {
 }
 
 void Device::schedule_fault(const ScheduledFault& f) {
-  if (f.at_job > jobs_started_) {
-    scheduled_.push_back(f);
-    return;
-  }
+  if (die_->schedule(f)) return;
   write(NPU_REG_FI_ARG, f.arg);
   write(NPU_REG_FI_CTRL,
         f.type << NPU_FI_CTRL_TYPE_SHIFT | (f.count << NPU_FI_CTRL_COUNT_SHIFT & NPU_FI_CTRL_COUNT_MASK));
 }
 
 void Device::idle(uint64_t cycles) {
-  cycles = std::min(cycles, UINT64_MAX - cycle_);  // the counter saturates rather than wraps
-  cycle_ += cycles;
-  // Waiting costs leakage only; the die cools toward ambient.
-  const double seconds = static_cast<double>(cycles) / setting_.hz;
-  const arch::EnergyModel model(cfg_.power);
-  advance_thermal(seconds, model.leakage_w(setting_.volts, net_->heat_node_temperature()) * seconds);
-}
-
-void Device::advance_thermal(double seconds, double joules) {
-  if (seconds > 0) {
-    ThermalIntegrator heat(*net_);
-    heat.feed(seconds, joules);
-    heat.flush();
-    time_s_ += seconds;
-  }
-  temp_c_ = net_->max_temperature();
-  reg("TEMP_MC") = static_cast<uint32_t>(std::lround(temp_c_ * 1000));
-  // The governor polls on its period of simulated time (jobs are far shorter than a poll).
-  if (time_s_ >= next_poll_s_) {  // one poll however long the stretch was (it saw one temperature)
-    setting_ = gov_->poll(temp_c_, setting_);
-    next_poll_s_ = (std::floor(time_s_ / cfg_.governor.poll_s) + 1) * cfg_.governor.poll_s;
-  }
-  reg("THROTTLE_LEVEL") = static_cast<uint32_t>(setting_.level);
-  if (setting_.level > 0)
-    reg("STATUS") |= NPU_STATUS_THROTTLED_MASK;
-  else
-    reg("STATUS") &= ~NPU_STATUS_THROTTLED_MASK;
+  die_->idle(cycles);
 }
 
 uint32_t& Device::reg(const char* name) {
@@ -206,16 +245,6 @@ void Device::reset_registers() {
     else if (r.name == "CONFIG_HASH_HI")
       r.value = static_cast<uint32_t>(hash >> 32);
   }
-  if (!net_) {  // first power-on: the die at ambient, the fastest operating point
-    net_ = std::make_unique<arch::ThermalNetwork>(cfg_.thermal, cfg_.thermal.step_s);
-    gov_ = arch::make_governor(cfg_.governor);
-    setting_ = gov_->initial();
-    next_poll_s_ = cfg_.governor.poll_s;
-  }
-  temp_c_ = net_->max_temperature();
-  reg("TEMP_MC") = static_cast<uint32_t>(std::lround(temp_c_ * 1000));
-  reg("THROTTLE_LEVEL") = static_cast<uint32_t>(setting_.level);
-  if (setting_.level > 0) reg("STATUS") |= NPU_STATUS_THROTTLED_MASK;
   for (int q = 0; q < 8; ++q) sq_tail_[q] = cq_head_[q] = 0, cq_phase_[q] = 1, halted_[q] = false;
   hung_ = false;
   energy_j_ = 0;
@@ -256,9 +285,12 @@ uint32_t Device::read(uint32_t offset) {
   if (r.access == Access::WO) return 0;
   if (r.name == "SCRATCH") return ~r.value;
   if (r.name == "CYCLE_LO") {
-    cycle_hi_latch_ = static_cast<uint32_t>(cycle_ >> 32);
-    return static_cast<uint32_t>(cycle_);
+    cycle_hi_latch_ = static_cast<uint32_t>(die_->cycles() >> 32);
+    return static_cast<uint32_t>(die_->cycles());
   }
+  // The die's state, shared by every context.
+  if (r.name == "TEMP_MC") return static_cast<uint32_t>(std::lround(std::max(0.0, die_->temperature_c()) * 1000));
+  if (r.name == "THROTTLE_LEVEL") return static_cast<uint32_t>(die_->setting().level);
   if (r.name == "CYCLE_HI") return cycle_hi_latch_;
   if (r.name == "STATUS") {
     uint32_t s = r.value & ~(NPU_STATUS_BUSY_MASK | NPU_STATUS_IDLE_MASK | NPU_STATUS_HALTED_MASK);
@@ -267,6 +299,7 @@ uint32_t Device::read(uint32_t offset) {
       halted = halted || halted_[q];
       idle = idle && reg(("Q" + std::to_string(q) + "_SQ_HEAD").c_str()) == sq_tail_[q];
     }
+    s = die_->setting().level > 0 ? s | NPU_STATUS_THROTTLED_MASK : s & ~NPU_STATUS_THROTTLED_MASK;
     return s | (hung_ ? NPU_STATUS_BUSY_MASK : 0) | (idle ? NPU_STATUS_IDLE_MASK : 0) |
            (halted ? NPU_STATUS_HALTED_MASK : 0);
   }
@@ -395,6 +428,7 @@ void Device::run_queues() {
       const uint32_t cq_size = reg((p + "CQ_SIZE").c_str());
       if (!(ctrl & 1) || !size || !cq_size || halted_[q]) continue;
       if (reg((p + "SQ_HEAD").c_str()) == sq_tail_[q] % size) continue;
+      if (!ring_ok(static_cast<int>(q))) continue;
       if ((reg((p + "CQ_TAIL").c_str()) + 1) % cq_size == cq_head_[q] % cq_size) continue;  // completion ring full
       const uint32_t prio = (ctrl >> 1) & 7;
       if (best < 0 || prio > best_prio) best = static_cast<int>(q), best_prio = prio;
@@ -403,6 +437,29 @@ void Device::run_queues() {
     if (!run_one(best)) return;
   }
   raise(NPU_INT_STATUS_QUEUE_IDLE_MASK);
+}
+
+bool Device::ring_ok(int q) {
+  const std::string p = "Q" + std::to_string(q) + "_";
+  const uint32_t sizes[2] = {reg((p + "SQ_SIZE").c_str()), reg((p + "CQ_SIZE").c_str())};
+  const uint64_t bases[2] = {(uint64_t{reg((p + "SQ_BASE_HI").c_str())} << 32) | reg((p + "SQ_BASE_LO").c_str()),
+                             (uint64_t{reg((p + "CQ_BASE_HI").c_str())} << 32) | reg((p + "CQ_BASE_LO").c_str())};
+  const uint64_t entry_bytes[2] = {sizeof(npu_job_entry), sizeof(npu_completion_entry)};
+  for (int i = 0; i < 2; ++i) {
+    // A ring is a power of two of at most kMaxRingEntries entries, 64-byte aligned, in memory this
+    // context's buffers back: anything else would make one doorbell walk billions of entries.
+    uint32_t code = 0;
+    if (sizes[i] > kMaxRingEntries || (sizes[i] & (sizes[i] - 1)) || (bases[i] & 63))
+      code = NPU_ERR_JOB_INVALID;
+    else if (!mem_.backed(bases[i], uint64_t{sizes[i]} * entry_bytes[i]))
+      code = NPU_ERR_BUS_ERROR;
+    if (!code) continue;
+    record_error(q, 0, code, 0xFFFFFFFF, 0, 0, bases[i]);
+    halted_[q] = true;  // until a soft reset
+    raise(NPU_INT_STATUS_ERROR_MASK);
+    return false;
+  }
+  return true;
 }
 
 void Device::record_error(int q, uint64_t seqno, uint32_t code, uint32_t insn, uint32_t engine, uint32_t opcode,
@@ -441,7 +498,10 @@ void Device::complete(int q, uint64_t seqno, uint32_t status, uint32_t err, uint
     if (tail == 0) cq_phase_[q] ^= 1;
   }
   const uint64_t fence = (uint64_t{reg((p + "FENCE_HI").c_str())} << 32) | reg((p + "FENCE_LO").c_str());
-  if (fence) mem_.write(fence, &seqno, 8);
+  if (fence && !mem_.write(fence, &seqno, 8)) {  // a fence this context's buffers do not back
+    record_error(q, seqno, NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, fence);
+    raise(NPU_INT_STATUS_ERROR_MASK);
+  }
 }
 
 bool Device::run_one(int q) {
@@ -450,16 +510,7 @@ bool Device::run_one(int q) {
   const uint32_t size = reg((p + "SQ_SIZE").c_str());
   const uint64_t base = (uint64_t{reg((p + "SQ_BASE_HI").c_str())} << 32) | reg((p + "SQ_BASE_LO").c_str());
   // Faults scheduled for this job are armed before it is read, as a driver's FI writes would be.
-  ++jobs_started_;
-  for (auto it = scheduled_.begin(); it != scheduled_.end();) {
-    if (it->at_job != jobs_started_) {
-      ++it;
-      continue;
-    }
-    const ScheduledFault f = *it;
-    it = scheduled_.erase(it);
-    schedule_fault(f);
-  }
+  for (const ScheduledFault& f : die_->start_job()) schedule_fault(f);
   npu_job_entry job{};
   const bool fetched = mem_.read(base + uint64_t{head} * sizeof job, &job, sizeof job);
   head = (head + 1) % size;
@@ -488,7 +539,7 @@ bool Device::run_one(int q) {
     return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
   try {
     prog = isa::read_npub(bytes);
-  } catch (const isa::InputError&) {
+  } catch (const std::exception&) {
     return fail(NPU_ERR_JOB_INVALID, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
   }
   if (job.region_count != prog.regions.size()) return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
@@ -497,17 +548,25 @@ bool Device::run_one(int q) {
     return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
   std::vector<std::vector<uint8_t>> regions(prog.regions.size());
   std::vector<uint64_t> addr(prog.regions.size());
+  // What the job's regions take in the server's memory, bounded before anything is allocated: bound
+  // regions by the bytes this context's buffers hold (one buffer bound sixteen times is refused),
+  // unbound constant regions by kMaxUnboundConstBytes in all.
+  uint64_t bound_bytes = 0, unbound_bytes = 0;
   for (size_t i = 0; i < prog.regions.size(); ++i) {
     const auto& r = prog.regions[i];
     addr[i] = load64(&table[16 * i]);
     const uint64_t bound = load64(&table[16 * i + 8]);
     if (addr[i] == 0 && r.role == isa::RegionRole::Const) {  // the container's data (zeros past its init)
-      if (r.size > kMaxUnboundConstBytes) return fail(NPU_ERR_JOB_INVALID, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+      unbound_bytes += r.size;
+      if (r.size > kMaxUnboundConstBytes || unbound_bytes > kMaxUnboundConstBytes)
+        return fail(NPU_ERR_JOB_INVALID, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
       regions[i].assign(r.size, 0);
       std::copy(r.init.begin(), r.init.end(), regions[i].begin());
       continue;
     }
-    if (addr[i] == 0 || bound < r.size) return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+    bound_bytes += r.size;
+    if (addr[i] == 0 || bound < r.size || r.size > mem_.shared_bytes() || bound_bytes > mem_.shared_bytes())
+      return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
     if (!mem_.backed(addr[i], r.size)) {
       fault_address = addr[i];
       return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
@@ -522,6 +581,7 @@ bool Device::run_one(int q) {
   RunOptions o;
   const uint64_t budget = job.timeout_cycles ? job.timeout_cycles : reg("WATCHDOG");
   o.watchdog_cycles = budget ? budget : (uint64_t{1} << 40);
+  o.wall_limit_s = job_wall_limit_s_;
   config::NpuConfig c = cfg_;
   const uint32_t fi = reg("FI_CTRL"), fi_type = (fi & NPU_FI_CTRL_TYPE_MASK) >> NPU_FI_CTRL_TYPE_SHIFT;
   if (fi_type == NPU_FI_BUS_ERROR || fi_type == NPU_FI_ECC || fi_type == NPU_FI_HANG_ENGINE) {
@@ -540,8 +600,9 @@ bool Device::run_one(int q) {
   }
   // Thermal shutdown: at or above governor.critical the device runs nothing (the job completes
   // with THERMAL_CRITICAL) until the die has cooled; resets do not cool it, waiting does.
-  if (temp_c_ >= cfg_.governor.critical_c) return fail(NPU_ERR_THERMAL_CRITICAL, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
-  c.clock_hz = setting_.hz;  // the governor's clock (DVFS feeds back into the job's timing)
+  if (die_->temperature_c() >= cfg_.governor.critical_c)
+    return fail(NPU_ERR_THERMAL_CRITICAL, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+  c.clock_hz = die_->setting().hz;  // the governor's clock (DVFS feeds back into the job's timing)
   if (slow_dram_jobs_) {
     --slow_dram_jobs_;
     c.dram.bandwidth /= slow_dram_factor_;
@@ -552,12 +613,14 @@ bool Device::run_one(int q) {
     r = simulate_regions(c, prog, regions, o);
   } catch (const isa::InputError&) {
     return fail(NPU_ERR_TARGET_MISMATCH, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+  } catch (const std::exception&) {  // whatever else a hostile program provokes: still one completion
+    return fail(NPU_ERR_JOB_INVALID, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
   }
   // Results back to host memory (what the program wrote, fault or not).
   for (size_t i = 0; i < prog.regions.size(); ++i)
     if (addr[i] && prog.regions[i].role != isa::RegionRole::Const)
       mem_.write(addr[i], regions[i].data(), regions[i].size());
-  cycle_ += r.total_cycles;
+  die_->ran(r.total_cycles, r.ok ? r.seconds : 0);
   // Counters, power, temperature.
   JobCounters k;
   k.cycles = r.total_cycles;
@@ -571,9 +634,7 @@ bool Device::run_one(int q) {
   k.vpu_busy = r.engines[static_cast<size_t>(isa::Engine::Vpu)].busy_cycles;
   if (r.ok) {
     // The job heats the persistent network at the clock it ran at; then the governor may move.
-    const PowerReport pw = power_of_run(c, r, *net_);
-    time_s_ += r.seconds;
-    advance_thermal(0, 0);
+    const PowerReport pw = power_of_run(c, r, die_->network());
     k.energy_j = arch::total(pw.energy);
     energy_j_ += k.energy_j;
     reg("POWER_MW") = static_cast<uint32_t>(std::lround(pw.avg_w * 1000));

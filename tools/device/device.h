@@ -21,7 +21,9 @@
 
 namespace npusim::device {
 
-/// Host memory as the device sees it: byte addresses it can read and write by DMA.
+/// Host memory as the device sees it: byte addresses it can read and write by DMA. In the socket
+/// server each client's context gets a view of that client's buffers only, so a job, a ring or a
+/// fence can reach nothing another client shared.
 class HostMemory {
  public:
   virtual ~HostMemory() = default;
@@ -30,6 +32,9 @@ class HostMemory {
   virtual bool write(uint64_t addr, const void* src, uint64_t len) = 0;
   /// Whether [addr, addr + len) is backed, asked before the device allocates len bytes for it.
   virtual bool backed(uint64_t addr, uint64_t len) = 0;
+  /// Bytes of every buffer this memory holds: a job may bind at most this much in all (its
+  /// regions are copied, so binding one buffer many times must not multiply the server's memory).
+  virtual uint64_t shared_bytes() { return UINT64_MAX; }
 };
 
 /// Per-job counters (the PMU events of docs/registers.md), kept per seqno.
@@ -57,10 +62,53 @@ ScheduledFault parse_fault(const std::string& spec);
 /// -> "BUS_ERROR".
 std::string enum_name(const std::string& kind, uint32_t value);
 
+/// What the clients of one device share, as the virtual functions of one chip do: the cycle
+/// counter, the die's temperature and the governor's operating point (one client's jobs heat the die
+/// and slow everyone's clock), and the device-wide job count at which `npusim serve --fault` arms its
+/// faults. Everything else (registers, queues, errors, counters, energy) is per context.
+class Die {
+ public:
+  explicit Die(const config::NpuConfig& cfg);
+  ~Die();
+  uint64_t cycles() const { return cycle_; }
+  /// Time passes with the device idle: leakage only, the die cools toward ambient.
+  void idle(uint64_t cycles);
+  /// A job ran for `cycles` at the current setting; `seconds` of it, heating the network (already fed
+  /// by power_of_run); then the governor may move.
+  void ran(uint64_t cycles, double seconds);
+  double temperature_c() const { return temp_c_; }
+  const arch::Setting& setting() const { return setting_; }
+  arch::ThermalNetwork& network() { return *net_; }
+  /// Counts a started job and returns the scheduled faults due at it (in schedule order).
+  std::vector<ScheduledFault> start_job();
+  /// Keeps `f` for its job; false when that job has already started (arm it now instead).
+  bool schedule(const ScheduledFault& f);
+
+ private:
+  void advance(double seconds, double joules);  ///< heat (or cool) and poll the governor
+
+  const config::NpuConfig& cfg_;
+  uint64_t cycle_ = 0;                         ///< device cycle counter (saturates)
+  std::unique_ptr<arch::ThermalNetwork> net_;  ///< the configuration's RC network
+  std::unique_ptr<arch::Governor> gov_;        ///< picks the clock from the temperature
+  arch::Setting setting_;                      ///< current operating point (jobs run at its clock)
+  double temp_c_ = 0;                          ///< hottest thermal node
+  double time_s_ = 0, next_poll_s_ = 0;        ///< simulated time; the governor's next poll
+  uint64_t jobs_started_ = 0;                  ///< jobs fetched by any context since power-on
+  std::vector<ScheduledFault> scheduled_;      ///< faults still to arm
+};
+
+/// One context of the device (a virtual function): its own register file, ring pairs, interrupt
+/// line, error capture, PMU counters, fault injection and resets, over its own view of host memory.
+/// In-process (the C API's sim: transport) one context owns the whole device; `npusim serve` gives
+/// each client one, all sharing one Die.
 class Device {
  public:
   /// `irq(level)` is called whenever the interrupt line changes.
-  Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void(bool)> irq);
+  /// `irq(level)` is called whenever the interrupt line changes. Without `die` the context has a
+  /// die of its own.
+  Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void(bool)> irq,
+         std::shared_ptr<Die> die = nullptr);
   ~Device();
 
   uint32_t read(uint32_t offset);
@@ -70,11 +118,17 @@ class Device {
   int access_of(uint32_t offset) const;
   /// Register name at `offset` ("" when none).
   std::string name_of(uint32_t offset) const;
-  uint64_t cycles() const { return cycle_; }
+  uint64_t cycles() const { return die_->cycles(); }
   /// Advances device time with nothing to do (a driver waiting); a hung job never completes.
   void idle(uint64_t cycles);
   /// Forgets queue q (its driver went away): ring registers to zero, its hung job dropped.
   void release_queue(uint32_t q);
+  /// Queue whose registers (ring pair or doorbell page) are at `offset`, or -1 for any other.
+  static int queue_of(uint32_t offset);
+  /// Longest ring a queue may have (SQ_SIZE, CQ_SIZE): one doorbell walks at most this many entries.
+  static constexpr uint32_t kMaxRingEntries = 4096;
+  /// Wall-clock seconds one job may run (0: unbounded); past it the job ends with WATCHDOG.
+  void set_job_wall_limit(double seconds) { job_wall_limit_s_ = seconds; }
   /// Arms `f` when its job starts (at once when f.at_job is 0 or already past).
   void schedule_fault(const ScheduledFault& f);
   /// Counters of a completed job (false when unknown or evicted: the last 1024 are kept).
@@ -94,13 +148,15 @@ class Device {
                     uint64_t address = 0);
   void soft_reset();
 
+  bool ring_ok(int q);  ///< queue q's rings are well formed and backed (else an error, the queue halts)
+
   config::NpuConfig cfg_;
   HostMemory& mem_;
   std::function<void(bool)> irq_;
+  std::shared_ptr<Die> die_;                            ///< what this context shares with the others
   std::vector<Reg> regs_;                               ///< arch/regs.yaml, expanded
   std::map<uint32_t, size_t> by_offset_;                ///< offset -> index in regs_
   std::map<std::string, size_t> by_name_;               ///< name -> index
-  uint64_t cycle_ = 0;                                  ///< device cycle counter
   uint32_t cycle_hi_latch_ = 0;                         ///< CYCLE_HI as latched by reading CYCLE_LO
   bool irq_line_ = false;                               ///< current interrupt level
   uint32_t sq_tail_[8] = {}, cq_head_[8] = {};          ///< doorbell values per queue
@@ -111,17 +167,9 @@ class Device {
   uint32_t stuck_resets_ = 0;                           ///< STUCK_RESET still to apply
   uint32_t slow_dram_jobs_ = 0, slow_dram_factor_ = 1;  ///< SLOW_DRAM
   bool drop_next_irq_ = false;                          ///< DROP_IRQ
-  std::vector<ScheduledFault> scheduled_;               ///< faults still to arm (schedule_fault)
-  uint64_t jobs_started_ = 0;                           ///< jobs fetched since the device was created
   std::map<uint64_t, JobCounters> counters_;            ///< per seqno (bounded)
-  double energy_j_ = 0;                                 ///< all jobs
-  double temp_c_ = 0;                                   ///< hottest thermal node
-  // Power and temperature across jobs (they survive resets, as a die's temperature does).
-  std::unique_ptr<arch::ThermalNetwork> net_;           ///< the configuration's RC network
-  std::unique_ptr<arch::Governor> gov_;                 ///< picks the clock from the temperature
-  arch::Setting setting_;                               ///< current operating point (jobs run at its clock)
-  double time_s_ = 0, next_poll_s_ = 0;                 ///< simulated time; the governor's next poll
-  void advance_thermal(double seconds, double joules);  ///< heat (or cool) and poll the governor
+  double energy_j_ = 0;                                 ///< this context's jobs
+  double job_wall_limit_s_ = 0;                         ///< set_job_wall_limit
 };
 
 }  // namespace npusim::device
