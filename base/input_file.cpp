@@ -10,27 +10,28 @@
 namespace npusim {
 namespace {
 
-/// What a non-regular file is, in words.
-const char* kind_of(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
-  if (S_ISSOCK(m)) return "a socket";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  return "not a regular file";
-}
-
 [[noreturn]] void refuse(const std::string& path, const char* what, const std::string& why) {
   throw InputError(path + ": cannot read " + what + ": " + why);
 }
 
 }  // namespace
 
+const char* describe_file_type(unsigned mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
 uint64_t require_input_file(const std::string& path, const char* what) {
   if (path.empty()) throw InputError(std::string("empty path given for the ") + what);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) refuse(path, what, std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) refuse(path, what, std::string("it is ") + kind_of(st.st_mode) + ", not a file");
+  if (!S_ISREG(st.st_mode)) refuse(path, what, std::string("it is ") + describe_file_type(st.st_mode) + ", not a file");
   if (::access(path.c_str(), R_OK) != 0) refuse(path, what, std::strerror(errno));
   return static_cast<uint64_t>(st.st_size);
 }
@@ -44,7 +45,7 @@ std::string read_input_file(const std::string& path, const char* what, uint64_t 
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    refuse(path, what, std::string("it is ") + kind_of(st.st_mode) + ", not a file");
+    refuse(path, what, std::string("it is ") + describe_file_type(st.st_mode) + ", not a file");
   }
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     ::close(fd);

@@ -14,6 +14,9 @@ namespace npusim {
 /// already far beyond what any input needs).
 inline constexpr uint64_t kMaxInputFileBytes = uint64_t{4} << 30;
 
+/// What a file of st_mode `mode` is, in words ("a directory", "a FIFO (named pipe)", ...).
+const char* describe_file_type(unsigned mode);
+
 /// Throws InputError unless `path` names an existing regular file that can be opened for
 /// reading: "PATH: cannot read WHAT: it is a directory" (a FIFO, a socket, a device, missing,
 /// permission denied). `what` says what the file is for ("config", "model", "tenants file").

@@ -27,6 +27,7 @@ extern "C" {
 #define NPU_ETIMEDOUT (-4) /* the deadline passed first */
 #define NPU_EIO (-5)       /* the device reported an error (see npu_result) */
 #define NPU_EBUSY (-6)     /* the submission ring is full */
+#define NPU_EPERM (-7)     /* the register belongs to another client's queue (npusim serve) */
 
 typedef struct npu_device npu_device;
 
@@ -96,7 +97,9 @@ int npu_reset(npu_device* dev, uint32_t kind);
 /* Arms a fault (NPU_FI_*) for the next `count` jobs (or resets); `arg` as FI_ARG. */
 int npu_fault_inject(npu_device* dev, uint32_t type, uint32_t count, uint32_t arg);
 
-/* Registers (offsets in regs.h); NPU_EINVAL outside the window or not 4-byte aligned. */
+/* Registers (offsets in regs.h); NPU_EINVAL outside the window or not 4-byte aligned; NPU_EPERM
+ * (npusim serve) for a register of a queue this client does not own, or any but the identity
+ * registers before the session's HELLO. */
 int npu_mmio_read(npu_device* dev, uint32_t offset, uint32_t* value);
 int npu_mmio_write(npu_device* dev, uint32_t offset, uint32_t value);
 /* Current level of the interrupt line. */

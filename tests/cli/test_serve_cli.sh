@@ -12,12 +12,13 @@ server=$!
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -S npu.sock ] && break; sleep 0.2; done
 "$DRIVER" unix:npu.sock mlp.npub >driver.txt || fail "the example driver exited $? over the socket"
 wait "$server" || fail "serve exited $?"
-grep -q '^mem_add ' run.rtrace && grep -q '^mem_remove ' run.rtrace && grep -q '^load_mem ' run.rtrace \
-  && echo "ok: the trace records buffers added, loaded and removed" || fail "trace lines"
+grep -q '^q0 open$' run.rtrace && grep -q '^q0 mem_add ' run.rtrace && grep -q '^q0 mem_remove ' run.rtrace \
+  && grep -q '^q0 load_mem ' run.rtrace && grep -q '^q0 close$' run.rtrace \
+  && echo "ok: the trace records the client's context and its buffers added, loaded and removed" || fail "trace lines"
 "$NPUSIM" replay run.rtrace --config "$CFG" >replay.txt && grep -q 'every read as recorded' replay.txt \
   && echo "ok: the recorded session replays" || fail "replay of the recording"
 # A read changed by one digit: exit 1, naming the line.
-line=$(grep -n '^read_reg ' run.rtrace | tail -1 | cut -d: -f1)
+line=$(grep -n '^q0 read_reg ' run.rtrace | tail -1 | cut -d: -f1)
 sed "${line}s/\$/1/" run.rtrace >changed.rtrace
 "$NPUSIM" replay changed.rtrace --config "$CFG" 2>err.txt
 rc=$?

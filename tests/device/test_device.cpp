@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -399,13 +400,15 @@ TEST(Device, BadArgumentsAreErrors_bad) {
 struct Server {
   std::string path;
   pid_t pid = -1;
-  explicit Server(const std::string& name, const std::string& record = "")
+  explicit Server(const std::string& name, const std::string& record = "",
+                  const std::function<void(npusim::device::ServeOptions&)>& tweak = nullptr)
       : path("/tmp/npusim-test-" + name + "-" + std::to_string(::getpid()) + ".sock") {
     pid = ::fork();
     if (pid == 0) {
       npusim::device::ServeOptions o;
       o.socket_path = path;
       o.record_path = record;
+      if (tweak) tweak(o);
       ::_exit(npusim::device::serve(npusim::config::load_npu_config(kConfig), o));
     }
     // Ready when a connection is accepted (the socket file appears before listen()).
@@ -467,24 +470,24 @@ struct Raw {
   }
 };
 
-/// Writes `entry` into a ring of its own on queue 3 (reprogrammed past the C API's back) and rings
+/// Writes `entry` into a ring of its own on queue q (reprogrammed past the C API's back) and rings
 /// the doorbell; returns ERR_INFO0.CODE and sets `err_addr` to ERR_ADDR.
-uint32_t raw_job(Fixture& f, const npu_job_entry& entry, uint64_t* err_addr) {
+uint32_t raw_job(Fixture& f, const npu_job_entry& entry, uint64_t* err_addr, uint32_t q = 3) {
   uint32_t ring, cq;
   uint64_t ring_addr, cq_addr;
   EXPECT_EQ(npu_bo_create(f.dev, 2 * 64, &ring, &ring_addr), NPU_OK);  // two entries: tail 1 != head 0
   EXPECT_EQ(npu_bo_create(f.dev, 2 * 32, &cq, &cq_addr), NPU_OK);
   std::memcpy(npu_bo_map(f.dev, ring), &entry, sizeof entry);
   npu_mmio_write(f.dev, NPU_REG_ERR_STATUS, 0xFFFFFFFFu);  // the first error from here on
-  const std::pair<uint32_t, uint32_t> writes[] = {{NPU_Q_SQ_BASE_LO(3), static_cast<uint32_t>(ring_addr)},
-                                                  {NPU_Q_SQ_BASE_HI(3), static_cast<uint32_t>(ring_addr >> 32)},
-                                                  {NPU_Q_SQ_SIZE(3), 2},
-                                                  {NPU_Q_CQ_BASE_LO(3), static_cast<uint32_t>(cq_addr)},
-                                                  {NPU_Q_CQ_BASE_HI(3), static_cast<uint32_t>(cq_addr >> 32)},
-                                                  {NPU_Q_CQ_SIZE(3), 2},
-                                                  {NPU_Q_Q_CTRL(3), 1},
+  const std::pair<uint32_t, uint32_t> writes[] = {{NPU_Q_SQ_BASE_LO(q), static_cast<uint32_t>(ring_addr)},
+                                                  {NPU_Q_SQ_BASE_HI(q), static_cast<uint32_t>(ring_addr >> 32)},
+                                                  {NPU_Q_SQ_SIZE(q), 2},
+                                                  {NPU_Q_CQ_BASE_LO(q), static_cast<uint32_t>(cq_addr)},
+                                                  {NPU_Q_CQ_BASE_HI(q), static_cast<uint32_t>(cq_addr >> 32)},
+                                                  {NPU_Q_CQ_SIZE(q), 2},
+                                                  {NPU_Q_Q_CTRL(q), 1},
                                                   {NPU_REG_CTRL, NPU_CTRL_ENABLE_MASK},
-                                                  {NPU_DB_SQ_DOORBELL(3), 1}};
+                                                  {NPU_DB_SQ_DOORBELL(q), 1}};
   for (const auto& [off, v] : writes) EXPECT_EQ(npu_mmio_write(f.dev, off, v), NPU_OK);
   *err_addr = f.reg(NPU_REG_ERR_ADDR_LO) | uint64_t{f.reg(NPU_REG_ERR_ADDR_HI)} << 32;
   const uint32_t code = f.reg(NPU_REG_ERR_INFO0) & NPU_ERR_INFO0_CODE_MASK;
@@ -693,14 +696,63 @@ TEST(DeviceServer, ASlowOrSilentClientHoldsUpNobody_bad) {
     EXPECT_LT(replies, 100000u);  // the connection ended before every request was answered
   }
   served.still_served();
-  // Connections beyond 64 are told so and closed; the others keep their service.
-  std::vector<std::unique_ptr<Raw>> many;
-  for (int i = 0; i < 62; ++i) many.push_back(std::make_unique<Raw>(served.srv.path));  // + good + slow = 64
-  Raw extra(served.srv.path);
-  const auto [refused, why] = extra.reply();
-  EXPECT_EQ(refused, NPU_MSG_ERROR);
-  EXPECT_EQ(why, "more than 64 connections");
-  many.clear();
+  // One process may hold 8 connections (the good client and the slow one are two of them); the
+  // ninth is told so and closed; the others keep their service.
+  std::vector<std::unique_ptr<Raw>> mine;
+  for (int i = 0; i < 6; ++i) {
+    mine.push_back(std::make_unique<Raw>(served.srv.path));
+    mine.back()->send(NPU_MSG_MMIO_READ, &dev_id, 4);  // a reply: the server has accepted it
+    ASSERT_EQ(mine.back()->reply().first, NPU_MSG_MMIO_READ_RESP);
+  }
+  {
+    Raw ninth(served.srv.path);
+    const auto [refused, why] = ninth.reply();
+    EXPECT_EQ(refused, NPU_MSG_ERROR);
+    EXPECT_EQ(why, "more than 8 connections from process " + std::to_string(::getpid()));
+  }
+  served.still_served();
+  // 64 connections in all: seven more processes of eight each fill the server; a connection from
+  // yet another process is told so.
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(release), 0);
+  std::vector<pid_t> holders;
+  for (int p = 0; p < 7; ++p) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(release[1]);  // else no holder would see the others' end of it
+      std::vector<std::unique_ptr<Raw>> held;
+      bool ok = true;
+      for (int i = 0; i < 8; ++i) {
+        held.push_back(std::make_unique<Raw>(served.srv.path));
+        held.back()->send(NPU_MSG_MMIO_READ, &dev_id, 4);
+        ok = ok && held.back()->reply().first == NPU_MSG_MMIO_READ_RESP;
+      }
+      const char c = ok ? 'y' : 'n';
+      (void)!::write(ready[1], &c, 1);
+      (void)!::read(release[0], const_cast<char*>(&c), 1);
+      ::_exit(0);
+    }
+    holders.push_back(pid);
+  }
+  for (int p = 0; p < 7; ++p) {
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    EXPECT_EQ(c, 'y');
+  }
+  const pid_t late = ::fork();
+  if (late == 0) {
+    Raw extra(served.srv.path);
+    const auto [refused, why] = extra.reply();
+    ::_exit(refused == NPU_MSG_ERROR && why == "more than 64 connections" ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(late, &status, 0), late);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the 65th connection was not refused";
+  ::close(release[1]);  // the holders leave
+  for (pid_t pid : holders) ::waitpid(pid, nullptr, 0);
+  ::close(release[0]), ::close(ready[0]), ::close(ready[1]);
+  mine.clear();
   served.still_served();
 }
 
@@ -797,6 +849,235 @@ TEST(DeviceServer, RecordedSessionsReplayAndADifferenceIsCaught_bad) {
   std::ofstream(trace) << text;
   EXPECT_EQ(npusim::device::replay(cfg, trace), 1);
   ::unlink(trace.c_str());
+}
+
+TEST(DeviceServer, TwoClientsCannotReachEachOther_bad) {
+  Server srv("apart");
+  Fixture a("mlp_i8", srv.uri());  // queue 0
+  Fixture b("mlp_i8", srv.uri());  // queue 1
+  npu_result r;
+  ASSERT_EQ(a.run(r), NPU_OK);
+  const uint64_t a_cycles = r.cycles;
+  const std::vector<uint8_t> a_out = a.output();
+  ASSERT_FALSE(a_out.empty());
+  uint64_t a_input = 0, a_output = 0;
+  for (uint32_t i = 0; i < a.count; ++i) {
+    if (a.regions[i].role == NPU_REGION_INPUT) a_input = a.region_addr[i];
+    if (a.regions[i].role == NPU_REGION_OUTPUT) a_output = a.region_addr[i];
+  }
+  ASSERT_NE(a_input, 0u);
+  // B cannot touch A's queue: its ring registers and doorbell are refused, reads included.
+  uint32_t v = 0;
+  EXPECT_EQ(npu_mmio_write(b.dev, NPU_Q_Q_CTRL(0), 0), NPU_EPERM);
+  EXPECT_NE(std::string(npu_last_error()).find("belongs to queue 0; this client owns queue 1"), std::string::npos)
+      << npu_last_error();
+  EXPECT_EQ(npu_mmio_write(b.dev, NPU_DB_SQ_DOORBELL(0), 5), NPU_EPERM);
+  EXPECT_EQ(npu_mmio_read(b.dev, NPU_Q_SQ_BASE_LO(0), &v), NPU_EPERM);
+  // B's job bound to A's buffers (input and output): a bus error at A's address, for B only.
+  npu_job_entry e{};
+  e.magic = NPU_JOB_MAGIC;
+  e.seqno = 1;
+  e.program_addr = b.program_addr;
+  e.program_bytes = static_cast<uint32_t>(b.npub.size());
+  uint32_t table_bo;
+  uint64_t table_addr;
+  ASSERT_EQ(npu_bo_create(b.dev, 16 * 16, &table_bo, &table_addr), NPU_OK);
+  auto* table = static_cast<uint64_t*>(npu_bo_map(b.dev, table_bo));
+  for (uint32_t i = 0; i < b.count; ++i) {
+    const uint64_t stolen = a.regions[i].role == NPU_REGION_INPUT    ? a_input
+                            : a.regions[i].role == NPU_REGION_OUTPUT ? a_output
+                                                                     : b.region_addr[i];
+    table[2 * i] = stolen, table[2 * i + 1] = b.regions[i].size;
+  }
+  e.region_table_addr = table_addr;
+  e.region_count = b.count;
+  uint64_t err_addr = 0;
+  EXPECT_EQ(raw_job(b, e, &err_addr, 1), NPU_ERR_BUS_ERROR);  // ends with B's hard reset
+  EXPECT_TRUE(err_addr == a_input || err_addr == a_output) << err_addr;
+  // B's hard reset, B's error: nothing of it shows in A's context.
+  EXPECT_EQ(a.reg(NPU_REG_ERR_STATUS), 0u);
+  EXPECT_NE(a.reg(NPU_Q_SQ_SIZE(0)), 0u);  // A's ring registers survive B's reset
+  EXPECT_NE(a.reg(NPU_REG_CTRL) & NPU_CTRL_ENABLE_MASK, 0u);
+  // B's fence pointed at A's output: the write is refused (a bus error of B's), A's bytes stay.
+  Fixture b2("mlp_i8", srv.uri());  // queue 1 again after... no: queue 2, a fresh context
+  ASSERT_EQ(npu_mmio_write(b2.dev, NPU_Q_FENCE_LO(2), static_cast<uint32_t>(a_output)), NPU_OK);
+  ASSERT_EQ(npu_mmio_write(b2.dev, NPU_Q_FENCE_HI(2), static_cast<uint32_t>(a_output >> 32)), NPU_OK);
+  ASSERT_EQ(b2.run(r), NPU_OK);
+  EXPECT_EQ(b2.reg(NPU_REG_ERR_INFO0) & NPU_ERR_INFO0_CODE_MASK, NPU_ERR_BUS_ERROR);
+  EXPECT_EQ((b2.reg(NPU_REG_ERR_ADDR_LO) | uint64_t{b2.reg(NPU_REG_ERR_ADDR_HI)} << 32), a_output);
+  EXPECT_EQ(a.output(), a_out);
+  // Seqnos and counters are per client: A's job 1 is still A's, B2's job 1 is B2's.
+  npu_perf_counts pa, pb;
+  ASSERT_EQ(npu_perf(a.dev, 1, &pa), NPU_OK);
+  ASSERT_EQ(npu_perf(b2.dev, 1, &pb), NPU_OK);
+  EXPECT_EQ(pa.cycles, a_cycles);
+  EXPECT_EQ(npu_perf(a.dev, 2, &pa), NPU_ENOENT);  // A ran one job; B2's are not A's to see
+  // B2's completions raised B2's interrupt line, not A's.
+  EXPECT_EQ(a.reg(NPU_REG_INT_STATUS), 0u);
+  EXPECT_EQ(npu_irq_level(a.dev), 0);
+  // And A runs on, with the same cycles and output.
+  ASSERT_EQ(a.run(r), NPU_OK);
+  EXPECT_EQ(r.cycles, a_cycles);
+  EXPECT_EQ(a.output(), a_out);
+}
+
+TEST(DeviceServer, TheSocketPathIsTheServersOwn_bad) {
+  const npusim::config::NpuConfig cfg = npusim::config::load_npu_config(kConfig);
+  const std::string dir = "/tmp/npusim-test-sockpath-" + std::to_string(::getpid());
+  ::mkdir(dir.c_str(), 0700);
+  // A regular file is never deleted: refused, naming what it is.
+  const std::string notes = dir + "/notes.txt";
+  std::ofstream(notes) << "keep me\n";
+  npusim::device::ServeOptions o;
+  o.socket_path = notes;
+  try {
+    npusim::device::serve(cfg, o);
+    ADD_FAILURE() << "serve took a regular file";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a regular file, not a socket"), std::string::npos) << e.what();
+  }
+  std::ifstream kept(notes);
+  std::string line;
+  std::getline(kept, line);
+  EXPECT_EQ(line, "keep me");
+  // Created owner-only whatever the umask.
+  const mode_t old_mask = ::umask(0);
+  Server first("sockpath");
+  ::umask(old_mask);
+  struct stat st {};
+  ASSERT_EQ(::stat(first.path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // A live server's socket is not taken over: refused, and the first server stays reachable.
+  o.socket_path = first.path;
+  try {
+    npusim::device::serve(cfg, o);
+    ADD_FAILURE() << "serve took a live socket";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("another server is listening"), std::string::npos) << e.what();
+  }
+  Fixture still("mlp_i8", first.uri());
+  npu_result r;
+  EXPECT_EQ(still.run(r), NPU_OK);
+  // A stale socket (its server gone without removing it) is replaced.
+  const std::string stale = dir + "/stale.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, stale.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(fd);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    npusim::device::ServeOptions s;
+    s.socket_path = stale;
+    s.exit_when_idle = true;
+    ::_exit(npusim::device::serve(cfg, s));
+  }
+  bool served = false;
+  for (int i = 0; i < 300 && !served; ++i) {
+    npu_device* d = nullptr;
+    served = npu_open(("unix:" + stale).c_str(), &d) == NPU_OK;
+    if (d) npu_close(d);
+    if (!served) ::usleep(10000);
+  }
+  EXPECT_TRUE(served);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE(::access(stale.c_str(), F_OK), 0);  // removed at exit: it was its own
+  ::unlink(notes.c_str());
+  ::rmdir(dir.c_str());
+}
+
+TEST(DeviceServer, IdleConnectionsTimeOutAndFreeTheirQueue_bad) {
+  Server srv("idle", "", [](npusim::device::ServeOptions& o) { o.idle_timeout_s = 0.3; });
+  Raw quiet(srv.path);
+  const uint64_t base = quiet.hello();
+  EXPECT_EQ(base, uint64_t{1} << 32);  // queue 0's window
+  ::usleep(700000);
+  const auto [type, why] = quiet.reply();
+  EXPECT_EQ(type, NPU_MSG_ERROR);
+  EXPECT_NE(why.find("idle for more than 0.3 s"), std::string::npos) << why;
+  EXPECT_EQ(quiet.reply().first, 0);  // closed
+  Raw next(srv.path);
+  EXPECT_EQ(next.hello(), uint64_t{1} << 32);  // queue 0 is free again
+}
+
+TEST(DeviceServer, AJobPastItsWallClockLimitEndsAsAWatchdogTimeout_bad) {
+  Server srv("wall", "", [](npusim::device::ServeOptions& o) { o.job_wall_limit_s = 1e-9; });
+  Fixture f("gemm_i8_db", srv.uri());
+  npu_result r;
+  EXPECT_EQ(f.run(r), NPU_EIO);
+  EXPECT_EQ(r.status, NPU_JOB_TIMEOUT);
+  EXPECT_EQ(r.err_code, NPU_ERR_WATCHDOG);
+  EXPECT_LT(r.cycles, uint64_t{1} << 30);  // the cycles it ran, not the cycle budget
+  // The server answers on, and the next client's registers work.
+  Fixture g("mlp_i8", srv.uri());
+  EXPECT_EQ(g.reg(NPU_REG_DEV_ID), 0x5355504Eu);
+}
+
+TEST(Device, RingsMustBeBoundedAndBacked_bad) {
+  Fixture f;
+  // A ring of 2^20 entries: refused at the doorbell (JOB_INVALID), not walked entry by entry.
+  uint32_t ring;
+  uint64_t ring_addr;
+  ASSERT_EQ(npu_bo_create(f.dev, 4096, &ring, &ring_addr), NPU_OK);
+  npu_mmio_write(f.dev, NPU_REG_ERR_STATUS, 0xFFFFFFFFu);
+  const std::pair<uint32_t, uint32_t> huge[] = {{NPU_Q_SQ_BASE_LO(3), static_cast<uint32_t>(ring_addr)},
+                                                {NPU_Q_SQ_BASE_HI(3), static_cast<uint32_t>(ring_addr >> 32)},
+                                                {NPU_Q_SQ_SIZE(3), 1u << 20},
+                                                {NPU_Q_CQ_BASE_LO(3), static_cast<uint32_t>(ring_addr)},
+                                                {NPU_Q_CQ_BASE_HI(3), static_cast<uint32_t>(ring_addr >> 32)},
+                                                {NPU_Q_CQ_SIZE(3), 2},
+                                                {NPU_Q_Q_CTRL(3), 1},
+                                                {NPU_REG_CTRL, NPU_CTRL_ENABLE_MASK},
+                                                {NPU_DB_SQ_DOORBELL(3), (1u << 20) - 1}};
+  for (const auto& [off, v] : huge) EXPECT_EQ(npu_mmio_write(f.dev, off, v), NPU_OK);
+  EXPECT_EQ(f.reg(NPU_REG_ERR_INFO0) & NPU_ERR_INFO0_CODE_MASK, NPU_ERR_JOB_INVALID);
+  EXPECT_EQ(f.reg(NPU_Q_SQ_HEAD(3)), 0u);  // nothing fetched
+  EXPECT_NE(f.reg(NPU_REG_STATUS) & NPU_STATUS_HALTED_MASK, 0u);
+  ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_HARD), NPU_OK);
+  // A ring of 64 entries in a 4 KiB buffer (64 x 64 bytes fits; 128 do not): a bus error at the ring.
+  npu_mmio_write(f.dev, NPU_REG_ERR_STATUS, 0xFFFFFFFFu);
+  const std::pair<uint32_t, uint32_t> unbacked[] = {{NPU_Q_SQ_BASE_LO(3), static_cast<uint32_t>(ring_addr)},
+                                                    {NPU_Q_SQ_BASE_HI(3), static_cast<uint32_t>(ring_addr >> 32)},
+                                                    {NPU_Q_SQ_SIZE(3), 128},
+                                                    {NPU_Q_CQ_BASE_LO(3), static_cast<uint32_t>(ring_addr)},
+                                                    {NPU_Q_CQ_BASE_HI(3), static_cast<uint32_t>(ring_addr >> 32)},
+                                                    {NPU_Q_CQ_SIZE(3), 2},
+                                                    {NPU_Q_Q_CTRL(3), 1},
+                                                    {NPU_REG_CTRL, NPU_CTRL_ENABLE_MASK},
+                                                    {NPU_DB_SQ_DOORBELL(3), 1}};
+  for (const auto& [off, v] : unbacked) EXPECT_EQ(npu_mmio_write(f.dev, off, v), NPU_OK);
+  EXPECT_EQ(f.reg(NPU_REG_ERR_INFO0) & NPU_ERR_INFO0_CODE_MASK, NPU_ERR_BUS_ERROR);
+  EXPECT_EQ(f.reg(NPU_REG_ERR_ADDR_LO) | uint64_t{f.reg(NPU_REG_ERR_ADDR_HI)} << 32, ring_addr);
+  ASSERT_EQ(npu_reset(f.dev, NPU_RESET_KIND_HARD), NPU_OK);
+  // One 1 MiB buffer bound as every region: more bytes than the client shares in all, so
+  // BAD_BINDING before any copy (the server would otherwise copy it once per region).
+  npusim::isa::Program prog = npusim::isa::read_npub(f.npub);
+  uint32_t big_bo, bo, table_bo;
+  uint64_t big_addr, bo_addr, table_addr;
+  ASSERT_EQ(npu_bo_create(f.dev, 1u << 20, &big_bo, &big_addr), NPU_OK);
+  for (auto& region : prog.regions)
+    if (region.role != npusim::isa::RegionRole::Const) region.size = 1u << 20;
+  const std::vector<uint8_t> npub = npusim::isa::write_npub(prog);
+  ASSERT_EQ(npu_bo_create(f.dev, npub.size(), &bo, &bo_addr), NPU_OK);
+  std::memcpy(npu_bo_map(f.dev, bo), npub.data(), npub.size());
+  ASSERT_EQ(npu_bo_create(f.dev, 16 * 16, &table_bo, &table_addr), NPU_OK);
+  auto* table = static_cast<uint64_t*>(npu_bo_map(f.dev, table_bo));
+  for (uint32_t i = 0; i < f.count; ++i)
+    table[2 * i] = prog.regions[i].role == npusim::isa::RegionRole::Const ? 0 : big_addr, table[2 * i + 1] = 1u << 20;
+  npu_job_entry e{};
+  e.magic = NPU_JOB_MAGIC;
+  e.seqno = 9;
+  e.program_addr = bo_addr;
+  e.program_bytes = static_cast<uint32_t>(npub.size());
+  e.region_table_addr = table_addr;
+  e.region_count = f.count;
+  uint64_t err_addr = 0;
+  EXPECT_EQ(raw_job(f, e, &err_addr), NPU_ERR_BAD_BINDING);
+  npu_result r;
+  EXPECT_EQ(f.run(r), NPU_OK);  // and the device runs a good job after its hard reset
 }
 
 }  // namespace

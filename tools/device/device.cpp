@@ -564,13 +564,13 @@ bool Device::run_one(int q) {
       std::copy(r.init.begin(), r.init.end(), regions[i].begin());
       continue;
     }
-    bound_bytes += r.size;
-    if (addr[i] == 0 || bound < r.size || r.size > mem_.shared_bytes() || bound_bytes > mem_.shared_bytes())
-      return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
+    if (addr[i] == 0 || bound < r.size) return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
     if (!mem_.backed(addr[i], r.size)) {
       fault_address = addr[i];
       return fail(NPU_ERR_BUS_ERROR, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
     }
+    bound_bytes += r.size;
+    if (bound_bytes > mem_.shared_bytes()) return fail(NPU_ERR_BAD_BINDING, 0xFFFFFFFF, 0, 0, NPU_JOB_ERROR);
     regions[i].assign(r.size, 0);
     if (!mem_.read(addr[i], regions[i].data(), r.size)) {
       fault_address = addr[i];

@@ -42,6 +42,8 @@ class Transport {
   virtual uint64_t cycles() = 0;
   virtual void idle(uint64_t cycles) = 0;
   virtual bool counters(uint64_t seqno, npu_perf_counts& out) = 0;
+  /// NPU_E* of the last read or write the device refused (NPU_OK when it was served).
+  virtual int last_access_error() { return NPU_OK; }
   /// Memory the device sees at [addr, addr + size); nullptr on failure.
   virtual uint8_t* map(uint64_t addr, uint64_t size) = 0;
   virtual void unmap(uint64_t addr, uint8_t* ptr, uint64_t size) = 0;
@@ -80,6 +82,11 @@ class LocalTransport final : public Transport, public npusim::device::HostMemory
   std::vector<uint32_t> queues() override { return {0, 1, 2, 3}; }
   uint64_t window_base() override { return 0x10000000; }
   // Device-side DMA.
+  uint64_t shared_bytes() override {
+    uint64_t n = 0;
+    for (const auto& [a, v] : mem_) n += v.size();
+    return n;
+  }
   bool backed(uint64_t addr, uint64_t len) override { return !len || at(addr, len) != nullptr; }
   bool read(uint64_t addr, void* dst, uint64_t len) override {
     uint8_t* p = at(addr, len);
@@ -157,6 +164,7 @@ class SocketTransport final : public Transport {
     call(NPU_MSG_MMIO_WRITE, p, 8, -1, r);
   }
   bool irq() override { return level_; }
+  int last_access_error() override { return last_code_ == NPU_EPERM ? NPU_EPERM : NPU_OK; }
   uint64_t cycles() override { return cycle_; }
   void idle(uint64_t c) override {
     const uint64_t until = c > UINT64_MAX - cycle_ ? UINT64_MAX : cycle_ + c;  // saturating
@@ -511,13 +519,13 @@ int npu_fault_inject(npu_device* dev, uint32_t type, uint32_t count, uint32_t ar
 int npu_mmio_read(npu_device* dev, uint32_t offset, uint32_t* value) {
   if (!dev || !value || offset >= NPU_MMIO_WINDOW_BYTES || (offset & 3)) return NPU_EINVAL;
   *value = dev->t->read(offset);
-  return NPU_OK;
+  return dev->t->last_access_error();
 }
 
 int npu_mmio_write(npu_device* dev, uint32_t offset, uint32_t value) {
   if (!dev || offset >= NPU_MMIO_WINDOW_BYTES || (offset & 3)) return NPU_EINVAL;
   dev->t->write(offset, value);
-  return NPU_OK;
+  return dev->t->last_access_error();
 }
 
 int npu_irq_level(npu_device* dev) {
@@ -556,6 +564,7 @@ const char* npu_strerror(int code) {
     case NPU_ETIMEDOUT: return "timed out";
     case NPU_EIO: return "the job failed on the device";
     case NPU_EBUSY: return "busy (submission ring full, or every queue taken)";
+    case NPU_EPERM: return "not permitted (another client's register)";
     default: return "unknown error";
   }
 }

@@ -18,9 +18,16 @@ struct ServeOptions {
   std::string record_path;             ///< register trace to write ("" none)
   bool exit_when_idle = false;         ///< stop when the last client has gone (tests, CI)
   std::vector<ScheduledFault> faults;  ///< armed by the device itself at their jobs (--fault)
+  unsigned socket_mode = 0600;         ///< permissions of the socket (owner only unless widened)
+  double idle_timeout_s = 60;          ///< a connection silent this long is closed (0: never)
+  double job_wall_limit_s = 10;        ///< wall-clock seconds one job may run before WATCHDOG (0: no limit)
+  uint64_t record_limit_bytes = uint64_t{1} << 30;  ///< --record stops (marked truncated) past this (0: no limit)
 };
 
 /// Serves until SIGINT/SIGTERM (or, with exit_when_idle, the last client leaves). Returns 0.
+/// Each client gets a context of the device of its own (docs/device.md, "Contexts"). Throws
+/// std::runtime_error when the socket cannot be created (an existing path that is not a socket, a
+/// live server on it, a path too long).
 int serve(const config::NpuConfig& cfg, const ServeOptions& opts);
 
 /// Replays a register trace against a fresh device; returns 0 when every recorded read matches,
