@@ -61,7 +61,7 @@ ASAN_OPTIONS=detect_leaks=0 "$BUILD/bin/npusim" serve --config "$SRC/configs/edg
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -S "$BUILD/seed.sock" ] && break; sleep 0.5; done
 ASAN_OPTIONS=detect_leaks=0 "$BUILD/bin/npu_example_driver" "unix:$BUILD/seed.sock" "$BUILD/mlp.npub" >/dev/null 2>&1 || true
 wait
-awk '{ print } /^write_reg 32768 / { n = 1 } n && ++k > 12 { exit }' "$BUILD/session.rtrace" >"$BUILD/corpus/replay/session" || true
+awk '{ print } /^q[0-3] write_reg 32768 / { n = 1 } n && ++k > 12 { exit }' "$BUILD/session.rtrace" >"$BUILD/corpus/replay/session" || true
 export ASAN_OPTIONS=detect_leaks=1
 for f in npub npus config onnx topology wire replay; do
   echo "fuzzing fuzz_$f for ${SECONDS_EACH}s"
