@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/input_file.h"
 #include "base/units.h"
 
 namespace npusim::config {
@@ -161,11 +162,13 @@ void Section::file(const char* name, std::string& field, const char* desc) {
   d.load = [&field](const YAML::Node& n) { field = scalar(n); };
   // The design point is what the file holds, wherever it lies: its content's hash and size.
   d.identity = [&field] {
-    std::ifstream in(field, std::ios::binary);
-    if (!in) return "unreadable " + yaml_quoted(field);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    return "content " + fnv1a64_hex(bytes.str()) + " " + std::to_string(bytes.str().size()) + "B";
+    std::string bytes;
+    try {  // a FIFO or a directory is refused here too (the loader reports it where it reads it)
+      bytes = read_input_file(field, "file");
+    } catch (const InputError&) {
+      return "unreadable " + yaml_quoted(field);
+    }
+    return "content " + fnv1a64_hex(bytes) + " " + std::to_string(bytes.size()) + "B";
   };
   d.value = [&field] { return yaml_quoted(field); };
   add(std::move(d));

@@ -118,7 +118,7 @@ TEST(Sweep, MalformedSpecs_bad) {
   expect_spec_error("b7.yaml", "axes:\n  mxu.colour: [1]\n", "colour");
   expect_spec_error("b8.yaml", "axes:\n  nosuch.rows: [1]\n", "the base config has no section 'nosuch'");
   expect_spec_error("b9.yaml", "axes:\n  mxu.rows: {min: 8, max: 4, steps: 2}\n", "expected min <= max");
-  expect_spec_error("b10.yaml", "base: x.yaml\nworkloads: [a.onnx]\n", "b10.yaml:1: cannot open the base config", true);
+  expect_spec_error("b10.yaml", "base: x.yaml\nworkloads: [a.onnx]\n", "x.yaml: cannot read base config: No such file", true);
   expect_spec_error("b11.yaml", "base: " + kConfigs + "/edge.yaml\nworkloads: [nothere.onnx]\n", "does not exist",
                     true);
   expect_spec_error("b12.yaml", "base: " + kConfigs + "/edge.yaml\n", "'workloads'", true);

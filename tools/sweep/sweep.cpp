@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/input_file.h"
 #include "base/text.h"
 #include "base/units.h"
 #include "base/version.h"
@@ -30,11 +31,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw isa::InputError(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_input_file(path, "sweep input");  // regular files only, bounded
 }
 
 void write_file(const std::string& path, const std::string& text) {
@@ -125,9 +122,7 @@ Spec load_spec(const std::string& path) {
   s.file = path;
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw isa::InputError(path + ": cannot open the sweep file");
+    root = YAML::Load(read_input_file(path, "sweep file", uint64_t{16} << 20));
   } catch (const YAML::Exception& e) {
     throw isa::InputError(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
@@ -146,9 +141,9 @@ Spec load_spec(const std::string& path) {
   if (!root["base"] || !root["base"].IsScalar()) throw isa::InputError(path + ": 'base' (a config YAML) is required");
   s.base = resolve(root["base"].Scalar());
   try {
-    s.base_node = YAML::LoadFile(s.base);
-  } catch (const YAML::BadFile&) {
-    throw isa::InputError(where(root["base"]) + ": cannot open the base config '" + s.base + "'");
+    s.base_node = YAML::Load(read_input_file(s.base, "base config", uint64_t{16} << 20));
+  } catch (const InputError& e) {
+    throw isa::InputError(where(root["base"]) + ": " + e.what());
   } catch (const YAML::Exception& e) {
     throw isa::InputError(where(root["base"]) + ": base '" + s.base + "': " + e.msg);
   }

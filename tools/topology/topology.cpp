@@ -12,6 +12,7 @@
 
 #include "arch/mxu_timing.h"
 #include "arch/power.h"
+#include "base/input_file.h"
 #include "base/text.h"
 #include "base/units.h"
 #include "isa/diag.h"
@@ -65,6 +66,7 @@ Gemm gemm_of(const Layer& l) {
 }
 
 std::vector<Layer> load_topology(const std::string& path, Format fmt) {
+  require_input_file(path, "topology file");  // a FIFO would block, a directory read as empty
   std::ifstream in(path);
   if (!in) throw isa::InputError(path + ": cannot open the topology file");
   std::vector<Layer> layers;
@@ -163,6 +165,7 @@ LayerMemory memory_of(const config::NpuConfig& cfg) {
 }
 
 config::NpuConfig load_scalesim_cfg(const std::string& path, LayerMemory& mem, std::string* run_name) {
+  require_input_file(path, "SCALE-Sim config");
   std::ifstream in(path);
   if (!in) throw isa::InputError(path + ": cannot open the SCALE-Sim config");
   static const std::map<std::string, std::vector<std::string>> known = {
