@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <tuple>
 
 #include "sim/npu_config.h"
 #include "tools/load/load.h"
@@ -264,7 +265,20 @@ TEST(Load, BadOptions_bad) {
   EXPECT_THROW(run_load({1e-3}, o), std::invalid_argument);  // no service times for batches 2-4
   o.max_batch = 1;
   o.arrivals = "sometimes";
-  EXPECT_THROW(run_load({1e-3}, o), std::invalid_argument);
+  EXPECT_THROW(run_load({1e-3}, o), InputError);
+  // Bounded work: an infinite or enormous rate, a long duration, a tiny sample interval are
+  // refused before anything is generated; a zero duration is an input error, not a crash.
+  o.arrivals = "poisson";
+  for (const auto& [rate, duration, sample] : std::vector<std::tuple<double, double, double>>{
+           {INFINITY, 10, 0}, {1e12, 10, 0}, {100, 1e9, 0}, {100, 0, 0}, {100, 10, 1e-12}, {NAN, 10, 0}}) {
+    o.rate_per_s = rate, o.duration_s = duration, o.sample_s = sample;
+    EXPECT_THROW(run_load({1e-3}, o), InputError) << rate << " " << duration << " " << sample;
+  }
+  // An overloaded run far past its duration keeps a bounded queue-length series.
+  o.rate_per_s = 1e5, o.duration_s = 10, o.sample_s = 1e-5;
+  const LoadResult r = run_load({1e-3}, o);  // a thousand times more arrivals than service
+  EXPECT_LE(r.queue_length.size(), size_t{1} << 21);
+  EXPECT_GT(r.makespan_s, 900.0);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "arch/governor.h"
 #include "arch/power.h"
 #include "arch/thermal.h"
+#include "base/errors.h"
 #include "base/text.h"
 #include "isa/spec.h"
 #include "sim/run_power.h"
@@ -21,16 +22,39 @@
 namespace npusim {
 namespace {
 
+/// Requests one run may generate: each costs about 40 bytes (arrival, latency, wait, queue slot),
+/// so this keeps a run under half a gigabyte however large --rate x --duration is asked for.
+constexpr double kMaxRequests = 1e7;
+/// Queue-length samples kept per tenant: past this the series is thinned to every other sample at
+/// twice the interval (a run that overloads the device can last far beyond its duration).
+constexpr size_t kMaxQueueSamples = size_t{1} << 21;
+/// Fewest samples per duration --sample-interval may ask for beyond this is refused.
+constexpr double kMaxSamplesPerDuration = 1e6;
+
 /// Arrival times in [0, duration).
 std::vector<double> arrivals(const LoadOptions& o) {
   std::vector<double> t;
+  if (!std::isfinite(o.duration_s) || o.duration_s < 0)
+    throw InputError("duration " + format_g(o.duration_s, 6) + " s: expected a finite time of at least 0");
+  if (o.sample_s < 0 || !std::isfinite(o.sample_s) ||
+      (o.sample_s > 0 && o.duration_s / o.sample_s > kMaxSamplesPerDuration))
+    throw InputError("sample interval " + format_g(o.sample_s, 6) + " s: at most " +
+                     format_g(kMaxSamplesPerDuration, 6) + " queue-length samples per run (at least " +
+                     format_g(o.duration_s / kMaxSamplesPerDuration, 6) + " s for a duration of " +
+                     format_g(o.duration_s, 6) + " s)");
   if (o.arrivals == "trace") {
     for (double x : o.trace)
       if (x >= 0 && (o.duration_s <= 0 || x < o.duration_s)) t.push_back(x);
     std::sort(t.begin(), t.end());
     return t;
   }
-  if (!(o.rate_per_s > 0) || !(o.duration_s > 0)) throw std::invalid_argument("a rate and a duration are needed");
+  if (!(o.duration_s > 0)) throw InputError("duration 0 s: a generated request stream needs a duration above 0");
+  if (!(o.rate_per_s > 0) || !std::isfinite(o.rate_per_s))
+    throw InputError("rate " + format_g(o.rate_per_s, 6) + "/s: expected a finite rate above 0");
+  if (o.rate_per_s * o.duration_s > kMaxRequests)
+    throw InputError("rate " + format_g(o.rate_per_s, 6) + "/s for " + format_g(o.duration_s, 6) + " s is " +
+                     format_g(o.rate_per_s * o.duration_s, 6) + " requests, more than the " +
+                     format_g(kMaxRequests, 6) + " a run may have (lower the rate or the duration)");
   std::mt19937_64 rng(o.seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   auto exp_gap = [&](double rate) { return -std::log(1.0 - u(rng)) / rate; };  // exponential inter-arrival
@@ -39,7 +63,9 @@ std::vector<double> arrivals(const LoadOptions& o) {
     return t;
   }
   if (o.arrivals == "onoff") {
-    if (!(o.on_s > 0) || o.off_s < 0) throw std::invalid_argument("on/off periods must be positive");
+    if (!(o.on_s > 0) || o.off_s < 0 || !std::isfinite(o.on_s) || !std::isfinite(o.off_s))
+      throw InputError("on/off periods " + format_g(o.on_s, 6) + " s and " + format_g(o.off_s, 6) +
+                       " s: expected a finite on period above 0 and an off period of at least 0");
     const double period = o.on_s + o.off_s, burst_rate = o.rate_per_s * period / o.on_s;  // same mean rate
     double now = 0;
     for (;;) {
@@ -51,7 +77,7 @@ std::vector<double> arrivals(const LoadOptions& o) {
     }
     return t;
   }
-  throw std::invalid_argument("arrivals must be poisson, onoff or trace");
+  throw InputError("arrivals '" + o.arrivals + "': expected poisson, onoff or trace");
 }
 
 std::string num(double v) {  // this output's precision
@@ -146,8 +172,15 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power)
   }
   auto sample_until = [&](size_t i, double t) {  // queue length is piecewise constant between events
     while (st[i].next_sample <= t) {
-      out.tenants[i].queue_length.push_back({st[i].next_sample, static_cast<uint32_t>(st[i].queue.size())});
+      auto& series = out.tenants[i].queue_length;
+      series.push_back({st[i].next_sample, static_cast<uint32_t>(st[i].queue.size())});
       st[i].next_sample += st[i].sample;
+      if (series.size() >= kMaxQueueSamples) {  // bounded: every other sample, twice the interval
+        for (size_t k = 0; 2 * k < series.size(); ++k) series[k] = series[2 * k];
+        series.resize((series.size() + 1) / 2);
+        st[i].sample *= 2;
+        st[i].next_sample = series.back().first + st[i].sample;
+      }
     }
   };
   double now = 0, free_at = 0;

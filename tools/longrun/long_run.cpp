@@ -11,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/errors.h"
 #include "base/text.h"
 #include "isa/diag.h"
 
@@ -151,6 +152,24 @@ LongRunResult run_long(const config::NpuConfig& cfg, const std::function<Inferen
     }
     return it->second;
   };
+  // Bounded work: the run steps through 64 slices per inference, every governor poll and every
+  // sample, and keeps each inference's latency; past these limits it is refused up front.
+  const double est_s = opts.duration_s > 0 ? opts.duration_s : static_cast<double>(opts.repeat) * prof(set.hz).seconds;
+  const double est_inferences = opts.repeat ? static_cast<double>(opts.repeat) : est_s / prof(set.hz).seconds;
+  if (est_inferences > kMaxLongRunInferences)
+    throw InputError("the long run would take about " + format_g(est_inferences, 3) + " inferences (" +
+                     format_g(est_s, 3) + " s simulated), more than the " + format_g(kMaxLongRunInferences, 3) +
+                     " a run may have (lower --repeat or --duration)");
+  if (est_s / cfg.governor.poll_s > kMaxLongRunPolls)
+    throw InputError("the long run would poll the governor " + format_g(est_s / cfg.governor.poll_s, 3) + " times (" +
+                     format_g(est_s, 3) + " s every governor.poll), more than " + format_g(kMaxLongRunPolls, 3) +
+                     " (lower --duration or raise governor.poll)");
+  if (opts.sample_s < 0 || !std::isfinite(opts.sample_s) ||
+      (opts.sample_s > 0 && est_s / opts.sample_s > kMaxLongRunSamples))
+    throw InputError("--sample-interval " + format_g(opts.sample_s, 3) + " s gives " +
+                     format_g(est_s / opts.sample_s, 3) + " samples over " + format_g(est_s, 3) + " s, more than the " +
+                     format_g(kMaxLongRunSamples, 3) + " a time series may have (at least " +
+                     format_g(est_s / kMaxLongRunSamples, 3) + " s)");
   const double sample_s =
       opts.sample_s > 0
           ? opts.sample_s

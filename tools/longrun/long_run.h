@@ -33,6 +33,12 @@ InferenceProfile profile_of(const RunResult& r, double hz);
 InferenceProfile profile_in_child(const config::NpuConfig& cfg, const isa::Program& prog,
                                   const std::map<std::string, std::vector<uint8_t>>& inputs, double hz);
 
+/// Limits of one long run (docs/power.md), checked before it starts: inferences (each keeps its
+/// latency and costs 64 slice steps, about 5 us of wall time), governor polls and samples.
+inline constexpr double kMaxLongRunInferences = 1e7;
+inline constexpr double kMaxLongRunPolls = 1e8;
+inline constexpr double kMaxLongRunSamples = 1e6;
+
 struct LongRunOptions {
   uint64_t repeat = 0;    ///< inferences to run (0: until duration)
   double duration_s = 0;  ///< simulated time to run (0: until repeat)
