@@ -31,14 +31,21 @@ std::string spelled(const Option& o) {
   return o.takes_value() ? o.name + " " + o.placeholder : o.name;
 }
 
-/// A Markdown table cell: pipes escaped, the help's lines joined.
-std::string cell(const std::string& s) {
+/// `s` in a Markdown table cell: pipes escaped, the help's lines joined; as text (not code) also
+/// the characters Markdown would read as markup (`<name>`, `*.npy`).
+std::string cell(const std::string& s, bool code = false) {
   std::string out;
   for (const char c : s) {
     if (c == '|')
       out += "\\|";
     else if (c == '\n')
       out += ' ';
+    else if (!code && c == '<')
+      out += "&lt;";
+    else if (!code && c == '>')
+      out += "&gt;";
+    else if (!code && c == '*')
+      out += "\\*";
     else
       out += c;
   }
@@ -110,14 +117,16 @@ std::string options_markdown() {
   std::string out;
   for (const Command& c : commands()) {
     check_synopsis(c);
-    out += (out.empty() ? "" : "\n") + std::string("### `npusim ") + c.name + "`\n\n" + cell(c.summary) + ".\n";
+    std::string summary = cell(c.summary);
+    if (!summary.empty()) summary[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(summary[0])));
+    out += (out.empty() ? "" : "\n") + std::string("### `npusim ") + c.name + "` options\n\n" + summary + ".\n";
     if (c.options.empty()) {
       out += "\nNo options.\n";
       continue;
     }
     out += "\n| option | value | description |\n|---|---|---|\n";
     for (const Option& o : c.options) {
-      std::string value = o.takes_value() ? "`" + cell(o.placeholder) + "`" : "(flag)";
+      std::string value = o.takes_value() ? "`" + cell(o.placeholder, true) + "`" : "(flag)";
       if (o.kind == Option::Kind::Repeated) value += " (repeatable)";
       out += "| `" + o.name + "` | " + value + " | " + cell(o.help) + " |\n";
     }

@@ -3,6 +3,7 @@
 // (docs/cli.md): 0 success, 1 a simulation/runtime fault, 2 a usage or input error.
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -71,7 +72,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (args.size() >= 2 && args[0] == "help" && args[1] == "--markdown") {  // docs/cli.md's option tables
-      std::fputs(options_markdown().c_str(), stdout);
+      try {
+        std::fputs(options_markdown().c_str(), stdout);
+      } catch (const std::logic_error& e) {  // a synopsis naming an undeclared option
+        std::fprintf(stderr, "npusim help: internal error: %s\n", e.what());
+        return kExitInput;
+      }
       return kExitOk;
     }
     if (args.size() >= 2)
