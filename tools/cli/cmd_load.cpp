@@ -1,7 +1,5 @@
 // `npusim load`: request streams against the NPU with dynamic batching, tenants and power in the
 // loop (tools/load/load.h).
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,167 +21,11 @@
 #include "tools/cli/reports.h"
 #include "tools/load/load.h"
 #include "tools/load/metrics_server.h"
+#include "tools/load/tenants.h"
 #include "tools/workload/workload.h"
 
 namespace npusim::cli {
 namespace {
-
-/// A program's latency on `cfg` (timing only; inputs as zeros) and its cold start: the time to
-/// stream its constant regions (weights) from DRAM at the configuration's peak bandwidth.
-struct ProgramTiming {
-  double seconds = 0, cold_start_s = 0;  ///< latency; weights from DRAM at peak bandwidth
-  std::vector<MarkerSpan> operators;     ///< operator timeline
-  std::vector<EngineSpan> engines;       ///< engine busy stretches
-};
-ProgramTiming program_timing(const config::NpuConfig& cfg, const isa::Program& prog) {
-  const RunResult r = timing_run(cfg, prog, /*engine_spans=*/true);
-  uint64_t weights = 0;
-  for (const auto& reg : prog.regions)
-    if (reg.role == isa::RegionRole::Const) weights += reg.size;
-  return {r.seconds, r.dram_peak_bandwidth > 0 ? static_cast<double>(weights) / r.dram_peak_bandwidth : 0.0,
-          r.marker_spans, r.engine_spans};
-}
-
-/// One tenant's options from CLI flags or a tenants.yaml entry (key -> text). `programs` (optional)
-/// receives its compiled program per batch size (one entry for a .npub: batch b runs it b times).
-Tenant make_tenant(const config::NpuConfig& cfg, const std::map<std::string, std::string>& kv, const std::string& where,
-                   std::vector<isa::Program>* programs = nullptr) {
-  static const std::set<std::string> keys = {"name",      "model",     "rate",     "arrivals", "on",
-                                             "off",       "max_batch", "max_wait", "priority", "seed",
-                                             "precision", "duration",  "slice"};
-  for (const auto& [k, v] : kv)
-    if (!keys.count(k)) throw isa::InputError(where + ": unknown key '" + k + "'");
-  auto get = [&](const std::string& k, const std::string& def) {
-    auto it = kv.find(k);
-    return it == kv.end() ? def : it->second;
-  };
-  Tenant t;
-  t.name = get("name", "default");
-  // Names label report entries, trace tracks and Prometheus series: printable, no quotes or backslashes.
-  if (t.name.empty() || std::any_of(t.name.begin(), t.name.end(), [](char c) {
-        return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-      }))
-    throw isa::InputError(where + ": name '" + t.name +
-                          "' must be non-empty printable text without quotes or backslashes");
-  const std::string model = get("model", "");
-  if (model.empty()) throw isa::InputError(where + ": no model");
-  LoadOptions& o = t.load;
-  std::string rate = get("rate", "100/s");
-  if (ends_with(rate, "/s")) rate = rate.substr(0, rate.size() - 2);
-  char* end = nullptr;
-  o.rate_per_s = std::strtod(rate.c_str(), &end);
-  if (rate.empty() || *end || !(o.rate_per_s > 0))
-    throw isa::InputError(where + ": rate expects requests per second such as 300/s");
-  auto time_of = [&](const char* k, double& field, const char* def) {
-    const std::string v = get(k, def);
-    if (!config::parse_time(v, field))
-      throw isa::InputError(where + ": " + k + " expects a time such as 60s or 2ms, got '" + v + "'");
-  };
-  time_of("duration", o.duration_s, "10s");
-  time_of("max_wait", o.max_wait_s, "0s");
-  time_of("on", o.on_s, "1s");
-  time_of("off", o.off_s, "1s");
-  if (!(o.on_s > 0)) throw isa::InputError(where + ": on expects a burst longer than 0s");
-  time_of("slice", t.slice_s, "0s");
-  unsigned long long n = 0;
-  if (!config::parse_unsigned(get("max_batch", "1"), n) || n < 1 || n > 64)
-    throw isa::InputError(where + ": max_batch expects 1 to 64");
-  o.max_batch = static_cast<uint32_t>(n);
-  if (!config::parse_unsigned(get("seed", "1"), n)) throw isa::InputError(where + ": seed expects an integer");
-  o.seed = n;
-  {
-    const std::string pr = get("priority", "0");
-    char* pe = nullptr;
-    const long v = std::strtol(pr.c_str(), &pe, 10);
-    if (pr.empty() || *pe || v < -1000 || v > 1000)
-      throw isa::InputError(where + ": priority expects an integer from -1000 to 1000, got '" + pr + "'");
-    t.priority = static_cast<int>(v);
-  }
-  o.arrivals = get("arrivals", "poisson");
-  if (o.arrivals.rfind("trace:", 0) == 0) {
-    const std::string file = o.arrivals.substr(6);
-    std::ifstream in(file);
-    if (!in) throw isa::InputError(file + ": cannot open");
-    // One arrival per line: a time in seconds from the start, in the first column (further
-    // columns are ignored); an optional header line first; any order (they are sorted).
-    std::string line;
-    size_t k = 0, beyond = 0;
-    bool header_allowed = true;
-    while (std::getline(in, line)) {
-      ++k;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      const std::string first = line.substr(0, line.find(','));
-      char* e = nullptr;
-      const double x = std::strtod(first.c_str(), &e);
-      const bool number = !first.empty() && e != first.c_str() &&
-                          std::all_of(static_cast<const char*>(e), first.c_str() + first.size(),
-                                      [](char c) { return c == ' ' || c == '\t'; });
-      if (!number && header_allowed) {  // a header such as "timestamp" or "time_s,request"
-        header_allowed = false;
-        continue;
-      }
-      header_allowed = false;
-      if (!number || !std::isfinite(x) || x < 0)
-        throw isa::InputError(file + ":" + std::to_string(k) +
-                              ": expected an arrival time in seconds (a finite number >= 0), got '" + first + "'");
-      if (x >= o.duration_s) ++beyond;
-      o.trace.push_back(x);
-    }
-    if (o.trace.empty()) throw isa::InputError(file + ": no arrival times (one time in seconds per line)");
-    if (beyond == o.trace.size())
-      throw isa::InputError(file + ": every arrival is at or after the duration (" + config::time_text(o.duration_s) +
-                            "); raise --duration");
-    if (beyond)
-      std::fprintf(stderr, "note: %s: %zu of %zu arrivals come at or after the duration (%s) and are left out\n",
-                   file.c_str(), beyond, o.trace.size(), config::time_text(o.duration_s).c_str());
-    o.rate_per_s = static_cast<double>(o.trace.size() - beyond) / o.duration_s;  // offered: what the trace holds
-    o.arrivals = "trace";
-  } else if (o.arrivals != "poisson" && o.arrivals != "onoff") {
-    throw isa::InputError(where + ": arrivals expects poisson, onoff or trace:FILE.csv");
-  }
-  // Service time of a batch of b: the model compiled for batch b (ONNX), else b runs back to back.
-  const bool onnx = ends_with(model, ".onnx");
-  if (const std::string p = get("precision", "fp16"); onnx && p != "fp16" && p != "bf16")
-    throw isa::InputError(where + ": precision expects fp16 or bf16 for an ONNX model, got '" + p +
-                          "' (for int8, serve the .npub of `npusim compile --precision int8 --calibrate DIR`)");
-  for (uint32_t b = 1; b <= o.max_batch; ++b) {
-    if (onnx) {
-      compiler::CompileOptions co;
-      co.precision = get("precision", "fp16");
-      const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(model, b), target_info(cfg), co);
-      ProgramTiming pt = program_timing(cfg, m.program);
-      t.service_s.push_back(pt.seconds);
-      t.operators.push_back(std::move(pt.operators));
-      t.engines.push_back(std::move(pt.engines));
-      if (b == 1) t.cold_start_s = pt.cold_start_s;
-      if (programs) programs->push_back(m.program);
-    } else if (b == 1) {
-      const isa::Program prog = load_program(model);
-      ProgramTiming pt = program_timing(cfg, prog);
-      t.service_s.push_back(pt.seconds);
-      t.operators.push_back(std::move(pt.operators));
-      t.engines.push_back(std::move(pt.engines));
-      t.cold_start_s = pt.cold_start_s;
-      if (programs) programs->push_back(prog);
-    } else {
-      t.service_s.push_back(b * t.service_s[0]);
-      // b runs back to back: the first run's timelines repeated, each shifted by one service time.
-      const auto repeated = [&](auto spans) {
-        decltype(spans) all;
-        for (uint32_t k = 0; k < b; ++k)
-          for (auto sp : spans) {
-            sp.start_s += k * t.service_s[0], sp.end_s += k * t.service_s[0];
-            all.push_back(sp);
-          }
-        return all;
-      };
-      t.operators.push_back(repeated(t.operators[0]));
-      t.engines.push_back(repeated(t.engines[0]));
-    }
-  }
-  return t;
-}
 
 /// `npusim load`: request streams against the NPU with dynamic batching (tools/load/load.h).
 int cmd_load(const Args& a) {
@@ -194,38 +36,11 @@ int cmd_load(const Args& a) {
   const bool thermal = a.flag("--thermal") || a.has("--thermal-csv");
   std::vector<Tenant> ts;
   std::vector<std::vector<isa::Program>> programs;  // per tenant, per batch size (with --thermal)
+  std::vector<TenantSpec> specs;
   if (a.has("--tenants")) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(a.value("--tenants"));
-    } catch (const YAML::Exception& e) {
-      throw isa::InputError(a.value("--tenants") + ": " + e.msg);
-    }
-    if (!root["tenants"] || !root["tenants"].IsSequence())
-      throw isa::InputError(a.value("--tenants") + ": expected a list under 'tenants'");
-    for (size_t i = 0; i < root["tenants"].size(); ++i) {
-      const YAML::Node e = root["tenants"][i];
-      const std::string where = a.value("--tenants") + ": tenant " + std::to_string(i);
-      if (!e.IsMap()) throw isa::InputError(where + ": expected a mapping");
-      std::map<std::string, std::string> kv;
-      for (const auto& p : e) {
-        if (!p.first.IsScalar()) throw isa::InputError(where + ": expected a name as the key, got a list or mapping");
-        if (!p.second.IsScalar()) throw isa::InputError(where + ": '" + p.first.Scalar() + "' must be a scalar");
-        kv[p.first.Scalar()] = p.second.Scalar();
-      }
-      // Files named in a tenants file are relative to it (as a sweep file's are).
-      auto resolve = [&](const std::string& f) { return path_beside(a.value("--tenants"), f); };
-      if (kv.count("model")) kv["model"] = resolve(kv["model"]);
-      if (kv.count("arrivals") && kv["arrivals"].rfind("trace:", 0) == 0)
-        kv["arrivals"] = "trace:" + resolve(kv["arrivals"].substr(6));
-      if (!kv.count("duration") && a.has("--duration")) kv["duration"] = a.value("--duration");
-      programs.emplace_back();
-      ts.push_back(make_tenant(cfg, kv, where, thermal ? &programs.back() : nullptr));
-      for (size_t j = 0; j + 1 < ts.size(); ++j)  // names label the reports' and metrics' series
-        if (ts[j].name == ts.back().name)
-          throw isa::InputError(where + ": name '" + ts.back().name + "' is taken by tenant " + std::to_string(j));
-    }
-    if (ts.empty()) throw isa::InputError(a.value("--tenants") + ": 'tenants' lists no tenant");
+    std::map<std::string, std::string> defaults;  // for tenants that give none
+    if (a.has("--duration")) defaults["duration"] = a.value("--duration");
+    specs = load_tenants_file(a.value("--tenants"), defaults);
   } else {
     std::map<std::string, std::string> kv{{"model", a.positional()[0]}, {"name", a.positional()[0]}};
     const std::pair<const char*, const char*> flags[] = {{"--rate", "rate"},
@@ -240,8 +55,11 @@ int cmd_load(const Args& a) {
                                                          {"--priority", "priority"}};
     for (const auto& [flag, key] : flags)
       if (a.has(flag)) kv[key] = a.value(flag);
+    specs.push_back(tenant_from_options(kv));
+  }
+  for (const TenantSpec& spec : specs) {
     programs.emplace_back();
-    ts.push_back(make_tenant(cfg, kv, "options", thermal ? &programs.back() : nullptr));
+    ts.push_back(make_tenant(cfg, spec, thermal ? &programs.back() : nullptr));
   }
   if (a.flag("--no-cold-start"))
     for (auto& t : ts) t.cold_start_s = 0;
