@@ -113,13 +113,13 @@ sed 's/ambient: 35/ambient: 99/' "$CFG" >critical.yaml
 [ $? -eq 1 ] && grep -q "THERMAL_CRITICAL" e.txt && echo "ok: critical temperature exits 1" || fail "critical"
 printf 'tenants:\n  - {name: x, model: m.onnx, rate: fast}\n' >bad.yaml
 "$NPUSIM" load --config "$CFG" --tenants bad.yaml >e.txt 2>&1
-[ $? -eq 2 ] && grep -q "bad.yaml: tenant 0: rate expects requests per second" e.txt && echo "ok: bad tenant rejected" || fail "bad tenant"
+[ $? -eq 2 ] && grep -q "bad.yaml:2:36: error: tenant 0 (x): rate: expected requests per second such as 300/s, got .fast." e.txt && echo "ok: bad tenant rejected" || fail "bad tenant"
 printf 'tenants:\n  - {name: x, model: m.onnx, colour: red}\n' >bad2.yaml
 "$NPUSIM" load --config "$CFG" --tenants bad2.yaml >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "unknown key 'colour'" e.txt && echo "ok: unknown key rejected" || fail "unknown key"
 printf 'tenants:\n  - {name: x, model: m.onnx, priority: high}\n' >bad3.yaml
 "$NPUSIM" load --config "$CFG" --tenants bad3.yaml >e.txt 2>&1
-[ $? -eq 2 ] && grep -q "priority expects an integer from -1000 to 1000, got 'high'" e.txt && echo "ok: bad priority rejected" \
+[ $? -eq 2 ] && grep -q "tenant 0 (x): priority: expected an integer in \[-1000, 1000\], got 'high'" e.txt && echo "ok: bad priority rejected" \
   || fail "bad priority: $(cat e.txt)"
 bad_tenants() {  # YAML EXPECTED
   printf "$1" >badt.yaml
@@ -130,7 +130,18 @@ bad_tenants 'tenants: []\n' "badt.yaml: 'tenants' lists no tenant"
 bad_tenants 'tenants:\n  - {model: m.onnx}\n  - {model: m.onnx}\n' "tenant 1: name 'default' is taken by tenant 0"
 bad_tenants 'tenants:\n  - {model: m.onnx, precision: int8}\n' "precision expects fp16 or bf16 for an ONNX model, got 'int8'"
 bad_tenants 'tenants:\n  - {model: m.onnx, arrivals: onoff, on: 0s}\n' "tenant 0: on expects a burst longer than 0s"
-bad_tenants 'tenants:\n  - {[1]: 2}\n' "tenant 0: expected a name as the key"
+bad_tenants 'tenants:\n  - {[1]: 2}\n' "tenant 0: keys must be plain names, found a list"
+bad_tenants 'tenant:\n  - {model: m.onnx}\n' "badt.yaml:1:1: error: unknown key 'tenant' (did you mean 'tenants'?)"
+bad_tenants 'tenants:\n  - 3\n' "badt.yaml:2:5: error: tenant 0: expected a mapping"
+bad_tenants 'tenants:\n  - {model: m.onnx, max_batch: 65}\n' "tenant 0: max_batch: expected an integer in [1, 64], got '65'"
+bad_tenants 'tenants:\n  - {name: a, model: m.onnx, rate: [1]}\n' "tenant 0 (a): rate: expected a single value, found a list"
+bad_tenants '' "badt.yaml:1:1: error: expected a mapping with the key 'tenants', found nothing"
+"$NPUSIM" load --config "$CFG" m.onnx --rate fast >e.txt 2>&1
+[ $? -eq 2 ] && grep -q "error: --rate: expected requests per second such as 300/s, got 'fast'" e.txt \
+  && echo "ok: a bad --rate names the option" || fail "bad --rate: $(cat e.txt)"
+"$NPUSIM" load --config "$CFG" --tenants tenants.yaml --duration soon >e.txt 2>&1
+[ $? -eq 2 ] && grep -q "error: --duration: expected a time" e.txt \
+  && echo "ok: a bad --duration for a tenants file names the option" || fail "bad --duration: $(cat e.txt)"
 bad_tenants 'tenants:\n  - {model: m.onnx, name: "say \\"hi\\""}\n' "must be non-empty printable text without quotes or backslashes"
 # Arrival traces: a header, extra columns, any order; the offered rate is what the trace holds.
 printf 'time_s,request\n0.3,a\n0.1,b\n\n0.2,c\n' >arrivals.csv
