@@ -1,5 +1,6 @@
 #include "base/stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -183,14 +184,27 @@ std::string one_line(const nlohmann::ordered_json& v) {
   return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-/// An object no member of which is a non-empty object: written on one line.
+/// A non-empty array with an object among its elements (report entries, trace events): written
+/// one element per line.
+bool list_of_objects(const nlohmann::ordered_json& v) {
+  return v.is_array() && std::any_of(v.begin(), v.end(), [](const nlohmann::ordered_json& e) { return e.is_object(); });
+}
+
+/// An object no member of which is a non-empty object or a list of objects: written on one line.
 bool flat(const nlohmann::ordered_json& obj) {
   for (const auto& [k, v] : obj.items())
-    if (v.is_object() && !v.empty()) return false;
+    if ((v.is_object() && !v.empty()) || list_of_objects(v)) return false;
   return true;
 }
 
 void write(const nlohmann::ordered_json& v, const std::string& indent, std::ostringstream& os) {
+  if (list_of_objects(v)) {
+    os << "[\n";
+    size_t i = 0;
+    for (const auto& e : v) os << indent << "  " << one_line(e) << (++i < v.size() ? ",\n" : "\n");
+    os << indent << "]";
+    return;
+  }
   if (!v.is_object() || flat(v)) {
     os << one_line(v);
     return;

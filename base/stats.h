@@ -80,7 +80,9 @@ class Group {
 };
 
 /// `j` as npusim writes JSON reports: an object of plain values on one line, any other object one
-/// member per line (two-space indent), arrays on one line; ends with a newline.
+/// member per line (two-space indent), arrays on one line except lists of objects (report
+/// entries, trace events), one element per line; real numbers as the shortest %g that reads back
+/// exactly, non-finite ones as null; ends with a newline.
 std::string json_text(const nlohmann::ordered_json& j);
 /// The tree's current values as json_text writes them.
 std::string json_text(const Group& g);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <tuple>
 
@@ -72,7 +73,7 @@ TEST(Load, AFixedSeedGivesAnIdenticalReport) {
   o.on_s = 0.5;
   o.off_s = 1.5;
   const std::vector<double> s = {1e-3, 1.2e-3, 1.4e-3, 1.6e-3};
-  const std::string a = load_json(run_load(s, o), s, o), b = load_json(run_load(s, o), s, o);
+  const auto a = load_json(run_load(s, o), s, o), b = load_json(run_load(s, o), s, o);
   EXPECT_EQ(a, b);
   o.seed = 2;
   EXPECT_NE(load_json(run_load(s, o), s, o), a);

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/json.h"
 #include "base/stats.h"
 #include "fork_run.h"
 #include "isa/assembler.h"
@@ -105,6 +106,44 @@ TEST(StatsTree, JsonTextPutsFlatObjectsOnOneLine) {
             "  \"l\": [1, 2]\n"
             "}\n");
   EXPECT_EQ(nlohmann::ordered_json::parse(stats::json_text(j)), j);
+}
+
+TEST(StatsTree, JsonTextPutsListsOfObjectsOneElementPerLine) {
+  const auto j = nlohmann::ordered_json::parse(
+      R"({"name": "x", "tenants": [{"a": 1, "l": {"p50": 2}}, {"a": 3}], "power": {"w": 1.5, "at": [{"t": 0}]}})");
+  EXPECT_EQ(stats::json_text(j),
+            "{\n"
+            "  \"name\": \"x\",\n"
+            "  \"tenants\": [\n"
+            "    {\"a\": 1, \"l\": {\"p50\": 2}},\n"
+            "    {\"a\": 3}\n"
+            "  ],\n"
+            "  \"power\": {\n"
+            "    \"w\": 1.5,\n"
+            "    \"at\": [\n"
+            "      {\"t\": 0}\n"
+            "    ]\n"
+            "  }\n"
+            "}\n");
+  EXPECT_EQ(nlohmann::ordered_json::parse(stats::json_text(j)), j);
+  EXPECT_EQ(stats::json_text(nlohmann::ordered_json::array({1, 2})), "[1, 2]\n");
+}
+
+TEST(StatsTree, JsonTextWritesNonFiniteNumbersAsNull) {
+  nlohmann::ordered_json j;
+  j["nan"] = std::nan("");
+  j["inf"] = HUGE_VAL;
+  j["ninf"] = -HUGE_VAL;
+  j["list"] = {1.5, std::nan("")};
+  EXPECT_EQ(stats::json_text(j), "{\"nan\": null, \"inf\": null, \"ninf\": null, \"list\": [1.5, null]}\n");
+}
+
+TEST(StatsTree, JsonNumbersHoldTheFiguresReportsPrint) {
+  // json_g: what %g prints, integers as integers; json_f: what %f prints.
+  EXPECT_EQ(stats::json_text(nlohmann::ordered_json::array({json_g(1250000, 9), json_g(0.123456789123, 9),
+                                                            json_g(1e9, 9), json_g(2.5e-7, 6), json_f(0.0123, 6),
+                                                            json_f(1.0 / 3, 6), json_g(std::nan(""), 9)})),
+            "[1250000, 0.123456789, 1e+09, 2.5e-07, 0.0123, 0.333333, null]\n");
 }
 
 TEST(StatsTree, ReferenceTextListsPathKindUnitAndDescription) {

@@ -14,9 +14,22 @@
 namespace npusim {
 namespace {
 
-/// A tenants file with `text` in a fresh folder; returns its path.
+/// This process's folder of tenants files, removed when the process ends.
+const std::filesystem::path& folder() {
+  static const struct Folder {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("npusim_tenants_" + std::to_string(::getpid()));
+    ~Folder() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } f;
+  return f.path;
+}
+
+/// A tenants file with `text` (in a subfolder, so that `../` paths have somewhere to go); returns its path.
 std::string tenants_file(const std::string& text) {
-  const auto dir = std::filesystem::temp_directory_path() / ("npusim_tenants_" + std::to_string(::getpid()));
+  const auto& dir = folder();
   std::filesystem::create_directories(dir / "sub");
   const std::string path = (dir / "sub" / "tenants.yaml").string();
   std::ofstream(path) << text;

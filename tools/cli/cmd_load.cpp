@@ -11,7 +11,8 @@
 #include <tuple>
 #include <vector>
 
-#include "base/text.h"
+#include "base/json.h"
+#include "base/stats.h"
 #include "base/units.h"
 #include "compiler/compile.h"
 #include "isa/diag.h"
@@ -90,57 +91,58 @@ int cmd_load(const Args& a) {
   }
   const TenantsResult r = run_tenants(ts, thermal ? &loop : nullptr);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::string json = "{\"config\": \"" + cfg.name + "\", \"makespan_s\": " + std::to_string(r.makespan_s) +
-                     ", \"utilization\": " + std::to_string(r.utilization()) + ", \"tenants\": [";
+  nlohmann::ordered_json report;
+  report["config"] = cfg.name;
+  report["makespan_s"] = json_f(r.makespan_s, 6);
+  report["utilization"] = json_f(r.utilization(), 6);
+  report["tenants"] = nlohmann::ordered_json::array();
   const std::string prom = load_prometheus(r, ts, thermal);
   std::string queue = "tenant,time_s,queue_length\n", lat = "tenant,arrival_s,latency_s\n";
   for (size_t i = 0; i < ts.size(); ++i) {
     const LoadResult& t = r.tenants[i];
-    std::string one = load_json(t, ts[i].service_s, ts[i].load);
     size_t cold = 0;  // the requests of the tenant's first batch (the one that loaded its weights)
     for (const auto& sp : r.spans)
       if (sp.tenant == i) {
         cold = sp.size;
         break;
       }
-    char cold_text[200];
-    std::snprintf(cold_text, sizeof cold_text,
-                  ", \"cold_start_s\": %.9g, \"cold_requests\": %zu, \"cold_start_ratio\": %.9g, \"slice_s\": %.9g, ",
-                  ts[i].cold_start_s, cold, t.requests ? static_cast<double>(cold) / t.requests : 0.0, ts[i].slice_s);
-    one.insert(
-        1, "\"name\": " + json_string(ts[i].name) + ", \"priority\": " + std::to_string(ts[i].priority) + cold_text);
-    json += std::string(i ? ", " : "") + one;
+    nlohmann::ordered_json one;
+    one["name"] = ts[i].name;
+    one["priority"] = ts[i].priority;
+    one["cold_start_s"] = json_g(ts[i].cold_start_s, 9);
+    one["cold_requests"] = cold;
+    one["cold_start_ratio"] = json_g(t.requests ? static_cast<double>(cold) / t.requests : 0.0, 9);
+    one["slice_s"] = json_g(ts[i].slice_s, 9);
+    one.update(load_json(t, ts[i].service_s, ts[i].load));
+    report["tenants"].push_back(std::move(one));
     for (const auto& [tm, n] : t.queue_length)
       queue += ts[i].name + "," + std::to_string(tm) + "," + std::to_string(n) + "\n";
     for (size_t k = 0; k < t.latency_s.size(); ++k)
       lat += ts[i].name + "," + std::to_string(r.arrival_s[i][k]) + "," + std::to_string(t.latency_s[k]) + "\n";
   }
-  json += "]";
   if (thermal) {
-    char b[256];
-    std::snprintf(b, sizeof b,
-                  ", \"power\": {\"energy_j\": %.9g, \"average_w\": %.9g, \"max_temp_c\": %.6g, "
-                  "\"first_throttle_s\": %.9g, \"critical\": %s, \"energy_per_inference_j\": [",
-                  r.energy_j, r.makespan_s > 0 ? r.energy_j / r.makespan_s : 0.0, r.max_temp_c, r.first_throttle_s,
-                  r.critical ? "true" : "false");
-    json += b;
+    nlohmann::ordered_json power;
+    power["energy_j"] = json_g(r.energy_j, 9);
+    power["average_w"] = json_g(r.makespan_s > 0 ? r.energy_j / r.makespan_s : 0.0, 9);
+    power["max_temp_c"] = json_g(r.max_temp_c, 6);
+    power["first_throttle_s"] = json_g(r.first_throttle_s, 9);
+    power["critical"] = r.critical;
+    power["energy_per_inference_j"] = nlohmann::ordered_json::array();
     for (size_t i = 0; i < ts.size(); ++i) {
       const uint64_t n = r.tenants[i].requests;
-      std::snprintf(b, sizeof b, "%s%.9g", i ? ", " : "", n ? r.tenant_energy_j[i] / n : 0.0);
-      json += b;
+      power["energy_per_inference_j"].push_back(json_g(n ? r.tenant_energy_j[i] / n : 0.0, 9));
     }
-    json += "], \"clock_changes\": [";
+    power["clock_changes"] = nlohmann::ordered_json::array();
     double hz = 0;
-    bool first = true;
     for (const ThermalSample& s : r.thermal) {
       if (s.hz == hz) continue;
-      std::snprintf(b, sizeof b, "%s{\"t_s\": %.9g, \"hz\": %.9g, \"temp_c\": %.6g}", first ? "" : ", ", s.t_s, s.hz,
-                    s.temp_c);
-      json += b, hz = s.hz, first = false;
+      nlohmann::ordered_json change;
+      change["t_s"] = json_g(s.t_s, 9), change["hz"] = json_g(s.hz, 9), change["temp_c"] = json_g(s.temp_c, 6);
+      power["clock_changes"].push_back(std::move(change));
+      hz = s.hz;
     }
-    json += "]}";
+    report["power"] = std::move(power);
   }
-  json += "}";
   if (a.has("--thermal-csv")) {
     std::string csv = "time_s,temp_c,clock_hz,power_w\n";
     for (const ThermalSample& s : r.thermal) {
@@ -150,7 +152,7 @@ int cmd_load(const Args& a) {
     }
     write_text_file(a.value("--thermal-csv"), csv);
   }
-  if (a.has("--report")) write_text_file(a.value("--report"), json + "\n");
+  if (a.has("--report")) write_text_file(a.value("--report"), stats::json_text(report));
   if (a.has("--metrics")) write_text_file(a.value("--metrics"), prom);
   if (a.has("--queue-csv")) write_text_file(a.value("--queue-csv"), queue);
   if (a.has("--latency-csv")) write_text_file(a.value("--latency-csv"), lat);

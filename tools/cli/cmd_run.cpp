@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "base/json.h"
+#include "base/stats.h"
 #include "base/units.h"
 #include "isa/diag.h"
 #include "npusim/regs.h"
@@ -62,9 +64,13 @@ int run_long_mode(const Args& a, const config::NpuConfig& cfg, const isa::Progra
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.has("--power-csv")) write_text_file(a.value("--power-csv"), long_run_csv(r));
   if (a.has("--trace")) write_text_file(a.value("--trace"), long_run_trace(r));
-  if (a.has("--stats"))
-    write_text_file(a.value("--stats"), "{\"config\": \"" + cfg.name + "\", \"wall_s\": " + std::to_string(wall) +
-                                            ", \"long_run\": " + long_run_json(r) + "}\n");
+  if (a.has("--stats")) {
+    nlohmann::ordered_json report;
+    report["config"] = cfg.name;
+    report["wall_s"] = json_f(wall, 6);
+    report["long_run"] = parse_report(long_run_json(r), "long_run_json");
+    write_text_file(a.value("--stats"), stats::json_text(report));
+  }
   if (!a.flag("--quiet") || r.critical) {
     const auto& l = r.latencies_s;
     char buf[1024];
@@ -136,12 +142,13 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
       write_npy(dir + "/" + b.io_name + ".npy",
                 device_to_host(b, io_entry(m.program, b.io_name), r.outputs.at(b.io_name)));
   }
-  std::string extra = fallback_json(m, r);
+  nlohmann::ordered_json extra;
+  extra["fallback"] = fallback_json(m, r);
   if (built.int8 && r.ok && !opts.timing_only) {
     compiler::TensorValues outs;
     for (const auto& b : m.outputs)
       outs[b.onnx_name] = output_values(b, io_entry(m.program, b.io_name), r.outputs.at(b.io_name));
-    extra += ", \"accuracy\": " + accuracy_json(built, ref_inputs, outs);
+    extra["accuracy"] = accuracy_json(built, ref_inputs, outs);
   }
   write_run_reports(a, r, cfg, m.program, path, extra);
   if (!a.flag("--quiet") || !r.ok) {

@@ -3,7 +3,10 @@
 
 #include <cstdio>
 #include <fstream>
+#include <stdexcept>
 
+#include "base/json.h"
+#include "base/stats.h"
 #include "isa/diag.h"
 #include "sim/run_power.h"
 
@@ -15,20 +18,26 @@ void write_text_file(const std::string& file, const std::string& text) {
   out << text;
 }
 
+nlohmann::ordered_json parse_report(const std::string& text, const char* what) {
+  try {
+    return nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::logic_error(std::string(what) + " is not valid JSON: " + e.what());
+  }
+}
+
 void write_run_reports(const Args& a, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
-                       const std::string& path, const std::string& extra_json) {
+                       const std::string& path, const nlohmann::ordered_json& extra) {
   if (a.has("--stats")) {
-    std::ofstream out(a.value("--stats"));
-    if (!out) throw isa::InputError(a.value("--stats") + ": cannot write");
-    std::string json = stats_json(r, cfg, prog, path);
+    nlohmann::ordered_json j = parse_report(stats_json(r, cfg, prog, path), "stats_json");
     // Energy, power and temperature of this run, from ambient (docs/power.md).
     if (r.ok) {
       arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
-      json.insert(json.rfind('}'), "  ,\"power\": " + power_json(power_of_run(cfg, r, net)) + "\n");
+      j["power"] = parse_report(power_json(power_of_run(cfg, r, net)), "power_json");
     }
     // Compiled models add top-level keys (the fallback ratio, the accuracy of int8 models).
-    if (!extra_json.empty()) json.insert(json.rfind('}'), "  ," + extra_json + "\n");
-    out << json;
+    for (const auto& [key, value] : extra.items()) j[key] = value;
+    write_text_file(a.value("--stats"), stats::json_text(j));
   }
   if (a.has("--trace")) {
     std::ofstream out(a.value("--trace"));
@@ -59,35 +68,36 @@ std::string host_operator_names(const compiler::CompiledModel& m) {
   return host_names;
 }
 
-std::string fallback_json(const compiler::CompiledModel& m, const RunResult& r) {
-  char fb[512];
-  std::snprintf(
-      fb, sizeof fb,
-      "{\"npu_operators\": %zu, \"host_operators\": %zu, \"host_ratio\": %.4g, \"npu_macs\": %llu, \"host_macs\": 0, "
-      "\"host\": [",
-      m.operators.size() - m.host_ops.size(), m.host_ops.size(),
-      m.operators.empty() ? 0.0 : static_cast<double>(m.host_ops.size()) / m.operators.size(),
-      static_cast<unsigned long long>(r.macs));
-  return "\"fallback\": " + std::string(fb) + host_operator_names(m) + "]}";
+nlohmann::ordered_json fallback_json(const compiler::CompiledModel& m, const RunResult& r) {
+  nlohmann::ordered_json j;
+  j["npu_operators"] = m.operators.size() - m.host_ops.size();
+  j["host_operators"] = m.host_ops.size();
+  j["host_ratio"] = json_g(m.operators.empty() ? 0.0 : static_cast<double>(m.host_ops.size()) / m.operators.size(), 4);
+  j["npu_macs"] = r.macs;
+  j["host_macs"] = 0;
+  j["host"] = nlohmann::ordered_json::array();
+  for (const auto& h : m.host_ops) j["host"].push_back(h.node.name);
+  return j;
 }
 
-std::string accuracy_json(const BuiltModel& b, const compiler::TensorValues& inputs,
-                          const compiler::TensorValues& outputs) {
-  std::string j = "{\"precision\": \"int8\", \"calibration_samples\": " + std::to_string(b.calibration_samples) +
-                  ", \"quantized_operators\": " + std::to_string(b.quantization.quantized.size()) +
-                  ", \"float_operators\": " + std::to_string(b.quantization.float_ops.size()) + ", \"outputs\": {";
-  bool first = true;
+nlohmann::ordered_json accuracy_json(const BuiltModel& b, const compiler::TensorValues& inputs,
+                                     const compiler::TensorValues& outputs) {
+  nlohmann::ordered_json j;
+  j["precision"] = "int8";
+  j["calibration_samples"] = b.calibration_samples;
+  j["quantized_operators"] = b.quantization.quantized.size();
+  j["float_operators"] = b.quantization.float_ops.size();
+  j["outputs"] = nlohmann::ordered_json::object();
   for (const auto& acc : compiler::compare_to_reference(b.graph, inputs, outputs)) {
-    char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "%s\"%s\": {\"max_abs_err\": %.6g, \"mean_abs_err\": %.6g, \"cosine_similarity\": %.8f, "
-                  "\"top1_agreement\": %.6g, \"rows\": %lld}",
-                  first ? "" : ", ", acc.output.c_str(), acc.max_abs_err, acc.mean_abs_err, acc.cosine, acc.top1,
-                  static_cast<long long>(acc.rows));
-    j += buf;
-    first = false;
+    nlohmann::ordered_json o;
+    o["max_abs_err"] = json_g(acc.max_abs_err, 6);
+    o["mean_abs_err"] = json_g(acc.mean_abs_err, 6);
+    o["cosine_similarity"] = json_f(acc.cosine, 8);
+    o["top1_agreement"] = json_g(acc.top1, 6);
+    o["rows"] = static_cast<long long>(acc.rows);
+    j["outputs"][acc.output] = std::move(o);
   }
-  return j + "}}";
+  return j;
 }
 
 }  // namespace npusim::cli

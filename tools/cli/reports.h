@@ -2,6 +2,7 @@
 // compiled models), the trace and the co-simulation report.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "compiler/reference.h"
@@ -16,19 +17,23 @@ namespace npusim::cli {
 /// Writes `text` to `file` (an input error when it cannot).
 void write_text_file(const std::string& file, const std::string& text);
 
-/// The files of one run that `a` asks for: --stats (stats.json; its power from ambient, and
-/// `extra_json` members), --trace and --cosim-report.
+/// `text`, JSON that a lower floor wrote (stats_json, power_json, long_run_json), as a tree to
+/// extend; `what` names it if it is not JSON (a bug there).
+nlohmann::ordered_json parse_report(const std::string& text, const char* what);
+
+/// The files of one run that `a` asks for: --stats (stats.json; its power from ambient, and the
+/// members of `extra`, an object), --trace and --cosim-report.
 void write_run_reports(const Args& a, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
-                       const std::string& path, const std::string& extra_json = "");
+                       const std::string& path, const nlohmann::ordered_json& extra = nlohmann::ordered_json::object());
 
 /// The names of the host operators of `m`, quoted and comma-separated.
 std::string host_operator_names(const compiler::CompiledModel& m);
 
 /// The "fallback" stats entry: operators (and their MACs) on the host vs on the NPU.
-std::string fallback_json(const compiler::CompiledModel& m, const RunResult& r);
+nlohmann::ordered_json fallback_json(const compiler::CompiledModel& m, const RunResult& r);
 
 /// The "accuracy" stats entry: each output against the float reference.
-std::string accuracy_json(const BuiltModel& b, const compiler::TensorValues& inputs,
-                          const compiler::TensorValues& outputs);
+nlohmann::ordered_json accuracy_json(const BuiltModel& b, const compiler::TensorValues& inputs,
+                                     const compiler::TensorValues& outputs);
 
 }  // namespace npusim::cli

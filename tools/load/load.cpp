@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -15,6 +16,8 @@
 #include "arch/power.h"
 #include "arch/thermal.h"
 #include "base/errors.h"
+#include "base/json.h"
+#include "base/stats.h"
 #include "base/text.h"
 #include "isa/spec.h"
 #include "sim/run_power.h"
@@ -272,29 +275,36 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power)
 }
 
 std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts) {
+  using nlohmann::ordered_json;
   constexpr int kOperatorTrack = 1000000;        // after the tenants' tracks
   constexpr size_t kMaxOperatorEvents = 500000;  // ~50 MB of JSON
-  std::ostringstream os;
-  os << "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n"
-     << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim load\"}},\n"
-     << "{\"ph\": \"M\", \"pid\": 1, \"tid\": 0, \"name\": \"thread_name\", \"args\": {\"name\": \"NPU batches\"}}";
-  for (size_t i = 0; i < ts.size(); ++i)
-    os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << i + 1
-       << ", \"name\": \"thread_name\", \"args\": {\"name\": " << json_string("requests " + ts[i].name) << "}}";
+  ordered_json events = ordered_json::array();
+  auto track_name = [&](std::optional<int> tid, const char* what, const std::string& name) {
+    ordered_json e;
+    e["ph"] = "M", e["pid"] = 1;
+    if (tid) e["tid"] = *tid;
+    e["name"] = what, e["args"] = {{"name", name}};
+    events.push_back(std::move(e));
+  };
+  auto span = [&](int tid, const std::string& name, double start_us, double dur_us) {
+    ordered_json e;
+    e["ph"] = "X", e["pid"] = 1, e["tid"] = tid, e["name"] = name;
+    e["ts"] = json_g(start_us, 9), e["dur"] = json_g(dur_us, 9);
+    events.push_back(std::move(e));
+  };
+  track_name(std::nullopt, "process_name", "npusim load");
+  track_name(0, "thread_name", "NPU batches");
+  for (size_t i = 0; i < ts.size(); ++i) track_name(static_cast<int>(i + 1), "thread_name", "requests " + ts[i].name);
   for (const auto& b : r.spans)
-    os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": 0, \"name\": "
-       << json_string(ts[b.tenant].name + " batch of " + std::to_string(b.size)) << ", \"ts\": " << num(b.start_s * 1e6)
-       << ", \"dur\": " << num((b.end_s - b.start_s) * 1e6) << "}";
+    span(0, ts[b.tenant].name + " batch of " + std::to_string(b.size), b.start_s * 1e6, (b.end_s - b.start_s) * 1e6);
   // Each batch's operators (the ONNX nodes as the simulator ran them) on one track, and its engines'
   // busy stretches on a track per engine: placed after the batch's cold start and stretched to its
   // service time when the clock changed; capped together to keep traces loadable.
-  os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << kOperatorTrack
-     << ", \"name\": \"thread_name\", \"args\": {\"name\": \"NPU operators\"}}";
+  track_name(kOperatorTrack, "thread_name", "NPU operators");
   for (size_t e = 0; e < isa::kEngineCount; ++e)
-    os << ",\n{\"ph\": \"M\", \"pid\": 1, \"tid\": " << kOperatorTrack + 1 + e
-       << ", \"name\": \"thread_name\", \"args\": {\"name\": \"NPU engine "
-       << isa::engine_name(static_cast<isa::Engine>(e)) << "\"}}";
-  size_t events = 0;
+    track_name(kOperatorTrack + 1 + static_cast<int>(e), "thread_name",
+               std::string("NPU engine ") + isa::engine_name(static_cast<isa::Engine>(e)));
+  size_t count = 0;
   // timelines(t)[b - 1]: spans of a batch of b; track_of / name_of: where each span goes and its label.
   auto emit = [&](auto timelines, auto track_of, auto name_of) {
     for (const auto& b : r.spans) {
@@ -302,14 +312,12 @@ std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts)
       const auto& all = timelines(t);
       if (b.size > all.size() || all[b.size - 1].empty()) continue;
       const auto& spans = all[b.size - 1];
-      if ((events += spans.size()) > kMaxOperatorEvents) break;
+      if ((count += spans.size()) > kMaxOperatorEvents) break;
       const double nominal = t.service_s[b.size - 1];
       const double k = nominal > 0 ? (b.end_s - b.start_s - b.cold_s) / nominal : 1.0;
       for (const auto& sp : spans)
-        os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << track_of(sp)
-           << ", \"name\": " << json_string(name_of(sp, t))
-           << ", \"ts\": " << num((b.start_s + b.cold_s + k * sp.start_s) * 1e6)
-           << ", \"dur\": " << num(k * (sp.end_s - sp.start_s) * 1e6) << "}";
+        span(track_of(sp), name_of(sp, t), (b.start_s + b.cold_s + k * sp.start_s) * 1e6,
+             k * (sp.end_s - sp.start_s) * 1e6);
     }
   };
   emit(
@@ -321,35 +329,45 @@ std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& ts)
       [](const EngineSpan& sp, const Tenant& t) { return std::string(isa::engine_name(sp.engine)) + " " + t.name; });
   for (size_t i = 0; i < ts.size(); ++i)  // requests as async spans (they overlap on a tenant's track)
     for (size_t k = 0; k < r.arrival_s[i].size(); ++k)
-      os << ",\n{\"ph\": \"X\", \"pid\": 1, \"tid\": " << i + 1 << ", \"name\": \"request " << k
-         << "\", \"ts\": " << num(r.arrival_s[i][k] * 1e6) << ", \"dur\": " << num(r.tenants[i].latency_s[k] * 1e6)
-         << "}";
-  os << "\n]}\n";
-  return os.str();
+      span(static_cast<int>(i + 1), "request " + std::to_string(k), r.arrival_s[i][k] * 1e6,
+           r.tenants[i].latency_s[k] * 1e6);
+  ordered_json trace;
+  trace["displayTimeUnit"] = "ms";
+  trace["traceEvents"] = std::move(events);
+  return stats::json_text(trace);
 }
 
-std::string load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& o) {
+nlohmann::ordered_json load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& o) {
   const auto& l = r.latency_s;
   const double mean = l.empty() ? 0 : std::accumulate(l.begin(), l.end(), 0.0) / static_cast<double>(l.size());
   const double wmean =
       r.wait_s.empty() ? 0 : std::accumulate(r.wait_s.begin(), r.wait_s.end(), 0.0) / static_cast<double>(l.size());
   uint32_t max_q = 0;
   for (const auto& [t, q] : r.queue_length) max_q = std::max(max_q, q);
-  std::string s = "{\"requests\": " + std::to_string(r.requests) + ", \"offered_rate_per_s\": " + num(o.rate_per_s) +
-                  ", \"arrivals\": \"" + o.arrivals + "\", \"duration_s\": " + num(o.duration_s) +
-                  ", \"makespan_s\": " + num(r.makespan_s) + ", \"throughput_per_s\": " + num(r.throughput_per_s()) +
-                  ", \"utilization\": " + num(r.span_s > 0 ? r.busy_s / r.span_s : 0) +
-                  ", \"latency_s\": {\"mean\": " + num(mean) + ", \"p50\": " + num(percentile_of(l, 0.5)) +
-                  ", \"p95\": " + num(percentile_of(l, 0.95)) + ", \"p99\": " + num(percentile_of(l, 0.99)) +
-                  ", \"max\": " + num(l.empty() ? 0 : *std::max_element(l.begin(), l.end())) +
-                  "}, \"wait_s\": {\"mean\": " + num(wmean) + ", \"p99\": " + num(percentile_of(r.wait_s, 0.99)) +
-                  "}, \"max_queue_length\": " + std::to_string(max_q) +
-                  ", \"max_batch\": " + std::to_string(o.max_batch) + ", \"max_wait_s\": " + num(o.max_wait_s) +
-                  ", \"seed\": " + std::to_string(o.seed) + ", \"service_s\": [";
-  for (size_t i = 0; i < o.max_batch; ++i) s += std::string(i ? ", " : "") + num(service_s[i]);
-  s += "], \"batches\": [";
-  for (size_t i = 0; i < r.batches.size(); ++i) s += std::string(i ? ", " : "") + std::to_string(r.batches[i]);
-  return s + "]}";
+  auto g9 = [](double v) { return json_g(v, 9); };  // this output's precision
+  nlohmann::ordered_json j;
+  j["requests"] = r.requests;
+  j["offered_rate_per_s"] = g9(o.rate_per_s);
+  j["arrivals"] = o.arrivals;
+  j["duration_s"] = g9(o.duration_s);
+  j["makespan_s"] = g9(r.makespan_s);
+  j["throughput_per_s"] = g9(r.throughput_per_s());
+  j["utilization"] = g9(r.span_s > 0 ? r.busy_s / r.span_s : 0);
+  j["latency_s"] = {{"mean", g9(mean)},
+                    {"p50", g9(percentile_of(l, 0.5))},
+                    {"p95", g9(percentile_of(l, 0.95))},
+                    {"p99", g9(percentile_of(l, 0.99))},
+                    {"max", g9(l.empty() ? 0 : *std::max_element(l.begin(), l.end()))}};
+  j["wait_s"] = {{"mean", g9(wmean)}, {"p99", g9(percentile_of(r.wait_s, 0.99))}};
+  j["max_queue_length"] = max_q;
+  j["max_batch"] = o.max_batch;
+  j["max_wait_s"] = g9(o.max_wait_s);
+  j["seed"] = o.seed;
+  nlohmann::ordered_json service = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < o.max_batch; ++i) service.push_back(g9(service_s[i]));
+  j["service_s"] = std::move(service);
+  j["batches"] = r.batches;
+  return j;
 }
 
 std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& ts, bool with_power) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,7 +113,7 @@ TenantsResult run_tenants(const std::vector<Tenant>& tenants, const PowerLoop* p
 std::string tenants_trace(const TenantsResult& r, const std::vector<Tenant>& tenants);
 
 /// Report as JSON: counts, throughput, utilization, latency p50/p95/p99/max and mean, wait, batches.
-std::string load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& opts);
+nlohmann::ordered_json load_json(const LoadResult& r, const std::vector<double>& service_s, const LoadOptions& opts);
 /// Prometheus text exposition: a latency histogram and gauges.
 std::string load_prometheus(const TenantsResult& r, const std::vector<Tenant>& tenants, bool with_power);
 /// Percentile q (0..1) of v (nearest rank).

@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "base/input_file.h"
+#include "base/json.h"
+#include "base/stats.h"
 #include "base/text.h"
 #include "base/units.h"
 #include "base/version.h"
@@ -329,29 +331,46 @@ std::string cache_key(const Point& p, const std::string& workload, const EvalOpt
   return sha1_hex(text);
 }
 
+namespace {
+/// An evaluation as a JSON object (this output's precision: 10 significant digits).
+nlohmann::ordered_json evaluation_object(const Evaluation& e) {
+  nlohmann::ordered_json j;
+  j["kind"] = e.kind;
+  j["cycles"] = e.cycles;
+  j["seconds"] = json_g(e.seconds, 10);
+  j["energy_j"] = json_g(e.energy_j, 10);
+  j["average_power_w"] = json_g(e.average_power_w, 10);
+  j["macs"] = e.macs;
+  j["utilization"] = json_g(e.utilization, 10);
+  j["dram_bytes"] = e.dram_bytes;
+  j["layers"] = e.layers;
+  return j;
+}
+}  // namespace
+
 std::string evaluation_json(const Evaluation& e) {
-  return "{\"kind\": " + json_string(e.kind) + ", \"cycles\": " + std::to_string(e.cycles) +
-         ", \"seconds\": " + num(e.seconds) + ", \"energy_j\": " + num(e.energy_j) +
-         ", \"average_power_w\": " + num(e.average_power_w) + ", \"macs\": " + std::to_string(e.macs) +
-         ", \"utilization\": " + num(e.utilization) + ", \"dram_bytes\": " + std::to_string(e.dram_bytes) +
-         ", \"layers\": " + std::to_string(e.layers) + "}\n";
+  return stats::json_text(evaluation_object(e));
 }
 
 Evaluation parse_evaluation(const std::string& json) {
   Evaluation e;
   try {
-    const YAML::Node n = YAML::Load(json);  // flat JSON is YAML flow
-    e.kind = n["kind"].as<std::string>();
-    e.cycles = n["cycles"].as<uint64_t>();
-    e.seconds = n["seconds"].as<double>();
-    e.energy_j = n["energy_j"].as<double>();
-    e.average_power_w = n["average_power_w"].as<double>();
-    e.macs = n["macs"].as<uint64_t>();
-    e.utilization = n["utilization"].as<double>();
-    e.dram_bytes = n["dram_bytes"].as<uint64_t>();
-    e.layers = n["layers"].as<uint32_t>();
-  } catch (const YAML::Exception& ex) {
-    throw isa::InputError("malformed point result: " + ex.msg);
+    const nlohmann::json n = nlohmann::json::parse(json);
+    auto real = [&n](const char* key) {  // null: a figure that was not finite
+      const nlohmann::json& v = n.at(key);
+      return v.is_null() ? std::nan("") : v.get<double>();
+    };
+    e.kind = n.at("kind").get<std::string>();
+    e.cycles = n.at("cycles").get<uint64_t>();
+    e.seconds = real("seconds");
+    e.energy_j = real("energy_j");
+    e.average_power_w = real("average_power_w");
+    e.macs = n.at("macs").get<uint64_t>();
+    e.utilization = real("utilization");
+    e.dram_bytes = n.at("dram_bytes").get<uint64_t>();
+    e.layers = n.at("layers").get<uint32_t>();
+  } catch (const nlohmann::json::exception& ex) {
+    throw isa::InputError(std::string("malformed point result: ") + ex.what());
   }
   return e;
 }
@@ -447,20 +466,17 @@ int run(const Spec& s, const RunOptions& o) {
     }
   if (!o.plan_file.empty()) {
     // The jobs an external executor (Dask, a cluster) runs; `npusim sweep` then assembles them.
-    std::string plan =
-        "{\"sweep\": " + json_string(s.file) + ", \"output\": " + json_string(s.output) + ", \"jobs\": [";
-    bool first = true;
+    nlohmann::ordered_json plan;
+    plan["sweep"] = s.file;
+    plan["output"] = s.output;
+    plan["jobs"] = nlohmann::ordered_json::array();
     for (const Job& j : jobs) {
       if (j.cached) continue;
-      plan += std::string(first ? "\n  " : ",\n  ") + "{\"key\": " + json_string(j.key) +
-              ", \"result\": " + json_string(j.result) + ", \"log\": " + json_string(j.log) + ", \"argv\": [";
-      const auto argv = point_argv(o, s, j);
-      for (size_t i = 0; i < argv.size(); ++i) plan += (i ? ", " : "") + json_string(argv[i]);
-      plan += "]}";
-      first = false;
+      nlohmann::ordered_json job;
+      job["key"] = j.key, job["result"] = j.result, job["log"] = j.log, job["argv"] = point_argv(o, s, j);
+      plan["jobs"].push_back(std::move(job));
     }
-    plan += "\n]}\n";
-    write_file(o.plan_file, plan);
+    write_file(o.plan_file, stats::json_text(plan));
     return 0;
   }
   // The pool: up to `jobs` point processes at a time.
@@ -566,9 +582,12 @@ int run(const Spec& s, const RunOptions& o) {
   csv +=
       ",status,cycles,seconds,energy_j,average_power_w,utilization,macs,dram_bytes,mxu_area_cells,sram_bytes,"
       "pareto,pareto_area,cached,key,error\n";
-  std::string json = "{\"sweep\": " + json_string(s.file) + ", \"npusim\": \"" + kVersion +
-                     "\", \"points\": " + std::to_string(points.size()) +
-                     ", \"workloads\": " + std::to_string(s.workloads.size()) + ", \"results\": [";
+  nlohmann::ordered_json json;
+  json["sweep"] = s.file;
+  json["npusim"] = kVersion;
+  json["points"] = points.size();
+  json["workloads"] = s.workloads.size();
+  json["results"] = nlohmann::ordered_json::array();
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     const Point& p = points[j.point];
@@ -583,21 +602,25 @@ int run(const Spec& s, const RunOptions& o) {
            std::to_string(e.macs) + "," + std::to_string(e.dram_bytes) + "," + num(area) + "," + std::to_string(sram) +
            "," + (pareto[i] ? "1" : "0") + "," + (pareto_area[i] ? "1" : "0") + "," + (j.cached ? "1" : "0") + "," +
            j.key + "," + csv_cell(j.error) + "\n";
-    json += std::string(i ? ",\n  " : "\n  ") + "{\"point\": " + std::to_string(j.point) +
-            ", \"workload\": " + json_string(wl) + ", \"axes\": {";
-    for (size_t k = 0; k < s.axes.size(); ++k)
-      json += (k ? ", " : "") + json_string(s.axes[k].key) + ": " + json_string(p.values[k]);
-    json += "}, \"status\": \"" + std::string(j.failed ? "failed" : "ok") +
-            "\", \"result\": " + (j.failed ? "null" : evaluation_json(e).substr(0, evaluation_json(e).size() - 1)) +
-            ", \"mxu_area_cells\": " + num(area) + ", \"sram_bytes\": " + std::to_string(sram) +
-            ", \"pareto\": " + (pareto[i] ? "true" : "false") +
-            ", \"pareto_area\": " + (pareto_area[i] ? "true" : "false") +
-            ", \"cached\": " + (j.cached ? "true" : "false") + ", \"key\": \"" + j.key + "\"" +
-            (j.failed ? ", \"error\": " + json_string(j.error) : "") + "}";
+    nlohmann::ordered_json axes = nlohmann::ordered_json::object();
+    for (size_t k = 0; k < s.axes.size(); ++k) axes[s.axes[k].key] = p.values[k];
+    nlohmann::ordered_json one;
+    one["point"] = j.point;
+    one["workload"] = wl;
+    one["axes"] = std::move(axes);
+    one["status"] = j.failed ? "failed" : "ok";
+    one["result"] = j.failed ? nlohmann::ordered_json() : evaluation_object(e);
+    one["mxu_area_cells"] = json_g(area, 10);
+    one["sram_bytes"] = sram;
+    one["pareto"] = static_cast<bool>(pareto[i]);
+    one["pareto_area"] = static_cast<bool>(pareto_area[i]);
+    one["cached"] = j.cached;
+    one["key"] = j.key;
+    if (j.failed) one["error"] = j.error;
+    json["results"].push_back(std::move(one));
   }
-  json += "\n]}\n";
   write_file(s.output + "/results.csv", csv);
-  write_file(s.output + "/results.json", json);
+  write_file(s.output + "/results.json", stats::json_text(json));
   if (!o.plot_script.empty()) {
     const std::vector<std::string> argv = {"/usr/bin/python3", o.plot_script, s.output + "/results.csv", "-o",
                                            s.output + "/pareto.png"};
