@@ -38,4 +38,24 @@ check_bad huge 'mem_add 0 1073741825\n' "huge.rtrace:1: error: expected mem_add 
 check_bad unknown '# comment\nwrite_reg 256 1\npoke 1 2\n' "unknown.rtrace:3: error: unknown operation 'poke'"
 check_bad trailing 'read_reg 0 1398099022 x\n' "trailing.rtrace:1: error: expected read_reg OFFSET VALUE"
 check_bad not_removed 'mem_remove 4096\n' "not_removed.rtrace:1: error: mem_remove of 4096"
+check_bad bad_context 'q7 open\n' "bad_context.rtrace:1: error: 'q7': expected a context q0 to q3"
+check_bad not_open 'q1 write_reg 256 1\n' "not_open.rtrace:1: error: context q1 is not open"
+# A replay of a directory is an input error, not an empty success.
+mkdir -p adir
+"$NPUSIM" replay adir --config "$CFG" 2>err.txt
+rc=$?
+[ $rc -eq 2 ] && grep -q "adir: cannot read register trace: it is a directory" err.txt \
+  && echo "ok: replay of a directory is refused" || fail "replay of a directory: exit $rc, $(cat err.txt)"
+# serve never deletes a file that is not a socket, and refuses bad option values.
+echo "keep me" >notes.txt
+"$NPUSIM" serve --config "$CFG" --socket notes.txt 2>err.txt
+rc=$?
+[ $rc -eq 2 ] && grep -q "notes.txt: exists and is a regular file, not a socket" err.txt && grep -q "keep me" notes.txt \
+  && echo "ok: serve refuses a regular file as its socket and keeps it" || fail "serve on a regular file: exit $rc, $(cat err.txt)"
+"$NPUSIM" serve --config "$CFG" --socket x.sock --socket-mode 0044 2>err.txt
+[ $? -eq 2 ] && grep -q "socket-mode expects octal permissions" err.txt && echo "ok: a socket mode without the owner is refused" \
+  || fail "--socket-mode 0044: $(cat err.txt)"
+"$NPUSIM" serve --config "$CFG" --socket x.sock --idle-timeout soon 2>err.txt
+[ $? -eq 2 ] && grep -q "idle-timeout expects a time" err.txt && echo "ok: a bad --idle-timeout is refused" \
+  || fail "--idle-timeout soon: $(cat err.txt)"
 finish serve/replay

@@ -1,8 +1,10 @@
 // `npusim serve` (the register-level device behind a UNIX socket) and `npusim replay` (a recorded
 // register trace against a fresh device).
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
+#include "base/units.h"
 #include "isa/diag.h"
 #include "sim/npu_config.h"
 #include "tools/cli/command.h"
@@ -25,6 +27,24 @@ int cmd_serve(const Args& a) {
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--") + e.what());
     }
+  }
+  auto seconds = [&](const char* name, double& out) {
+    if (a.has(name) && (!config::parse_time(a.value(name), out) || !(out >= 0) || out > 1e9))
+      throw UsageError(std::string(name) + " expects a time such as 30s or 0 (none), got '" + a.value(name) + "'");
+  };
+  seconds("--idle-timeout", o.idle_timeout_s);
+  seconds("--job-wall-limit", o.job_wall_limit_s);
+  if (a.has("--record-limit") && !config::parse_bytes(a.value("--record-limit"), o.record_limit_bytes))
+    throw UsageError("--record-limit expects a size such as 100MiB or 0 (none), got '" + a.value("--record-limit") +
+                     "'");
+  if (a.has("--socket-mode")) {
+    const std::string m = a.value("--socket-mode");
+    char* end = nullptr;
+    const unsigned long mode = std::strtoul(m.c_str(), &end, 8);
+    if (m.empty() || *end || mode > 0777 || (mode & 0600) != 0600)
+      throw UsageError("--socket-mode expects octal permissions that keep the owner's rw, such as 0600 or 0660, got '" +
+                       m + "'");
+    o.socket_mode = static_cast<unsigned>(mode);
   }
   try {
     return device::serve(cfg, o);
@@ -50,11 +70,14 @@ const bool registered_serve = register_command({
     50,
     "serve the device on a UNIX socket for drivers in other processes",
     "usage: npusim serve --config CONFIG.yaml --socket PATH [--record RUN.rtrace] [--exit-when-idle]\n"
-    "                    [--fault TYPE[:insn=N][:factor=N][:count=N][:job=N] ...]\n",
+    "                    [--fault TYPE[:insn=N][:factor=N][:count=N][:job=N] ...] [--socket-mode MODE]\n"
+    "                    [--idle-timeout T] [--job-wall-limit T] [--record-limit BYTES]\n",
     "Runs the register-level device (docs/device.md) behind a UNIX socket speaking the protocol of\n"
     "include/npusim/wire.h (docs/wire-protocol.md); clients share host memory as memfds. Jobs run when\n"
     "their doorbell is written, so sessions are deterministic. --record writes a register trace for\n"
-    "npusim replay; --exit-when-idle stops when the last client has gone.\n"
+    "npusim replay; --exit-when-idle stops when the last client has gone. Each client gets a\n"
+    "context of the device of its own (docs/device.md, Contexts): its registers, queue, interrupts,\n"
+    "errors, counters and resets; it reaches only its own buffers.\n"
     "--fault arms a fault when the device starts job N (default 1; 0: at once), as a driver's\n"
     "FI_ARG/FI_CTRL writes would: bus_error, ecc or hang_engine at instruction insn (default 0),\n"
     "drop_irq, spurious_irq, slow_dram (DRAM bandwidth / factor, default 2) or stuck_reset, for\n"
@@ -65,6 +88,11 @@ const bool registered_serve = register_command({
         valued("--record", "RUN.rtrace", "write a register trace for npusim replay"),
         flag("--exit-when-idle", "stop when the last client has gone"),
         repeated("--fault", "TYPE[:insn=N][:factor=N][:count=N][:job=N]", "arm a fault when job N starts (above)"),
+        valued("--socket-mode", "MODE", "octal permissions of the socket (default 0600: its owner only)"),
+        valued("--idle-timeout", "T", "close a connection silent for T (default 60s; 0: never)"),
+        valued("--job-wall-limit", "T",
+               "end a job running longer than T of wall-clock time with WATCHDOG (default 10s; 0: none)"),
+        valued("--record-limit", "BYTES", "stop --record past this size, marked truncated (default 1GiB; 0: none)"),
     },
     "",
     cmd_serve,
