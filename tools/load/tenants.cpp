@@ -49,6 +49,7 @@ std::string where(const std::string& file, const YAML::Mark& m) {
 /// Reads the arrival times of `trace:FILE` into o.trace (and sets o.arrivals to "trace").
 void read_arrival_trace(LoadOptions& o) {
   const std::string file = o.arrivals.substr(6);
+  require_input_file(file, "arrival trace");  // a FIFO would block, a directory read as empty
   std::ifstream in(file);
   if (!in) throw isa::InputError(file + ": cannot open");
   // One arrival per line: a time in seconds from the start, in the first column (further

@@ -298,17 +298,20 @@ std::vector<Point> expand(const Spec& s) {
           throw isa::InputError(s.file + ": axis '" + key + "': the base config has no section '" + parts[k] + "'");
         chain.push_back(next);
       }
-      chain.back()[parts.back()] = r[i];
+      // A clone: assigning r[i] itself would merge every point's node memory into the rows'
+      // (yaml-cpp shares one memory pool between trees linked this way), so no point's tree
+      // would ever be freed (a 100,000-point random sweep grew to 8 GB).
+      chain.back()[parts.back()] = YAML::Clone(r[i]);
     }
     YAML::Emitter e;
     e << cfg;
     p.config_yaml = std::string(e.c_str()) + "\n";
+    if (!seen.insert(p.config_yaml).second) continue;  // random draws may repeat a design: load it once
     try {
       p.config = config::load_npu_config_text(p.config_yaml, s.file + " point (" + label + ")");
     } catch (const std::exception& ex) {
       throw isa::InputError(ex.what());
     }
-    if (!seen.insert(p.config_yaml).second) continue;  // random draws may repeat a design
     out.push_back(std::move(p));
   }
   return out;
