@@ -78,8 +78,37 @@ NpuConfig load_npu_config(const std::string& path) {
   return load_npu_config_text(text, path);
 }
 
+namespace {
+
+/// yaml-cpp 0.7's LoadAll never returns on a document whose first token is ',' (found by
+/// fuzz_config; Load does not hang): such a document is refused here first, naming its line.
+void refuse_leading_flow_entry(const std::string& yaml, const std::string& name) {
+  bool doc_start = true;
+  size_t line_no = 0;
+  for (size_t at = 0; at <= yaml.size();) {
+    const size_t end = std::min(yaml.find('\n', at), yaml.size());
+    std::string line = yaml.substr(at, end - at);
+    at = end + 1;
+    ++line_no;
+    size_t i = line.find_first_not_of(" \t\r");
+    if (i == std::string::npos || line[i] == '#' || line[i] == '%') continue;
+    if (line.compare(i, 3, "---") == 0 || line.compare(i, 3, "...") == 0) {
+      doc_start = true;
+      i = line.find_first_not_of(" \t\r", i + 3);
+      if (i == std::string::npos || line[i] == '#') continue;
+    }
+    if (doc_start && line[i] == ',')
+      throw ConfigError(name + ":" + std::to_string(line_no) + ":" + std::to_string(i + 1) +
+                        ": error: invalid YAML: a document cannot begin with ','");
+    doc_start = false;
+  }
+}
+
+}  // namespace
+
 NpuConfig load_npu_config_text(const std::string& yaml, const std::string& name) {
   std::vector<YAML::Node> docs;
+  refuse_leading_flow_entry(yaml, name);
   try {
     docs = YAML::LoadAll(yaml);
   } catch (const YAML::Exception& e) {
