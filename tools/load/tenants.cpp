@@ -247,7 +247,9 @@ TenantSpec tenant_from_options(const std::map<std::string, std::string>& kv) {
   YAML::Node none(YAML::NodeType::Map);
   config::Section s("", &none);
   describe_tenant(s, t);  // the defaults
-  for (const auto& [key, text] : kv) {
+  for (const auto& entry : kv) {
+    const std::string& key = entry.first;  // (a structured binding cannot be captured in C++17)
+    const std::string& text = entry.second;
     const auto p =
         std::find_if(s.params().begin(), s.params().end(), [&](const config::ParamDecl& d) { return d.name == key; });
     if (p == s.params().end()) throw std::logic_error("a tenant has no key '" + key + "'");
