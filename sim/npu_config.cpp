@@ -80,14 +80,16 @@ NpuConfig load_npu_config(const std::string& path) {
 
 namespace {
 
-/// yaml-cpp 0.7's LoadAll never returns on a document whose first token is ',' (found by
-/// fuzz_config; Load does not hang): such a document is refused here first, naming its line.
+/// yaml-cpp 0.7's LoadAll never returns on a ',' token where no block is open: at the start of a
+/// document, or on a line dedented below the document's first line (found by fuzz_config; Load
+/// does not hang). Such a line is refused here first, naming it.
 void refuse_leading_flow_entry(const std::string& yaml, const std::string& name) {
   bool doc_start = true;
+  size_t root_indent = 0;  // column of the document's first content line
   size_t line_no = 0;
   for (size_t at = 0; at <= yaml.size();) {
     const size_t end = std::min(yaml.find('\n', at), yaml.size());
-    std::string line = yaml.substr(at, end - at);
+    const std::string line = yaml.substr(at, end - at);
     at = end + 1;
     ++line_no;
     size_t i = line.find_first_not_of(" \t\r");
@@ -97,9 +99,10 @@ void refuse_leading_flow_entry(const std::string& yaml, const std::string& name)
       i = line.find_first_not_of(" \t\r", i + 3);
       if (i == std::string::npos || line[i] == '#') continue;
     }
-    if (doc_start && line[i] == ',')
+    if (line[i] == ',' && (doc_start || i < root_indent))
       throw ConfigError(name + ":" + std::to_string(line_no) + ":" + std::to_string(i + 1) +
-                        ": error: invalid YAML: a document cannot begin with ','");
+                        ": error: invalid YAML: ',' where no mapping or list is open");
+    if (doc_start) root_indent = i;
     doc_start = false;
   }
 }
