@@ -1,6 +1,7 @@
 // The NPU config tree, its cross-block checks, loading and hashing.
 #include "sim/npu_config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -109,20 +110,48 @@ void refuse_leading_flow_entry(const std::string& yaml, const std::string& name)
 
 }  // namespace
 
+/// Events of a parse that only note where the second document's first node is.
+struct SecondDocument final : YAML::EventHandler {
+  int documents = 0;  ///< documents finished before this one
+  YAML::Mark mark;    ///< first node of the second document
+  bool seen = false;  ///< mark is set
+  void note(const YAML::Mark& m) {
+    if (documents == 1 && !seen) mark = m, seen = true;
+  }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { note(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { note(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    note(m);
+  }
+  void OnMapEnd() override {}
+};
+
 NpuConfig load_npu_config_text(const std::string& yaml, const std::string& name) {
-  std::vector<YAML::Node> docs;
   refuse_leading_flow_entry(yaml, name);
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(yaml);
+    // At most two documents are parsed: yaml-cpp 0.7's LoadAll loops for ever on some malformed
+    // inputs (a document that does not consume its tokens), a bounded count never does.
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    SecondDocument second;
+    if (parser.HandleNextDocument(second) && (second.documents = 1, parser.HandleNextDocument(second)))
+      // A second document (after ---) would be silently ignored by a single-document load.
+      throw ConfigError(name + ":" + std::to_string(second.mark.line + 1) +
+                        ": error: a config is one YAML document; found more than one");
+    doc = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                       ": error: invalid YAML: " + e.msg);
   }
-  // A second document (after ---) would be silently ignored by a single-document load.
-  if (docs.size() > 1)
-    throw ConfigError(name + ":" + std::to_string(docs[1].Mark().line + 1) +
-                      ": error: a config is one YAML document; found " + std::to_string(docs.size()));
-  return load_node(docs.empty() ? YAML::Node() : docs.front(), name);
+  return load_node(doc, name);
 }
 
 std::string npu_config_reference() {

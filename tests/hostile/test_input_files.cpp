@@ -118,6 +118,10 @@ TEST(HostileInput, ADocumentBeginningWithACommaIsRefusedNotHung_bad) {
     EXPECT_NE(msg.find(where + ": error: invalid YAML: ',' where no mapping or list is open"), std::string::npos)
         << msg;
   }
+  // Whatever else makes LoadAll loop (here a stray '%' line, then ','): at most two documents are
+  // parsed, so it is an error at once.
+  const std::string msg = error_of([] { config::load_npu_config_text("name: x\n%\n , y\n", "p.yaml"); });
+  EXPECT_NE(msg.find("p.yaml:3: error: a config is one YAML document"), std::string::npos) << msg;
   // A flow collection continued on a line that begins with ',' is still valid YAML.
   EXPECT_NO_THROW(config::load_npu_config_text("name: x\ndram: {bandwidth: 1GB/s\n , latency: 10ns}\n", "ok.yaml"));
 }
