@@ -40,6 +40,13 @@ check_bad trailing 'read_reg 0 1398099022 x\n' "trailing.rtrace:1: error: expect
 check_bad not_removed 'mem_remove 4096\n' "not_removed.rtrace:1: error: mem_remove of 4096"
 check_bad bad_context 'q7 open\n' "bad_context.rtrace:1: error: 'q7': expected a context q0 to q3"
 check_bad not_open 'q1 write_reg 256 1\n' "not_open.rtrace:1: error: context q1 is not open"
+check_bad die_late 'q0 open\ndie own\n' "die_late.rtrace:2: error: 'die' must come before"
+check_bad die_what 'die mine\n' "die_what.rtrace:1: error: expected die own or die shared"
+grep -q '^die own$' run.rtrace && echo "ok: the trace says each context had a die of its own" || fail "no 'die own' line"
+"$NPUSIM" replay run.rtrace --config "$CFG" --max-memory 1KiB 2>err.txt
+rc=$?
+[ $rc -eq 2 ] && grep -q "over the replay's limit of 1024" err.txt && echo "ok: --max-memory bounds a replay's buffers" \
+  || fail "--max-memory 1KiB: exit $rc, $(cat err.txt)"
 # A replay of a directory is an input error, not an empty success.
 mkdir -p adir
 "$NPUSIM" replay adir --config "$CFG" 2>err.txt

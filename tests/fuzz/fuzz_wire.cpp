@@ -4,7 +4,7 @@
 // and programs the fuzzer writes there reach the device), sends the rest of the input as raw
 // protocol bytes and disconnects. A second client must then still be answered: it says HELLO,
 // hard-resets its context and reads DEV_ID. A victim client, connected for the whole run with a
-// buffer and registers of its own, must see neither change (a client's state depends only on its
+// buffer, registers and die of its own, must see none of them change (a client's state depends only on its
 // own inputs). Oracle: no crash, no hang (libFuzzer's -timeout), the server answers, the victim is
 // untouched.
 #include <sys/mman.h>
@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "npusim/npu.h"
 #include "npusim/regs.h"
@@ -125,7 +126,19 @@ struct Victim {
       const uint32_t w[2] = {off, off == NPU_Q_SQ_BASE_LO(0) ? static_cast<uint32_t>(base) : v};
       if (call(fd, NPU_MSG_MMIO_WRITE, 3, w, 8) != NPU_MSG_ACK) fail("the victim's register write was refused");
     }
+    die = die_view();
   }
+  /// What it reads of its die: device time, temperature, operating point (its own, not shared).
+  std::vector<uint32_t> die_view() {
+    std::vector<uint32_t> v;
+    for (const uint32_t off : {NPU_REG_CYCLE_LO, NPU_REG_CYCLE_HI, NPU_REG_TEMP_MC, NPU_REG_THROTTLE_LEVEL}) {
+      v.push_back(0);
+      if (call(fd, NPU_MSG_MMIO_READ, 6, &off, 4, &v.back()) != NPU_MSG_MMIO_READ_RESP)
+        fail("the victim's register read was not answered");
+    }
+    return v;
+  }
+  std::vector<uint32_t> die;  ///< die_view() after its setup
   [[noreturn]] static void fail(const char* why) {
     std::fprintf(stderr, "victim: %s\n", why);
     std::abort();
@@ -146,6 +159,7 @@ struct Victim {
       if (call(fd, NPU_MSG_MMIO_READ, 5, &off, 4, &v) != NPU_MSG_MMIO_READ_RESP || v != 0)
         fail("another client's session raised an error or interrupt in the victim's context");
     }
+    if (die_view() != die) fail("another client's session moved the victim's device time or temperature");
   }
 };
 

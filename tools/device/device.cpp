@@ -64,8 +64,13 @@ uint64_t load64(const uint8_t* p) {
 
 }  // namespace
 
-Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void(bool)> irq, std::shared_ptr<Die> die)
-    : cfg_(cfg), mem_(mem), irq_(std::move(irq)), die_(die ? std::move(die) : std::make_shared<Die>(cfg_)) {
+Device::Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void(bool)> irq, std::shared_ptr<Die> die,
+               std::shared_ptr<FaultSchedule> faults)
+    : cfg_(cfg),
+      mem_(mem),
+      irq_(std::move(irq)),
+      die_(die ? std::move(die) : std::make_shared<Die>(cfg_)),
+      faults_(faults ? std::move(faults) : std::make_shared<FaultSchedule>()) {
   for (const RegDef& d : kRegs)
     for (uint32_t i = 0; i < d.count; ++i) {
       const std::string name = d.count > 1 ? std::string(d.name) + "_" + std::to_string(i) : d.name;
@@ -125,7 +130,7 @@ void Die::advance(double seconds, double joules) {
   }
 }
 
-std::vector<ScheduledFault> Die::start_job() {
+std::vector<ScheduledFault> FaultSchedule::start_job() {
   ++jobs_started_;
   std::vector<ScheduledFault> due;
   for (auto it = scheduled_.begin(); it != scheduled_.end();)
@@ -138,7 +143,7 @@ std::vector<ScheduledFault> Die::start_job() {
   return due;
 }
 
-bool Die::schedule(const ScheduledFault& f) {
+bool FaultSchedule::schedule(const ScheduledFault& f) {
   if (f.at_job <= jobs_started_) return false;
   scheduled_.push_back(f);
   return true;
@@ -201,7 +206,7 @@ ScheduledFault parse_fault(const std::string& spec) {
 }
 
 void Device::schedule_fault(const ScheduledFault& f) {
-  if (die_->schedule(f)) return;
+  if (faults_->schedule(f)) return;
   write(NPU_REG_FI_ARG, f.arg);
   write(NPU_REG_FI_CTRL,
         f.type << NPU_FI_CTRL_TYPE_SHIFT | (f.count << NPU_FI_CTRL_COUNT_SHIFT & NPU_FI_CTRL_COUNT_MASK));
@@ -510,7 +515,7 @@ bool Device::run_one(int q) {
   const uint32_t size = reg((p + "SQ_SIZE").c_str());
   const uint64_t base = (uint64_t{reg((p + "SQ_BASE_HI").c_str())} << 32) | reg((p + "SQ_BASE_LO").c_str());
   // Faults scheduled for this job are armed before it is read, as a driver's FI writes would be.
-  for (const ScheduledFault& f : die_->start_job()) schedule_fault(f);
+  for (const ScheduledFault& f : faults_->start_job()) schedule_fault(f);
   npu_job_entry job{};
   const bool fetched = mem_.read(base + uint64_t{head} * sizeof job, &job, sizeof job);
   head = (head + 1) % size;

@@ -62,10 +62,11 @@ ScheduledFault parse_fault(const std::string& spec);
 /// -> "BUS_ERROR".
 std::string enum_name(const std::string& kind, uint32_t value);
 
-/// What the clients of one device share, as the virtual functions of one chip do: the cycle
-/// counter, the die's temperature and the governor's operating point (one client's jobs heat the die
-/// and slow everyone's clock), and the device-wide job count at which `npusim serve --fault` arms its
-/// faults. Everything else (registers, queues, errors, counters, energy) is per context.
+/// Device time and heat: the cycle counter, the die's temperature and the governor's operating
+/// point. Contexts that share one (`npusim serve --shared-die`, as the virtual functions of one chip
+/// do) see each other's device time, and one's jobs heat the die and slow everyone's clock; by
+/// default each context has its own. Everything else (registers, queues, errors, counters, energy)
+/// is always per context.
 class Die {
  public:
   explicit Die(const config::NpuConfig& cfg);
@@ -79,10 +80,6 @@ class Die {
   double temperature_c() const { return temp_c_; }
   const arch::Setting& setting() const { return setting_; }
   arch::ThermalNetwork& network() { return *net_; }
-  /// Counts a started job and returns the scheduled faults due at it (in schedule order).
-  std::vector<ScheduledFault> start_job();
-  /// Keeps `f` for its job; false when that job has already started (arm it now instead).
-  bool schedule(const ScheduledFault& f);
 
  private:
   void advance(double seconds, double joules);  ///< heat (or cool) and poll the governor
@@ -94,21 +91,32 @@ class Die {
   arch::Setting setting_;                      ///< current operating point (jobs run at its clock)
   double temp_c_ = 0;                          ///< hottest thermal node
   double time_s_ = 0, next_poll_s_ = 0;        ///< simulated time; the governor's next poll
-  uint64_t jobs_started_ = 0;                  ///< jobs fetched by any context since power-on
-  std::vector<ScheduledFault> scheduled_;      ///< faults still to arm
+};
+
+/// Faults scheduled at the device's N-th job (`npusim serve --fault ...:job=N`), counted over every
+/// context that shares the schedule (all of a server's), whichever die each runs on.
+class FaultSchedule {
+ public:
+  /// Counts a started job and returns the scheduled faults due at it (in schedule order).
+  std::vector<ScheduledFault> start_job();
+  /// Keeps `f` for its job; false when that job has already started (arm it now instead).
+  bool schedule(const ScheduledFault& f);
+
+ private:
+  uint64_t jobs_started_ = 0;              ///< jobs fetched by the contexts sharing this since power-on
+  std::vector<ScheduledFault> scheduled_;  ///< faults still to arm
 };
 
 /// One context of the device (a virtual function): its own register file, ring pairs, interrupt
 /// line, error capture, PMU counters, fault injection and resets, over its own view of host memory.
 /// In-process (the C API's sim: transport) one context owns the whole device; `npusim serve` gives
-/// each client one, all sharing one Die.
+/// each client one, each with a Die of its own (or all on one), all sharing one FaultSchedule.
 class Device {
  public:
-  /// `irq(level)` is called whenever the interrupt line changes.
   /// `irq(level)` is called whenever the interrupt line changes. Without `die` the context has a
-  /// die of its own.
+  /// die of its own, without `faults` a fault schedule of its own.
   Device(const config::NpuConfig& cfg, HostMemory& mem, std::function<void(bool)> irq,
-         std::shared_ptr<Die> die = nullptr);
+         std::shared_ptr<Die> die = nullptr, std::shared_ptr<FaultSchedule> faults = nullptr);
   ~Device();
 
   uint32_t read(uint32_t offset);
@@ -153,7 +161,8 @@ class Device {
   config::NpuConfig cfg_;
   HostMemory& mem_;
   std::function<void(bool)> irq_;
-  std::shared_ptr<Die> die_;                            ///< what this context shares with the others
+  std::shared_ptr<Die> die_;                            ///< its device time and heat (perhaps shared)
+  std::shared_ptr<FaultSchedule> faults_;               ///< the device's scheduled faults (perhaps shared)
   std::vector<Reg> regs_;                               ///< arch/regs.yaml, expanded
   std::map<uint32_t, size_t> by_offset_;                ///< offset -> index in regs_
   std::map<std::string, size_t> by_name_;               ///< name -> index

@@ -259,15 +259,19 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
     record.open(opts.record_path);
     if (!record) throw std::runtime_error(opts.record_path + ": cannot write");
     log("# npusim register trace (npusim replay); config " + cfg.source);
+    log(opts.shared_die ? "die shared" : "die own");
   }
-  auto die = std::make_shared<Die>(cfg);
+  // With --shared-die every context runs on this one die (its clock, temperature and governor);
+  // otherwise each client's context has a die of its own and this one only answers before HELLO.
+  const auto shared_die = std::make_shared<Die>(cfg);
+  const auto faults = std::make_shared<FaultSchedule>();  // --fault: at the device's N-th job, whoever runs it
   NoMemory no_memory;
-  Device probe(cfg, no_memory, nullptr, die);  // identity registers before HELLO
+  Device probe(cfg, no_memory, nullptr, shared_die);  // identity registers before HELLO
   for (ScheduledFault f : opts.faults) {
     f.at_job = std::max<uint64_t>(f.at_job, 1);  // no context exists yet: "at once" is the first job
     log("schedule_fault " + std::to_string(f.type) + " " + std::to_string(f.arg) + " " + std::to_string(f.count) + " " +
         std::to_string(f.at_job));
-    die->schedule(f);
+    faults->schedule(f);
   }
   const auto [lfd, socket_inode] = listen_at(opts.socket_path, opts.socket_mode);
   ::signal(SIGINT, on_signal);
@@ -284,11 +288,16 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
     cl.out.insert(cl.out.end(), frame.begin(), frame.end());
     if (!flush(fd, cl) || cl.out.size() > kMaxUnsent) cl.doomed = true;
   };
+  // The device time a reply carries: that of the client's context (of the probe before HELLO).
+  auto cycles_of = [&](int fd) {
+    auto it = clients.find(fd);
+    return it != clients.end() && it->second.dev ? it->second.dev->cycles() : probe.cycles();
+  };
   auto send_msg = [&](int fd, uint16_t type, uint64_t req, const void* payload, uint32_t len) {
-    queue_frame(fd, wire_frame(type, req, die->cycles(), payload, len));
+    queue_frame(fd, wire_frame(type, req, cycles_of(fd), payload, len));
   };
   auto send_error = [&](int fd, uint64_t req, int32_t code, const std::string& text) {
-    queue_frame(fd, wire_error_frame(req, die->cycles(), code, text));
+    queue_frame(fd, wire_error_frame(req, cycles_of(fd), code, text));
   };
   // Each client owns one queue (its ring pair), a context of the device and a 4 GiB window of
   // device addresses for its buffers.
@@ -330,7 +339,7 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
         refusal = "more than " + std::to_string(kMaxClientsPerProcess) + " connections from process " +
                   std::to_string(peer.pid);
       if (!refusal.empty()) {  // told why, then closed: the others are served
-        const auto frame = wire_error_frame(0, die->cycles(), NPU_EBUSY, refusal);
+        const auto frame = wire_error_frame(0, probe.cycles(), NPU_EBUSY, refusal);
         (void)::send(c, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         ::close(c);
       } else if (c >= 0) {
@@ -430,7 +439,8 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
                 }
                 cl.queue = static_cast<int>(q);
                 cl.mem = std::make_unique<ClientMemory>(mem, c);
-                cl.dev = std::make_unique<Device>(cfg, *cl.mem, nullptr, die);
+                cl.dev =
+                    std::make_unique<Device>(cfg, *cl.mem, nullptr, opts.shared_die ? shared_die : nullptr, faults);
                 cl.dev->set_job_wall_limit(opts.job_wall_limit_s);
                 log("q" + std::to_string(q) + " open");
               }
@@ -579,9 +589,13 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
               if (!need(8)) break;
               uint64_t until;
               std::memcpy(&until, p.data(), 8);
-              if (until > die->cycles()) {
-                log("idle " + std::to_string(until - die->cycles()));
-                die->idle(until - die->cycles());
+              if (!cl.dev) {  // device time is a context's: a client has none before HELLO
+                send_error(c, h.req_id, NPU_EINVAL, "SYNC before HELLO");
+                break;
+              }
+              if (until > cl.dev->cycles()) {
+                log(ctx + "idle " + std::to_string(until - cl.dev->cycles()));
+                cl.dev->idle(until - cl.dev->cycles());
               }
               ack();
               break;
@@ -705,7 +719,12 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
   std::ifstream in(trace_path);
   if (!in) throw std::runtime_error(trace_path + ": cannot open");
   ReplayMemory mem;
-  auto die = std::make_shared<Die>(cfg);
+  // "die own" (recorded without --shared-die): each context has a die of its own; otherwise, and
+  // in traces recorded before the line existed, every context runs on this one.
+  bool own_dies = false;
+  const auto die = std::make_shared<Die>(cfg);
+  const auto faults = std::make_shared<FaultSchedule>();  // the device's, as the server's
+  uint64_t latest_cycle = 0;                              // the furthest device time any context reached
   struct Context {
     std::unique_ptr<ReplayView> view;
     std::unique_ptr<Device> dev;
@@ -714,10 +733,10 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
   auto open_context = [&](int q) {
     Context& c = contexts[q];
     c.view = std::make_unique<ReplayView>(mem, q);
-    c.dev = std::make_unique<Device>(cfg, *c.view, nullptr, die);
+    c.dev = std::make_unique<Device>(cfg, *c.view, nullptr, own_dies ? nullptr : die, faults);
   };
   std::string line;
-  size_t n = 0, reads = 0, writes = 0;
+  size_t n = 0, reads = 0, writes = 0, n_ops = 0;
   while (std::getline(in, line)) {
     ++n;
     if (line.empty() || line[0] == '#') continue;
@@ -742,6 +761,15 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
       q = op[1] - '0';
       if (!(is >> op)) malformed("expected an operation after the context");
     }
+    if (op == "die") {
+      std::string mode;
+      if (q >= 0 || !(is >> mode) || !ends() || (mode != "own" && mode != "shared"))
+        malformed("expected die own or die shared");
+      if (n_ops > 0) malformed("'die' must come before the trace's first operation");
+      own_dies = mode == "own";
+      continue;
+    }
+    ++n_ops;
     if (op == "open" || op == "close") {
       if (q < 0 || !ends()) malformed("expected qN " + op);
       if ((op == "open") == (contexts.count(q) > 0))
@@ -749,6 +777,7 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
       if (op == "open") {
         open_context(q);
       } else {
+        latest_cycle = std::max(latest_cycle, contexts[q].dev->cycles());
         contexts.erase(q);
         for (auto it = mem.regions.begin(); it != mem.regions.end();)  // its buffers go with it
           it = it->second.owner == q ? mem.regions.erase(it) : std::next(it);
@@ -782,7 +811,7 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
       if (!(is >> f.type >> f.arg >> f.count >> f.at_job) || !ends() || enum_name("fault_injection", f.type).empty() ||
           f.count < 1 || f.count > 255)
         malformed("expected schedule_fault TYPE ARG COUNT JOB (a fault_injection value, COUNT 1..255)");
-      if (!die->schedule(f)) context().schedule_fault(f);  // due already: armed in the line's context
+      if (!faults->schedule(f)) context().schedule_fault(f);  // due already: armed in the line's context
     } else if (op == "mem_remove") {
       uint64_t a;
       if (!(is >> a) || !ends()) malformed("expected mem_remove ADDR");
@@ -826,15 +855,20 @@ int replay(const config::NpuConfig& cfg, const std::string& trace_path, uint64_t
     } else if (op == "idle") {
       uint64_t k;
       if (!(is >> k) || !ends()) malformed("expected idle CYCLES");
-      die->idle(k);
+      if (q < 0 && !own_dies)
+        die->idle(k);  // the shared die, whether or not a context is open
+      else
+        context().idle(k);
     } else {
       malformed("unknown operation '" + op +
-                "' (expected open, close, mem_add, mem_remove, load_mem, write_reg, read_reg, idle or "
+                "' (expected die, open, close, mem_add, mem_remove, load_mem, write_reg, read_reg, idle or "
                 "schedule_fault)");
     }
   }
+  latest_cycle = std::max(latest_cycle, die->cycles());
+  for (const auto& [at, c] : contexts) latest_cycle = std::max(latest_cycle, c.dev->cycles());
   std::printf("%s: replayed %zu writes and %zu reads, every read as recorded; device at cycle %llu\n",
-              trace_path.c_str(), writes, reads, static_cast<unsigned long long>(die->cycles()));
+              trace_path.c_str(), writes, reads, static_cast<unsigned long long>(latest_cycle));
   return 0;
 }
 

@@ -22,6 +22,9 @@ struct ServeOptions {
   double idle_timeout_s = 60;          ///< a connection silent this long is closed (0: never)
   double job_wall_limit_s = 10;        ///< wall-clock seconds one job may run before WATCHDOG (0: no limit)
   uint64_t record_limit_bytes = uint64_t{1} << 30;  ///< --record stops (marked truncated) past this (0: no limit)
+  /// Every context runs on one die (one clock, temperature and governor, as a chip's virtual
+  /// functions do), so clients see each other's device time and heat; by default each has its own.
+  bool shared_die = false;
 };
 
 /// Serves until SIGINT/SIGTERM (or, with exit_when_idle, the last client leaves). Returns 0.
