@@ -17,7 +17,7 @@ class CompileError : public std::runtime_error {
 };
 
 /// Element types the importer understands (ONNX TensorProto data types).
-enum class DType { F32, F16, BF16, I8, U8, I32, I64, Other };
+enum class DType { F32, F16, BF16, I8, U8, I32, I64, Bool, Other };
 const char* dtype_name(DType t);
 
 struct Tensor {
@@ -65,10 +65,19 @@ struct Graph {
   const Tensor& tensor(const std::string& name) const;
 };
 
-/// Reads, checks and shape-infers an ONNX file. Throws CompileError naming the problem.
-/// `batch` > 0 sets the leading dimension of every graph input and output to it first (the model
-/// for a batch of requests; a Reshape to a constant batch-1 shape then fails shape inference).
-Graph import_onnx(const std::string& path, int64_t batch = 0);
+/// How a model file becomes a Graph.
+struct ImportOptions {
+  /// > 0: the leading dimension of every graph input and output is set to it first (the model for
+  /// a batch of requests; a Reshape to a constant batch-1 shape then fails shape inference).
+  int64_t batch = 0;
+  /// Named dynamic dimensions fixed (`--dim NAME=VALUE`: batch, sequence ...).
+  std::map<std::string, int64_t> dims;
+};
+
+/// Reads and checks an ONNX file and prepares it (compiler/prepare.h: fixed dimensions, shape
+/// inference with folding of shape arithmetic, Identity/dead-node elimination, Conv+BN fusion)
+/// so every tensor has a static shape. Throws CompileError naming the problem.
+Graph import_onnx(const std::string& path, const ImportOptions& options = {});
 
 /// An identifier for a name (ONNX names may hold '/', ':' ...): other characters become '_'.
 std::string sanitize(const std::string& name);

@@ -10,6 +10,8 @@
 
 #include "base/input_file.h"
 #include "compiler/graph.h"
+#include "compiler/onnx_values.h"
+#include "compiler/prepare.h"
 
 namespace npusim::compiler {
 
@@ -22,6 +24,7 @@ const char* dtype_name(DType t) {
     case DType::U8: return "uint8";
     case DType::I32: return "int32";
     case DType::I64: return "int64";
+    case DType::Bool: return "bool";
     default: return "unsupported type";
   }
 }
@@ -41,93 +44,6 @@ std::string sanitize(const std::string& name) {
 
 namespace {
 
-DType from_onnx(int32_t t) {
-  switch (t) {
-    case onnx::TensorProto_DataType_FLOAT: return DType::F32;
-    case onnx::TensorProto_DataType_FLOAT16: return DType::F16;
-    case onnx::TensorProto_DataType_BFLOAT16: return DType::BF16;
-    case onnx::TensorProto_DataType_INT8: return DType::I8;
-    case onnx::TensorProto_DataType_UINT8: return DType::U8;
-    case onnx::TensorProto_DataType_INT32: return DType::I32;
-    case onnx::TensorProto_DataType_INT64: return DType::I64;
-    default: return DType::Other;
-  }
-}
-
-/// Constant values of a TensorProto (raw_data or the typed fields), as doubles.
-std::vector<double> values_of(const onnx::TensorProto& t, const std::string& what) {
-  // Element count, checked: the dims come from the file (the data must hold exactly this many).
-  int64_t n = 1;
-  for (int64_t d : t.dims())
-    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > (int64_t{1} << 40))
-      throw CompileError(what + ": dims of " + std::to_string(t.dims_size()) +
-                         " axes give a negative or impossible element count");
-  std::vector<double> v;
-  const DType dt = from_onnx(t.data_type());
-  if (dt == DType::Other || dt == DType::F16 || dt == DType::BF16)
-    throw CompileError(what + ": constants of type " +
-                       onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t.data_type())) +
-                       " are not supported");
-  if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
-    throw CompileError(what + ": external tensor data is not supported");
-  if (t.has_raw_data()) {
-    const std::string& raw = t.raw_data();
-    const size_t es = dt == DType::F32 || dt == DType::I32    ? 4
-                      : dt == DType::I64                      ? 8
-                      : dt == DType::F16 || dt == DType::BF16 ? 2
-                                                              : 1;
-    if (raw.size() != static_cast<size_t>(n) * es)
-      throw CompileError(what + ": raw_data holds " + std::to_string(raw.size()) + " bytes, expected " +
-                         std::to_string(n * es));
-    v.reserve(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      const char* p = raw.data() + i * es;
-      switch (dt) {
-        case DType::F32: {
-          float f;
-          std::memcpy(&f, p, 4);
-          v.push_back(f);
-          break;
-        }
-        case DType::I32: {
-          int32_t x;
-          std::memcpy(&x, p, 4);
-          v.push_back(x);
-          break;
-        }
-        case DType::I64: {
-          int64_t x;
-          std::memcpy(&x, p, 8);
-          v.push_back(static_cast<double>(x));
-          break;
-        }
-        case DType::I8: v.push_back(static_cast<int8_t>(*p)); break;
-        case DType::U8: v.push_back(static_cast<uint8_t>(*p)); break;
-        default: throw CompileError(what + ": constant of type " + std::string(dtype_name(dt)) + " is not supported");
-      }
-    }
-    return v;
-  }
-  switch (dt) {
-    case DType::F32:
-      for (float f : t.float_data()) v.push_back(f);
-      break;
-    case DType::I64:
-      for (int64_t x : t.int64_data()) v.push_back(static_cast<double>(x));
-      break;
-    case DType::I32:
-    case DType::I8:
-    case DType::U8:
-      for (int32_t x : t.int32_data())
-        v.push_back(dt == DType::I8 ? static_cast<int8_t>(x) : dt == DType::U8 ? static_cast<uint8_t>(x) : x);
-      break;
-    default: throw CompileError(what + ": constant of type " + std::string(dtype_name(dt)) + " is not supported");
-  }
-  if (static_cast<int64_t>(v.size()) != n)
-    throw CompileError(what + ": holds " + std::to_string(v.size()) + " values, its shape needs " + std::to_string(n));
-  return v;
-}
-
 Tensor from_value_info(const onnx::ValueInfoProto& vi, const std::string& role) {
   Tensor t;
   t.name = vi.name();
@@ -139,8 +55,8 @@ Tensor from_value_info(const onnx::ValueInfoProto& vi, const std::string& role) 
   for (const auto& d : tt.shape().dim()) {
     if (!d.has_dim_value() || d.dim_value() <= 0)
       throw CompileError(role + " '" + vi.name() + "' has a dynamic dimension" +
-                         (d.has_dim_param() ? " '" + d.dim_param() + "'" : "") +
-                         " (fix it, e.g. batch 1, before compiling)");
+                         (d.has_dim_param() ? " '" + d.dim_param() + "' (fix it with --dim " + d.dim_param() + "=N)"
+                                            : " (fix it in the model, e.g. batch 1, before compiling)"));
     t.shape.push_back(d.dim_value());
   }
   return t;
@@ -148,7 +64,8 @@ Tensor from_value_info(const onnx::ValueInfoProto& vi, const std::string& role) 
 
 }  // namespace
 
-Graph import_onnx(const std::string& path, int64_t batch) {
+Graph import_onnx(const std::string& path, const ImportOptions& options) {
+  const int64_t batch = options.batch;
   require_input_file(path, "model");  // a FIFO or a directory would block or fail inside protobuf
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CompileError(path + ": cannot open");
@@ -188,10 +105,10 @@ Graph import_onnx(const std::string& path, int64_t batch) {
   }
   try {
     onnx::checker::check_model(model);
-    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1));
   } catch (const std::exception& e) {
     throw CompileError(path + ": the ONNX checker or shape inference rejected the model: " + e.what());
   }
+  prepare_model(model, options.dims, path);
   const auto& graph = model.graph();
   std::set<std::string> initializers;
   for (const auto& init : graph.initializer()) {

@@ -198,13 +198,18 @@ PYBIND11_MODULE(npusim, m) {
 
   m.def(
       "compile",
-      [](const std::string& path, const Config& c, const std::string& precision) {
+      [](const std::string& path, const Config& c, const std::string& precision,
+         const std::map<std::string, int64_t>& dims) {
         compiler::CompileOptions o;
         o.precision = precision;
-        return Model{compiler::compile(compiler::import_onnx(path), target_info(c.cfg), o), path};
+        compiler::ImportOptions io;
+        io.dims = dims;
+        return Model{compiler::compile(compiler::import_onnx(path, io), target_info(c.cfg), o), path};
       },
       py::arg("model"), py::arg("config"), py::arg("precision") = "fp16",
-      "Compiles an ONNX model for `config` (precision fp16 or bf16).");
+      py::arg("dims") = std::map<std::string, int64_t>{},
+      "Compiles an ONNX model for `config` (precision fp16 or bf16); `dims` fixes named dynamic\n"
+      "dimensions, e.g. {'batch': 1}, as npusim compile --dim does.");
 
   m.def(
       "run",

@@ -67,7 +67,7 @@ TEST(HostileInput, SpecialFilesAreRefusedByEveryReader_bad) {
     expect_refused(error_of([&] { config::load_npu_config(path); }), path, kind);
     expect_refused(error_of([&] { isa::load_npub_file(path); }), path, kind);
     expect_refused(error_of([&] { isa::assemble_file(path, {}); }), path, kind);
-    expect_refused(error_of([&] { compiler::import_onnx(path, 0); }), path, kind);
+    expect_refused(error_of([&] { compiler::import_onnx(path); }), path, kind);
     expect_refused(error_of([&] { read_input_file(path, "input"); }), path, kind);
   }
   expect_refused(error_of([&] { config::load_npu_config(f.dir + "/missing.yaml"); }), "missing.yaml", "No such file");

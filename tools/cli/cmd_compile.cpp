@@ -21,10 +21,7 @@ int cmd_compile(const Args& a) {
   if (!a.has("--config")) throw UsageError("compile needs --config CONFIG.yaml");
   const std::string in = a.positional()[0];
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
-  BuildOptions bo;
-  bo.precision = a.value("--precision", "fp16");
-  bo.fallback = !a.flag("--no-fallback");
-  if (a.has("--calibrate")) bo.calibrate = a.value("--calibrate");
+  const BuildOptions bo = build_options(a);
   const BuiltModel built = compile_model(in, cfg, bo);
   const compiler::CompiledModel& m = built.m;
   if (!m.host_ops.empty()) {
@@ -77,9 +74,13 @@ const bool registered_compile = register_command({
     80,
     "compile an ONNX model for a configuration",
     "usage: npusim compile MODEL.onnx --config CONFIG.yaml [-o OUT.npub] [--precision fp16|bf16|int8]\n"
-    "                      [--calibrate DIR] [--no-fallback]\n",
-    "Lowers an ONNX model (opsets 10-17, static shapes) to an npusim program for the NPU that\n"
-    "CONFIG describes: every operator tiled to its scratchpad and accumulator, one DEBUG marker per\n"
+    "                      [--calibrate DIR] [--no-fallback] [--dim NAME=VALUE ...]\n",
+    "Lowers an ONNX model (opsets 10-17) to an npusim program for the NPU that CONFIG describes.\n"
+    "The model is prepared first as an exporter's output needs: --dim fixes named dynamic\n"
+    "dimensions, shapes are inferred and shape arithmetic (Shape, Gather, Concat, Range ...) folded\n"
+    "into constants until every tensor is static, Identity/Dropout and unused nodes go and a\n"
+    "BatchNormalization after a Conv is folded into it (docs/compiler.md, Preparation). Then each\n"
+    "operator is tiled to the scratchpad and accumulator, with one DEBUG marker per\n"
     "node (stats and traces are per operator). Float activations and weights use --precision\n"
     "(default fp16); integer tensors keep their type, so quantized models run bit-exact.\n"
     "--precision int8 quantizes a float model after training: activation ranges from the float\n"
@@ -99,6 +100,7 @@ const bool registered_compile = register_command({
         valued("--precision", "fp16|bf16|int8", "float activations and weights (default fp16; int8 quantizes)"),
         valued("--calibrate", "DIR", "(int8) calibration samples: every DIR/*.npy is one input sample"),
         flag("--no-fallback", "operators without an NPU lowering are errors"),
+        repeated("--dim", "NAME=VALUE", "fix the model's dynamic dimension NAME (batch, sequence ...; repeat)"),
     },
     "",
     cmd_compile,

@@ -35,14 +35,6 @@ std::optional<uint64_t> random_seed(const Args& a) {
   return a.number("--random-inputs", 0);
 }
 
-BuildOptions build_options(const Args& a) {
-  BuildOptions o;
-  o.precision = a.value("--precision", "fp16");
-  o.fallback = !a.flag("--no-fallback");
-  if (a.has("--calibrate")) o.calibrate = a.value("--calibrate");
-  return o;
-}
-
 bool long_run_requested(const Args& a) {
   return a.has("--repeat") || a.has("--duration");
 }
@@ -284,6 +276,7 @@ const bool registered = register_command({
         flag("--quiet", "no summary unless the run faults"),
         flag("--no-fallback", "(.onnx) operators without an NPU lowering are errors, not host kernels"),
         valued("--precision", "P", "(.onnx) fp16 (default), bf16, or int8 (post-training quantization)"),
+        repeated("--dim", "NAME=VALUE", "(.onnx) fix the model's dynamic dimension NAME (batch, sequence ...)"),
         valued("--calibrate", "DIR",
                "(.onnx, int8) calibration samples: every DIR/*.npy is one input sample;\n"
                "stats.json then reports the accuracy against the float reference"),

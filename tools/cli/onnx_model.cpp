@@ -2,6 +2,7 @@
 #include "tools/cli/onnx_model.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "tools/cli/args.h"
 #include "tools/cli/inputs.h"
@@ -9,9 +10,27 @@
 
 namespace npusim::cli {
 
+BuildOptions build_options(const Args& a) {
+  BuildOptions o;
+  o.precision = a.value("--precision", "fp16");
+  o.fallback = !a.flag("--no-fallback");
+  if (a.has("--calibrate")) o.calibrate = a.value("--calibrate");
+  for (const std::string& d : a.values("--dim")) {
+    const auto eq = d.find('=');
+    char* end = nullptr;
+    const long long v = eq == std::string::npos ? 0 : std::strtoll(d.c_str() + eq + 1, &end, 10);
+    if (eq == std::string::npos || eq == 0 || end == d.c_str() + eq + 1 || *end || v < 1 || v > (1ll << 31))
+      throw UsageError("--dim expects NAME=VALUE with VALUE from 1 to 2^31 (e.g. --dim batch=1), got '" + d + "'");
+    if (!o.dims.emplace(d.substr(0, eq), v).second) throw UsageError("--dim " + d.substr(0, eq) + " is given twice");
+  }
+  return o;
+}
+
 BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, const BuildOptions& bo) {
   BuiltModel b;
-  b.graph = compiler::import_onnx(path);
+  compiler::ImportOptions io;
+  io.dims = bo.dims;
+  b.graph = compiler::import_onnx(path, io);
   compiler::CompileOptions o;
   o.precision = bo.precision;
   o.fallback = bo.fallback;

@@ -2,12 +2,15 @@
 // training on calibration samples, and compiled for a configuration.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "compiler/compile.h"
 #include "compiler/quantize.h"
 #include "sim/npu_config.h"
+#include "tools/cli/args.h"
 
 namespace npusim::cli {
 
@@ -20,12 +23,16 @@ struct BuiltModel {
   size_t calibration_samples = 0;          ///< samples the ranges came from
 };
 
-/// How to build it (the options --precision, --no-fallback, --calibrate).
+/// How to build it (the options --precision, --no-fallback, --calibrate, --dim).
 struct BuildOptions {
   std::string precision = "fp16";        ///< fp16, bf16 or int8
   bool fallback = true;                  ///< operators without an NPU lowering run on the host
   std::optional<std::string> calibrate;  ///< folder of calibration samples (int8 only, required there)
+  std::map<std::string, int64_t> dims;   ///< named dynamic dimensions fixed (--dim NAME=VALUE)
 };
+
+/// The build options of a command line (run and compile declare the same ones).
+BuildOptions build_options(const Args& a);
 
 /// Imports `path` and compiles it for `cfg`; int8 quantizes it on the calibration samples first.
 BuiltModel compile_model(const std::string& path, const config::NpuConfig& cfg, const BuildOptions& o);

@@ -281,7 +281,7 @@ Tenant make_tenant(const config::NpuConfig& cfg, const TenantSpec& spec, std::ve
     if (onnx) {
       compiler::CompileOptions co;
       co.precision = spec.precision;
-      const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(spec.model, b), target_info(cfg), co);
+      const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(spec.model, {b, {}}), target_info(cfg), co);
       ProgramTiming pt = program_timing(cfg, m.program);
       t.service_s.push_back(pt.seconds);
       t.operators.push_back(std::move(pt.operators));
