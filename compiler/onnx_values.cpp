@@ -17,6 +17,14 @@ float half_to_float(uint16_t h) {
   return sign ? -v : v;
 }
 
+/// bfloat16 bits as a float (exact: the upper half of a float's bits).
+float bf16_to_float(uint16_t h) {
+  const uint32_t bits = uint32_t{h} << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 /// Bytes per element in raw_data (0: not a type read here).
 size_t raw_size(int32_t t) {
   switch (t) {
@@ -98,14 +106,7 @@ std::vector<double> values_of(const onnx::TensorProto& t, const std::string& wha
         case onnx::TensorProto_DataType_BFLOAT16: {
           uint16_t h;
           std::memcpy(&h, p, 2);
-          if (type == onnx::TensorProto_DataType_FLOAT16) {
-            v.push_back(half_to_float(h));
-          } else {
-            const uint32_t bits = uint32_t{h} << 16;
-            float f;
-            std::memcpy(&f, &bits, 4);
-            v.push_back(f);
-          }
+          v.push_back(type == onnx::TensorProto_DataType_FLOAT16 ? half_to_float(h) : bf16_to_float(h));
           break;
         }
         case onnx::TensorProto_DataType_INT32: {
@@ -141,12 +142,7 @@ std::vector<double> values_of(const onnx::TensorProto& t, const std::string& wha
       for (int32_t x : t.int32_data()) v.push_back(half_to_float(static_cast<uint16_t>(x)));
       break;
     case onnx::TensorProto_DataType_BFLOAT16:
-      for (int32_t x : t.int32_data()) {
-        const uint32_t bits = static_cast<uint32_t>(x & 0xFFFF) << 16;
-        float f;
-        std::memcpy(&f, &bits, 4);
-        v.push_back(f);
-      }
+      for (int32_t x : t.int32_data()) v.push_back(bf16_to_float(static_cast<uint16_t>(x)));
       break;
     default:  // INT32, INT8, UINT8, BOOL: int32_data
       for (int32_t x : t.int32_data())

@@ -156,6 +156,23 @@ std::vector<int64_t> strides(const std::vector<int64_t>& d) {
   return s;
 }
 
+/// Fills out.v for every position of out.dims, in row-major order, with the element of `a` at
+/// flat index sum_i offset(i, pos[i]) (a strided view: Slice, Transpose, Tile).
+void gather_positions(const Value& a, Value& out, const std::function<int64_t(size_t, int64_t)>& offset) {
+  const int64_t total = product(out.dims);
+  std::vector<int64_t> pos(out.dims.size(), 0);
+  out.v.reserve(static_cast<size_t>(total));
+  for (int64_t k = 0; k < total; ++k) {
+    int64_t flat = 0;
+    for (size_t i = 0; i < pos.size(); ++i) flat += offset(i, pos[i]);
+    out.v.push_back(a.v[static_cast<size_t>(flat)]);
+    for (size_t i = pos.size(); i-- > 0;) {  // next position, odometer style
+      if (++pos[i] < out.dims[i]) break;
+      pos[i] = 0;
+    }
+  }
+}
+
 /// Evaluates `n` on constant inputs (null for an omitted optional one); `shape_of` gives the
 /// static shape of a non-constant input (Shape, Size). False: not folded (an operator or case
 /// this evaluator does not cover, or a result too large).
@@ -400,18 +417,7 @@ bool evaluate(const onnx::NodeProto& n, const std::vector<const Value*>& in,
       out.dims[static_cast<size_t>(ax)] = count;
     }
     const std::vector<int64_t> sa = strides(a->dims);
-    const int64_t total = product(out.dims);
-    std::vector<int64_t> pos(static_cast<size_t>(rank), 0);
-    for (int64_t k = 0; k < total; ++k) {
-      int64_t flat = 0;
-      for (size_t i = 0; i < pos.size(); ++i) flat += (first[i] + pos[i] * step[i]) * sa[i];
-      out.v.push_back(a->v[static_cast<size_t>(flat)]);
-      for (size_t i = pos.size(); i-- > 0;)
-        if (++pos[i] < out.dims[i])
-          break;
-        else
-          pos[i] = 0;
-    }
+    gather_positions(*a, out, [&](size_t i, int64_t p) { return (first[i] + p * step[i]) * sa[i]; });
     return true;
   }
   if (op == "Transpose") {
@@ -424,18 +430,7 @@ bool evaluate(const onnx::NodeProto& n, const std::vector<const Value*>& in,
       if (p < 0 || p >= rank) return false;
       out.dims.push_back(a->dims[static_cast<size_t>(p)]);
     }
-    const int64_t total = product(out.dims);
-    std::vector<int64_t> pos(static_cast<size_t>(rank), 0);
-    for (int64_t k = 0; k < total; ++k) {
-      int64_t flat = 0;
-      for (size_t i = 0; i < pos.size(); ++i) flat += pos[i] * sa[static_cast<size_t>(perm[i])];
-      out.v.push_back(a->v[static_cast<size_t>(flat)]);
-      for (size_t i = pos.size(); i-- > 0;)
-        if (++pos[i] < out.dims[i])
-          break;
-        else
-          pos[i] = 0;
-    }
+    gather_positions(*a, out, [&](size_t i, int64_t p) { return p * sa[static_cast<size_t>(perm[i])]; });
     return true;
   }
   if (op == "Expand") {
@@ -455,17 +450,7 @@ bool evaluate(const onnx::NodeProto& n, const std::vector<const Value*>& in,
       out.dims.push_back(a->dims[static_cast<size_t>(i)] * reps[static_cast<size_t>(i)]);
     if (product(out.dims) > kMaxFoldedElements) return false;
     const std::vector<int64_t> sa = strides(a->dims);
-    std::vector<int64_t> pos(static_cast<size_t>(rank), 0);
-    for (int64_t k = 0; k < product(out.dims); ++k) {
-      int64_t flat = 0;
-      for (size_t i = 0; i < pos.size(); ++i) flat += (pos[i] % a->dims[i]) * sa[i];
-      out.v.push_back(a->v[static_cast<size_t>(flat)]);
-      for (size_t i = pos.size(); i-- > 0;)
-        if (++pos[i] < out.dims[i])
-          break;
-        else
-          pos[i] = 0;
-    }
+    gather_positions(*a, out, [&](size_t i, int64_t p) { return (p % a->dims[i]) * sa[i]; });
     return true;
   }
   return false;
