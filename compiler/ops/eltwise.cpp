@@ -86,6 +86,16 @@ bool lower_clip(Lowering& L, const Node& n, const OpInfo&) {
 }
 
 bool lower_binary(Lowering& L, const Node& n, const OpInfo&) {
+  // Add and Mul commute: the operand that broadcasts goes second (a squeeze-excitation block's
+  // Mul(scale[1, C, 1, 1], image) is Mul(image, scale)).
+  const Tensor& a = L.g_.tensor(n.inputs.at(0));
+  const Tensor& y = L.g_.tensor(n.outputs.at(0));
+  if ((n.op == "Add" || n.op == "Mul") && a.shape != y.shape && L.g_.tensor(n.inputs.at(1)).shape == y.shape) {
+    Node swapped = n;
+    std::swap(swapped.inputs[0], swapped.inputs[1]);
+    binary(L, swapped);
+    return true;
+  }
   binary(L, n);
   return true;
 }
