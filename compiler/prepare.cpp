@@ -459,24 +459,35 @@ bool evaluate(const onnx::NodeProto& n, const std::vector<const Value*>& in,
 /// The graph in a form the passes can edit: nodes kept by index, removed ones marked.
 struct Editor {
   onnx::GraphProto& g;
-  std::unordered_map<std::string, Value> constants;              ///< initializers and folded values
+  std::unordered_map<std::string, int> initializer_at;           ///< name -> index in g.initializer
+  std::unordered_map<std::string, Value> constants;              ///< decoded initializers and folded values
   std::unordered_map<std::string, std::vector<int64_t>> shapes;  ///< static shapes known
   std::unordered_set<std::string> outputs;                       ///< graph output names
 
   explicit Editor(onnx::GraphProto& graph) : g(graph) {
     for (const auto& o : g.output()) outputs.insert(o.name());
   }
-  /// Reads the initializers and the shapes shape inference found.
+  /// The constant `name` (an initializer, decoded on first use: a model's weights are read only
+  /// when a node to fold or fuse needs them); null when it is not one.
+  const Value* constant(const std::string& name) {
+    if (auto it = constants.find(name); it != constants.end()) return &it->second;
+    auto at = initializer_at.find(name);
+    if (at == initializer_at.end()) return nullptr;
+    const onnx::TensorProto& t = g.initializer(at->second);
+    if (!readable_type(t.data_type())) return nullptr;
+    Value v;
+    v.type = t.data_type();
+    v.dims.assign(t.dims().begin(), t.dims().end());
+    v.v = values_of(t, "initializer '" + t.name() + "'");
+    return &constants.emplace(name, std::move(v)).first->second;
+  }
+  /// Indexes the initializers and notes the shapes shape inference found.
   void scan() {
-    constants.clear(), shapes.clear();
-    for (const auto& t : g.initializer()) {
-      if (!readable_type(t.data_type())) continue;
-      Value v;
-      v.type = t.data_type();
-      v.dims.assign(t.dims().begin(), t.dims().end());
-      v.v = values_of(t, "initializer '" + t.name() + "'");
-      shapes[t.name()] = v.dims;
-      constants.emplace(t.name(), std::move(v));
+    initializer_at.clear(), constants.clear(), shapes.clear();
+    for (int i = 0; i < g.initializer_size(); ++i) {
+      const auto& t = g.initializer(i);
+      initializer_at[t.name()] = i;
+      shapes[t.name()].assign(t.dims().begin(), t.dims().end());
     }
     auto note = [&](const onnx::ValueInfoProto& vi) {
       if (!vi.type().has_tensor_type() || !vi.type().tensor_type().has_shape()) return;
@@ -537,6 +548,51 @@ int constants_to_initializers(Editor& e) {
   return static_cast<int>(gone.size());
 }
 
+/// The operators evaluate() folds.
+const std::set<std::string> kFoldable = {"Shape",
+                                         "Size",
+                                         "Neg",
+                                         "Abs",
+                                         "Sqrt",
+                                         "Reciprocal",
+                                         "Floor",
+                                         "Ceil",
+                                         "Exp",
+                                         "Log",
+                                         "Relu",
+                                         "Sign",
+                                         "Identity",
+                                         "Not",
+                                         "Equal",
+                                         "Less",
+                                         "Greater",
+                                         "LessOrEqual",
+                                         "GreaterOrEqual",
+                                         "And",
+                                         "Or",
+                                         "Xor",
+                                         "Add",
+                                         "Sub",
+                                         "Mul",
+                                         "Div",
+                                         "Pow",
+                                         "Mod",
+                                         "Max",
+                                         "Min",
+                                         "Where",
+                                         "Cast",
+                                         "ConstantOfShape",
+                                         "Range",
+                                         "Unsqueeze",
+                                         "Squeeze",
+                                         "Reshape",
+                                         "Concat",
+                                         "Gather",
+                                         "Slice",
+                                         "Transpose",
+                                         "Expand",
+                                         "Tile"};
+
 /// One pass of folding in topological order (a value folded early feeds later nodes).
 int fold(Editor& e, int64_t opset) {
   std::set<int> gone;
@@ -548,11 +604,10 @@ int fold(Editor& e, int64_t opset) {
     const auto& n = e.g.node(i);
     if (!n.domain().empty() && n.domain() != "ai.onnx") continue;
     if (n.output_size() != 1 || e.outputs.count(n.output(0))) continue;  // graph outputs stay computed
+    if (!kFoldable.count(n.op_type())) continue;
     std::vector<const Value*> in;
-    for (const auto& name : n.input()) {
-      auto it = e.constants.find(name);
-      in.push_back(name.empty() || it == e.constants.end() ? nullptr : &it->second);
-    }
+    const bool needs_values = n.op_type() != "Shape" && n.op_type() != "Size";
+    for (const auto& name : n.input()) in.push_back(name.empty() || !needs_values ? nullptr : e.constant(name));
     Value out;
     if (!evaluate(n, in, shape_of, opset, out) || !writable(out.type) || product(out.dims) > kMaxFoldedElements)
       continue;
@@ -640,12 +695,11 @@ int fuse_batchnorm(Editor& e) {
     if (p == producer.end() || gone.count(p->second)) continue;
     onnx::NodeProto& conv = *e.g.mutable_node(p->second);
     if (conv.op_type() != "Conv" || uses[bn.input(0)] != 1 || e.outputs.count(bn.input(0))) continue;
-    const Value* w = e.constants.count(conv.input(1)) ? &e.constants[conv.input(1)] : nullptr;
-    const Value* b = conv.input_size() > 2 && e.constants.count(conv.input(2)) ? &e.constants[conv.input(2)] : nullptr;
+    const Value* w = e.constant(conv.input(1));
+    const Value* b = conv.input_size() > 2 ? e.constant(conv.input(2)) : nullptr;
     if (!w || (conv.input_size() > 2 && !b) || w->type != onnx::TensorProto_DataType_FLOAT || w->dims.empty()) continue;
     const Value *scale = nullptr, *beta = nullptr, *mean = nullptr, *var = nullptr;
-    for (auto [slot, k] : {std::pair{&scale, 1}, {&beta, 2}, {&mean, 3}, {&var, 4}})
-      if (e.constants.count(bn.input(k))) *slot = &e.constants[bn.input(k)];
+    for (auto [slot, k] : {std::pair{&scale, 1}, {&beta, 2}, {&mean, 3}, {&var, 4}}) *slot = e.constant(bn.input(k));
     const int64_t co = w->dims[0];
     auto per_channel = [&](const Value* v) {
       return v && v->type == onnx::TensorProto_DataType_FLOAT && static_cast<int64_t>(v->v.size()) == co;
