@@ -486,6 +486,7 @@ struct Editor {
     initializer_at.clear(), constants.clear(), shapes.clear();
     for (int i = 0; i < g.initializer_size(); ++i) {
       const auto& t = g.initializer(i);
+      element_count(t, "initializer '" + t.name() + "'");  // impossible dims are an error, used or not
       initializer_at[t.name()] = i;
       shapes[t.name()].assign(t.dims().begin(), t.dims().end());
     }
