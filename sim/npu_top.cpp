@@ -13,11 +13,14 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <systemc>
 
 #include "arch/functional.h"
 #include "arch/mxu_timing.h"
+#include "base/json.h"
+#include "base/stats.h"
 #include "isa/deadlock.h"
 #include "isa/diag.h"
 #include "isa_ops.h"
@@ -159,35 +162,42 @@ class NpuTop : public sc_core::sc_module {
     return os.str() + "\n";
   }
 
+  /// Chrome/Perfetto trace, a tree written by stats::json_text: track names (process, engines, DMA
+  /// and DRAM channels, markers), then one complete ("X") event per span, ts and dur in
+  /// microseconds to 6 decimals (%.6f figures, base/json.h json_f).
   std::string trace_json() const {
-    std::ostringstream os;
-    os << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
-    // Track names: engines, DMA channels, DRAM channels, markers.
-    auto meta = [&](int tid, const std::string& name) {
-      os << "{\"ph\": \"M\", \"pid\": 1, \"tid\": " << tid << ", \"name\": \"thread_name\", \"args\": {\"name\": \""
-         << name << "\"}},\n";
+    using nlohmann::ordered_json;
+    ordered_json events = ordered_json::array();
+    auto meta = [&](std::optional<int> tid, const char* what, const std::string& name) {
+      ordered_json e;
+      e["ph"] = "M", e["pid"] = 1;
+      if (tid) e["tid"] = *tid;
+      e["name"] = what, e["args"] = {{"name", name}};
+      events.push_back(std::move(e));
     };
-    os << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim " << cfg_.name
-       << "\"}},\n";
-    for (int e = 0; e < kEngines; ++e) meta(e, std::string("engine ") + isa::engine_name(static_cast<Engine>(e)));
+    meta(std::nullopt, "process_name", "npusim " + cfg_.name);
+    // Track names: engines, DMA channels, DRAM channels, markers.
+    for (int e = 0; e < kEngines; ++e)
+      meta(e, "thread_name", std::string("engine ") + isa::engine_name(static_cast<Engine>(e)));
     for (uint32_t c = 0; c < cfg_.dma.channels; ++c)
-      meta(kDmaTrack + static_cast<int>(c), "dma channel " + std::to_string(c));
+      meta(kDmaTrack + static_cast<int>(c), "thread_name", "dma channel " + std::to_string(c));
     for (uint32_t c = 0; c < dram_->channel_count(); ++c)
-      meta(kDramTrack + static_cast<int>(c), "dram channel " + std::to_string(c));
-    meta(kMarkerTrack, "operators (markers)");
-    std::vector<TraceEvent> events = trace_;
+      meta(kDramTrack + static_cast<int>(c), "thread_name", "dram channel " + std::to_string(c));
+    meta(kMarkerTrack, "thread_name", "operators (markers)");
+    auto span = [&](const TraceEvent& ev) {
+      ordered_json e;
+      e["ph"] = "X", e["pid"] = 1, e["tid"] = ev.track, e["name"] = ev.name;
+      e["ts"] = json_f(static_cast<double>(ev.start) / 1e9, 6);  // microseconds
+      e["dur"] = json_f(static_cast<double>(ev.end - ev.start) / 1e9, 6);
+      events.push_back(std::move(e));
+    };
+    for (const auto& ev : trace_) span(ev);
     for (const auto& sp : spans_)
-      if (sp.last_end > 0) events.push_back({prog_.markers[sp.marker], kMarkerTrack, sp.first_start, sp.last_end});
-    for (size_t i = 0; i < events.size(); ++i) {
-      const auto& ev = events[i];
-      char buf[96];
-      std::snprintf(buf, sizeof buf, "\"ts\": %.6f, \"dur\": %.6f", ev.start / 1e9,
-                    (ev.end - ev.start) / 1e9);  // microseconds
-      os << "{\"ph\": \"X\", \"pid\": 1, \"tid\": " << ev.track << ", \"name\": \"" << ev.name << "\", " << buf << "}"
-         << (i + 1 < events.size() ? ",\n" : "\n");
-    }
-    os << "]}\n";
-    return os.str();
+      if (sp.last_end > 0) span({prog_.markers[sp.marker], kMarkerTrack, sp.first_start, sp.last_end});
+    ordered_json trace;
+    trace["displayTimeUnit"] = "ns";
+    trace["traceEvents"] = std::move(events);
+    return stats::json_text(trace);
   }
 
  private:

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "base/text.h"
+#include "base/json.h"
 
 namespace npusim {
 
@@ -43,8 +43,8 @@ void ThermalIntegrator::flush() {
 namespace {
 constexpr size_t kLeak = static_cast<size_t>(arch::Component::Leakage);
 
-std::string num(double v) {  // this output's precision
-  return format_g(v, 6);
+nlohmann::ordered_json num(double v) {  // this output's precision
+  return json_g(v, 6);
 }
 }  // namespace
 
@@ -57,11 +57,12 @@ void add_energy(arch::Energy& to, const arch::Energy& e) {
   for (size_t i = 0; i < arch::kComponents; ++i) to[i] += e[i];
 }
 
-std::string energy_json(const arch::Energy& e) {
-  std::string s = "{";
-  for (size_t i = 0; i < arch::kComponents; ++i)
-    s += std::string(i ? ", " : "") + "\"" + arch::component_name(static_cast<arch::Component>(i)) + "\": " + num(e[i]);
-  return s + ", \"total\": " + num(arch::total(e)) + "}";
+// One member per component in arch::Component order, then "total".
+nlohmann::ordered_json energy_json(const arch::Energy& e) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < arch::kComponents; ++i) j[arch::component_name(static_cast<arch::Component>(i))] = num(e[i]);
+  j["total"] = num(arch::total(e));
+  return j;
 }
 
 PowerReport power_of_run(const config::NpuConfig& cfg, const RunResult& r, arch::ThermalNetwork& net) {
@@ -103,16 +104,20 @@ PowerReport power_of_run(const config::NpuConfig& cfg, const RunResult& r, arch:
   return p;
 }
 
-std::string power_json(const PowerReport& p) {
-  std::string s = "{\"energy_j\": " + energy_json(p.energy) +
-                  ", \"energy_per_inference_j\": " + num(arch::total(p.energy)) + ", \"average_w\": " + num(p.avg_w) +
-                  ", \"peak_w\": " + num(p.peak_w) + ", \"peak_window_s\": " + num(p.window_s) +
-                  ", \"clock_hz\": " + num(p.hz) + ", \"volts\": " + num(p.volts) +
-                  ", \"temperature_c\": {\"start\": " + num(p.t_start_c) + ", \"end\": " + num(p.t_end_c) +
-                  ", \"max\": " + num(p.t_max_c) + "}, \"operators_j\": {";
-  for (size_t i = 0; i < p.operator_j.size(); ++i)
-    s += std::string(i ? ", " : "") + "\"" + p.operator_j[i].first + "\": " + num(p.operator_j[i].second);
-  return s + "}}";
+// Members in the order stats.json has always had them; operators_j in marker order.
+nlohmann::ordered_json power_json(const PowerReport& p) {
+  nlohmann::ordered_json j;
+  j["energy_j"] = energy_json(p.energy);
+  j["energy_per_inference_j"] = num(arch::total(p.energy));
+  j["average_w"] = num(p.avg_w);
+  j["peak_w"] = num(p.peak_w);
+  j["peak_window_s"] = num(p.window_s);
+  j["clock_hz"] = num(p.hz);
+  j["volts"] = num(p.volts);
+  j["temperature_c"] = {{"start", num(p.t_start_c)}, {"end", num(p.t_end_c)}, {"max", num(p.t_max_c)}};
+  j["operators_j"] = nlohmann::ordered_json::object();
+  for (const auto& [name, joules] : p.operator_j) j["operators_j"][name] = num(joules);
+  return j;
 }
 
 }  // namespace npusim

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -44,13 +45,15 @@ struct PowerReport {
 /// The power of run `r` at its configured clock and the first operating point's voltage, starting
 /// from the network's current state (ambient for a fresh network).
 PowerReport power_of_run(const config::NpuConfig& cfg, const RunResult& r, arch::ThermalNetwork& net);
-std::string power_json(const PowerReport& p);
+/// `p` as a JSON tree (stats.json's "power"): energy by component, average and peak power, clock,
+/// temperatures and joules per operator, each figure to 6 significant digits (base/json.h json_g).
+nlohmann::ordered_json power_json(const PowerReport& p);
 
 /// Dynamic energy of `a` plus the clock over `seconds` at `hz` and `volts`.
 arch::Energy dynamic_with_clock(const arch::EnergyModel& m, arch::Activity a, double seconds, double hz, double volts);
 /// Adds `e` to `to`, component by component.
 void add_energy(arch::Energy& to, const arch::Energy& e);
-/// Joules by component and their total as a JSON object.
-std::string energy_json(const arch::Energy& e);
+/// Joules by component and their total as a JSON object, to 6 significant digits.
+nlohmann::ordered_json energy_json(const arch::Energy& e);
 
 }  // namespace npusim

@@ -5,10 +5,13 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "arch/governor.h"
 #include "arch/thermal.h"
+#include "base/stats.h"
 #include "fork_run.h"
 #include "isa/assembler.h"
 #include "sim/npu_config.h"
@@ -231,6 +234,50 @@ TEST(Throttle, ReachingTheCriticalTemperatureFaultsCleanly) {
   EXPECT_NE(r.fault.find("reaches governor.critical (82 C)"), std::string::npos) << r.fault;
   EXPECT_LT(r.seconds, 600);
   EXPECT_GT(r.inferences, 0u);
+}
+
+TEST(Power, JsonReportsWriteNonFiniteFiguresAsNullAndEscapeNames) {
+  // power_json, long_run_json and long_run_trace build trees: a NaN or infinite figure is written
+  // as null and a name with quotes stays a string, so the text always parses; figures keep %.6g.
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  PowerReport p;
+  p.avg_w = nan;
+  p.peak_w = inf;
+  p.hz = 1e9;
+  p.volts = 0.123456789;
+  p.operator_j = {{"conv \"a\"", 1.5e-6}};
+  const auto pj = nlohmann::ordered_json::parse(stats::json_text(power_json(p)));
+  EXPECT_TRUE(pj["average_w"].is_null());
+  EXPECT_TRUE(pj["peak_w"].is_null());
+  EXPECT_EQ(pj["clock_hz"], 1e9);
+  EXPECT_EQ(pj["volts"], 0.123457);
+  EXPECT_EQ(pj["energy_j"]["total"], 0);
+  EXPECT_EQ(pj["operators_j"]["conv \"a\""], 1.5e-6);
+
+  LongRunResult r;
+  r.inferences = 2;
+  r.seconds = 1;
+  r.max_temp_c = nan;
+  r.latencies_s = {0.25, 0.5};
+  r.events = {{0.5, nan, 1e9, 9e8}};
+  r.samples.resize(1);
+  r.samples[0].t_s = 0.001;
+  r.samples[0].power_w = inf;
+  r.samples[0].hz = 1e9;
+  r.critical = true;
+  r.fault = "THERMAL_CRITICAL: \"x\"\n";
+  const auto lj = nlohmann::ordered_json::parse(stats::json_text(long_run_json(r)));
+  EXPECT_TRUE(lj["max_temperature_c"].is_null());
+  EXPECT_EQ(lj["latency_s"]["p50"], 0.25);
+  EXPECT_TRUE(lj["throttle_events"][0]["temperature_c"].is_null());
+  EXPECT_EQ(lj["throttle_events"][0]["to_hz"], 9e8);
+  EXPECT_EQ(lj["critical"], true);
+  EXPECT_EQ(lj["fault"], r.fault);
+  const auto tj = nlohmann::ordered_json::parse(long_run_trace(r));
+  ASSERT_EQ(tj["traceEvents"].size(), 5u);  // process name, three counters, one clock change
+  EXPECT_TRUE(tj["traceEvents"][1]["args"]["W"].is_null());
+  EXPECT_EQ(tj["traceEvents"][1]["ts"], 1000);
+  EXPECT_EQ(tj["traceEvents"][4]["name"], "throttle 1000 -> 900 MHz");
 }
 
 TEST(Throttle, TripDividerDividesTheClockAtEachTrip) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "arch/mxu_timing.h"
@@ -140,6 +141,42 @@ TEST(Simulator, EngineSpansCoverEachEnginesBusyTime) {
     EXPECT_LE(busy_cycles, static_cast<double>(r.engines[e].busy_cycles + r.engines[e].instructions) + 1e-6)
         << "engine " << e;
   }
+}
+
+TEST(Simulator, TraceIsJsonWithTrackNamesThenOneCompleteEventPerSpan) {
+  // The Chrome trace is a tree (stats::json_text writes it): a config name with quotes stays a
+  // string; ts and dur are microseconds within the run; each marker has one span on track 300.
+  auto c = config::load_npu_config(std::string(NPUSIM_CONFIGS) + "/edge.yaml");
+  c.name = "edge \"quoted\"";
+  const isa::Program p = isa::assemble_file(std::string(NPUSIM_TRACES) + "/mlp_i8.npus").program;
+  RunOptions o = timing();
+  o.trace = true;
+  const RunResult r = simulate(c, p, {{"x", std::vector<uint8_t>(16 * 128, 1)}}, o);
+  ASSERT_TRUE(r.ok) << r.fault_message;
+  const auto j = nlohmann::ordered_json::parse(r.trace_json);
+  EXPECT_EQ(j.begin().key(), "displayTimeUnit");
+  EXPECT_EQ(j["displayTimeUnit"], "ns");
+  const auto& ev = j["traceEvents"];
+  ASSERT_GT(ev.size(), 1u);
+  EXPECT_EQ(ev[0]["name"], "process_name");
+  EXPECT_EQ(ev[0]["args"]["name"], "npusim edge \"quoted\"");
+  size_t spans = 0, markers = 0;
+  bool past_names = false;
+  for (const auto& e : ev) {
+    if (e["ph"] == "M") {
+      EXPECT_FALSE(past_names) << "a track name after the spans: " << e.dump();
+      continue;
+    }
+    past_names = true;
+    ASSERT_EQ(e["ph"], "X") << e.dump();
+    ASSERT_TRUE(e["ts"].is_number() && e["dur"].is_number()) << e.dump();
+    EXPECT_GE(e["dur"].get<double>(), 0) << e.dump();
+    EXPECT_LE(e["ts"].get<double>() + e["dur"].get<double>(), r.seconds * 1e6 + 2e-6) << e.dump();
+    ++spans;
+    markers += e["tid"] == 300;
+  }
+  EXPECT_GT(spans, markers);
+  EXPECT_EQ(markers, p.markers.size());
 }
 
 TEST(Simulator, RunsManyTimesInOneProcess) {

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "arch/mxu_timing.h"
@@ -198,6 +200,23 @@ TEST(Topology, TheReportsHaveScaleSimsColumns) {
   EXPECT_NE(c.find("0, 112283, 0, 91.68309650614964, 94.53125, 90.78000992063492,"), std::string::npos) << c;
   EXPECT_NE(bandwidth_report_csv(rs).find("Avg IFMAP SRAM BW"), std::string::npos);
   EXPECT_NE(topology_json(cfg, mem, rs).find("\"total_cycles\": 112283"), std::string::npos);
+}
+
+TEST(Topology, TheJsonStaysValidWithQuotedNamesAndNonFiniteFigures) {
+  // topology_json is a tree (stats::json_text writes it): names are escaped, NaN is null, and real
+  // numbers keep 16 significant digits.
+  LayerMemory mem;
+  const config::NpuConfig cfg = load_scalesim_cfg(write_temp("ws3.cfg", scalesim_cfg("ws")), mem);
+  auto rs = run_layers(cfg, mem, load_topology(write_temp("alex4.csv", kAlexConv1)));
+  ASSERT_EQ(rs.size(), 1u);
+  rs[0].name = "conv \"1\"";
+  rs[0].energy_j = std::numeric_limits<double>::quiet_NaN();
+  const auto j = nlohmann::ordered_json::parse(topology_json(cfg, mem, rs));
+  EXPECT_EQ(j["layers"][0]["name"], "conv \"1\"");
+  EXPECT_TRUE(j["layers"][0]["energy_j"].is_null());
+  EXPECT_EQ(j["layers"][0]["total_cycles"], 112283);
+  EXPECT_EQ(j["layers"][0]["overall_util"], 0.9168309650614964);
+  EXPECT_EQ(j["array"], nlohmann::ordered_json::array({32, 32}));
 }
 
 void expect_topology_error(const std::string& name, const std::string& text, const std::string& what) {

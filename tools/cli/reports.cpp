@@ -33,7 +33,7 @@ void write_run_reports(const Args& a, const RunResult& r, const config::NpuConfi
     // Energy, power and temperature of this run, from ambient (docs/power.md).
     if (r.ok) {
       arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
-      j["power"] = parse_report(power_json(power_of_run(cfg, r, net)), "power_json");
+      j["power"] = power_json(power_of_run(cfg, r, net));
     }
     // Compiled models add top-level keys (the fallback ratio, the accuracy of int8 models).
     for (const auto& [key, value] : extra.items()) j[key] = value;

@@ -17,7 +17,7 @@ namespace npusim::cli {
 /// Writes `text` to `file` (an input error when it cannot).
 void write_text_file(const std::string& file, const std::string& text);
 
-/// `text`, JSON that a lower floor wrote (stats_json, power_json, long_run_json), as a tree to
+/// `text`, JSON that a lower floor wrote as text (stats_json), as a tree to
 /// extend; `what` names it if it is not JSON (a bug there).
 nlohmann::ordered_json parse_report(const std::string& text, const char* what);
 

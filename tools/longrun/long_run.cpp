@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "base/errors.h"
+#include "base/json.h"
+#include "base/stats.h"
 #include "base/text.h"
 #include "isa/diag.h"
 
@@ -21,6 +23,9 @@ constexpr size_t kLeak = static_cast<size_t>(arch::Component::Leakage);
 
 std::string num(double v) {  // this output's precision
   return format_g(v, 6);
+}
+nlohmann::ordered_json jnum(double v) {  // the same figure in JSON
+  return json_g(v, 6);
 }
 }  // namespace
 
@@ -255,28 +260,38 @@ double percentile(std::vector<double> v, double q) {
 }
 }  // namespace
 
-std::string long_run_json(const LongRunResult& r) {
+// stats.json's "long_run", members in their documented order; "fault" only after a THERMAL_CRITICAL.
+nlohmann::ordered_json long_run_json(const LongRunResult& r) {
+  using nlohmann::ordered_json;
   const auto& l = r.latencies_s;
-  std::string s = "{\"inferences\": " + std::to_string(r.inferences) + ", \"simulated_s\": " + num(r.seconds) +
-                  ", \"energy_j\": " + energy_json(r.energy) + ", \"energy_per_inference_j\": " +
-                  num(r.inferences ? arch::total(r.energy) / static_cast<double>(r.inferences) : 0) +
-                  ", \"average_w\": " + num(r.seconds > 0 ? arch::total(r.energy) / r.seconds : 0) +
-                  ", \"max_temperature_c\": " + num(r.max_temp_c) +
-                  ", \"latency_s\": {\"first\": " + num(l.empty() ? 0 : l.front()) +
-                  ", \"last\": " + num(l.empty() ? 0 : l.back()) +
-                  ", \"min\": " + num(l.empty() ? 0 : *std::min_element(l.begin(), l.end())) +
-                  ", \"p50\": " + num(percentile(l, 0.5)) + ", \"p99\": " + num(percentile(l, 0.99)) +
-                  ", \"max\": " + num(l.empty() ? 0 : *std::max_element(l.begin(), l.end())) +
-                  "}, \"throttle_events\": [";
-  for (size_t i = 0; i < r.events.size(); ++i)
-    s += std::string(i ? ", " : "") + "{\"t_s\": " + num(r.events[i].t_s) +
-         ", \"temperature_c\": " + num(r.events[i].temp_c) + ", \"from_hz\": " + num(r.events[i].from_hz) +
-         ", \"to_hz\": " + num(r.events[i].to_hz) + "}";
-  s += "], \"simulated_clocks_hz\": [";
-  for (size_t i = 0; i < r.simulated_hz.size(); ++i) s += std::string(i ? ", " : "") + num(r.simulated_hz[i]);
-  s += "], \"critical\": " + std::string(r.critical ? "true" : "false");
-  if (r.critical) s += ", \"fault\": " + json_string(r.fault);
-  return s + "}";
+  ordered_json j;
+  j["inferences"] = r.inferences;
+  j["simulated_s"] = jnum(r.seconds);
+  j["energy_j"] = energy_json(r.energy);
+  j["energy_per_inference_j"] = jnum(r.inferences ? arch::total(r.energy) / static_cast<double>(r.inferences) : 0);
+  j["average_w"] = jnum(r.seconds > 0 ? arch::total(r.energy) / r.seconds : 0);
+  j["max_temperature_c"] = jnum(r.max_temp_c);
+  ordered_json& lat = j["latency_s"];
+  lat["first"] = jnum(l.empty() ? 0 : l.front());
+  lat["last"] = jnum(l.empty() ? 0 : l.back());
+  lat["min"] = jnum(l.empty() ? 0 : *std::min_element(l.begin(), l.end()));
+  lat["p50"] = jnum(percentile(l, 0.5));
+  lat["p99"] = jnum(percentile(l, 0.99));
+  lat["max"] = jnum(l.empty() ? 0 : *std::max_element(l.begin(), l.end()));
+  j["throttle_events"] = ordered_json::array();
+  for (const auto& e : r.events) {
+    ordered_json ev;
+    ev["t_s"] = jnum(e.t_s);
+    ev["temperature_c"] = jnum(e.temp_c);
+    ev["from_hz"] = jnum(e.from_hz);
+    ev["to_hz"] = jnum(e.to_hz);
+    j["throttle_events"].push_back(std::move(ev));
+  }
+  j["simulated_clocks_hz"] = ordered_json::array();
+  for (const double hz : r.simulated_hz) j["simulated_clocks_hz"].push_back(jnum(hz));
+  j["critical"] = r.critical;
+  if (r.critical) j["fault"] = r.fault;
+  return j;
 }
 
 std::string long_run_csv(const LongRunResult& r) {
@@ -288,24 +303,34 @@ std::string long_run_csv(const LongRunResult& r) {
   return os.str();
 }
 
+// A tree written by stats::json_text: the process name, three counter events per sample (ts in
+// microseconds), then an instant event per clock change, each figure to 6 significant digits.
 std::string long_run_trace(const LongRunResult& r) {
-  std::ostringstream os;
-  os << "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n"
-     << "{\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", \"args\": {\"name\": \"npusim long run\"}}";
+  using nlohmann::ordered_json;
+  ordered_json events = ordered_json::array();
+  events.push_back({{"ph", "M"}, {"pid", 1}, {"name", "process_name"}, {"args", {{"name", "npusim long run"}}}});
+  auto counter = [&](const char* name, const ordered_json& ts, ordered_json args) {
+    ordered_json e;
+    e["ph"] = "C", e["pid"] = 1, e["name"] = name, e["ts"] = ts, e["args"] = std::move(args);
+    events.push_back(std::move(e));
+  };
   for (const auto& s : r.samples) {
-    const std::string ts = num(s.t_s * 1e6);
-    os << ",\n{\"ph\": \"C\", \"pid\": 1, \"name\": \"power (W)\", \"ts\": " << ts
-       << ", \"args\": {\"W\": " << num(s.power_w) << "}}"
-       << ",\n{\"ph\": \"C\", \"pid\": 1, \"name\": \"temperature (C)\", \"ts\": " << ts
-       << ", \"args\": {\"heat node\": " << num(s.heat_c) << ", \"hottest\": " << num(s.max_c) << "}}"
-       << ",\n{\"ph\": \"C\", \"pid\": 1, \"name\": \"clock (MHz)\", \"ts\": " << ts
-       << ", \"args\": {\"MHz\": " << num(s.hz / 1e6) << "}}";
+    const ordered_json ts = jnum(s.t_s * 1e6);
+    counter("power (W)", ts, {{"W", jnum(s.power_w)}});
+    counter("temperature (C)", ts, {{"heat node", jnum(s.heat_c)}, {"hottest", jnum(s.max_c)}});
+    counter("clock (MHz)", ts, {{"MHz", jnum(s.hz / 1e6)}});
   }
-  for (const auto& e : r.events)
-    os << ",\n{\"ph\": \"i\", \"pid\": 1, \"tid\": 1, \"s\": \"g\", \"name\": \"throttle " << num(e.from_hz / 1e6)
-       << " -> " << num(e.to_hz / 1e6) << " MHz\", \"ts\": " << num(e.t_s * 1e6) << "}";
-  os << "\n]}\n";
-  return os.str();
+  for (const auto& e : r.events) {
+    ordered_json i;
+    i["ph"] = "i", i["pid"] = 1, i["tid"] = 1, i["s"] = "g";
+    i["name"] = "throttle " + num(e.from_hz / 1e6) + " -> " + num(e.to_hz / 1e6) + " MHz";
+    i["ts"] = jnum(e.t_s * 1e6);
+    events.push_back(std::move(i));
+  }
+  ordered_json trace;
+  trace["displayTimeUnit"] = "ms";
+  trace["traceEvents"] = std::move(events);
+  return stats::json_text(trace);
 }
 
 }  // namespace npusim

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -72,7 +73,8 @@ struct LongRunResult {
 /// Runs back to back under the governor. `profile(hz)` returns the program's profile at a clock.
 LongRunResult run_long(const config::NpuConfig& cfg, const std::function<InferenceProfile(double hz)>& profile,
                        const LongRunOptions& opts);
-std::string long_run_json(const LongRunResult& r);
+/// stats.json's "long_run" as a JSON tree: latencies, energy, throttle events, clocks simulated.
+nlohmann::ordered_json long_run_json(const LongRunResult& r);
 std::string long_run_csv(const LongRunResult& r);
 /// Chrome trace with counter tracks for power, temperature and clock.
 std::string long_run_trace(const LongRunResult& r);

@@ -13,6 +13,8 @@
 #include "arch/mxu_timing.h"
 #include "arch/power.h"
 #include "base/input_file.h"
+#include "base/json.h"
+#include "base/stats.h"
 #include "base/text.h"
 #include "base/units.h"
 #include "isa/diag.h"
@@ -50,6 +52,9 @@ uint64_t ceil_div(uint64_t a, uint64_t b) {
 
 std::string num(double v) {  // this output's precision
   return format_g(v, 16);
+}
+nlohmann::ordered_json jnum(double v) {  // the same figure in JSON
+  return json_g(v, 16);
 }
 
 }  // namespace
@@ -416,39 +421,63 @@ std::string access_report_csv(const std::vector<LayerResult>& rs) {
   return s;
 }
 
+// A tree written by stats::json_text: the array and memory, the totals, then one line per layer;
+// real numbers to 16 significant digits.
 std::string topology_json(const config::NpuConfig& cfg, const LayerMemory& mem, const std::vector<LayerResult>& rs) {
+  using nlohmann::ordered_json;
   uint64_t cycles = 0, compute = 0, macs = 0, dram = 0;
   double seconds = 0, joules = 0;
   for (const auto& r : rs)
     cycles += r.total_cycles, compute += r.compute_cycles, macs += r.macs, dram += r.dram_bytes, seconds += r.seconds,
         joules += r.energy_j;
-  std::ostringstream os;
-  os << "{\"config\": \"" << cfg.name << "\", \"array\": [" << cfg.mxu.rows << ", " << cfg.mxu.cols
-     << "], \"dataflow\": \"" << cfg.mxu.dataflow << "\", \"mxu_impl\": \"" << cfg.mxu.impl
-     << "\", \"ideal_memory\": " << (mem.ideal ? "true" : "false")
-     << ",\n \"memory\": {\"ifmap_sram_bytes\": " << mem.ifmap_sram_bytes
-     << ", \"filter_sram_bytes\": " << mem.filter_sram_bytes << ", \"ofmap_sram_bytes\": " << mem.ofmap_sram_bytes
-     << ", \"dram_bytes_per_cycle\": " << num(mem.dram_bytes_per_cycle) << "},\n \"total\": {\"layers\": " << rs.size()
-     << ", \"cycles\": " << cycles << ", \"compute_cycles\": " << compute << ", \"macs\": " << macs
-     << ", \"seconds\": " << num(seconds) << ", \"energy_j\": " << num(joules) << ", \"dram_bytes\": " << dram
-     << ", \"utilization\": "
-     << num(cycles ? static_cast<double>(macs) / (static_cast<double>(cycles) * cfg.mxu.rows * cfg.mxu.cols) : 0)
-     << "},\n \"layers\": [";
-  for (size_t i = 0; i < rs.size(); ++i) {
-    const LayerResult& r = rs[i];
-    os << (i ? ",\n  " : "\n  ") << "{\"name\": \"" << r.name << "\", \"m\": " << r.gemm.m << ", \"n\": " << r.gemm.n
-       << ", \"k\": " << r.gemm.k << ", \"macs\": " << r.macs << ", \"folds\": " << r.folds
-       << ", \"compute_cycles\": " << r.compute_cycles << ", \"stall_cycles\": " << r.stall_cycles
-       << ", \"total_cycles\": " << r.total_cycles << ", \"overall_util\": " << num(r.overall_util)
-       << ", \"mapping_efficiency\": " << num(r.mapping_efficiency) << ", \"compute_util\": " << num(r.compute_util)
-       << ", \"sram\": {\"ifmap_reads\": " << r.ifmap_sram_reads << ", \"filter_reads\": " << r.filter_sram_reads
-       << ", \"ofmap_writes\": " << r.ofmap_sram_writes << "}, \"dram\": {\"ifmap_reads\": " << r.ifmap_dram_reads
-       << ", \"filter_reads\": " << r.filter_dram_reads << ", \"ofmap_writes\": " << r.ofmap_dram_writes
-       << ", \"psum_bytes\": " << r.psum_dram_bytes << ", \"bytes\": " << r.dram_bytes
-       << "}, \"seconds\": " << num(r.seconds) << ", \"energy_j\": " << num(r.energy_j) << "}";
+  ordered_json j;
+  j["config"] = cfg.name;
+  j["array"] = {cfg.mxu.rows, cfg.mxu.cols};
+  j["dataflow"] = cfg.mxu.dataflow;
+  j["mxu_impl"] = cfg.mxu.impl;
+  j["ideal_memory"] = mem.ideal;
+  ordered_json& m = j["memory"];
+  m["ifmap_sram_bytes"] = mem.ifmap_sram_bytes;
+  m["filter_sram_bytes"] = mem.filter_sram_bytes;
+  m["ofmap_sram_bytes"] = mem.ofmap_sram_bytes;
+  m["dram_bytes_per_cycle"] = jnum(mem.dram_bytes_per_cycle);
+  ordered_json& t = j["total"];
+  t["layers"] = rs.size();
+  t["cycles"] = cycles;
+  t["compute_cycles"] = compute;
+  t["macs"] = macs;
+  t["seconds"] = jnum(seconds);
+  t["energy_j"] = jnum(joules);
+  t["dram_bytes"] = dram;
+  t["utilization"] =
+      jnum(cycles ? static_cast<double>(macs) / (static_cast<double>(cycles) * cfg.mxu.rows * cfg.mxu.cols) : 0);
+  j["layers"] = ordered_json::array();
+  for (const LayerResult& r : rs) {
+    ordered_json l;
+    l["name"] = r.name;
+    l["m"] = r.gemm.m, l["n"] = r.gemm.n, l["k"] = r.gemm.k;
+    l["macs"] = r.macs;
+    l["folds"] = r.folds;
+    l["compute_cycles"] = r.compute_cycles;
+    l["stall_cycles"] = r.stall_cycles;
+    l["total_cycles"] = r.total_cycles;
+    l["overall_util"] = jnum(r.overall_util);
+    l["mapping_efficiency"] = jnum(r.mapping_efficiency);
+    l["compute_util"] = jnum(r.compute_util);
+    l["sram"] = {{"ifmap_reads", r.ifmap_sram_reads},
+                 {"filter_reads", r.filter_sram_reads},
+                 {"ofmap_writes", r.ofmap_sram_writes}};
+    ordered_json& d = l["dram"];
+    d["ifmap_reads"] = r.ifmap_dram_reads;
+    d["filter_reads"] = r.filter_dram_reads;
+    d["ofmap_writes"] = r.ofmap_dram_writes;
+    d["psum_bytes"] = r.psum_dram_bytes;
+    d["bytes"] = r.dram_bytes;
+    l["seconds"] = jnum(r.seconds);
+    l["energy_j"] = jnum(r.energy_j);
+    j["layers"].push_back(std::move(l));
   }
-  os << "\n]}\n";
-  return os.str();
+  return stats::json_text(j);
 }
 
 }  // namespace npusim::topology

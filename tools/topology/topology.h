@@ -102,7 +102,7 @@ std::vector<LayerResult> run_layers(const config::NpuConfig& cfg, const LayerMem
 std::string compute_report_csv(const std::vector<LayerResult>& r);
 std::string bandwidth_report_csv(const std::vector<LayerResult>& r);
 std::string access_report_csv(const std::vector<LayerResult>& r);
-/// Everything as JSON, with totals.
+/// Everything as JSON text (stats::json_text of a tree), with totals.
 std::string topology_json(const config::NpuConfig& cfg, const LayerMemory& mem, const std::vector<LayerResult>& r);
 
 }  // namespace npusim::topology
