@@ -331,6 +331,7 @@ TEST(DeviceServer, TwoClientsCannotReachEachOther_bad) {
       << npu_last_error();
   EXPECT_EQ(npu_mmio_write(b.dev, NPU_DB_SQ_DOORBELL(0), 5), NPU_EPERM);
   EXPECT_EQ(npu_mmio_read(b.dev, NPU_Q_SQ_BASE_LO(0), &v), NPU_EPERM);
+  EXPECT_EQ(npu_mmio_write(b.dev, NPU_Q_SQ_HEAD(0), 1), NPU_EPERM);  // read-only, and not B's: EPERM too
   // B's job bound to A's buffers (input and output): a bus error at A's address, for B only.
   npu_job_entry e{};
   e.magic = NPU_JOB_MAGIC;

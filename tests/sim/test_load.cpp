@@ -153,8 +153,8 @@ TEST(Load, TimeSlicesShareAnOverloadedDeviceInProportion) {
   // drain, each tenant's whole backlog being served in the end).
   auto share_of_a = [](const TenantsResult& r) {
     double busy[2] = {0, 0};
-    for (const BatchSpan& b : r.spans)
-      if (b.start_s >= 1 && b.start_s < 20) busy[b.tenant] += b.end_s - b.start_s;
+    for (const BatchSpan& span : r.spans)
+      if (span.start_s >= 1 && span.start_s < 20) busy[span.tenant] += span.end_s - span.start_s;
     return busy[0] / (busy[0] + busy[1]);
   };
   EXPECT_NEAR(share_of_a(run_tenants({a, b})), 0.25, 0.01);

@@ -217,6 +217,9 @@ int run_topology(const Args& a) {
 
 int cmd_run(const Args& a) {
   if (a.has("--topology")) return run_topology(a);
+  for (const char* o : {"--sample-interval", "--power-csv"})
+    if (a.has(o) && !long_run_requested(a))
+      throw UsageError(std::string(o) + " applies to long runs (--repeat or --duration)");
   if (a.has("--fault") && long_run_requested(a))
     throw UsageError("--fault applies to a single run, not to --repeat or --duration");
   if (a.positional().size() != 1) throw UsageError("run needs exactly one program (.npub, .npus or .onnx)");

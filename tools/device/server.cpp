@@ -492,10 +492,14 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
               // shorter file, or one the client shrinks later, would fault the server (SIGBUS) on
               // access. Hence a memfd of n bytes or more, sealed here against shrinking.
               struct stat st {};
-              if (::fstat(passed, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < n) {
+              if (::fstat(passed, &st) != 0 || !S_ISREG(st.st_mode)) {
+                send_error(c, h.req_id, NPU_EINVAL, "the buffer's descriptor is not a memfd (nor a regular file)");
+                break;
+              }
+              if (static_cast<uint64_t>(st.st_size) < n) {
                 send_error(c, h.req_id, NPU_EINVAL,
                            "the buffer's file has " + std::to_string(st.st_size) + " bytes, fewer than the " +
-                               std::to_string(n) + " declared (or is not a memfd)");
+                               std::to_string(n) + " declared");
                 break;
               }
               if (::fcntl(passed, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
@@ -542,7 +546,14 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
                            "MMIO offset " + std::to_string(off) + " outside the window or unaligned");
                 break;
               }
-              if (wr && probe.access_of(off) == 0) {
+              const int owner = Device::queue_of(off);
+              if (cl.dev && owner >= 0 && owner != cl.queue) {
+                send_error(c, h.req_id, NPU_EPERM,
+                           "register " + probe.name_of(off) + " belongs to queue " + std::to_string(owner) +
+                               "; this client owns queue " + std::to_string(cl.queue));
+                break;
+              }
+              if (wr && probe.access_of(off) == 0) {  // (another queue's: EPERM above)
                 send_error(c, h.req_id, NPU_EINVAL, "register " + probe.name_of(off) + " is read-only");
                 break;
               }
@@ -552,13 +563,6 @@ int serve(const config::NpuConfig& cfg, const ServeOptions& opts) {
                 send_error(c, h.req_id, NPU_EPERM,
                            "register " + (probe.name_of(off).empty() ? std::to_string(off) : probe.name_of(off)) +
                                " before HELLO (only the identity registers below CTRL can be read)");
-                break;
-              }
-              const int owner = Device::queue_of(off);
-              if (cl.dev && owner >= 0 && owner != cl.queue) {
-                send_error(c, h.req_id, NPU_EPERM,
-                           "register " + probe.name_of(off) + " belongs to queue " + std::to_string(owner) +
-                               "; this client owns queue " + std::to_string(cl.queue));
                 break;
               }
               Device& dev = cl.dev ? *cl.dev : probe;

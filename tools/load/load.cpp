@@ -25,9 +25,6 @@
 namespace npusim {
 namespace {
 
-/// Requests one run may generate: each costs about 40 bytes (arrival, latency, wait, queue slot),
-/// so this keeps a run under half a gigabyte however large --rate x --duration is asked for.
-constexpr double kMaxRequests = 1e7;
 /// Queue-length samples kept per tenant: past this the series is thinned to every other sample at
 /// twice the interval (a run that overloads the device can last far beyond its duration).
 constexpr size_t kMaxQueueSamples = size_t{1} << 21;

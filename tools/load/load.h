@@ -18,6 +18,11 @@
 
 namespace npusim {
 
+/// Requests one run may have, generated or from an arrival trace: each costs about 40 bytes
+/// (arrival, latency, wait, queue slot) and more while served, so this keeps a run near a gigabyte
+/// at most however large --rate x --duration or a trace is.
+inline constexpr double kMaxRequests = 1e7;
+
 struct LoadOptions {
   double rate_per_s = 100;           ///< mean arrival rate
   double duration_s = 10;            ///< arrivals during this time (all are served)

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "base/input_file.h"
+#include "base/text.h"
 #include "base/units.h"
 #include "compiler/compile.h"
 #include "isa/diag.h"
@@ -76,6 +77,9 @@ void read_arrival_trace(LoadOptions& o) {
       throw isa::InputError(file + ":" + std::to_string(k) +
                             ": expected an arrival time in seconds (a finite number >= 0), got '" + first + "'");
     if (x >= o.duration_s) ++beyond;
+    if (static_cast<double>(o.trace.size()) >= kMaxRequests)
+      throw isa::InputError(file + ":" + std::to_string(k) + ": more than " + npusim::format_g(kMaxRequests, 6) +
+                            " arrivals, the most a run may have (split the trace)");
     o.trace.push_back(x);
   }
   if (o.trace.empty()) throw isa::InputError(file + ": no arrival times (one time in seconds per line)");
@@ -281,7 +285,8 @@ Tenant make_tenant(const config::NpuConfig& cfg, const TenantSpec& spec, std::ve
     if (onnx) {
       compiler::CompileOptions co;
       co.precision = spec.precision;
-      const compiler::CompiledModel m = compiler::compile(compiler::import_onnx(spec.model, {b, {}}), target_info(cfg), co);
+      const compiler::CompiledModel m =
+          compiler::compile(compiler::import_onnx(spec.model, {b, {}}), target_info(cfg), co);
       ProgramTiming pt = program_timing(cfg, m.program);
       t.service_s.push_back(pt.seconds);
       t.operators.push_back(std::move(pt.operators));
