@@ -36,7 +36,11 @@ uint64_t require_input_file(const std::string& path, const char* what) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-std::string read_input_file(const std::string& path, const char* what, uint64_t max_bytes) {
+namespace {
+
+/// read_input_file into any contiguous byte buffer (std::string, std::vector<uint8_t>).
+template <class Buffer>
+Buffer read_whole(const std::string& path, const char* what, uint64_t max_bytes) {
   require_input_file(path, what);
   // Open without blocking (the path could have been swapped for a FIFO since the check), then
   // check what was opened, so the size limit holds before a byte is read.
@@ -52,10 +56,10 @@ std::string read_input_file(const std::string& path, const char* what, uint64_t 
     refuse(path, what,
            std::to_string(st.st_size) + " bytes, more than the " + std::to_string(max_bytes) + " bytes accepted");
   }
-  std::string out(static_cast<size_t>(st.st_size), '\0');
+  Buffer out(static_cast<size_t>(st.st_size), 0);
   size_t got = 0;
   while (got < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    const ssize_t n = ::read(fd, reinterpret_cast<char*>(out.data()) + got, out.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int e = errno;
@@ -68,6 +72,16 @@ std::string read_input_file(const std::string& path, const char* what, uint64_t 
   ::close(fd);
   out.resize(got);
   return out;
+}
+
+}  // namespace
+
+std::string read_input_file(const std::string& path, const char* what, uint64_t max_bytes) {
+  return read_whole<std::string>(path, what, max_bytes);
+}
+
+std::vector<uint8_t> read_input_bytes(const std::string& path, const char* what, uint64_t max_bytes) {
+  return read_whole<std::vector<uint8_t>>(path, what, max_bytes);
 }
 
 }  // namespace npusim

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/errors.h"
 
@@ -25,5 +26,8 @@ uint64_t require_input_file(const std::string& path, const char* what);
 
 /// Reads `path` whole after require_input_file, refusing a file over `max_bytes` before reading.
 std::string read_input_file(const std::string& path, const char* what, uint64_t max_bytes = kMaxInputFileBytes);
+/// The same, into bytes (a program or data image read once, without a copy through a string).
+std::vector<uint8_t> read_input_bytes(const std::string& path, const char* what,
+                                      uint64_t max_bytes = kMaxInputFileBytes);
 
 }  // namespace npusim

@@ -255,8 +255,12 @@ class Assembler {
       fail_at(name, "data (" + std::to_string(bytes.size()) + " bytes at " + std::to_string(at) + ") exceeds region '" +
                         r.name + "' (" + std::to_string(r.size) + " bytes)");
     auto& img = region_data_[rid];
-    if (img.size() < at + bytes.size()) img.resize(at + bytes.size());
-    std::copy(bytes.begin(), bytes.end(), img.begin() + static_cast<std::ptrdiff_t>(at));
+    if (img.empty() && at == 0) {  // the region's first contents: the bytes themselves (a file's can be large)
+      img = std::move(bytes);
+    } else {
+      if (img.size() < at + bytes.size()) img.resize(at + bytes.size());
+      std::copy(bytes.begin(), bytes.end(), img.begin() + static_cast<std::ptrdiff_t>(at));
+    }
   }
 
   /// random seed=S count=N [dtype=T] [lo=L] [hi=H]: N elements of type T uniform in [lo, hi].
@@ -750,7 +754,7 @@ class Assembler {
     for (size_t i = 0; i < prog_.regions.size(); ++i) {
       auto& img = region_data_[i];
       while (!img.empty() && img.back() == 0) img.pop_back();  // trailing zeros are implied
-      prog_.regions[i].init = img;
+      prog_.regions[i].init = std::move(img);
     }
     if (!target_seen_) {
       error(1, 0, "missing .target directive (at least .target line=<bytes>)");

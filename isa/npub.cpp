@@ -481,8 +481,7 @@ Program read_npub(const uint8_t* data, size_t size) {
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what, uint64_t max_bytes) {
-  const std::string bytes = read_input_file(path, what, max_bytes);  // regular files only, bounded
-  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  return read_input_bytes(path, what, max_bytes);  // regular files only, bounded
 }
 
 void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
