@@ -456,7 +456,8 @@ bool evaluate(const onnx::NodeProto& n, const std::vector<const Value*>& in,
   return false;
 }
 
-/// The graph in a form the passes can edit: nodes kept by index, removed ones marked.
+/// The graph as the passes edit it: initializers indexed and decoded on demand, static shapes known,
+/// and the graph outputs (which stay computed).
 struct Editor {
   onnx::GraphProto& g;
   std::unordered_map<std::string, int> initializer_at;           ///< name -> index in g.initializer
