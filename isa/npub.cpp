@@ -123,15 +123,38 @@ uint32_t crc32(const uint8_t* data, size_t size, uint32_t crc) {
   return ~crc;
 }
 
-std::vector<uint8_t> write_npub(const Program& prog) {
+namespace {
+
+/// A container laid out as byte spans in file order: the header, section table and small sections
+/// are owned here; the regions' initial contents (the CONST section) are referenced in place, so a
+/// program with a large constant image is never copied to be written.
+struct NpubImage {
+  std::vector<std::vector<uint8_t>> owned;               ///< header+table and the small sections
+  std::vector<std::pair<const uint8_t*, size_t>> spans;  ///< the file, in order
+  uint64_t size = 0;                                     ///< total bytes
+};
+
+/// One section's contents: bytes written here, or (CONST) spans of the regions' initial images.
+struct SectionBody {
+  Writer w;                                             ///< owned bytes
+  std::vector<std::pair<const uint8_t*, size_t>> refs;  ///< borrowed bytes (after w's)
+  size_t size() const {
+    size_t n = w.buf.size();
+    for (const auto& r : refs) n += r.second;
+    return n;
+  }
+};
+
+NpubImage layout_npub(const Program& prog) {
   validate_program(prog);
   StrtabBuilder strtab;
-  std::vector<std::pair<SectionType, Writer>> sections;
+  std::vector<std::pair<SectionType, SectionBody>> sections;
+  auto add = [&](SectionType t, Writer w) { sections.emplace_back(t, SectionBody{std::move(w), {}}); };
 
   Writer text;
   for (const auto& inst : prog.text)
     for (uint32_t w : inst.w) text.u32(w);
-  sections.emplace_back(SectionType::Text, std::move(text));
+  add(SectionType::Text, std::move(text));
 
   if (!prog.descs.empty()) {
     Writer s;
@@ -147,7 +170,7 @@ std::vector<uint8_t> write_npub(const Program& prog) {
       s.u32(strtab.add(d.name));
       s.u32(0);
     }
-    sections.emplace_back(SectionType::Desc, std::move(s));
+    add(SectionType::Desc, std::move(s));
   }
   if (!prog.params.empty()) {
     Writer s;
@@ -155,9 +178,10 @@ std::vector<uint8_t> write_npub(const Program& prog) {
       s.bytes(p.bytes.data(), 28);
       s.u32(strtab.add(p.name));
     }
-    sections.emplace_back(SectionType::Param, std::move(s));
+    add(SectionType::Param, std::move(s));
   }
-  Writer consts;
+  SectionBody consts;  // the regions' initial images, referenced in place
+  uint64_t const_bytes = 0;
   if (!prog.regions.empty()) {
     Writer s;
     for (const auto& r : prog.regions) {
@@ -166,14 +190,15 @@ std::vector<uint8_t> write_npub(const Program& prog) {
       s.zeros(3);
       s.u64(r.size);
       s.u32(r.align);
-      s.u32(r.init.empty() ? 0 : static_cast<uint32_t>(consts.buf.size()));
+      s.u32(r.init.empty() ? 0 : static_cast<uint32_t>(const_bytes));
       s.u32(static_cast<uint32_t>(r.init.size()));
       s.u32(0);
-      consts.bytes(r.init.data(), r.init.size());
+      if (!r.init.empty()) consts.refs.emplace_back(r.init.data(), r.init.size());
+      const_bytes += r.init.size();
     }
-    sections.emplace_back(SectionType::Regions, std::move(s));
+    add(SectionType::Regions, std::move(s));
   }
-  if (!consts.buf.empty()) sections.emplace_back(SectionType::Const, std::move(consts));
+  if (const_bytes > 0) sections.emplace_back(SectionType::Const, std::move(consts));
   if (!prog.io.empty()) {
     Writer s;
     for (const auto& t : prog.io) {
@@ -190,7 +215,7 @@ std::vector<uint8_t> write_npub(const Program& prog) {
       s.u32(static_cast<uint32_t>(t.zero_point));
       s.zeros(8);
     }
-    sections.emplace_back(SectionType::Io, std::move(s));
+    add(SectionType::Io, std::move(s));
   }
   if (!prog.sems.empty()) {
     Writer s;
@@ -200,7 +225,7 @@ std::vector<uint8_t> write_npub(const Program& prog) {
       s.u8(0);
       s.u16(sem.init);
     }
-    sections.emplace_back(SectionType::Sems, std::move(s));
+    add(SectionType::Sems, std::move(s));
   }
   if (!prog.labels.empty() || !prog.markers.empty()) {
     Writer s;
@@ -214,23 +239,32 @@ std::vector<uint8_t> write_npub(const Program& prog) {
       s.u32(static_cast<uint32_t>(i));
       s.u32(strtab.add(prog.markers[i]));
     }
-    sections.emplace_back(SectionType::Debug, std::move(s));
+    add(SectionType::Debug, std::move(s));
   }
   Writer st;
   st.bytes(strtab.data().data(), strtab.data().size());
-  sections.emplace_back(SectionType::Strtab, std::move(st));
+  add(SectionType::Strtab, std::move(st));
 
   // Header, then the section table, then each section 16-byte aligned.
-  Writer out;
-  out.zeros(kNpubHeaderBytes);
-  const auto table_offset = static_cast<uint32_t>(out.buf.size());
-  out.zeros(kSectionEntryBytes * sections.size());
-  std::vector<uint32_t> offsets;
-  for (auto& [type, w] : sections) {
-    out.align(kSectionAlign);
-    offsets.push_back(static_cast<uint32_t>(out.buf.size()));
-    out.bytes(w.buf.data(), w.buf.size());
+  static const uint8_t kZeros[kSectionAlign] = {};
+  NpubImage img;
+  const auto table_offset = static_cast<uint32_t>(kNpubHeaderBytes);
+  uint64_t pos = table_offset + uint64_t{kSectionEntryBytes} * sections.size();
+  std::vector<uint64_t> offsets;
+  std::vector<std::pair<const uint8_t*, size_t>> body;  // the sections with their padding
+  for (auto& [type, sec] : sections) {
+    if (const uint64_t pad = (kSectionAlign - pos % kSectionAlign) % kSectionAlign) {
+      body.emplace_back(kZeros, pad);
+      pos += pad;
+    }
+    offsets.push_back(pos);
+    if (!sec.w.buf.empty()) body.emplace_back(sec.w.buf.data(), sec.w.buf.size());
+    for (const auto& r : sec.refs) body.push_back(r);
+    pos += sec.size();
   }
+  if (pos > UINT32_MAX)
+    throw InputError("the program's container would be " + std::to_string(pos) +
+                     " bytes; an .npub file holds at most 4 GiB - 1 (its sizes are 32-bit)");
   Writer hdr;
   const Target& t = prog.target;
   hdr.u32(kNpubMagic);
@@ -250,22 +284,46 @@ std::vector<uint8_t> write_npub(const Program& prog) {
   hdr.u16(static_cast<uint16_t>(sections.size()));
   hdr.u16(0);
   hdr.u32(table_offset);
-  hdr.u32(static_cast<uint32_t>(out.buf.size()));
+  hdr.u32(static_cast<uint32_t>(pos));
   hdr.u32(0);  // CRC32, filled in below (offset kCrcOffset)
   hdr.u32(0);
   hdr.u64(t.config_hash);
-  std::copy(hdr.buf.begin(), hdr.buf.end(), out.buf.begin());
   for (size_t i = 0; i < sections.size(); ++i) {
-    Writer e;
-    e.u32(static_cast<uint32_t>(sections[i].first));
-    e.u32(0);
-    e.u32(offsets[i]);
-    e.u32(static_cast<uint32_t>(sections[i].second.buf.size()));
-    std::copy(e.buf.begin(), e.buf.end(), out.buf.begin() + table_offset + kSectionEntryBytes * i);
+    hdr.u32(static_cast<uint32_t>(sections[i].first));
+    hdr.u32(0);
+    hdr.u32(static_cast<uint32_t>(offsets[i]));
+    hdr.u32(static_cast<uint32_t>(sections[i].second.size()));
   }
-  const uint32_t crc = crc32(out.buf.data(), out.buf.size());
-  for (int i = 0; i < 4; ++i) out.buf[kCrcOffset + i] = static_cast<uint8_t>(crc >> (8 * i));
-  return out.buf;
+  // The CRC covers the whole file with its own four bytes as zero (they are zero now).
+  uint32_t crc = crc32(hdr.buf.data(), hdr.buf.size());
+  for (const auto& [p, n] : body) crc = crc32(p, n, crc);
+  for (int i = 0; i < 4; ++i) hdr.buf[kCrcOffset + i] = static_cast<uint8_t>(crc >> (8 * i));
+  img.owned.push_back(std::move(hdr.buf));
+  img.spans.emplace_back(img.owned.back().data(), img.owned.back().size());
+  for (auto& [type, sec] : sections) img.owned.push_back(std::move(sec.w.buf));  // keeps body's spans valid
+  img.spans.insert(img.spans.end(), body.begin(), body.end());
+  img.size = pos;
+  return img;
+}
+
+}  // namespace
+
+std::vector<uint8_t> write_npub(const Program& prog) {
+  const NpubImage img = layout_npub(prog);
+  std::vector<uint8_t> out;
+  out.reserve(img.size);
+  for (const auto& [p, n] : img.spans) out.insert(out.end(), p, p + n);
+  return out;
+}
+
+uint64_t write_npub_file(const Program& prog, const std::string& path) {
+  const NpubImage img = layout_npub(prog);
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw InputError(path + ": cannot write: " + std::strerror(errno));
+  for (const auto& [p, n] : img.spans) out.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n));
+  out.flush();
+  if (!out) throw InputError(path + ": write failed");
+  return img.size;
 }
 
 Program read_npub(const uint8_t* data, size_t size) {
@@ -426,7 +484,7 @@ Program read_npub(const uint8_t* data, size_t size) {
     } else if (coff) {
       throw InputError(where + ": const_offset set without const_size");
     }
-    prog.regions.push_back(r);
+    prog.regions.push_back(std::move(r));  // not copied: the initial image can be large
   }
   if (const_used > consts.size()) throw InputError("CONST section: regions' contents overlap");
   const Reader io = section(SectionType::Io, kIoBytes);

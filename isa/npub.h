@@ -35,6 +35,9 @@ const char* section_name(uint32_t type);
 
 /// Serialises a program (validated first) into container bytes.
 std::vector<uint8_t> write_npub(const Program& prog);
+/// Writes the container straight to a file, streaming the regions' initial images from the
+/// program (no copy of them is made); returns the bytes written. Errors name the file.
+uint64_t write_npub_file(const Program& prog, const std::string& path);
 /// Parses and validates container bytes. Throws InputError.
 Program read_npub(const uint8_t* data, size_t size);
 inline Program read_npub(const std::vector<uint8_t>& b) {

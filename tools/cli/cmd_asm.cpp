@@ -21,10 +21,9 @@ int cmd_asm(const Args& a) {
   opts.check_deadlock = !a.flag("--no-deadlock-check");
   opts.queue_depth = static_cast<unsigned>(a.number("--queue-depth", 0));
   const auto result = isa::assemble_file(in, opts);
-  const auto bytes = isa::write_npub(result.program);
-  isa::write_file_bytes(out, bytes);
-  std::printf("%s: %zu instructions, %zu bytes -> %s\n", in.c_str(), result.program.text.size(), bytes.size(),
-              out.c_str());
+  const uint64_t bytes = isa::write_npub_file(result.program, out);
+  std::printf("%s: %zu instructions, %llu bytes -> %s\n", in.c_str(), result.program.text.size(),
+              static_cast<unsigned long long>(bytes), out.c_str());
   return kExitOk;
 }
 

@@ -34,10 +34,9 @@ int cmd_compile(const Args& a) {
   }
   std::string out = a.value("-o");
   if (out.empty()) out = (ends_with(in, ".onnx") ? in.substr(0, in.size() - 5) : in) + ".npub";
-  const auto bytes = isa::write_npub(m.program);
-  isa::write_file_bytes(out, bytes);
-  std::printf("%s: %zu operators -> %zu instructions, %zu bytes -> %s\n", in.c_str(), m.operators.size(),
-              m.program.text.size(), bytes.size(), out.c_str());
+  const uint64_t bytes = isa::write_npub_file(m.program, out);
+  std::printf("%s: %zu operators -> %zu instructions, %llu bytes -> %s\n", in.c_str(), m.operators.size(),
+              m.program.text.size(), static_cast<unsigned long long>(bytes), out.c_str());
   return kExitOk;
 }
 
