@@ -26,6 +26,8 @@ class ThermalIntegrator {
   explicit ThermalIntegrator(arch::ThermalNetwork& net) : net_(net) {}
   void feed(double seconds, double joules);
   void flush();
+  /// Seconds until the network next steps (its temperatures stay as they are until then).
+  double until_step() const { return net_.step_s() - pending_s_; }
 
  private:
   arch::ThermalNetwork& net_;

@@ -66,7 +66,11 @@ expect 0 "finished on edge" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SR
 for c in "$SRC"/configs/*.yaml; do expect 0 "# " "$NPUSIM" info --config "$c"; done
 expect 1 "DEADLOCK" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/deadlock.npub"
 expect 1 "WATCHDOG" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/mlp_i8.npus" --random-inputs 1 --watchdog-cycles 50
-expect 2 "no data for input tensor 'A'" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus"
+expect 2 "input tensor 'A' has no data: give --input A=FILE.npy, --random-inputs SEED, or run --timing-only" \
+  "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus"
+# Timing needs no data: --timing-only and long runs (timing-only profiles) run without inputs.
+expect 0 "finished on edge" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --timing-only
+expect 0 "inferences" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --repeat 1000
 expect 2 "run needs --config" "$NPUSIM" run "$SRC/traces/gemm_i8_db.npus"
 printf 'name: broken\nmxu:\n  rwos: 4\n' >"$WORK/broken.yaml"
 expect 2 "broken.yaml:3:3: error: unknown key 'rwos' in mxu (did you mean 'rows'?)" "$NPUSIM" run --config "$WORK/broken.yaml" "$WORK/mlp_i8.npub"

@@ -235,6 +235,11 @@ int cmd_run(const Args& a) {
   const auto inputs = program_inputs(prog, a.values("--input"), random_seed(a));
   const config::NpuConfig run_cfg = with_run_faults(a, cfg, opts);
   if (long_run_requested(a)) return run_long_mode(a, cfg, prog, inputs);
+  if (!opts.timing_only)  // timing (and a long run's profiles) needs no data
+    for (const auto& io : prog.io)
+      if (prog.regions[io.region].role == isa::RegionRole::Input && !inputs.count(io.name))
+        throw isa::InputError(path + ": input tensor '" + io.name + "' has no data: give --input " + io.name +
+                              "=FILE.npy, --random-inputs SEED, or run --timing-only");
   const RunResult r = simulate(run_cfg, prog, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
     const std::string dir = a.value("--output-dir");

@@ -187,20 +187,9 @@ LongRunResult run_long(const config::NpuConfig& cfg, const std::function<Inferen
   const auto done = [&] {
     return (opts.repeat && r.inferences >= opts.repeat) || (opts.duration_s > 0 && t >= opts.duration_s - 1e-15);
   };
-  while (!done()) {
-    const InferenceProfile& p = prof(set.hz);
-    const double slice_s = p.seconds / kProfileSlices;
-    // The slice progress lies in (a hair of rounding past a slice edge counts as the next slice).
-    const auto k = std::min(kProfileSlices - 1, static_cast<size_t>(progress * kProfileSlices + 1e-9));
-    const double slice_end = static_cast<double>(k + 1) / kProfileSlices;
-    // Advance to the nearest of: the end of this slice, the next poll, the next sample, the end.
-    double dt = (slice_end - progress) * p.seconds;
-    dt = std::min({dt, next_poll - t, next_sample - t});
-    if (opts.duration_s > 0) dt = std::min(dt, opts.duration_s - t);
-    dt = std::max(dt, 0.0);
-    if (slice_end - progress < 1e-12) progress = slice_end;  // rounding: finish the slice
-    const double frac = slice_s > 0 ? dt / slice_s : 0;
-    const arch::Energy e = dynamic_with_clock(model, p.slices[k].scaled(frac), dt, set.hz, set.volts);
+  // `dt` seconds of activity `a` at the current operating point: energy, heat, the sample's integrals.
+  const auto advance = [&](const arch::Activity& a, double dt) {
+    const arch::Energy e = dynamic_with_clock(model, a, dt, set.hz, set.volts);
     const double leak_w = model.leakage_w(set.volts, net.heat_node_temperature());
     add_energy(r.energy, e);
     r.energy[kLeak] += leak_w * dt;
@@ -212,13 +201,50 @@ LongRunResult run_long(const config::NpuConfig& cfg, const std::function<Inferen
     acc.volts += set.volts * dt;
     acc_s += dt;
     t += dt;
-    progress += dt / p.seconds;
     r.max_temp_c = std::max(r.max_temp_c, net.max_temperature());
-    if (progress >= 1 - 1e-12) {  // an inference completed; the next starts at once
-      r.latencies_s.push_back(t - inf_start);
-      ++r.inferences;
-      inf_start = t;
-      progress = 0;
+  };
+  const auto complete = [&] {  // an inference completed
+    r.latencies_s.push_back(t - inf_start);
+    ++r.inferences;
+    inf_start = t;
+    progress = 0;
+  };
+  // One step within the current slice of an inference: to the nearest of the slice's end, the
+  // next poll, the next sample and the end of the run.
+  const auto step_slice = [&](const InferenceProfile& p) {
+    const double slice_s = p.seconds / kProfileSlices;
+    // The slice progress lies in (a hair of rounding past a slice edge counts as the next slice).
+    const auto k = std::min(kProfileSlices - 1, static_cast<size_t>(progress * kProfileSlices + 1e-9));
+    const double slice_end = static_cast<double>(k + 1) / kProfileSlices;
+    // Advance to the nearest of: the end of this slice, the next poll, the next sample, the end.
+    double dt = (slice_end - progress) * p.seconds;
+    dt = std::min({dt, next_poll - t, next_sample - t});
+    if (opts.duration_s > 0) dt = std::min(dt, opts.duration_s - t);
+    dt = std::max(dt, 0.0);
+    if (slice_end - progress < 1e-12) progress = slice_end;  // rounding: finish the slice
+    const double frac = slice_s > 0 ? dt / slice_s : 0;
+    advance(p.slices[k].scaled(frac), dt);
+    progress += dt / p.seconds;
+    if (progress >= 1 - 1e-12) complete();  // the next inference starts at once
+  };
+  std::map<double, arch::Activity> whole;  // each profile's activity summed over its slices
+  while (!done()) {
+    const InferenceProfile& p = prof(set.hz);
+    // A whole inference that ends before the next poll, sample, end of run and thermal step runs
+    // at one temperature and operating point, so its slices add up exactly: one step for all 64
+    // (the same energies and integrals, summed in another order).
+    if (progress == 0 && p.seconds < std::min({next_poll - t, next_sample - t, heat.until_step()}) &&
+        !(opts.duration_s > 0 && t + p.seconds >= opts.duration_s)) {
+      auto it = whole.find(set.hz);
+      if (it == whole.end()) {
+        arch::Activity sum;
+        for (const auto& a : p.slices) sum += a;
+        it = whole.emplace(set.hz, sum).first;
+      }
+      advance(it->second, p.seconds);
+      complete();
+    } else {
+      step_slice(p);
     }
     if (t >= next_sample - 1e-15 || done()) {
       if (acc_s > 0) {
