@@ -707,16 +707,18 @@ RunResult simulate(const config::NpuConfig& cfg, const isa::Program& prog,
     uint64_t need = cfg.spad.size_bytes + cfg.acc.size_bytes;
     std::string largest;
     uint64_t largest_bytes = 0;
+    bool overflow = false;  // the sum passes 2^64 (sizes are 64-bit)
     for (const auto& r : prog.regions) {
-      need += std::min<uint64_t>(r.size, uint64_t{1} << 62);
+      overflow = overflow || need > UINT64_MAX - r.size;
+      need = overflow ? UINT64_MAX : need + r.size;
       if (r.size > largest_bytes) largest_bytes = r.size, largest = r.name;
     }
     if (need > opts.max_memory_bytes)
-      throw isa::InputError("the program needs " + std::to_string(need) +
+      throw isa::InputError("the program needs " + (overflow ? std::string("more than 2^64") : std::to_string(need)) +
                             " bytes of host memory (its largest region '" + largest + "' has " +
                             std::to_string(largest_bytes) + "), more than the limit of " +
                             std::to_string(opts.max_memory_bytes) +
-                            " bytes for a functional run (run it --timing-only, or raise the limit)");
+                            " bytes for a functional run (run it --timing-only, or raise npusim run --max-memory)");
     mem.spad.assign(cfg.spad.size_bytes, 0);
     mem.acc.assign(cfg.acc.size_bytes, 0);
   }

@@ -68,6 +68,12 @@ expect 1 "DEADLOCK" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/deadl
 expect 1 "WATCHDOG" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/mlp_i8.npus" --random-inputs 1 --watchdog-cycles 50
 expect 2 "input tensor 'A' has no data: give --input A=FILE.npy, --random-inputs SEED, or run --timing-only" \
   "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus"
+# Regions whose sizes add up past 2^64 are refused by name, and the limit is an option.
+printf '.npus 1.0\n.target line=64\n.region a role=scratch size=9223372036854775807\n.region b role=scratch size=9223372036854775807\n.region c role=scratch size=9223372036854775807\n        finish\n' >"$WORK/huge.npus"
+expect 2 "needs more than 2^64 bytes of host memory (its largest region 'a'" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$WORK/huge.npus"
+expect 2 "more than the limit of 1024 bytes for a functional run (run it --timing-only, or raise npusim run --max-memory)" \
+  "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --random-inputs 1 --max-memory 1KiB
+expect 2 "--max-memory expects a size such as 4GiB, got 'lots'" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --max-memory lots
 # Timing needs no data: --timing-only and long runs (timing-only profiles) run without inputs.
 expect 0 "finished on edge" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --timing-only
 expect 0 "inferences" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --repeat 1000

@@ -114,6 +114,18 @@ config::NpuConfig with_run_faults(const Args& a, const config::NpuConfig& cfg, R
   return c;
 }
 
+/// The simulation options a single run takes from the command line.
+RunOptions run_options(const Args& a) {
+  RunOptions opts;
+  opts.timing_only = a.flag("--timing-only");
+  opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
+  opts.trace = a.has("--trace");
+  if (a.has("--max-memory") &&
+      (!config::parse_bytes(a.value("--max-memory"), opts.max_memory_bytes) || opts.max_memory_bytes == 0))
+    throw UsageError("--max-memory expects a size such as 4GiB, got '" + a.value("--max-memory") + "'");
+  return opts;
+}
+
 int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& path) {
   const BuiltModel built = compile_model(path, cfg, build_options(a));
   const compiler::CompiledModel& m = built.m;
@@ -121,10 +133,7 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
   const DeviceInputs inputs =
       model_inputs(m, built.graph, a.values("--input"), random_seed(a), built.int8 ? &ref_inputs : nullptr);
   if (long_run_requested(a)) return run_long_mode(a, cfg, m.program, inputs);
-  RunOptions opts;
-  opts.timing_only = a.flag("--timing-only");
-  opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
-  opts.trace = a.has("--trace");
+  RunOptions opts = run_options(a);
   opts.irq_handler = host_fallback(m);
   const RunResult r = simulate(with_run_faults(a, cfg, opts), m.program, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
@@ -228,10 +237,7 @@ int cmd_run(const Args& a) {
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
   if (ends_with(path, ".onnx")) return run_onnx(a, cfg, path);
   const isa::Program prog = load_program(path);
-  RunOptions opts;
-  opts.timing_only = a.flag("--timing-only");
-  opts.watchdog_cycles = a.number("--watchdog-cycles", opts.watchdog_cycles);
-  opts.trace = a.has("--trace");
+  RunOptions opts = run_options(a);
   const auto inputs = program_inputs(prog, a.values("--input"), random_seed(a));
   const config::NpuConfig run_cfg = with_run_faults(a, cfg, opts);
   if (long_run_requested(a)) return run_long_mode(a, cfg, prog, inputs);
@@ -276,6 +282,8 @@ const bool registered = register_command({
         valued("--stats", "FILE", "statistics as JSON (cycles, utilization, per engine, memory, operators)"),
         valued("--trace", "FILE", "Chrome/Perfetto trace JSON (open in ui.perfetto.dev)"),
         flag("--timing-only", "skip the arithmetic: same cycles, no outputs"),
+        valued("--max-memory", "BYTES",
+               "host memory a functional run may allocate for SRAMs and regions (default 1GiB)"),
         valued("--watchdog-cycles", "N", "fault with WATCHDOG if the program has not finished after N cycles"),
         repeated("--fault", "TYPE[:insn=N][:factor=N]",
                  "inject a fault (device fault-injection names): bus_error, ecc\n"
