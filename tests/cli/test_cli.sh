@@ -74,6 +74,11 @@ expect 2 "needs more than 2^64 bytes of host memory (its largest region 'a'" "$N
 expect 2 "more than the limit of 1024 bytes for a functional run (run it --timing-only, or raise npusim run --max-memory)" \
   "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --random-inputs 1 --max-memory 1KiB
 expect 2 "--max-memory expects a size such as 4GiB, got 'lots'" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --max-memory lots
+# A calibration sample holding NaN is refused by file and element.
+mkdir -p "$WORK/calib_nan"
+/usr/bin/python3 -c "import numpy as np, sys; x = np.zeros((1, 256), np.float32); x[0, 7] = np.nan; np.save(sys.argv[1], x)" "$WORK/calib_nan/s0.npy"
+expect 2 "calib_nan/s0.npy: calibration sample holds NaN at element 7" "$NPUSIM" run --config "$SRC/configs/edge.yaml" \
+  "$SRC/traces/models/mlp.onnx" --precision int8 --calibrate "$WORK/calib_nan" --random-inputs 1
 # Timing needs no data: --timing-only and long runs (timing-only profiles) run without inputs.
 expect 0 "finished on edge" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --timing-only
 expect 0 "inferences" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --repeat 1000

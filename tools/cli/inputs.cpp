@@ -4,6 +4,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -159,7 +160,14 @@ std::vector<compiler::TensorValues> load_calibration(const std::string& dir, con
   std::sort(files.begin(), files.end());
   if (files.empty()) throw isa::InputError("--calibrate " + dir + ": no .npy files");
   std::vector<compiler::TensorValues> samples;
-  for (const auto& f : files) samples.push_back({{g.inputs[0], read_float_npy(f, g.tensor(g.inputs[0]))}});
+  for (const auto& f : files) {
+    std::vector<double> v = read_float_npy(f, g.tensor(g.inputs[0]));
+    for (size_t i = 0; i < v.size(); ++i)  // a NaN or Inf range would quantize everything to garbage
+      if (!std::isfinite(v[i]))
+        throw isa::InputError(f + ": calibration sample holds " + (std::isnan(v[i]) ? "NaN" : "an infinity") +
+                              " at element " + std::to_string(i) + " (flat index): calibration data must be finite");
+    samples.push_back({{g.inputs[0], std::move(v)}});
+  }
   return samples;
 }
 
