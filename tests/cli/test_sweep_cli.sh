@@ -77,4 +77,10 @@ printf 'base: %s/configs/edge.yaml\nworkloads: [%s/traces/mlp_i8.npus]\naxes:\n 
 sed 's/output: theirs/output: mine/' theirs.yaml >mine.yaml
 "$NPUSIM" sweep mine.yaml >/dev/null 2>&1 && "$NPUSIM" sweep mine.yaml >/dev/null 2>e.txt \
   && echo "ok: a sweep's own output folder is reused" || fail "own output: $(cat e.txt)"
+# A workload that is a FIFO (or a folder) is refused at its sweep-file line, before any output exists.
+rm -f wl.fifo && mkfifo wl.fifo
+printf 'base: %s/configs/edge.yaml\naxes:\n  mxu.rows: [16]\nworkloads: [wl.fifo]\noutput: fifo_out\n' "$SRC" >fifo.yaml
+timeout 20 "$NPUSIM" sweep fifo.yaml >e.txt 2>&1
+[ $? -eq 2 ] && grep -q "fifo.yaml:4.*wl.fifo: cannot read workload: it is a FIFO" e.txt && [ ! -e fifo_out ] \
+  && echo "ok: a FIFO workload is refused at its line and leaves no output folder" || fail "fifo workload: $(cat e.txt)"
 finish "sweep CLI"

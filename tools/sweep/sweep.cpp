@@ -228,6 +228,11 @@ Spec load_spec(const std::string& path) {
   for (const auto& w : root["workloads"]) {
     const std::string p = resolve(w.Scalar());
     if (!fs::exists(p)) throw isa::InputError(where(w) + ": workload '" + p + "' does not exist");
+    try {  // a regular, readable file (a FIFO would block the sweep's first read)
+      require_input_file(p, "workload");
+    } catch (const InputError& e) {
+      throw isa::InputError(where(w) + ": " + e.what());
+    }
     s.workloads.push_back(p);
   }
   s.output = resolve(root["output"] ? root["output"].Scalar() : fs::path(path).stem().string() + "_out");
@@ -450,6 +455,8 @@ int run(const Spec& s, const RunOptions& o) {
   if (fs::is_directory(s.output, ec) && !fs::is_empty(s.output, ec) && !fs::exists(marker, ec))
     throw isa::InputError(s.output + ": the sweep's output folder holds files npusim sweep did not write; choose " +
                           "another output (the sweep file's output: key) or empty it");
+  // Every workload is read (and hashed) before the output folder is made: a bad one leaves nothing behind.
+  for (const std::string& w : s.workloads) workload_digest(w);
   fs::create_directories(s.output + "/cache");
   write_file(marker, "npusim sweep output (results.csv, results.json, cache/, points/, logs/)\n");
   fs::create_directories(s.output + "/points");
