@@ -49,14 +49,14 @@ using Describe = std::function<void(Section&)>;
 /// One YAML mapping: its parameters and child mappings.
 class Section {
  public:
-  /// What a walk of the declarations does: load YAML into the fields, describe every parameter
+  /// What a walk of the declarations does: load YAML into the fields, catalog (describe) every parameter
   /// (npusim info --config; every implementation's), or read the values of a loaded config (its
   /// summary and hash; only the chosen implementations', and no field is written).
-  enum class Mode { Load, Describe, Values };
+  enum class Mode { Load, Catalog, Values };
 
   /// `node`: the mapping being loaded, or nullptr when only describing (npusim info --config).
   Section(std::string path, const YAML::Node* node)
-      : path_(std::move(path)), node_(node), mode_(node ? Mode::Load : Mode::Describe) {}
+      : path_(std::move(path)), node_(node), mode_(node ? Mode::Load : Mode::Catalog) {}
   /// A walk over the values of a loaded config.
   static Section values(std::string path) { return Section(std::move(path), nullptr, Mode::Values); }
 
@@ -193,7 +193,7 @@ void impl_choice(Section& s, Cfg& cfg, std::string& chosen, const char* key, con
     if (const auto* e = R::find(chosen)) e->params(s, cfg);
     return;
   }
-  if (s.mode() == Section::Mode::Describe) {
+  if (s.mode() == Section::Mode::Catalog) {
     for (const auto& e : R::entries()) {
       auto params = e.params;
       s.child((std::string(key) + "=" + e.name).c_str(), e.description.c_str(),
