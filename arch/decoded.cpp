@@ -116,6 +116,7 @@ Decoded decode(const isa::Instruction& inst, const isa::Program& prog, uint32_t 
       op.src = tile(true, x.src, x.rows, x.cols, kAccBytes, line);
       op.dst = tile(false, x.dst, x.rows, x.cols, elem_bytes(op.dtype), line);
       op.q = isa::params::requant::decode(prog.params[x.q].bytes);
+      op.q.table += 8 * x.col0;  // per-channel: the tile's first column's {multiplier, shift} entry
       dec.ops = op;
       break;
     }

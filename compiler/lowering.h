@@ -55,6 +55,14 @@ struct RowsWalk {
 /// Semaphore ids (see the Lowering constructor).
 inline constexpr int kGo = 0, kL2M = 1, kM2L = 2, kM2V = 3, kL2V = 4, kV2S = 5, kM2S = 6, kV2M = 7;
 
+/// A tile's requantization: its PARAM entry and, with a per-channel entry, the table entry of the
+/// tile's first column (the instruction's col0), so one entry serves every channel tile of a layer.
+struct RequantRef {
+  uint32_t q = 0;     ///< PARAM entry
+  uint32_t col0 = 0;  ///< first per-channel table entry of the tile (0 for a per-tensor entry)
+  RequantRef(uint32_t entry = 0, uint32_t first_col = 0) : q(entry), col0(first_col) {}  // an entry id converts
+};
+
 /// A tiled matrix multiply to emit: Y[M x N] = A[M x K] . B[K x N] on top of an initial
 /// accumulator (bias), then an epilogue (requant to Y's type, or the i32 accumulator stored as is).
 enum class Bias { None, ConstRow, ConstFull, DynRow, DynFull };
@@ -68,7 +76,7 @@ struct GemmPlan {
   isa::TensorType bias_type = isa::TensorType::FP32;  ///< constant bias type in the weights (FP32 or I32)
   uint64_t bias_off = 0, ratio_off = 0;               ///< constant bias; beta/alpha row for a computed C
   uint32_t mm_dtype = 2;                              ///< matmul dtype code
-  std::function<uint32_t(int64_t n0)> requant_for;    ///< epilogue entry for the tile at column n0; none: store i32
+  std::function<RequantRef(int64_t n0)> requant_for;  ///< epilogue of the tile at column n0; none: store i32
 };
 
 /// The batches of a batched matrix product, NumPy-broadcast: output batch bi reads batch ia of
@@ -126,7 +134,7 @@ struct ConvPlan {
   isa::TensorType bias_type = isa::TensorType::FP32;  ///< bias type (FP32 or I32), Co values
   /// Byte offset of the bias for a band whose contributing taps are given (-1: none).
   std::function<int64_t(const std::vector<Tap>&)> bias_for_band;
-  std::function<uint32_t(int64_t c0)> requant_for;  ///< epilogue for output channels from c0; none: store i32
+  std::function<RequantRef(int64_t c0)> requant_for;  ///< epilogue for output channels from c0; none: store i32
 };
 
 // ------------------------------------------------------------------ free helpers

@@ -195,7 +195,9 @@ void Lowering::emit_gemm(const Node& n, const GemmPlan& g) {
         rq.set(f::requant::rows, mm);
         rq.set(f::requant::cols, nn);
         rq.set(f::requant::dtype, code(ly.type, n));
-        rq.set(f::requant::q, g.requant_for(n0));
+        const RequantRef q = g.requant_for(n0);
+        rq.set(f::requant::q, q.q);
+        rq.set(f::requant::col0, q.col0);
         emit(rq, kM2V, 1, kV2S);
         src_line = y_line;
         src_acc = false;
@@ -321,7 +323,9 @@ void Lowering::emit_conv(const Node& n, const ConvPlan& cp) {
             rq.set(f::requant::rows, static_cast<uint32_t>(P));
             rq.set(f::requant::cols, nn);
             rq.set(f::requant::dtype, code(ly.type, n));
-            rq.set(f::requant::q, cp.requant_for(g * Cog + n0));
+            const RequantRef q = cp.requant_for(g * Cog + n0);
+            rq.set(f::requant::q, q.q);
+            rq.set(f::requant::col0, q.col0);
             emit(rq, kM2V, 1, kV2S);
             src_line = y_line;
           }

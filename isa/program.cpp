@@ -184,6 +184,20 @@ std::string check_instruction(const Instruction& inst, const Program& prog) {
     if (p.bytes[params::requant::mode] != params::requant::mode_fp32)
       return op + ": acc_type=fp32 with an integer output needs a requant entry in fp32 mode ('" + p.name + "' is not)";
   }
+  if (inst.opcode() == static_cast<uint8_t>(Opcode::Requant)) {
+    const Param& p = prog.params[inst.get(fields::requant::q)];
+    const uint64_t col0 = inst.get(fields::requant::col0);
+    if (col0 && !p.bytes[params::requant::per_channel])
+      return op + ": col0 applies to a per-channel requant entry ('" + p.name + "' is per-tensor)";
+    uint32_t table = 0;
+    std::memcpy(&table, &p.bytes[params::requant::table], 4);
+    // The tile's entries, col0 .. col0 + cols, 8 bytes each, within the 32-bit table offsets.
+    const uint64_t end = table + 8 * (col0 + inst.get(fields::requant::cols));
+    if (p.bytes[params::requant::per_channel] && end > UINT32_MAX)
+      return op + ": per-channel table entries " + std::to_string(col0) + ".." +
+             std::to_string(col0 + inst.get(fields::requant::cols)) + " of '" + p.name +
+             "' end past byte 2^32 of its region";
+  }
   return "";
 }
 

@@ -52,16 +52,16 @@ uint32_t qrequant_param(Lowering& L, float scale, int32_t zp) {
   std::memcpy(&p.bytes[q::max], &hi, 4);
   return L.add_param(p, "q");
 }
-/// The same with one scale per column from a table of {binary32 scale, 0} in the weights; the
-/// entry for a tile starting at column c0 points c0 entries into the table.
-uint32_t qrequant_table_param(Lowering& L, uint64_t table_off, int64_t c0, int32_t zp, bool zero_bounds) {
+/// The same with one scale per column from a table of {binary32 scale, 0} in the weights; a tile
+/// starting at column c0 uses it with col0 = c0 (RequantRef).
+uint32_t qrequant_table_param(Lowering& L, uint64_t table_off, int32_t zp, bool zero_bounds) {
   namespace q = isa::params::requant;
   isa::Param p;
   p.bytes[0] = q::kKind;
   p.bytes[q::mode] = q::mode_fp32;
   p.bytes[q::per_channel] = 1;
   p.bytes[q::region] = L.weights_region_;
-  const auto table = static_cast<uint32_t>(table_off + 8 * static_cast<uint64_t>(c0));
+  const auto table = static_cast<uint32_t>(table_off);
   const int32_t lo = zero_bounds ? 0 : INT32_MIN, hi = zero_bounds ? 0 : INT32_MAX;
   std::memcpy(&p.bytes[q::table], &table, 4);
   std::memcpy(&p.bytes[q::zp], &zp, 4);
@@ -102,7 +102,7 @@ std::vector<std::vector<double>> weight_passes(const std::vector<double>& w) {
 /// multiplier computed in binary32 as ONNX Runtime does; per column when sw varies.
 /// QLinearMatMul and QLinearConv share the positions of their scales and output zero point
 /// (1: input scale, 4: weight scale, scalar or per channel, 6: y_scale, 7: y_zero_point).
-std::function<uint32_t(int64_t)> qlinear_epilogue(Lowering& L, const Node& n, int64_t channels) {
+std::function<RequantRef(int64_t)> qlinear_epilogue(Lowering& L, const Node& n, int64_t channels) {
   const auto sx_v = qparam(L, n, 1, 1), sw = qparam(L, n, 4, 1), sy_v = qparam(L, n, 6, 1), zy_v = qparam(L, n, 7, 0);
   if (sx_v.size() != 1 || sy_v.size() != 1 || zy_v.size() != 1)
     throw CompileError(where(n) + ": the input scale, y_scale and y_zero_point must be scalars");
@@ -120,8 +120,10 @@ std::function<uint32_t(int64_t)> qlinear_epilogue(Lowering& L, const Node& n, in
   }
   std::vector<float> m;
   for (int64_t c = 0; c < channels; ++c) m.push_back(mult(c));
-  const uint64_t table = put_scale_table(L, m);
-  return [&L, table, zy](int64_t c0) { return qrequant_table_param(L, table, c0, zy, false); };
+  if (channels > (int64_t{1} << 20))  // col0 is a 20-bit field
+    throw CompileError(where(n) + ": " + std::to_string(channels) + " channels with per-channel scales; at most 2^20");
+  const uint32_t id = qrequant_table_param(L, put_scale_table(L, m), zy, false);
+  return [id](int64_t c0) { return RequantRef{id, static_cast<uint32_t>(c0)}; };
 }
 
 /// QLinearMatMul and MatMulInteger: A (u8/i8, zero point za) times constant B (zero point zb per
@@ -144,7 +146,7 @@ void qmatmul(Lowering& L, const Node& n) {
   const auto za = qparam(L, n, qlinear ? 2 : 2, 0), zb = qparam(L, n, qlinear ? 5 : 3, 0);
   if (za.size() != 1) throw CompileError(where(n) + ": a per-row A zero point is not supported (a scalar is)");
   check_count(n, zb, N, "B's zero point");
-  std::function<uint32_t(int64_t)> epilogue;  // none: the i32 accumulator is the output
+  std::function<RequantRef(int64_t)> epilogue;  // none: the i32 accumulator is the output
   if (qlinear) epilogue = qlinear_epilogue(L, n, N);
   // An int32 bias (scale a_scale * b_scale) as a ninth input: npusim's extension, which int8
   // post-training quantization uses for Gemm (ONNX Runtime's QGemm has one too).
@@ -209,7 +211,7 @@ void qconv(Lowering& L, const Node& n) {
   const auto zx = qparam(L, n, 2, 0), zw = qparam(L, n, qlinear ? 5 : 3, 0);
   if (zx.size() != 1) throw CompileError(where(n) + ": x_zero_point must be a scalar");
   check_count(n, zw, Co, "w_zero_point");
-  std::function<uint32_t(int64_t)> epilogue;
+  std::function<RequantRef(int64_t)> epilogue;
   std::vector<int32_t> bias0(static_cast<size_t>(Co), 0);
   bool has_b = false;
   if (qlinear) {
@@ -360,7 +362,7 @@ void quantize(Lowering& L, const Node& n) {
     } else {
       std::vector<float> s;
       for (int64_t c = 0; c < cols; ++c) s.push_back(static_cast<float>(at(scale, c)));
-      q = qrequant_table_param(L, put_scale_table(L, s), 0, quant ? static_cast<int32_t>(at(zp, 0)) : 0, !quant);
+      q = qrequant_table_param(L, put_scale_table(L, s), quant ? static_cast<int32_t>(at(zp, 0)) : 0, !quant);
       if (quant && !uniform(zp))
         throw CompileError(where(n) + ": per-channel zero points along the last axis are not supported");
     }

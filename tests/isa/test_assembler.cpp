@@ -92,6 +92,14 @@ TEST(Assembler, UnknownInstruction_bad) {
   expect_error(kHead + "  matmull acc[0]\n", {"test.npus:6:3: error: unknown instruction 'matmull'"});
 }
 
+TEST(Assembler, Col0NeedsPerChannelEntry_bad) {
+  // col0 picks a per-channel table entry: with a per-tensor entry it names nothing.
+  expect_error(kHead +
+                   ".param q requant mode=tflite multiplier=1073741824 shift=1\n"
+                   "requant s[0], acc[0], q, dtype=i8, rows=1, cols=4, col0=8\nfinish\n",
+               {"requant: col0 applies to a per-channel requant entry ('q' is per-tensor)"});
+}
+
 TEST(Assembler, QuantizeNeedsFp32Entry_bad) {
   // requant with acc_type=fp32 to an integer output divides by a binary32 scale: a tflite entry
   // has none, so the reader rejects the pair.

@@ -313,6 +313,26 @@ TEST(Functional, PerChannelRequantReadsItsTable) {
   EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[3]), 63);  // 62.5 → 63 (away from zero)
 }
 
+TEST(Functional, PerChannelRequantStartsAtItsTilesFirstColumn) {
+  // The same table; a tile of 2 columns with col0=2 uses entries 2 and 3 (shifts 2 and 3).
+  std::string data = ".region t role=const size=64\n.data t hex \"";
+  char b[32];
+  for (int c = 0; c < 4; ++c) {
+    std::snprintf(b, sizeof b, "00000040%02x000000", c);
+    data += b;
+  }
+  Fixture fx(data +
+             "\"\n.param q requant mode=tflite per_channel=1 region=t table=0 min=-128 max=127\n"
+             "requant s[0], acc[0], q, rows=1, cols=2, col0=2");
+  for (int c = 0; c < 2; ++c) {
+    const int32_t v = 1000;
+    std::memcpy(&fx.mem.acc[4 * c], &v, 4);
+  }
+  fx.run();
+  EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[0]), 125);  // entry 2: 1000 / 2 / 4
+  EXPECT_EQ(static_cast<int8_t>(fx.mem.spad[1]), 63);   // entry 3: 62.5 → 63
+}
+
 TEST(Functional, BinaryOpsSaturateWrapAndBroadcast) {
   for (const char* op : {"add", "sub", "mul", "max", "min"}) {
     Fixture fx(std::string(op) + " s[100], s[0], s[50], rows=5, cols=70, dtype=i8, bcast");
