@@ -53,8 +53,8 @@ std::string activation_op(std::string name, const std::string& who) {
 /// Builds the unrolled nodes of one recurrent node.
 class Unroller {
  public:
-  Unroller(const onnx::NodeProto& n, std::string base, std::string who, std::set<std::string>& taken)
-      : n_(n), base_(std::move(base)), who_(std::move(who)), taken_(taken) {}
+  Unroller(std::string base, std::string who, std::set<std::string>& taken)
+      : base_(std::move(base)), who_(std::move(who)), taken_(taken) {}
 
   std::vector<onnx::NodeProto> nodes;    ///< the replacement, in topological order
   std::vector<onnx::TensorProto> inits;  ///< the constants it reads
@@ -79,12 +79,14 @@ class Unroller {
     nodes.push_back(std::move(p));
     return out;
   }
+  /// Sets an INT attribute on the last node.
   void attr_int(const char* name, int64_t v) {
     auto* a = nodes.back().add_attribute();
     a->set_name(name);
     a->set_type(onnx::AttributeProto_AttributeType_INT);
     a->set_i(v);
   }
+  /// Sets an INTS attribute on the last node.
   void attr_ints(const char* name, const std::vector<int64_t>& v) {
     auto* a = nodes.back().add_attribute();
     a->set_name(name);
@@ -99,6 +101,7 @@ class Unroller {
     return name;
   }
 
+  /// x reshaped to `dims` (a view on the device).
   std::string reshape(const std::string& x, const std::vector<int64_t>& dims, const std::string& what,
                       const std::string& out = "") {
     std::vector<double> d(dims.begin(), dims.end());
@@ -106,12 +109,14 @@ class Unroller {
         constant(what + "_shape", {static_cast<int64_t>(dims.size())}, d, onnx::TensorProto_DataType_INT64);
     return node("Reshape", {x, shape}, what, out);
   }
+  /// xs concatenated along `axis`.
   std::string concat(const std::vector<std::string>& xs, int64_t axis, const std::string& what,
                      const std::string& out = "") {
     const std::string y = node("Concat", xs, what, out);
     attr_int("axis", axis);
     return y;
   }
+  /// x with its axes permuted by `perm`.
   std::string transpose(const std::string& x, const std::vector<int64_t>& perm, const std::string& what,
                         const std::string& out = "") {
     const std::string y = node("Transpose", {x}, what, out);
@@ -126,8 +131,11 @@ class Unroller {
     return node("MatMul", {constant(what + "_onehot", {1, rows}, e), x2d}, what);
   }
 
-  const onnx::NodeProto& n_;      ///< the recurrent node
-  std::string base_;              ///< its name, the prefix of every generated name
+  /// How errors name the recurrent node.
+  const std::string& who() const { return who_; }
+
+ private:
+  std::string base_;              ///< the recurrent node's name, the prefix of every generated name
   std::string who_;               ///< how errors name it
   std::set<std::string>& taken_;  ///< every tensor and node name in the graph
 };
@@ -159,6 +167,7 @@ const onnx::TensorProto* initializer(const onnx::GraphProto& g, const std::unord
   return it == at.end() ? nullptr : &g.initializer(it->second);
 }
 
+/// The values of initializer `t` (`what` names it in errors).
 Const decode(const onnx::TensorProto& t, const std::string& what) {
   Const c;
   c.dims.assign(t.dims().begin(), t.dims().end());
@@ -166,7 +175,8 @@ Const decode(const onnx::TensorProto& t, const std::string& what) {
   return c;
 }
 
-/// Unrolls `n` (X of shape `xs`) into `u`.
+/// Unrolls `n`, as `s` describes it, into `u`. Slot k of init_const/init_name is initial_h (0) or
+/// initial_c (1): its values when it is a constant, its name when it is given at all.
 void unroll(Unroller& u, const onnx::NodeProto& n, const Spec& s, const std::vector<std::optional<Const>>& init_const,
             const std::vector<std::string>& init_name) {
   const int64_t S = s.seq, B = s.batch, I = s.input, H = s.hidden, D = s.dirs, G = s.gates;
@@ -357,7 +367,7 @@ void unroll(Unroller& u, const onnx::NodeProto& n, const Spec& s, const std::vec
   state_out(h_last, 1, "Y_h");
   if (family == 0) {
     if (!output(2).empty() && c_last[0].empty())
-      throw CompileError(u.who_ + ": Y_c of a zero state (an empty sequence) is not supported");
+      throw CompileError(u.who() + ": Y_c of a zero state (an empty sequence) is not supported");
     state_out(c_last, 2, "Y_c");
   }
 }
@@ -499,7 +509,7 @@ int unroll_recurrent(onnx::GraphProto& g, const Shapes& shapes, const std::strin
           throw CompileError(who + (k ? ": initial_c" : ": initial_h") + " has an unexpected shape");
       }
     }
-    Unroller u(n, base, who, taken);
+    Unroller u(base, who, taken);
     unroll(u, n, s, init_const, init_name);
     for (auto& p : u.nodes) *out.Add() = std::move(p);
     for (auto& t : u.inits) new_inits.push_back(std::move(t));
