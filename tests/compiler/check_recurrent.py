@@ -8,7 +8,8 @@ LSTM/GRU/RNN cases, including peepholes and layout 1), so the cases below test t
 a second reading of the same equations. The cases cover what the ONNX suite does not: random
 weights, batch > 1, reverse and bidirectional directions, computed and constant (non-zero) initial
 states, GRU linear_before_reset 0 and 1, layout 1 with batch > 1, Relu activations, a sequence of
-one step, and all outputs. Every generated operator must be named after its recurrent node (the
+one step, all outputs, and two stacked layers as torch exports them (zero states from
+Shape/Gather/Unsqueeze/Concat/Expand, a Squeeze between the layers). Every generated operator must be named after its recurrent node (the
 per-operator stats say so). The *_bad cases must be errors (exit 2) naming the node and the cause.
 
 Tolerance: the bound of the ONNX conformance test, |got - want| <= 8 x 2^-10 x max(1, |want|): fp16
@@ -225,7 +226,59 @@ def bad(name, op, expect, *args, **kw):
     failures += not ok
 
 
+def stacked():
+    """Two LSTM layers as torch exports them: zero initial states expanded to [1, batch, hidden]
+    from Shape -> Gather -> Unsqueeze -> Concat (folded by preparation), and a Squeeze of the
+    first layer's Y feeding the second (turned into a Reshape)."""
+    global failures
+    seq, batch, inp, hidden = 7, 2, 5, 6
+    nodes, inits = [], {}
+    zero_state = []
+    for k in range(2):
+        inits[f"W{k}"] = rng.uniform(-0.6, 0.6, (1, 4 * hidden, inp if k == 0 else hidden)).astype(np.float32)
+        inits[f"R{k}"] = rng.uniform(-0.6, 0.6, (1, 4 * hidden, hidden)).astype(np.float32)
+        inits[f"B{k}"] = rng.uniform(-0.5, 0.5, (1, 8 * hidden)).astype(np.float32)
+    inits.update({"zero": np.zeros((1, 1, 1), np.float32), "one": np.array([1], np.int64),
+                  "hid": np.array([hidden], np.int64), "axis0": np.array([0], np.int64),
+                  "axis1": np.array([1], np.int64), "idx1": np.array(1, np.int64)})
+    nodes += [helper.make_node("Shape", ["X"], ["xs"]), helper.make_node("Gather", ["xs", "idx1"], ["b"]),
+              helper.make_node("Unsqueeze", ["b", "axis0"], ["b1"]),
+              helper.make_node("Concat", ["one", "b1", "hid"], ["state_shape"], axis=0),
+              helper.make_node("Expand", ["zero", "state_shape"], ["h0"])]
+    zero_state = ["h0", "h0"]
+    nodes.append(helper.make_node("LSTM", ["X", "W0", "R0", "B0", ""] + zero_state, ["Y0", "", ""],
+                                  name="rnn/stacked_l0", hidden_size=hidden))
+    nodes.append(helper.make_node("Squeeze", ["Y0", "axis1"], ["X1"], name="rnn/stacked_squeeze"))
+    nodes.append(helper.make_node("LSTM", ["X1", "W1", "R1", "B1", ""] + zero_state, ["", "Y_h"],
+                                  name="rnn/stacked_l1", hidden_size=hidden))
+    x = rng.standard_normal((seq, batch, inp)).astype(np.float32)
+    y0 = reference("LSTM", x, inits["W0"], inits["R0"], inits["B0"])[0][:, 0]
+    want = reference("LSTM", y0, inits["W1"], inits["R1"], inits["B1"])[1]
+    gr = helper.make_graph(nodes, "stacked", [helper.make_tensor_value_info("X", TensorProto.FLOAT, x.shape)],
+                           [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, want.shape)],
+                           [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 8
+    path = os.path.join(WORK, "lstm_stacked.onnx")
+    onnx.save(m, path)
+    for config in ("edge", "datacenter"):
+        p, out = run(path, {"X": x}, config)
+        if p.returncode != 0:
+            print(f"FAIL lstm_stacked on {config}: {p.stderr.strip()}")
+            failures += 1
+            continue
+        got = np.load(os.path.join(out, "Y_h.npy")).astype(np.float64)
+        err = float((np.abs(got - want) / np.maximum(1.0, np.abs(want))).max()) if got.shape == want.shape else 1e9
+        ops = json.load(open(out + ".json"))["operators"]
+        stray = [o for o in ops if not o.startswith("rnn_stacked_")]
+        ok = err <= TOL and not stray
+        print(f"{'ok' if ok else 'FAIL'} lstm_stacked on {config}: Y_h max rel err {err:.2e}, {len(ops)} operators"
+              + (f", not named after a node: {stray[:3]}" if stray else ""))
+        failures += not ok
+
+
 check_reference()
+stacked()
 case("lstm_bidir_computed_states", "LSTM", 5, 2, 6, 8, "bidirectional", initial="computed", peephole=True)
 case("lstm_reverse_layout1_const_states", "LSTM", 4, 3, 5, 7, "reverse", layout=1, initial="const")
 case("lstm_bidir_layout1_zero_states", "LSTM", 6, 2, 4, 8, "bidirectional", layout=1)
