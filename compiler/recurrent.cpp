@@ -379,6 +379,11 @@ bool read_spec(const onnx::GraphProto& g, const std::unordered_map<std::string, 
   s.gates = s.op == "LSTM" ? 4 : s.op == "GRU" ? 3 : 1;
   auto xs = shapes.find(n.input_size() ? n.input(0) : "");
   if (xs == shapes.end() || xs->second.size() != 3) return false;
+  // The generated constants are float32, so X must be (an fp16 or double model would mismatch them).
+  for (const auto* list : {&g.input(), &g.value_info()})
+    for (const auto& vi : *list)
+      if (vi.name() == n.input(0) && vi.type().tensor_type().elem_type() != kFloat)
+        throw CompileError(who + ": X is not float32; the unrolling handles float32 models");
   auto int_attr = [&](const char* name, int64_t def) {
     const auto* a = find_attr(n, name);
     return a ? a->i() : def;
@@ -397,7 +402,7 @@ bool read_spec(const onnx::GraphProto& g, const std::unordered_map<std::string, 
     s.reverse_only = true;
   else if (direction != "forward")
     throw CompileError(who + ": direction '" + direction + "' is not defined (forward, reverse, bidirectional)");
-  if (find_attr(n, "clip")) throw CompileError(who + ": clip is not supported by the unrolling (no clip attribute)");
+  if (find_attr(n, "clip")) throw CompileError(who + ": clip (cell clipping) is not supported by the unrolling");
   if (s.op == "LSTM" && int_attr("input_forget", 0) != 0)
     throw CompileError(who + ": input_forget = 1 (coupled input and forget gates) is not supported");
   s.linear_before_reset = s.op == "GRU" && int_attr("linear_before_reset", 0) != 0;
@@ -525,7 +530,9 @@ int unroll_recurrent(onnx::GraphProto& g, const Shapes& shapes, const std::strin
       continue;
     auto os = shapes.find(n.output(0));
     if (os == shapes.end()) continue;
-    const std::string shape = n.output(0) + "__shape";
+    std::string shape = n.output(0) + "__shape";
+    for (int k = 1; taken.count(shape); ++k) shape = n.output(0) + "__shape_" + std::to_string(k);
+    taken.insert(shape);
     std::vector<double> d(os->second.begin(), os->second.end());
     new_inits.push_back(make_tensor(shape, onnx::TensorProto_DataType_INT64, {static_cast<int64_t>(d.size())}, d));
     const std::string data = n.input(0);

@@ -23,7 +23,8 @@ namespace npusim::compiler {
 /// outputs (as exporters emit after every layer) becomes the equivalent Reshape. Returns the number
 /// of recurrent nodes unrolled. Throws CompileError naming the node (and `path`) for what the
 /// decomposition does not cover: computed weights, sequence_lens shorter than the sequence,
-/// activations other than Sigmoid/Tanh/Relu, clip, input_forget.
+/// activations other than Sigmoid/Tanh/Relu, clip, input_forget,
+/// a non-float32 X.
 int unroll_recurrent(onnx::GraphProto& g, const std::unordered_map<std::string, std::vector<int64_t>>& shapes,
                      const std::string& path);
 

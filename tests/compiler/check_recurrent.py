@@ -128,7 +128,7 @@ def check_reference():
 
 
 def model(name, op, seq, batch, inp, hidden, direction="forward", layout=0, lbr=0, initial="none", peephole=False,
-          acts=None, outputs=(0, 1, 2), seq_lens=None, clip=None, w_input=False):
+          acts=None, outputs=(0, 1, 2), seq_lens=None, clip=None, w_input=False, fp16=False):
     """An ONNX model of one recurrent node; returns (path, inputs, reference outputs by name)."""
     dirs = 2 if direction == "bidirectional" else 1
     g = GATES[op]
@@ -172,8 +172,13 @@ def model(name, op, seq, batch, inp, hidden, direction="forward", layout=0, lbr=
         attrs["clip"] = clip
     node = helper.make_node(op, node_in, node_out, name="rnn/" + name, **attrs)
     ref = reference(op, x, w, r, b, h0, c0, p, direction, layout, lbr, acts)
-    graph_in = [helper.make_tensor_value_info(k, TensorProto.FLOAT, v.shape) for k, v in feeds.items()]
-    graph_out = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ref[i].shape) for i, n in enumerate(node_out) if n]
+    elem = TensorProto.FLOAT
+    if fp16:  # a float16 model (the *_bad case): every tensor in half precision
+        elem = TensorProto.FLOAT16
+        feeds = {k: v.astype(np.float16) for k, v in feeds.items()}
+        inits = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in inits.items()}
+    graph_in = [helper.make_tensor_value_info(k, elem, v.shape) for k, v in feeds.items()]
+    graph_out = [helper.make_tensor_value_info(n, elem, ref[i].shape) for i, n in enumerate(node_out) if n]
     gr = helper.make_graph([node], name, graph_in, graph_out, [numpy_helper.from_array(v, k) for k, v in inits.items()])
     m = helper.make_model(gr, opset_imports=[helper.make_opsetid("", 14)])
     m.ir_version = 8
@@ -293,5 +298,6 @@ bad("lstm_short_sequence_bad", "LSTM", "sequence_lens", 4, 2, 3, 5, seq_lens=[4,
 bad("lstm_clip_bad", "LSTM", "clip", 3, 1, 3, 4, clip=5.0)
 bad("gru_leakyrelu_bad", "GRU", "LeakyRelu", 3, 1, 3, 4, acts=["LeakyRelu", "Tanh"])
 bad("rnn_computed_w_bad", "RNN", "must be a constant", 3, 1, 3, 4, w_input=True)
+bad("lstm_fp16_bad", "LSTM", "not float32", 3, 1, 3, 4, fp16=True)
 print(f"recurrent: {failures} failure(s)")
 sys.exit(1 if failures else 0)
