@@ -25,9 +25,9 @@ const OpRegistry& OpRegistry::get() {
       const char* family;
       void (*add_ops)(OpRegistry&);
     } families[] = {
-        {"matmul", register_matmul_ops},       {"conv", register_conv_ops},     {"pool", register_pool_ops},
-        {"normalize", register_normalize_ops}, {"layout", register_layout_ops}, {"eltwise", register_eltwise_ops},
-        {"quantized", register_quantized_ops},
+        {"matmul", register_matmul_ops},       {"conv", register_conv_ops},           {"pool", register_pool_ops},
+        {"normalize", register_normalize_ops}, {"layout", register_layout_ops},       {"eltwise", register_eltwise_ops},
+        {"quantized", register_quantized_ops}, {"recurrent", register_recurrent_ops},
     };
     for (const auto& f : families) {
       r.family_ = f.family;
@@ -95,6 +95,7 @@ std::string operators_table() {
     if (op.has(kQuantized)) prop("quantized");
     if (op.has(kImage)) prop("image");
     if (op.has(kElementwise)) prop("element-wise");
+    if (op.has(kDecomposed)) prop("decomposed in preparation");
     if (op.sfu_fn) prop("sfu " + sfu_name(*op.sfu_fn));
     out += "| " + padded(op.name, 18) + " | " + padded(op.family, 9) + " | " + (props.empty() ? "-" : props) + " |\n";
   }

@@ -31,6 +31,7 @@ enum OpFlag : unsigned {
   kImage = 1u << 1,        ///< input 0 and output 0 are images (NHWC on the device)
   kElementwise = 1u << 2,  ///< element-wise: the image layout propagates through it (both ways)
   kQuantized = 1u << 3,    ///< an integer (quantized) operator: no float reference evaluates it
+  kDecomposed = 1u << 4,   ///< graph preparation rewrites it into other operators (it is never lowered itself)
 };
 
 struct OpInfo {
@@ -74,6 +75,7 @@ void register_normalize_ops(OpRegistry& r);
 void register_layout_ops(OpRegistry& r);
 void register_eltwise_ops(OpRegistry& r);
 void register_quantized_ops(OpRegistry& r);
+void register_recurrent_ops(OpRegistry& r);  // compiler/recurrent.cpp: unrolled by graph preparation
 
 /// A table of the registered operators (`npusim info --operators`; docs/compiler.md holds a copy).
 std::string operators_table();

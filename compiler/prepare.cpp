@@ -16,6 +16,7 @@
 
 #include "compiler/graph.h"
 #include "compiler/onnx_values.h"
+#include "compiler/recurrent.h"
 
 namespace npusim::compiler {
 namespace {
@@ -787,7 +788,8 @@ PrepareReport prepare_model(onnx::ModelProto& model, const std::map<std::string,
     e.scan();
     const int fused = fuse_batchnorm(e);
     r.folded += folded, r.removed += removed, r.fused_bn += fused;
-    if (folded + removed + fused == 0) break;
+    // At the fixed point (initial states folded), LSTM/GRU/RNN are unrolled; their nodes go round again.
+    if (folded + removed + fused == 0 && unroll_recurrent(g, e.shapes, path) == 0) break;
   }
   return r;
 }

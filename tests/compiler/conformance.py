@@ -95,9 +95,13 @@ def generate(dest):
 
 
 def fold_static_inputs(model, inputs):
-    """Turns non-float32 and scalar graph inputs, and Conv weights and biases, into initializers
+    """Turns non-float32 and scalar graph inputs, Conv weights and biases and recurrent weights into initializers
     with the test's values."""
     weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization") for i in n.input[1:]}
+    # LSTM/GRU/RNN: W, R, B and the peepholes P are weights (split into gate blocks at compile
+    # time); X and the initial states stay inputs.
+    weights |= {i for n in model.graph.node if n.op_type in ("LSTM", "GRU", "RNN")
+                for k, i in enumerate(n.input) if k in (1, 2, 3, 7)}
     data = set()
     for n in model.graph.node:
         if n.op_type in QUANT_DATA:

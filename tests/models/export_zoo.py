@@ -128,6 +128,19 @@ class LstmSpeech(nn.Module):
         return self.fc(y[:, -1])
 
 
+class GruSpeech(nn.Module):
+    """Feature frames -> 2-layer bidirectional GRU -> classifier on the four final states."""
+
+    def __init__(self, feats=20, hidden=32, classes=12):
+        super().__init__()
+        self.gru = nn.GRU(feats, hidden, num_layers=2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(4 * hidden, classes)
+
+    def forward(self, x):
+        _, h = self.gru(x)  # [layers x directions, batch, hidden]
+        return self.fc(h.transpose(0, 1).reshape(x.shape[0], -1))
+
+
 class DlrmLike(nn.Module):
     """Dense MLP + three embedding tables, pairwise dot-product interaction, top MLP."""
 
@@ -195,6 +208,7 @@ ZOO = {
     "gpt_like": (GptLike, lambda: (ids(128, 16),), ["ids"], 14),
     "whisper_like": (WhisperLike, lambda: (torch.randn(1, 16, 32),), ["mel"], 17),
     "lstm_speech": (LstmSpeech, lambda: (torch.randn(1, 24, 20),), ["x"], 13),
+    "gru_speech": (GruSpeech, lambda: (torch.randn(1, 24, 20),), ["x"], 13),
     "dlrm_like": (DlrmLike, lambda: (torch.randn(1, 13), torch.tensor([[7, 3, 29]])), ["dense", "sparse"], 13),
     "tiny_detector": (TinyDetector, lambda: image(), ["x"], 13),
 }
