@@ -207,16 +207,51 @@ TEST(Throttle, SustainedEdgeLoadCrossesTheTripAndLatencyRisesByTheFrequencyRatio
   // The first inference that ran entirely at the lower clock.
   double after = 0;
   double t = 0;
-  for (double l : r.latencies_s) {
+  for (const auto& [l, n] : r.latencies_s.runs()) {
     if (t > first.t_s + 1e-9) {
       after = l;
       break;
     }
-    t += l;
+    t += l * static_cast<double>(n);
   }
   ASSERT_GT(after, 0);
   EXPECT_NEAR(after / before, 1000.0 / 900.0, 0.01 * 1000.0 / 900.0);
   EXPECT_GE(r.simulated_hz.size(), 2u);
+}
+
+TEST(LongRun, EventStepsEqualAThermalStepByStepReference) {
+  // A program of constant power (every slice alike) whose 7 us latency divides no event: the run
+  // takes inferences thousands at a time, and must equal a reference that steps the thermal
+  // network every thermal.step with that step's dynamic energy plus its leakage at the step's
+  // temperature.
+  const config::NpuConfig cfg = load("edge.yaml");
+  InferenceProfile p;
+  p.hz = cfg.clock_hz;
+  p.seconds = 7e-6;
+  arch::Activity slice;
+  slice.macs_int = 1e4, slice.vpu_ops = 2e3, slice.spad_bytes = 3e4, slice.dram_bytes = 5e3, slice.cycles = 109.375;
+  p.slices.assign(kProfileSlices, slice);
+  LongRunOptions o;
+  o.duration_s = 2;
+  const LongRunResult r = run_long(
+      cfg, [&](double) { return p; }, o);
+  const arch::EnergyModel model(cfg.power);
+  arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
+  const arch::Setting set = arch::make_governor(cfg.governor)->initial();
+  arch::Activity per_step = slice.scaled(kProfileSlices * cfg.thermal.step_s / p.seconds);
+  double joules = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const double e = arch::total(dynamic_with_clock(model, per_step, cfg.thermal.step_s, set.hz, set.volts)) +
+                     model.leakage_w(set.volts, net.heat_node_temperature()) * cfg.thermal.step_s;
+    joules += e;
+    net.step(e / cfg.thermal.step_s);
+  }
+  EXPECT_EQ(r.inferences, static_cast<uint64_t>(2 / 7e-6));  // 285714 whole ones; the last is partial
+  EXPECT_NEAR(arch::total(r.energy), joules, 1e-9 * joules);
+  EXPECT_NEAR(r.max_temp_c, net.max_temperature(), 1e-9 * net.max_temperature());
+  EXPECT_EQ(r.latencies_s.count(), r.inferences);
+  EXPECT_EQ(r.latencies_s.percentile(0.5), 7e-6);
+  EXPECT_LT(r.latencies_s.runs().size(), 5000u);  // a few runs per thermal step at most
 }
 
 TEST(Throttle, ReachingTheCriticalTemperatureFaultsCleanly) {
@@ -258,7 +293,8 @@ TEST(Power, JsonReportsWriteNonFiniteFiguresAsNullAndEscapeNames) {
   r.inferences = 2;
   r.seconds = 1;
   r.max_temp_c = nan;
-  r.latencies_s = {0.25, 0.5};
+  r.latencies_s.add(0.25);
+  r.latencies_s.add(0.5);
   r.events = {{0.5, nan, 1e9, 9e8}};
   r.samples.resize(1);
   r.samples[0].t_s = 0.001;

@@ -66,15 +66,14 @@ int run_long_mode(const Args& a, const config::NpuConfig& cfg, const isa::Progra
   if (!a.flag("--quiet") || r.critical) {
     const auto& l = r.latencies_s;
     char buf[1024];
-    std::snprintf(buf, sizeof buf,
-                  "long run on %s: %llu inferences in %.6g s simulated (%.3g s wall, %zu clock(s) simulated)\n"
-                  "  energy %.6g J (%.6g J per inference), average %.4g W, hottest node %.4g C\n"
-                  "  latency first %.6g s, last %.6g s; %zu clock change(s)\n",
-                  cfg.name.c_str(), static_cast<unsigned long long>(r.inferences), r.seconds, wall,
-                  r.simulated_hz.size(), arch::total(r.energy),
-                  r.inferences ? arch::total(r.energy) / static_cast<double>(r.inferences) : 0.0,
-                  r.seconds > 0 ? arch::total(r.energy) / r.seconds : 0.0, r.max_temp_c, l.empty() ? 0.0 : l.front(),
-                  l.empty() ? 0.0 : l.back(), r.events.size());
+    std::snprintf(
+        buf, sizeof buf,
+        "long run on %s: %llu inferences in %.6g s simulated (%.3g s wall, %zu clock(s) simulated)\n"
+        "  energy %.6g J (%.6g J per inference), average %.4g W, hottest node %.4g C\n"
+        "  latency first %.6g s, last %.6g s; %zu clock change(s)\n",
+        cfg.name.c_str(), static_cast<unsigned long long>(r.inferences), r.seconds, wall, r.simulated_hz.size(),
+        arch::total(r.energy), r.inferences ? arch::total(r.energy) / static_cast<double>(r.inferences) : 0.0,
+        r.seconds > 0 ? arch::total(r.energy) / r.seconds : 0.0, r.max_temp_c, l.front(), l.back(), r.events.size());
     std::fputs(buf, stdout);
     if (r.critical) std::fprintf(stderr, "%s\n", r.fault.c_str());
   }

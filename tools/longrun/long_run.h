@@ -34,9 +34,10 @@ InferenceProfile profile_of(const RunResult& r, double hz);
 InferenceProfile profile_in_child(const config::NpuConfig& cfg, const isa::Program& prog,
                                   const std::map<std::string, std::vector<uint8_t>>& inputs, double hz);
 
-/// Limits of one long run (docs/power.md), checked before it starts: inferences (each keeps its
-/// latency and costs 64 slice steps, about 5 us of wall time), governor polls and samples.
-inline constexpr double kMaxLongRunInferences = 1e7;
+/// Limits of one long run (docs/power.md), checked before it starts: thermal steps (the run's
+/// work is linear in its events: steps, polls, samples; not in its inferences), governor polls and
+/// samples.
+inline constexpr double kMaxLongRunThermalSteps = 1e8;
 inline constexpr double kMaxLongRunPolls = 1e8;
 inline constexpr double kMaxLongRunSamples = 1e6;
 
@@ -57,11 +58,33 @@ struct ThrottleEvent {
   double t_s = 0, temp_c = 0, from_hz = 0, to_hz = 0;  ///< when, at what temperature, clock change
 };
 
+/// Inference latencies in order, run-length encoded: back-to-back inferences at one clock take the
+/// same time, so millions of them are a few runs.
+class LatencyRuns {
+ public:
+  /// Appends `count` inferences of `seconds` each (merged with the last run when equal).
+  void add(double seconds, uint64_t count = 1);
+  bool empty() const { return runs_.empty(); }
+  uint64_t count() const { return count_; }
+  double front() const { return runs_.empty() ? 0 : runs_.front().first; }
+  double back() const { return runs_.empty() ? 0 : runs_.back().first; }
+  double min() const;
+  double max() const;
+  /// Nearest-rank percentile: the ceil(q * count)-th smallest latency (0 when empty).
+  double percentile(double q) const;
+  /// (latency, consecutive inferences), in order.
+  const std::vector<std::pair<double, uint64_t>>& runs() const { return runs_; }
+
+ private:
+  std::vector<std::pair<double, uint64_t>> runs_;
+  uint64_t count_ = 0;  ///< inferences in all
+};
+
 struct LongRunResult {
   uint64_t inferences = 0;            ///< completed
   double seconds = 0;                 ///< simulated
   arch::Energy energy{};              ///< joules by component
-  std::vector<double> latencies_s;    ///< per completed inference
+  LatencyRuns latencies_s;            ///< per completed inference
   std::vector<ThrottleEvent> events;  ///< clock changes
   std::vector<PowerSample> samples;   ///< time series
   double max_temp_c = 0;              ///< hottest node, whole run
