@@ -31,6 +31,7 @@ enum OpFlag : unsigned {
   kImage = 1u << 1,        ///< input 0 and output 0 are images (NHWC on the device)
   kElementwise = 1u << 2,  ///< element-wise: the image layout propagates through it (both ways)
   kQuantized = 1u << 3,    ///< an integer (quantized) operator: no float reference evaluates it
+  kAnyLayout = 1u << 4,    ///< takes and gives either layout: the image layout propagates between its rank-4 tensors
 };
 
 struct OpInfo {

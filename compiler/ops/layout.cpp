@@ -1,148 +1,153 @@
-// Layout operators: Flatten, Reshape and Identity (views of the same bytes), Concat, and
-// Transpose (DMA permutations and VPU tile transposes).
-#include <cmath>
+// Layout operators: Flatten, Reshape, Squeeze, Unsqueeze and Identity (views of the same bytes, or
+// a change of layout when an image becomes another tensor), Concat (box copies into the output),
+// Transpose (a permutation of the device bytes), and the moves the layout family shares
+// (layout.h: strided box copies, permutations, layout changes, fills).
+#include "compiler/ops/layout.h"
 
-#include "compiler/lowering.h"
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "compiler/host_kernels.h"
 #include "compiler/op_registry.h"
 
 namespace npusim::compiler::lowering {
+
+// ------------------------------------------------------------------ moves
+std::vector<int64_t> layout_strides(const std::vector<int64_t>& s, bool spatial) {
+  if (spatial && s.size() == 4) return {s[2] * s[3] * s[1], 1, s[3] * s[1], s[1]};  // NHWC
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t d = s.size(); d-- > 1;) st[d - 1] = st[d] * s[d];
+  return st;
+}
+
+void copy_box(Lowering& L, const Node& n, const Location& src, int64_t src_off, const Location& dst, int64_t dst_off,
+              std::vector<Axis> axes) {
+  if (src.type != dst.type) throw CompileError(where(n) + ": a copy between tensors of different types");
+  if (src.type == isa::TensorType::I32) {  // the VPU copies no int32: moved as 4 bytes (i8) each
+    Location s8 = src, d8 = dst;
+    s8.type = d8.type = isa::TensorType::I8;
+    for (Axis& a : axes) a.src *= 4, a.dst *= 4;
+    axes.push_back({4, 1, 1});
+    return copy_box(L, n, s8, src_off * 4, d8, dst_off * 4, axes);
+  }
+  std::vector<Axis> loops, rest;  // loops: walked by the program; rest: candidates for the boxes
+  for (const Axis& a : axes) {
+    if (a.extent == 0) return;
+    if (a.extent > 1) (a.src < 0 ? loops : rest).push_back(a);
+  }
+  // Outermost first by destination stride, then contiguous neighbours merged.
+  std::stable_sort(rest.begin(), rest.end(), [](const Axis& a, const Axis& b) { return a.dst > b.dst; });
+  for (size_t i = rest.size(); i-- > 1;) {
+    Axis &o = rest[i - 1], &in = rest[i];
+    if (o.src == in.src * in.extent && o.dst == in.dst * in.extent) {
+      in.extent *= o.extent;
+      rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(i - 1));
+    }
+  }
+  if (rest.empty() || rest.back().src != 1 || rest.back().dst != 1) rest.push_back({1, 1, 1});  // rows of one
+  if (rest.back().extent > 4095) {  // a row holds at most 4095 elements: split it by a divisor
+    int64_t k = 4095;
+    while (rest.back().extent % k) --k;
+    const int64_t e = rest.back().extent;
+    rest.back().extent = k;
+    rest.insert(rest.end() - 1, Axis{e / k, k, k});
+  }
+  const int64_t cols = rest.back().extent;
+  const unsigned es = bytes_of(src.type);
+  const uint32_t row_l = L.lines(1, static_cast<uint64_t>(cols), es);
+  const int64_t max_rows =
+      std::min<int64_t>(4095, static_cast<int64_t>(L.t_.spad_bytes / (2ull * row_l * L.t_.line_bytes)));
+  if (max_rows < 1)
+    throw CompileError(where(n) + ": one row of " + std::to_string(cols) + " elements does not fit the scratchpad");
+  // Box dimensions 1..3 from the inner end while whole ones fit; the next is chunked.
+  std::vector<Axis> box{rest.back()};
+  rest.pop_back();
+  int64_t rows = 1, chunk = 0;  // chunk: indices of the outermost box axis per move (0: all of it)
+  while (!rest.empty() && box.size() < 4) {
+    const Axis a = rest.back();
+    if (rows * a.extent <= max_rows) {
+      rows *= a.extent;
+      box.push_back(a);
+      rest.pop_back();
+      continue;
+    }
+    if (max_rows / rows > 1) {
+      chunk = max_rows / rows;
+      box.push_back(a);
+      rest.pop_back();
+    }
+    break;
+  }
+  const bool chunked = chunk > 0;
+  loops.insert(loops.end(), rest.begin(), rest.end());
+  const int64_t outer = chunked ? box.back().extent : 1, step = chunked ? chunk : 1;
+  int64_t moves = (outer + step - 1) / step;
+  for (const Axis& a : loops) moves *= a.extent;
+  if (moves > 200000)
+    throw CompileError(where(n) + ": the copy needs " + std::to_string(moves) +
+                       " DMA moves (its innermost elements are not contiguous on both sides); at most 200000");
+  std::vector<int64_t> idx(loops.size(), 0);
+  for (bool more = true; more;) {
+    int64_t so = src_off, d0 = dst_off;
+    for (size_t k = 0; k < loops.size(); ++k) so += idx[k] * loops[k].src, d0 += idx[k] * loops[k].dst;
+    for (int64_t c0 = 0; c0 < outer; c0 += step) {
+      std::vector<uint32_t> ext;
+      std::vector<int64_t> ss, ds;
+      int64_t r = 1;
+      for (size_t k = 0; k < box.size(); ++k) {
+        const int64_t e = (k + 1 == box.size() && chunked) ? std::min(chunk, outer - c0) : box[k].extent;
+        ext.push_back(static_cast<uint32_t>(e));
+        if (k > 0) ss.push_back(box[k].src), ds.push_back(box[k].dst), r *= e;
+      }
+      const int64_t cs = chunked ? c0 * box.back().src : 0, cd = chunked ? c0 * box.back().dst : 0;
+      Instruction l = make(Opcode::Load);
+      l.set(f::load::desc, L.desc_nd(src.region, src.type, src.offset, ext, ss));
+      l.set(f::load::off, static_cast<uint32_t>(so + cs));
+      L.emit(l, kGo, 1, kL2V);
+      const auto tile = static_cast<uint32_t>(max_rows) * row_l;  // the copy's destination
+      Instruction c = make(Opcode::Copy);  // the VPU hands the tile on unchanged (keeps the chain)
+      c.set(f::copy::dst, tile);
+      c.set(f::copy::src, 0);
+      c.set(f::copy::rows, static_cast<uint32_t>(r));
+      c.set(f::copy::cols, static_cast<uint32_t>(cols));
+      c.set(f::copy::dtype, L.code(src.type, n));
+      L.emit(c, kL2V, 1, kV2S);
+      Instruction st = make(Opcode::Store);
+      st.set(f::store::src, tile);
+      st.set(f::store::desc, L.desc_nd(dst.region, dst.type, dst.offset, ext, ds));
+      st.set(f::store::off, static_cast<uint32_t>(d0 + cd));
+      L.emit(st, kV2S, 1, kGo);
+    }
+    more = false;  // the odometer over the loop axes
+    for (size_t k = loops.size(); k-- > 0;)
+      if (++idx[k] < loops[k].extent) {
+        more = true;
+        break;
+      } else {
+        idx[k] = 0;
+      }
+  }
+}
+
+void copy_view(Lowering& L, const Node& n, const View& src, const View& dst) {
+  std::vector<Axis> axes;
+  for (size_t k = 0; k < dst.shape.size(); ++k) axes.push_back({dst.shape[k], src.stride[k], dst.stride[k]});
+  copy_box(L, n, src.loc, src.off, dst.loc, dst.off, axes);
+}
+
 namespace {
 
-/// Flatten/Reshape/Identity on row-major data: the output shares the input's bytes.
-void alias(Lowering& L, const Node& n) {
-  const Tensor& src = L.g_.tensor(n.inputs.at(0));
-  if (L.is_spatial(src) && (src.shape[2] != 1 || src.shape[3] != 1) && !L.is_spatial(L.g_.tensor(n.outputs[0])))
-    throw CompileError(where(n) + ": reshaping a spatial tensor " + shape_text(src.shape) +
-                       " is not supported yet (its device layout is NHWC); only H = W = 1 is");
-  const Tensor& out = L.g_.tensor(n.outputs[0]);
-  auto count = [](const std::vector<int64_t>& s) {
-    int64_t c = 1;
-    for (const int64_t d : s) c *= d;
-    return c;
-  };
-  if (count(src.shape) != count(out.shape))  // shape inference lets a wrong declared output through
-    throw CompileError(where(n) + ": " + shape_text(src.shape) + " has " + std::to_string(count(src.shape)) +
-                       " elements; the output " + shape_text(out.shape) + " has " + std::to_string(count(out.shape)));
-  Location l = L.input(n, 0);
-  if (L.loc_.count(out.name)) {  // a graph output: copy through the VPU instead
-    return L.unary(n, L.clamp_param(-INFINITY, INFINITY));
-  }
-  const auto [rows, cols] = L.view(out);
-  l.rows = rows;
-  l.cols = cols;
-  L.loc_[out.name] = l;
+int64_t product(const std::vector<int64_t>& s) {
+  int64_t p = 1;
+  for (const int64_t d : s) p *= d;
+  return p;
 }
 
-/// Concat: every input viewed as outer x inner_i rows (row-major: outer = the dimensions before
-/// the axis), copied into its column range of the outer x sum(inner_i) output. Images concatenate
-/// along channels (axis 1), which are the rows' elements in NHWC.
-void concat(Lowering& L, const Node& n) {
-  const Tensor& y = L.g_.tensor(n.outputs.at(0));
-  int64_t axis = n.attr_i("axis", 0);
-  if (axis < 0) axis += static_cast<int64_t>(y.shape.size());
-  if (axis < 0 || axis >= static_cast<int64_t>(y.shape.size())) throw CompileError(where(n) + ": axis out of range");
-  const bool image = L.is_spatial(y);
-  if (image && axis != 1) throw CompileError(where(n) + ": images concatenate along channels (axis 1) only");
-  auto split = [&](const Tensor& t) {  // outer, inner
-    if (image) return std::pair<int64_t, int64_t>{t.shape[0] * t.shape[2] * t.shape[3], t.shape[1]};
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < static_cast<int64_t>(t.shape.size()); ++d) (d < axis ? outer : inner) *= t.shape[d];
-    return std::pair<int64_t, int64_t>{outer, inner};
-  };
-  const auto [outer, total] = split(y);
-  const Location ly = L.output(n);
-  int64_t col0 = 0;
-  for (size_t i = 0; i < n.inputs.size(); ++i) {
-    if (n.inputs[i].empty()) continue;
-    const Tensor& t = L.g_.tensor(n.inputs[i]);
-    if (L.is_spatial(t) != image) throw CompileError(where(n) + ": inputs mix images and other tensors");
-    const auto [o, inner] = split(t);
-    if (o != outer)
-      throw CompileError(where(n) + ": input '" + t.name + "' does not match the output's outer dimensions");
-    if (inner == 0) continue;
-    Location li = L.input(n, i);
-    li.rows = outer;
-    li.cols = inner;
-    if (li.type != ly.type) throw CompileError(where(n) + ": inputs of different types");
-    const Location view{ly.region, ly.offset, outer, inner, ly.type};
-    L.rows_op(
-        n, {li}, {false}, view,
-        [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
-          Instruction c = make(Opcode::Copy);
-          c.set(f::copy::dst, dst);
-          c.set(f::copy::src, src[0]);
-          c.set(f::copy::rows, rows);
-          c.set(f::copy::cols, cols);
-          c.set(f::copy::dtype, L.code(li.type, n));
-          return c;
-        },
-        RowsWalk{total, col0});
-    col0 += inner;
-  }
-}
-
-std::vector<int64_t> permuted(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm) {
-  std::vector<int64_t> s;
-  for (int64_t p : perm) s.push_back(shape[static_cast<size_t>(p)]);
-  return s;
-}
-
-int64_t x_rows(const std::vector<int64_t>& s) {  // product of all but the last dimension
-  int64_t r = 1;
-  for (size_t i = 0; i + 1 < s.size(); ++i) r *= s[i];
-  return r;
-}
-
-/// out = in with axes permuted by `perm` (perm.back() = the last axis): loads walk the input in
-/// output order, split along the outermost output axis to fit the scratchpad.
-void dma_permute(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
-                 const std::vector<int64_t>& perm, const Location& out) {
-  const auto rank = static_cast<int64_t>(shape.size());
-  std::vector<int64_t> in_stride(static_cast<size_t>(rank), 1);  // elements
-  for (int64_t d = rank - 1; d-- > 0;) in_stride[d] = in_stride[d + 1] * shape[d + 1];
-  const auto os = permuted(shape, perm);
-  const int64_t cols = os.back(), es = bytes_of(in.type);
-  // Box dimensions innermost first: the output's axes from last to first.
-  std::vector<uint32_t> box;
-  std::vector<int64_t> strides;
-  for (int64_t i = rank - 1; i >= 0; --i) {
-    box.push_back(static_cast<uint32_t>(os[i]));
-    if (i < rank - 1) strides.push_back(in_stride[perm[i]]);
-  }
-  const int64_t outer = os[0], inner_rows = std::max<int64_t>(1, (rank > 1 ? x_rows(os) / outer : 1));
-  const uint32_t row_l = L.lines(1, static_cast<uint64_t>(cols), static_cast<unsigned>(es));
-  int64_t chunk = outer;  // outermost indices per load
-  while (chunk > 1 && uint64_t{row_l} * chunk * inner_rows * L.t_.line_bytes > L.t_.spad_bytes) chunk = (chunk + 1) / 2;
-  if (uint64_t{row_l} * chunk * inner_rows * L.t_.line_bytes > L.t_.spad_bytes)
-    throw CompileError(where(n) + ": one slice of the transpose does not fit the scratchpad");
-  for (int64_t o0 = 0; o0 < outer; o0 += chunk) {
-    const int64_t oc = std::min(chunk, outer - o0);
-    std::vector<uint32_t> b = box;
-    b.back() = static_cast<uint32_t>(oc);
-    Instruction l = make(Opcode::Load);
-    l.set(f::load::desc, L.desc_nd(in.region, in.type, in.offset, b, strides));
-    l.set(f::load::off, static_cast<uint32_t>(o0 * (rank > 1 ? in_stride[perm[0]] : 1)));
-    L.emit(l, kGo, 1, kL2V);
-    Instruction c = make(Opcode::Copy);  // the VPU hands the tile on unchanged (keeps the chain)
-    c.set(f::copy::dst, static_cast<uint32_t>(row_l * chunk * inner_rows));
-    c.set(f::copy::src, 0);
-    c.set(f::copy::rows, static_cast<uint32_t>(oc * inner_rows));
-    c.set(f::copy::cols, static_cast<uint32_t>(cols));
-    c.set(f::copy::dtype, L.code(in.type, n));
-    L.emit(c, kL2V, 1, kV2S);
-    Instruction st = make(Opcode::Store);
-    st.set(f::store::src, static_cast<uint32_t>(row_l * chunk * inner_rows));
-    st.set(f::store::desc, L.desc(out.region, out.type, out.offset, static_cast<uint32_t>(cols),
-                                  static_cast<uint32_t>(oc * inner_rows), cols));
-    st.set(f::store::off, static_cast<uint32_t>(o0 * inner_rows * cols));
-    L.emit(st, kV2S, 1, kGo);
-  }
-}
-
-/// out[..., c, r] = in[..., r, c]: tiles of the R x C matrices turned by `copy transpose`.
-void swap_last_two(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
+/// out[b, c, r] = in[b, r, c] for `batches` R x C matrices: tiles turned by `copy transpose`.
+void swap_last_two(Lowering& L, const Node& n, const Location& in, int64_t batches, int64_t R, int64_t C,
                    const Location& out) {
-  const int64_t R = shape[shape.size() - 2], C = shape.back(), batches = x_rows(shape) / R;
   const auto es = static_cast<unsigned>(bytes_of(in.type));
   int64_t tr = std::min<int64_t>(R, 4095), tc = std::min<int64_t>(C, 4095);
   auto fits = [&] { return uint64_t{L.lines(tr, tc, es) + L.lines(tc, tr, es)} * L.t_.line_bytes <= L.t_.spad_bytes; };
@@ -175,72 +180,301 @@ void swap_last_two(Lowering& L, const Node& n, const Location& in, const std::ve
       }
 }
 
-// ------------------------------------------------------------------ Transpose
-/// Transpose (rank <= 4, row-major tensors) as layout changes on the NPU, composed of two moves:
-/// a DMA permutation that keeps the last axis last (the load's box walks the input in output
-/// order: dimension 0 stays dense, dimensions 1-3 take the input strides of the permuted axes),
-/// and a swap of the last two axes (tiles turned by the VPU's `copy transpose`). A permutation
-/// that changes the last axis q runs as: DMA-move q next to the last axis, swap the last two,
-/// DMA-move the leading axes into place; intermediates live among the activations. Returns false
-/// when the tensor does not fit these moves (then the host kernel runs it).
-bool transpose(Lowering& L, const Node& n) {
-  check_host_op(n, L.g_, 0);  // perm: a permutation of the input's axes
-  const Tensor& x = L.g_.tensor(n.inputs.at(0));
-  const Tensor& y = L.g_.tensor(n.outputs.at(0));
-  const auto rank = static_cast<int64_t>(x.shape.size());
-  if (rank < 2 || rank > 4 || L.is_spatial(x) || L.is_spatial(y) || x.elements() == 0) return false;
-  std::vector<int64_t> perm;
-  if (auto it = n.attrs.find("perm"); it != n.attrs.end() && !it->second.ints.empty())
-    perm = it->second.ints;
-  else
-    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
-  for (int64_t d : x.shape)
-    if (d > 4095) return false;
-  const Location lx = L.input(n, 0), ly = L.output(n);
-  const int64_t last = rank - 1;
-  if (perm[last] == last) {
-    dma_permute(L, n, lx, x.shape, perm, ly);
-    return true;
+/// Drops unit axes and merges input axes that stay adjacent (and in order) in the permutation.
+void simplify(std::vector<int64_t>& s, std::vector<int64_t>& p) {
+  std::vector<int64_t> idx(s.size(), -1), s2, p2;
+  for (size_t a = 0; a < s.size(); ++a)
+    if (s[a] != 1) idx[a] = static_cast<int64_t>(s2.size()), s2.push_back(s[a]);
+  for (const int64_t k : p)
+    if (idx[k] >= 0) p2.push_back(idx[k]);
+  for (size_t j = 0; j + 1 < p2.size();) {
+    if (p2[j] + 1 != p2[j + 1]) {
+      ++j;
+      continue;
+    }
+    const int64_t a = p2[j];
+    s2[a] *= s2[a + 1];
+    s2.erase(s2.begin() + a + 1);
+    p2.erase(p2.begin() + static_cast<std::ptrdiff_t>(j) + 1);
+    for (int64_t& q : p2)
+      if (q > a) --q;
   }
-  // 1: q next to the last axis; 2: swap the last two; 3: the leading axes into place.
-  const int64_t q = perm[last];
+  s = s2, p = p2;
+}
+
+/// A permutation keeping the last axis last, as one box copy (the store walks the output densely).
+void dma_permute(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& s,
+                 const std::vector<int64_t>& p, const Location& out) {
+  const auto is = layout_strides(s, false);
+  std::vector<int64_t> os;
+  for (const int64_t k : p) os.push_back(s[k]);
+  const auto ost = layout_strides(os, false);
+  std::vector<Axis> axes;
+  for (size_t k = 0; k < p.size(); ++k) axes.push_back({os[k], is[p[k]], ost[k]});
+  copy_box(L, n, in, 0, out, 0, axes);
+}
+
+bool is_identity(const std::vector<int64_t>& p) {
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] != static_cast<int64_t>(i)) return false;
+  return true;
+}
+
+}  // namespace
+
+bool same_bytes(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm) {
+  std::vector<int64_t> s = shape, p = perm;
+  simplify(s, p);
+  return is_identity(p);
+}
+
+std::string permute(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
+                    const std::vector<int64_t>& perm, const Location& out) {
+  std::vector<int64_t> s = shape, p = perm;
+  simplify(s, p);
+  const int64_t count = product(shape);
+  if (is_identity(p)) {
+    copy_box(L, n, in, 0, out, 0, {Axis{count, 1, 1}});
+    return "";
+  }
+  const auto rank = static_cast<int64_t>(s.size()), last = rank - 1;
+  if (p[last] == last) {
+    dma_permute(L, n, in, s, p, out);
+    return "";
+  }
+  if (s[last] > 4095 * 4095 || s[p[last]] > 4095 * 4095) return "an axis is too long for the transpose tiles";
+  // 1: the new last axis q next to the last axis; 2: swap the last two; 3: the leading axes into place.
+  const int64_t q = p[last];
   std::vector<int64_t> p1;
   for (int64_t i = 0; i < rank; ++i)
     if (i != q && i != last) p1.push_back(i);
   p1.push_back(q);
   p1.push_back(last);
-  const auto s1 = permuted(x.shape, p1);
-  const Location t1 = L.scratch(lx.type, x.elements());
-  dma_permute(L, n, lx, x.shape, p1, t1);
-  std::vector<int64_t> s2 = s1;
+  std::vector<int64_t> s1;
+  for (const int64_t k : p1) s1.push_back(s[k]);
+  Location t1 = in;
+  if (!is_identity(p1)) {
+    t1 = L.scratch(in.type, count);
+    dma_permute(L, n, in, s, p1, t1);
+  }
+  std::vector<int64_t> axes2 = p1;  // the input axis of each axis of the swapped tensor
+  std::swap(axes2[last - 1], axes2[last]);
+  const bool direct = axes2 == p;
+  const Location t2 = direct ? out : L.scratch(in.type, count);
+  swap_last_two(L, n, t1, count / (s1[last] * s1[last - 1]), s1[last - 1], s1[last], t2);
+  if (direct) return "";
+  std::vector<int64_t> s2 = s1, p3;  // output axis i = axis p3[i] of the swapped tensor
   std::swap(s2[last - 1], s2[last]);
-  const std::vector<int64_t> axes2 = [&] {  // input axis of each axis of the swapped tensor
-    std::vector<int64_t> a = p1;
-    std::swap(a[last - 1], a[last]);
-    return a;
-  }();
-  const bool direct = std::equal(axes2.begin(), axes2.end(), perm.begin());
-  const Location t2 = direct ? ly : L.scratch(lx.type, x.elements());
-  swap_last_two(L, n, t1, s1, t2);
-  if (direct) return true;
-  std::vector<int64_t> p3;  // output axis i = axis p3[i] of the swapped tensor
-  for (int64_t i = 0; i < rank; ++i) p3.push_back(std::find(axes2.begin(), axes2.end(), perm[i]) - axes2.begin());
-  dma_permute(L, n, t2, s2, p3, ly);
-  return true;
+  for (int64_t i = 0; i < rank; ++i) p3.push_back(std::find(axes2.begin(), axes2.end(), p[i]) - axes2.begin());
+  dma_permute(L, n, t2, s2, p3, out);
+  return "";
 }
 
+/// The device bytes of a tensor as a row-major tensor: its shape, and the ONNX tensor as a
+/// permutation of it (an image [N, C, H, W] is [N, H, W, C] permuted by [0, 3, 1, 2]).
+static std::pair<std::vector<int64_t>, std::vector<int64_t>> device_form(const std::vector<int64_t>& s, bool spatial) {
+  std::vector<int64_t> id(s.size());
+  std::iota(id.begin(), id.end(), 0);
+  if (!spatial) return {s, id};
+  return {{s[0], s[2], s[3], s[1]}, {0, 3, 1, 2}};
+}
+
+/// Converts `l` (the tensor of ONNX shape s stored in layout `from`) into layout `to` at `out`.
+static void relayout(Lowering& L, const Node& n, const std::string& name, const Location& l,
+                     const std::vector<int64_t>& s, bool from, bool to, const Location& out) {
+  const auto [dev, a] = device_form(s, from);
+  std::vector<int64_t> q = a;  // the target's device axes as axes of the source's device bytes
+  if (to) q = {a[0], a[2], a[3], a[1]};
+  const std::string why = permute(L, n, l, dev, q, out);
+  if (!why.empty())
+    throw CompileError(where(n) + ": changing the layout of '" + name + "' " + shape_text(s) + ": " + why);
+}
+
+View input_view(Lowering& L, const Node& n, size_t i, bool spatial) {
+  const Tensor& t = L.g_.tensor(n.inputs.at(i));
+  const Location l = L.input(n, i);
+  if (t.shape.size() != 4) spatial = false;
+  const bool have = L.is_spatial(t);
+  if (have == spatial || t.shape[1] == 1 || t.shape[2] * t.shape[3] == 1)  // the same bytes either way
+    return {l, t.shape, layout_strides(t.shape, spatial), 0};
+  Location tmp = L.scratch(l.type, t.elements());
+  relayout(L, n, t.name, l, t.shape, have, spatial, tmp);
+  return {tmp, t.shape, layout_strides(t.shape, spatial), 0};
+}
+
+View output_view(Lowering& L, const Node& n, size_t i) {
+  const Tensor& y = L.g_.tensor(n.outputs.at(i));
+  return {L.output(n, i), y.shape, layout_strides(y.shape, L.is_spatial(y)), 0};
+}
+
+static void fill_pattern(Lowering& L, const Node& n, const Location& dst, int64_t off, int64_t elements,
+                         uint32_t pattern);
+
+void fill_value(Lowering& L, const Node& n, const Location& dst, int64_t off, int64_t elements, double value) {
+  if (elements <= 0) return;
+  uint32_t pattern = 0;
+  const auto fl = static_cast<float>(value);
+  switch (dst.type) {
+    case isa::TensorType::FP16: pattern = Eigen::numext::bit_cast<uint16_t>(Eigen::half(fl)) * 0x10001u; break;
+    case isa::TensorType::BF16: pattern = Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(fl)) * 0x10001u; break;
+    case isa::TensorType::I8:
+    case isa::TensorType::U8:
+      pattern = (static_cast<uint32_t>(static_cast<int64_t>(value)) & 0xFF) * 0x01010101u;
+      break;
+    case isa::TensorType::I32: {  // bytes (i8): the 32-bit pattern is the value
+      Location d8 = dst;
+      d8.type = isa::TensorType::I8;
+      pattern = static_cast<uint32_t>(static_cast<int32_t>(value));
+      return fill_pattern(L, n, d8, off * 4, elements * 4, pattern);
+    }
+    default: throw CompileError(where(n) + ": filling tensors of this element type is not supported on the NPU");
+  }
+  fill_pattern(L, n, dst, off, elements, pattern);
+}
+
+/// fill_value with the 32-bit pattern of the value (a multiple of 4 bytes per row).
+static void fill_pattern(Lowering& L, const Node& n, const Location& dst, int64_t off, int64_t elements,
+                         uint32_t pattern) {
+  const int64_t cols = std::min<int64_t>(elements, 2048);
+  const unsigned es = bytes_of(dst.type);
+  const uint32_t row_l = L.lines(1, static_cast<uint64_t>(cols), es);
+  const int64_t max_rows =
+      std::min<int64_t>(4095, static_cast<int64_t>(L.t_.spad_bytes / (2ull * row_l * L.t_.line_bytes)));
+  const int64_t full = elements / cols;
+  auto emit_rows = [&](int64_t at, int64_t rows, int64_t c) {
+    const uint32_t tile = static_cast<uint32_t>(max_rows) * row_l;
+    Instruction fi = make(Opcode::Fill);
+    fi.set(f::fill::dst, 0);
+    fi.set(f::fill::lines, static_cast<uint32_t>(rows) * row_l);
+    fi.set(f::fill::value, pattern);
+    L.emit(fi, kGo, 1, kL2V);
+    Instruction cp = make(Opcode::Copy);
+    cp.set(f::copy::dst, tile);
+    cp.set(f::copy::src, 0);
+    cp.set(f::copy::rows, static_cast<uint32_t>(rows));
+    cp.set(f::copy::cols, static_cast<uint32_t>(c));
+    cp.set(f::copy::dtype, L.code(dst.type, n));
+    L.emit(cp, kL2V, 1, kV2S);
+    Instruction st = make(Opcode::Store);
+    st.set(f::store::src, tile);
+    st.set(f::store::desc,
+           L.desc(dst.region, dst.type, dst.offset, static_cast<uint32_t>(c), static_cast<uint32_t>(rows), c));
+    st.set(f::store::off, static_cast<uint32_t>(at));
+    L.emit(st, kV2S, 1, kGo);
+  };
+  for (int64_t r0 = 0; r0 < full; r0 += max_rows) emit_rows(off + r0 * cols, std::min(max_rows, full - r0), cols);
+  if (elements % cols) emit_rows(off + full * cols, 1, elements % cols);
+}
+
+std::vector<int64_t> const_ints(Lowering& L, const Node& n, size_t i, const std::string& what) {
+  const Tensor& t = L.g_.tensor(n.inputs.at(i));
+  if (!t.is_const) throw CompileError(where(n) + ": " + what + " ('" + t.name + "') must be a constant");
+  std::vector<int64_t> v;
+  for (const double d : t.values)  // INT64_MAX (Slice's "to the end") is not exact in a double
+    v.push_back(d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : static_cast<int64_t>(d));
+  return v;
+}
+
+namespace {
+
+// ------------------------------------------------------------------ operators
+/// Flatten/Reshape/Squeeze/Unsqueeze/Identity: the output shares the input's bytes when they are
+/// the same in both tensors' layouts (row-major to row-major, or an image with H * W = 1 or C = 1);
+/// otherwise the input changes layout into the output (an image becomes row-major NCHW first, and
+/// a row-major result that is an image becomes NHWC).
 bool lower_alias(Lowering& L, const Node& n, const OpInfo&) {
-  alias(L, n);
+  const Tensor& src = L.g_.tensor(n.inputs.at(0));
+  const Tensor& out = L.g_.tensor(n.outputs[0]);
+  if (src.elements() != out.elements())  // shape inference lets a wrong declared output through
+    throw CompileError(where(n) + ": " + shape_text(src.shape) + " has " + std::to_string(src.elements()) +
+                       " elements; the output " + shape_text(out.shape) + " has " + std::to_string(out.elements()));
+  const bool si = L.is_spatial(src), so = L.is_spatial(out);
+  auto plain = [](const Tensor& t, bool spatial) {
+    return !spatial || t.shape[1] == 1 || t.shape[2] * t.shape[3] == 1;
+  };
+  Location l = L.input(n, 0);
+  if (!(plain(src, si) && plain(out, so)) && !(si && so && src.shape == out.shape)) {
+    const Location ly = L.output(n);
+    if (!so) return relayout(L, n, src.name, l, src.shape, true, false, ly), true;
+    Location rm = l;  // the input row-major, then NHWC into the output
+    if (!plain(src, si)) {
+      rm = L.scratch(l.type, src.elements());
+      relayout(L, n, src.name, l, src.shape, true, false, rm);
+    }
+    relayout(L, n, out.name, rm, out.shape, false, true, ly);
+    return true;
+  }
+  if (L.loc_.count(out.name)) {  // a graph output: copy through the VPU instead
+    L.unary(n, L.clamp_param(-INFINITY, INFINITY));
+    return true;
+  }
+  const auto [rows, cols] = L.view(out);
+  l.rows = rows;
+  l.cols = cols;
+  L.loc_[out.name] = l;
   return true;
 }
 
+/// Concat: every input (in the output's layout, changed when it differs) box-copied into its
+/// range of the output along the axis (for an image along channels: column ranges of NHWC rows).
 bool lower_concat(Lowering& L, const Node& n, const OpInfo&) {
-  concat(L, n);
+  const Tensor& y = L.g_.tensor(n.outputs.at(0));
+  int64_t axis = n.attr_i("axis", 0);
+  if (axis < 0) axis += static_cast<int64_t>(y.shape.size());
+  if (axis < 0 || axis >= static_cast<int64_t>(y.shape.size())) throw CompileError(where(n) + ": axis out of range");
+  View out = output_view(L, n);
+  int64_t at = 0;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    if (n.inputs[i].empty()) continue;
+    const Tensor& t = L.g_.tensor(n.inputs[i]);
+    if (t.shape.size() != y.shape.size())
+      throw CompileError(where(n) + ": input '" + t.name + "' has rank " + std::to_string(t.shape.size()) +
+                         "; the output has " + std::to_string(y.shape.size()));
+    if (t.elements() == 0) continue;
+    const View in = input_view(L, n, i, L.is_spatial(y));
+    if (in.loc.type != out.loc.type) throw CompileError(where(n) + ": inputs of different types");
+    View dst = out;
+    dst.shape = t.shape;
+    dst.off = at * out.stride[axis];
+    copy_view(L, n, in, dst);
+    at += t.shape[axis];
+  }
   return true;
 }
 
+/// Transpose as one permutation of device bytes: the input's device bytes are a row-major tensor
+/// (an image's are [N, H, W, C]), the output's too, so y's device axes are a permutation q of x's
+/// (q[k] = a[perm[b[k]]], a: x's ONNX axes on its device axes, b: y's device axes on its ONNX
+/// axes). An NHWC image permuted by [0, 2, 3, 1] to a row-major tensor, or the reverse by
+/// [0, 3, 1, 2], is the same bytes: the output aliases the input.
 bool lower_transpose(Lowering& L, const Node& n, const OpInfo&) {
-  return transpose(L, n);
+  check_host_op(n, L.g_, 0);  // perm: a permutation of the input's axes
+  const Tensor& x = L.g_.tensor(n.inputs.at(0));
+  const Tensor& y = L.g_.tensor(n.outputs.at(0));
+  const auto rank = static_cast<int64_t>(x.shape.size());
+  std::vector<int64_t> perm;
+  if (auto it = n.attrs.find("perm"); it != n.attrs.end() && !it->second.ints.empty())
+    perm = it->second.ints;
+  else
+    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+  if (x.elements() == 0) return L.decline(n, "empty tensors are not supported");
+  const auto [dev, a] = device_form(x.shape, L.is_spatial(x));
+  std::vector<int64_t> b(static_cast<size_t>(rank));
+  std::iota(b.begin(), b.end(), 0);
+  if (L.is_spatial(y)) b = {0, 2, 3, 1};
+  std::vector<int64_t> q;
+  for (int64_t k = 0; k < rank; ++k) q.push_back(a[perm[b[k]]]);
+  if (same_bytes(dev, q) && !L.loc_.count(y.name)) {
+    Location l = L.input(n, 0);
+    const auto [rows, cols] = L.view(y);
+    l.rows = rows, l.cols = cols;
+    L.loc_[y.name] = l;
+    return true;
+  }
+  const Location lx = L.input(n, 0), ly = L.output(n);
+  const std::string why = permute(L, n, lx, dev, q, ly);
+  if (!why.empty()) return L.decline(n, why);
+  return true;
 }
 
 }  // namespace
@@ -249,11 +483,15 @@ bool lower_transpose(Lowering& L, const Node& n, const OpInfo&) {
 namespace npusim::compiler {
 
 void register_layout_ops(OpRegistry& r) {
-  r.add("Concat", lowering::lower_concat, 0);
+  r.add("Concat", lowering::lower_concat, kAnyLayout);
   r.add("Flatten", lowering::lower_alias, 0);
   r.add("Reshape", lowering::lower_alias, 0);
+  r.add("Squeeze", lowering::lower_alias, 0);
+  r.add("Unsqueeze", lowering::lower_alias, 0);
   r.add("Identity", lowering::lower_alias, kElementwise);
   r.add("Transpose", lowering::lower_transpose, 0);
+  lowering::register_slice_ops(r);
+  lowering::register_pad_ops(r);
 }
 
 }  // namespace npusim::compiler
