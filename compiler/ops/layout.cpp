@@ -49,8 +49,19 @@ void copy_box(Lowering& L, const Node& n, const Location& src, int64_t src_off, 
   if (rest.empty() || rest.back().src != 1 || rest.back().dst != 1) rest.push_back({1, 1, 1});  // rows of one
   if (rest.back().extent > 4095) {  // a row holds at most 4095 elements: split it by a divisor
     int64_t k = 4095;
-    while (rest.back().extent % k) --k;
     const int64_t e = rest.back().extent;
+    while (e % k) --k;
+    if (k < 1024) {  // no good divisor: rows of 4095 (a whole number of them), then the rest
+      std::vector<Axis> head = loops, tail = loops;
+      head.insert(head.end(), rest.begin(), rest.end() - 1);
+      tail.insert(tail.end(), rest.begin(), rest.end() - 1);
+      head.push_back({e / 4095, 4095, 4095});
+      head.push_back({4095, 1, 1});
+      tail.push_back({e % 4095, 1, 1});
+      copy_box(L, n, src, src_off, dst, dst_off, head);
+      const int64_t done = e / 4095 * 4095;
+      return copy_box(L, n, src, src_off + done, dst, dst_off + done, tail);
+    }
     rest.back().extent = k;
     rest.insert(rest.end() - 1, Axis{e / k, k, k});
   }

@@ -191,6 +191,16 @@ nodes = [c, helper.make_node("Expand", ["row", const(inits, "sh", [1, 8, 5, 7])]
 run("expand_image", save("expand", nodes, [vi("x", [1, 6, 5, 7])], [vi("y", [1, 4, 5, 7])], inits), x,
     f2(f(x) * np.broadcast_to(row[None], (1, 8, 5, 7))))
 
+# Long rows: a Slice of 4099-element rows (a prime: rows of 4095 and the rest) and a Pad of
+# 6000-element rows (split by a divisor), of a graph input.
+long = rng.uniform(-1, 1, (3, 4099)).astype(np.float32)
+inits = {}
+nodes = [helper.make_node("Slice", ["x", const(inits, "st", [1]), const(inits, "en", [4100]), const(inits, "ax", [0])],
+                          ["s"]),
+         helper.make_node("Pad", ["s", const(inits, "pads", [1, 0, 0, 1901])], ["y"])]
+run("long_rows", save("long", nodes, [vi("x", [3, 4099])], [vi("y", [3, 6000])], inits), long,
+    np.pad(long[1:], [(1, 0), (0, 1901)]))
+
 # What cannot run is an error naming the node, the operator and what is missing.
 nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap", name="wrapped")]
 path = save("pad_wrap", nodes, [vi("x", [1, 6, 5, 7])], [vi("y", [1, 6, 5, 9])],
