@@ -1,4 +1,4 @@
-// The layout family's shared moves (compiler/ops/layout.cpp), used by layout.cpp (Reshape,
+// The layout family's shared moves (compiler/ops/layout_moves.cpp), used by layout.cpp (Reshape,
 // Flatten, Squeeze, Unsqueeze, Identity, Concat, Transpose), slice.cpp (Slice, Split) and pad.cpp
 // (Pad, Expand, Tile).
 //
@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "compiler/lowering.h"
@@ -54,6 +56,14 @@ std::string permute(Lowering& L, const Node& n, const Location& in, const std::v
                     const std::vector<int64_t>& perm, const Location& out);
 /// Whether permuting `shape` by `perm` keeps every element in place (only unit axes move).
 bool same_bytes(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm);
+
+/// The device bytes of a tensor (ONNX shape s, NHWC when `spatial`) as a row-major tensor: its
+/// shape, and the ONNX tensor's axes as a permutation of it (an image [N, C, H, W] is
+/// [N, H, W, C] permuted by [0, 3, 1, 2]).
+std::pair<std::vector<int64_t>, std::vector<int64_t>> device_form(const std::vector<int64_t>& s, bool spatial);
+/// Writes tensor `name` (ONNX shape s at `l`, NHWC when `from`) into `out` in layout `to`.
+void relayout(Lowering& L, const Node& n, const std::string& name, const Location& l, const std::vector<int64_t>& s,
+              bool from, bool to, const Location& out);
 
 /// Input i of n as a view in the layout `spatial` (rank-4 inputs only may be NHWC): its own bytes
 /// when the layouts agree (or the bytes are the same), else a copy changed to that layout in
