@@ -8,7 +8,8 @@ NHWC tensor and back (convnext: the same bytes, so those Transposes take no cycl
 otherwise, concatenated with a row-major tensor, shufflenet's channel shuffle (Reshape to rank 5,
 Transpose, Reshape), Pad in constant/reflect/edge mode (pads as input and as opset-10
 attributes, negative pads), Slice with steps (negative too), Split, Squeeze/Unsqueeze, Expand and
-Tile, on images and row-major tensors. Each runs with --no-fallback on edge and datacenter and
+Tile, on images and row-major tensors, a computed row-major [1, C, 1, 1] operand broadcast per
+channel over an image, and rows longer than 4095 elements. Each runs with --no-fallback on edge and datacenter and
 must match NumPy within the fp16 bound of check_models.py; what cannot run is an error naming the
 node, the operator and what is missing (exit 2).
 
@@ -190,6 +191,19 @@ nodes = [c, helper.make_node("Expand", ["row", const(inits, "sh", [1, 8, 5, 7])]
          helper.make_node("Mul", ["tt", "ex"], ["e"]), c2]
 run("expand_image", save("expand", nodes, [vi("x", [1, 6, 5, 7])], [vi("y", [1, 4, 5, 7])], inits), x,
     f2(f(x) * np.broadcast_to(row[None], (1, 8, 5, 7))))
+
+# A computed row-major [1, C, 1, 1] operand broadcast per channel over an image (squeeze-excitation:
+# GlobalAveragePool -> Flatten -> Gemm -> Reshape -> Mul): [1, C, 1, 1] has the same bytes in both layouts.
+inits = {}
+c, f = conv1x1("x", "t", 6, 8, inits)
+gw = rng.uniform(-1, 1, (8, 8)).astype(np.float32)
+inits["gw"] = gw
+nodes = [c, helper.make_node("GlobalAveragePool", ["t"], ["g"]), helper.make_node("Flatten", ["g"], ["gf"]),
+         helper.make_node("Gemm", ["gf", "gw"], ["gg"]),
+         helper.make_node("Reshape", ["gg", const(inits, "s", [1, 8, 1, 1])], ["scale"]),
+         helper.make_node("Mul", ["scale", "t"], ["y"])]
+run("per_channel_rowmajor", save("se", nodes, [vi("x", [1, 6, 5, 7])], [vi("y", [1, 8, 5, 7])], inits), x,
+    f(x) * (f(x).mean(axis=(2, 3)) @ gw)[:, :, None, None])
 
 # Long rows: a Slice of 4099-element rows (a prime: rows of 4095 and the rest) and a Pad of
 # 6000-element rows (split by a divisor), of a graph input.
