@@ -9,7 +9,8 @@ otherwise, concatenated with a row-major tensor, shufflenet's channel shuffle (R
 Transpose, Reshape), Pad in constant/reflect/edge mode (pads as input and as opset-10
 attributes, negative pads), Slice with steps (negative too), Split, Squeeze/Unsqueeze, Expand and
 Tile, on images and row-major tensors, a computed row-major [1, C, 1, 1] operand broadcast per
-channel over an image, and rows longer than 4095 elements. Each runs with --no-fallback on edge and datacenter and
+channel over an image, rows longer than 4095 elements, and int8 post-training quantization of
+three of them (the float reference evaluates the layout operators). Each runs with --no-fallback on edge and datacenter and
 must match NumPy within the fp16 bound of check_models.py; what cannot run is an error naming the
 node, the operator and what is missing (exit 2).
 
@@ -214,6 +215,35 @@ nodes = [helper.make_node("Slice", ["x", const(inits, "st", [1]), const(inits, "
          helper.make_node("Pad", ["s", const(inits, "pads", [1, 0, 0, 1901])], ["y"])]
 run("long_rows", save("long", nodes, [vi("x", [3, 4099])], [vi("y", [3, 6000])], inits), long,
     np.pad(long[1:], [(1, 0), (0, 1901)]))
+
+# int8 post-training quantization of models with layout operators: the float reference
+# (compiler/reference.cpp) evaluates them for calibration and the accuracy report. Calibrated on
+# the input itself (no saturation), the quantized result must agree with the fp16 run above
+# (which matched NumPy) and with the reference to int8 resolution (cosine >= 0.999).
+for model, fp16_label in (("shuffle", "channel_shuffle"), ("pad_reflect", "pad_reflect_image"),
+                          ("slice", "slice_steps_image")):
+    label = model + "_int8"
+    cal = os.path.join(WORK, label + ".cal")
+    os.makedirs(cal, exist_ok=True)
+    np.save(os.path.join(cal, "s0.npy"), x)
+    out, fp16 = os.path.join(WORK, label), os.path.join(WORK, fp16_label + ".edge.yaml")
+    r = subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", "edge.yaml"),
+                        os.path.join(WORK, model + ".onnx"), "--precision", "int8", "--calibrate", cal, "--no-fallback",
+                        "--quiet", "--input", f"x={fp16}.x.npy", "--output-dir", out, "--stats", out + ".json"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"{label}: FAIL exit {r.returncode}: {r.stderr.strip()}")
+        failures += 1
+        continue
+    acc = json.load(open(out + ".json"))["accuracy"]
+    got = np.load(os.path.join(out, "y.npy")).astype(np.float64).ravel()
+    ref = np.load(os.path.join(fp16, "y.npy")).astype(np.float64).ravel()
+    cos = float(got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref)))
+    ref_cos = acc["outputs"]["y"]["cosine_similarity"]
+    ok = cos >= 0.999 and ref_cos >= 0.999
+    print(f"{label}: {acc['quantized_operators']} quantized / {acc['float_operators']} float operators, cosine "
+          f"{cos:.6f} against the fp16 run, {ref_cos:.6f} against the reference", "ok" if ok else "FAIL")
+    failures += not ok
 
 # What cannot run is an error naming the node, the operator and what is missing.
 nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap", name="wrapped")]
