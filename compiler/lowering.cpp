@@ -142,8 +142,9 @@ uint32_t Lowering::code(isa::TensorType t, const Node& n) const {
 }
 
 /// Marks the images (see is_spatial): the inputs and outputs of kImage operators, then everything
-/// connected to them through kElementwise ones.
-
+/// connected to them through kElementwise ones and, between rank-4 tensors, kAnyLayout ones
+/// (Concat, Pad, Slice, Split: they work on NHWC directly, so a chain of them needs no layout
+/// change). A consumer needing the other layout changes it itself (compiler/ops/layout.h).
 void Lowering::mark_spatial() {
   const OpRegistry& ops = OpRegistry::get();
   const auto is = [&](const Node& n, OpFlag flag) {
@@ -168,6 +169,18 @@ void Lowering::mark_spatial() {
       if (n.inputs.size() > 1 && rank4(n.inputs[1]) && g_.tensor(n.inputs[1]).shape == g_.tensor(n.outputs[0]).shape &&
           spatial_.insert(n.inputs[1]).second)
         changed = true;
+    }
+    for (const Node& n : g_.nodes) {  // layout-free operators: every rank-4 data tensor, both ways
+      if (!is(n, kAnyLayout)) continue;
+      std::vector<std::string> ts(n.outputs.begin(), n.outputs.end());
+      const size_t data = n.op == "Concat" ? n.inputs.size() : std::min<size_t>(1, n.inputs.size());
+      ts.insert(ts.end(), n.inputs.begin(), n.inputs.begin() + static_cast<std::ptrdiff_t>(data));
+      ts.erase(std::remove(ts.begin(), ts.end(), std::string()), ts.end());
+      const auto rank4 = [&](const std::string& t) { return !t.empty() && g_.tensor(t).shape.size() == 4; };
+      if (!std::all_of(ts.begin(), ts.end(), rank4)) continue;
+      if (std::none_of(ts.begin(), ts.end(), [&](const std::string& t) { return spatial_.count(t) > 0; })) continue;
+      for (const auto& t : ts)
+        if (spatial_.insert(t).second) changed = true;
     }
   }
 }
@@ -420,8 +433,13 @@ void Lowering::lower(const Node& n) {
         throw CompileError(where(n) + ": " + dtype_name(g_.tensor(name).dtype) +
                            " is not supported for this operator (float only; integer models use QLinearConv, "
                            "QLinearMatMul, ConvInteger, MatMulInteger, MaxPool, Relu, Clip, Concat, Reshape)");
+  declined_.clear();
   if (op && op->lower(*this, n, *op)) return;  // false: the lowering leaves this node to the host
   if (fallback_ && has_host_kernel(n.op)) return host(n);
+  if (op)  // registered, but this node is beyond its lowering
+    throw CompileError((declined_.empty() ? where(n) + ": the NPU lowering does not cover this node" : declined_) +
+                       (has_host_kernel(n.op) ? (fallback_ ? "" : "; a host kernel exists but --no-fallback is set")
+                                              : "; no host kernel either"));
   std::string list;
   for (const auto& k : supported_operators()) list += (list.empty() ? "" : ", ") + k;
   std::string host_list;

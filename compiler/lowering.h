@@ -245,6 +245,12 @@ class Lowering {
   // ---------------------------------------------------------------- dispatch (lowering.cpp)
   /// Lowers one node: its registered lowering, else its host kernel, else an error.
   void lower(const Node& n);
+  /// A lowering leaving node n to the host says why (the error names it when no host kernel may
+  /// run it); returns false, what the lowering then returns.
+  bool decline(const Node& n, std::string why) {
+    declined_ = where(n) + ": " + std::move(why);
+    return false;
+  }
   /// An operator left to the host: `barrier all` (every earlier instruction has completed),
   /// `irq kHostIrqBase + index` (the runner runs the reference kernel when it completes),
   /// `barrier ctrl` (nothing later is dispatched before that). Tensors stay row-major.
@@ -291,6 +297,7 @@ class Lowering {
   std::vector<HostOp> host_ops_;             ///< operators left to the host
   std::set<std::string> spatial_;            ///< tensors stored NHWC (see mark_spatial)
   std::set<std::string> marker_names_;       ///< for unique markers
+  std::string declined_;                     ///< why the last lowering left its node to the host (decline)
 };
 
 template <typename MakeVpu>

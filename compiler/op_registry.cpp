@@ -96,6 +96,7 @@ std::string operators_table() {
     if (op.has(kImage)) prop("image");
     if (op.has(kElementwise)) prop("element-wise");
     if (op.has(kDecomposed)) prop("decomposed in preparation");
+    if (op.has(kAnyLayout)) prop("any layout");
     if (op.sfu_fn) prop("sfu " + sfu_name(*op.sfu_fn));
     out += "| " + padded(op.name, 18) + " | " + padded(op.family, 9) + " | " + (props.empty() ? "-" : props) + " |\n";
   }

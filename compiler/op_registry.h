@@ -32,6 +32,7 @@ enum OpFlag : unsigned {
   kElementwise = 1u << 2,  ///< element-wise: the image layout propagates through it (both ways)
   kQuantized = 1u << 3,    ///< an integer (quantized) operator: no float reference evaluates it
   kDecomposed = 1u << 4,   ///< graph preparation rewrites it into other operators (it is never lowered itself)
+  kAnyLayout = 1u << 5,    ///< takes and gives either layout: the image layout propagates between its rank-4 tensors
 };
 
 struct OpInfo {

@@ -39,6 +39,37 @@ std::array<int64_t, 4> pads_2d(const Node& n, int64_t H, int64_t W, int64_t OH, 
   return {p[0], p[1], p[2], p[3]};
 }
 
+/// y[i] = x[j] with, along each axis d, j_d = index(d, i_d) (rank of y; -1: `fill` instead), the
+/// input row-major of shape xs: the index maps of Slice, Split, Pad, Expand and Tile.
+template <typename Index>
+std::vector<double> remap(const std::vector<double>& x, const std::vector<int64_t>& xs, const std::vector<int64_t>& ys,
+                          Index index, double fill = 0) {
+  int64_t total = 1;
+  for (int64_t d : ys) total *= d;
+  std::vector<double> y(static_cast<size_t>(total));
+  const auto rank = static_cast<int64_t>(ys.size());
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t rem = i, j = 0, stride = 1;
+    bool inside = true;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      const int64_t id = index(d, rem % ys[d]);
+      rem /= ys[d];
+      inside = inside && id >= 0;
+      j += id * stride;
+      stride *= xs[d];
+    }
+    y[static_cast<size_t>(i)] = inside ? x[static_cast<size_t>(j)] : fill;
+  }
+  return y;
+}
+
+/// A constant integer operand as values (INT64_MAX, Slice's "to the end", is not exact in a double).
+std::vector<int64_t> int_values(const std::vector<double>& v) {
+  std::vector<int64_t> out;
+  for (const double d : v) out.push_back(d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : static_cast<int64_t>(d));
+  return out;
+}
+
 }  // namespace
 
 bool has_reference(const std::string& op) {
@@ -183,8 +214,74 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
                                                      : [](double p, double q) { return p * q; };
       const auto a = broadcast_to(in(n, 0), shape(n.inputs[0]), ys), b = broadcast_to(in(n, 1), shape(n.inputs[1]), ys);
       for (size_t i = 0; i < y.size(); ++i) y[i] = op(a[i], b[i]);
-    } else if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") {
+    } else if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity" || n.op == "Squeeze" ||
+               n.op == "Unsqueeze") {
       y = in(n, 0);
+    } else if (n.op == "Slice") {  // the ONNX definition's clamping, steps of either sign
+      const auto& xs = shape(n.inputs[0]);
+      const auto rank = static_cast<int64_t>(xs.size());
+      std::vector<int64_t> start(static_cast<size_t>(rank), 0), step(static_cast<size_t>(rank), 1);
+      std::vector<int64_t> st, en, ax, sp;
+      if (g.opset < 10) {
+        st = ints(n, "starts", {}), en = ints(n, "ends", {}), ax = ints(n, "axes", {});
+      } else {
+        st = int_values(in(n, 1)), en = int_values(in(n, 2));
+        if (n.inputs.size() > 3 && !n.inputs[3].empty()) ax = int_values(in(n, 3));
+        if (n.inputs.size() > 4 && !n.inputs[4].empty()) sp = int_values(in(n, 4));
+      }
+      for (size_t k = 0; k < st.size(); ++k) {
+        const int64_t a = ax.empty() ? static_cast<int64_t>(k) : (ax[k] < 0 ? ax[k] + rank : ax[k]);
+        const int64_t d = xs[a], p = sp.empty() ? 1 : sp[k];
+        const int64_t s0 = st[k] < 0 ? st[k] + d : st[k];
+        start[a] = p > 0 ? std::clamp<int64_t>(s0, 0, d) : std::clamp<int64_t>(s0, 0, d - 1);
+        step[a] = p;
+      }
+      y = remap(in(n, 0), xs, ys, [&](int64_t d, int64_t i) { return start[d] + i * step[d]; });
+    } else if (n.op == "Split") {  // outputs in order along the axis, each its own size
+      const auto& xs = shape(n.inputs[0]);
+      int64_t axis = n.attr_i("axis", 0), at = 0;
+      if (axis < 0) axis += static_cast<int64_t>(xs.size());
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        if (n.outputs[k].empty()) continue;
+        const auto& os = shape(n.outputs[k]);
+        auto part = remap(in(n, 0), xs, os, [&](int64_t d, int64_t i) { return d == axis ? at + i : i; });
+        at += os[axis];
+        if (k == 0)
+          y = std::move(part);
+        else
+          v[n.outputs[k]] = std::move(part);
+      }
+    } else if (n.op == "Pad") {  // constant, edge (clamp to the input) or reflect (mirror at the edge)
+      const auto& xs = shape(n.inputs[0]);
+      const auto rank = static_cast<int64_t>(xs.size());
+      const std::string mode = n.attrs.count("mode") ? n.attrs.at("mode").s : "constant";
+      std::vector<int64_t> pads = g.opset < 11 ? ints(n, "pads", {}) : int_values(in(n, 1));
+      double value = g.opset < 11 ? n.attr_f("value", 0) : 0;
+      if (g.opset >= 11 && n.inputs.size() > 2 && !n.inputs[2].empty()) value = in(n, 2).at(0);
+      if (g.opset >= 11 && n.inputs.size() > 3 && !n.inputs[3].empty()) {
+        const auto axes = int_values(in(n, 3));
+        std::vector<int64_t> full(static_cast<size_t>(2 * rank), 0);
+        for (size_t k = 0; k < axes.size(); ++k) {
+          const int64_t a = axes[k] < 0 ? axes[k] + rank : axes[k];
+          full[a] = pads[k], full[a + rank] = pads[k + axes.size()];
+        }
+        pads = full;
+      }
+      y = remap(
+          in(n, 0), xs, ys,
+          [&](int64_t d, int64_t i) {
+            int64_t j = i - pads[d];
+            if (j >= 0 && j < xs[d]) return j;
+            if (mode == "edge") return std::clamp<int64_t>(j, 0, xs[d] - 1);
+            if (mode == "reflect") return j < 0 ? -j : 2 * (xs[d] - 1) - j;
+            return int64_t{-1};
+          },
+          value);
+    } else if (n.op == "Expand" || n.op == "Tile") {  // size-1 axes repeat; Tile repeats whole axes
+      std::vector<int64_t> xs = shape(n.inputs[0]);
+      xs.insert(xs.begin(), ys.size() - xs.size(), 1);
+      const bool tile = n.op == "Tile";
+      y = remap(in(n, 0), xs, ys, [&](int64_t d, int64_t i) { return tile ? i % xs[d] : (xs[d] == 1 ? 0 : i); });
     } else if (has_host_kernel(n.op)) {
       std::vector<std::vector<double>> ins;
       std::vector<std::vector<int64_t>> shapes;

@@ -60,6 +60,12 @@ TOL = 8 * 2.0**-10
 SKIP = {
     "test_gemm_default_single_elem_vector_bias": "a computed 1-element C would need a broadcast along the row, which no instruction does",
     "test_reshape_allowzero_reordered": "zero-sized dimensions are not supported",
+    "test_slice_start_out_of_bounds": "zero-sized dimensions are not supported (the empty output's shape stays dynamic)",
+    "test_split_zero_size_splits": "zero-sized dimensions are not supported",
+    "test_unsqueeze_negative_axes": "graph outputs of rank > 4 are not supported (the program's I/O table holds 4 dimensions)",
+    "test_unsqueeze_three_axes": "graph outputs of rank > 4 are not supported (the program's I/O table holds 4 dimensions)",
+    "test_unsqueeze_two_axes": "graph outputs of rank > 4 are not supported (the program's I/O table holds 4 dimensions)",
+    "test_unsqueeze_unsorted_axes": "graph outputs of rank > 4 are not supported (the program's I/O table holds 4 dimensions)",
     "test_globalaveragepool": "an opset 1 model; the compiler reads opsets 10 to 17",
     "test_globalaveragepool_precomputed": "an opset 1 model; the compiler reads opsets 10 to 17",
     "test_averagepool_1d_default": "1-D pooling is not lowered yet",
