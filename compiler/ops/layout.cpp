@@ -81,20 +81,20 @@ void concat(Lowering& L, const Node& n) {
   }
 }
 
+}  // namespace
+
 std::vector<int64_t> permuted(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm) {
   std::vector<int64_t> s;
   for (int64_t p : perm) s.push_back(shape[static_cast<size_t>(p)]);
   return s;
 }
 
-int64_t x_rows(const std::vector<int64_t>& s) {  // product of all but the last dimension
+static int64_t x_rows(const std::vector<int64_t>& s) {  // product of all but the last dimension
   int64_t r = 1;
   for (size_t i = 0; i + 1 < s.size(); ++i) r *= s[i];
   return r;
 }
 
-/// out = in with axes permuted by `perm` (perm.back() = the last axis): loads walk the input in
-/// output order, split along the outermost output axis to fit the scratchpad.
 void dma_permute(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
                  const std::vector<int64_t>& perm, const Location& out) {
   const auto rank = static_cast<int64_t>(shape.size());
@@ -139,7 +139,6 @@ void dma_permute(Lowering& L, const Node& n, const Location& in, const std::vect
   }
 }
 
-/// out[..., c, r] = in[..., r, c]: tiles of the R x C matrices turned by `copy transpose`.
 void swap_last_two(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
                    const Location& out) {
   const int64_t R = shape[shape.size() - 2], C = shape.back(), batches = x_rows(shape) / R;
@@ -176,13 +175,48 @@ void swap_last_two(Lowering& L, const Node& n, const Location& in, const std::ve
 }
 
 // ------------------------------------------------------------------ Transpose
-/// Transpose (rank <= 4, row-major tensors) as layout changes on the NPU, composed of two moves:
-/// a DMA permutation that keeps the last axis last (the load's box walks the input in output
-/// order: dimension 0 stays dense, dimensions 1-3 take the input strides of the permuted axes),
-/// and a swap of the last two axes (tiles turned by the VPU's `copy transpose`). A permutation
-/// that changes the last axis q runs as: DMA-move q next to the last axis, swap the last two,
-/// DMA-move the leading axes into place; intermediates live among the activations. Returns false
-/// when the tensor does not fit these moves (then the host kernel runs it).
+bool can_permute(const std::vector<int64_t>& shape) {
+  if (shape.size() > 4) return false;
+  for (int64_t d : shape)
+    if (d > 4095 || d < 1) return false;
+  return true;
+}
+
+void permute(Lowering& L, const Node& n, const Location& lx, const std::vector<int64_t>& shape,
+             const std::vector<int64_t>& perm, const Location& ly) {
+  const auto rank = static_cast<int64_t>(shape.size());
+  const int64_t last = rank - 1, elements = x_rows(shape) * (shape.empty() ? 1 : shape.back());
+  if (perm[last] == last) return dma_permute(L, n, lx, shape, perm, ly);
+  // 1: q next to the last axis; 2: swap the last two; 3: the leading axes into place.
+  const int64_t q = perm[last];
+  std::vector<int64_t> p1;
+  for (int64_t i = 0; i < rank; ++i)
+    if (i != q && i != last) p1.push_back(i);
+  p1.push_back(q);
+  p1.push_back(last);
+  const auto s1 = permuted(shape, p1);
+  const Location t1 = L.scratch(lx.type, elements);
+  dma_permute(L, n, lx, shape, p1, t1);
+  std::vector<int64_t> s2 = s1;
+  std::swap(s2[last - 1], s2[last]);
+  const std::vector<int64_t> axes2 = [&] {  // input axis of each axis of the swapped tensor
+    std::vector<int64_t> a = p1;
+    std::swap(a[last - 1], a[last]);
+    return a;
+  }();
+  const bool direct = std::equal(axes2.begin(), axes2.end(), perm.begin());
+  const Location t2 = direct ? ly : L.scratch(lx.type, elements);
+  swap_last_two(L, n, t1, s1, t2);
+  if (direct) return;
+  std::vector<int64_t> p3;  // output axis i = axis p3[i] of the swapped tensor
+  for (int64_t i = 0; i < rank; ++i) p3.push_back(std::find(axes2.begin(), axes2.end(), perm[i]) - axes2.begin());
+  dma_permute(L, n, t2, s2, p3, ly);
+}
+
+namespace {
+
+/// Transpose (rank <= 4, row-major tensors) as layout changes on the NPU (see permute). Returns
+/// false when the tensor does not fit these moves (then the host kernel runs it).
 bool transpose(Lowering& L, const Node& n) {
   check_host_op(n, L.g_, 0);  // perm: a permutation of the input's axes
   const Tensor& x = L.g_.tensor(n.inputs.at(0));
@@ -194,38 +228,8 @@ bool transpose(Lowering& L, const Node& n) {
     perm = it->second.ints;
   else
     for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
-  for (int64_t d : x.shape)
-    if (d > 4095) return false;
-  const Location lx = L.input(n, 0), ly = L.output(n);
-  const int64_t last = rank - 1;
-  if (perm[last] == last) {
-    dma_permute(L, n, lx, x.shape, perm, ly);
-    return true;
-  }
-  // 1: q next to the last axis; 2: swap the last two; 3: the leading axes into place.
-  const int64_t q = perm[last];
-  std::vector<int64_t> p1;
-  for (int64_t i = 0; i < rank; ++i)
-    if (i != q && i != last) p1.push_back(i);
-  p1.push_back(q);
-  p1.push_back(last);
-  const auto s1 = permuted(x.shape, p1);
-  const Location t1 = L.scratch(lx.type, x.elements());
-  dma_permute(L, n, lx, x.shape, p1, t1);
-  std::vector<int64_t> s2 = s1;
-  std::swap(s2[last - 1], s2[last]);
-  const std::vector<int64_t> axes2 = [&] {  // input axis of each axis of the swapped tensor
-    std::vector<int64_t> a = p1;
-    std::swap(a[last - 1], a[last]);
-    return a;
-  }();
-  const bool direct = std::equal(axes2.begin(), axes2.end(), perm.begin());
-  const Location t2 = direct ? ly : L.scratch(lx.type, x.elements());
-  swap_last_two(L, n, t1, s1, t2);
-  if (direct) return true;
-  std::vector<int64_t> p3;  // output axis i = axis p3[i] of the swapped tensor
-  for (int64_t i = 0; i < rank; ++i) p3.push_back(std::find(axes2.begin(), axes2.end(), perm[i]) - axes2.begin());
-  dma_permute(L, n, t2, s2, p3, ly);
+  if (!can_permute(x.shape)) return false;
+  permute(L, n, L.input(n, 0), x.shape, perm, L.output(n));
   return true;
 }
 

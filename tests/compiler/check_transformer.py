@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Transformer and speech building blocks through `npusim run --no-fallback` on edge and datacenter
+in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization, and the decomposed
+opset 14 form graph preparation fuses), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
+heads as 4-D batched MatMuls), Softmax over an inner axis, the Reduce operators (on rows and on
+images: a global mean over H, W and a sum over channels), and Conv1d (padding, stride, dilation,
+groups). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
+element-wise, and the stats must show no host operator.
+
+usage: check_transformer.py NPUSIM REPO_DIR WORK_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(WORK, exist_ok=True)
+TOL = 8 * 2.0**-10
+
+
+class LayerNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln = nn.LayerNorm(64)
+        with torch.no_grad():
+            self.ln.weight.uniform_(0.5, 1.5)
+            self.ln.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        return self.ln(x)
+
+
+class LayerNorm2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln = nn.LayerNorm((16, 64))
+        with torch.no_grad():
+            self.ln.weight.uniform_(0.5, 1.5)
+            self.ln.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        return self.ln(x)
+
+
+class LayerNormPlain(nn.Module):
+    def forward(self, x):
+        return nn.functional.layer_norm(x, (64,))  # no scale or bias
+
+
+class Attention(nn.Module):
+    def __init__(self, d=64, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        h = self.heads
+        q = self.q(x).view(b, t, h, d // h).transpose(1, 2)
+        k = self.k(x).view(b, t, h, d // h).transpose(1, 2)
+        v = self.v(x).view(b, t, h, d // h).transpose(1, 2)
+        p = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+        return (p @ v).transpose(1, 2).reshape(b, t, d)
+
+
+class SoftmaxInner(nn.Module):
+    def forward(self, x):
+        return torch.softmax(x.view(1, 4, 16, 16), dim=1)
+
+
+class LogSoftmaxInner(nn.Module):
+    def forward(self, x):
+        return torch.log_softmax(x, dim=1)
+
+
+class Reduces(nn.Module):
+    def forward(self, x):
+        return torch.cat([x.mean(dim=1), x.sum(dim=-1), x.amax(dim=1), x.amin(dim=1)], dim=-1)
+
+
+class ReduceOuter(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(0, 2), keepdim=True)  # two axes that are not adjacent
+
+
+class ImageReduce(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.se = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        se = self.se(y.mean(dim=(2, 3), keepdim=True))  # an image mean feeding an image operator
+        return torch.cat([y.mean(dim=(2, 3)), y.sum(dim=1, keepdim=True).flatten(1), se.flatten(1)], dim=1)
+
+
+class Conv1d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(16, 32, 3, padding=1)
+        self.c2 = nn.Conv1d(32, 32, 3, stride=2, padding=2, dilation=2, groups=2)
+        self.c3 = nn.Conv1d(32, 8, 1, bias=False)
+
+    def forward(self, x):
+        return self.c3(torch.relu(self.c2(torch.relu(self.c1(x)))))
+
+
+# name -> (module, example input shape, opset[, input scale])
+CASES = {
+    "layernorm_opset17": (LayerNorm, (1, 16, 64), 17),
+    "layernorm_opset14": (LayerNorm, (1, 16, 64), 14),
+    "layernorm_2axes_opset17": (LayerNorm2, (2, 16, 64), 17),
+    "layernorm_2axes_opset14": (LayerNorm2, (2, 16, 64), 14),
+    "layernorm_plain_opset14": (LayerNormPlain, (2, 16, 64), 14),
+    "attention": (Attention, (1, 16, 64), 14, 0.5),
+    "softmax_axis1": (SoftmaxInner, (1, 16, 64), 14),
+    "logsoftmax_axis1": (LogSoftmaxInner, (2, 8, 24), 14),
+    "reduces": (Reduces, (2, 8, 24), 13),
+    "reduce_outer": (ReduceOuter, (2, 8, 24), 13),
+    "image_reduce": (ImageReduce, (1, 3, 8, 8), 13),
+    "conv1d": (Conv1d, (1, 16, 40), 13),
+}
+
+failures = 0
+for name, (make, shape, opset, *scale) in CASES.items():
+    torch.manual_seed(0)
+    model = make().eval()
+    # An offset and a spread the normalizations remove; attention logits stay moderate (fp16 inputs).
+    x = torch.randn(*shape) * 0.5 if scale else torch.randn(*shape) * 3 + 1
+    with torch.no_grad():
+        want = model(x).numpy()
+    path = os.path.join(WORK, name + ".onnx")
+    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"], opset_version=opset)
+    np.save(os.path.join(WORK, name + ".x.npy"), x.numpy())
+    for config in ("edge.yaml", "datacenter.yaml"):
+        out = os.path.join(WORK, f"{name}.{config}")
+        cmd = [NPUSIM, "run", "--config", os.path.join(REPO, "configs", config), path, "--no-fallback", "--quiet",
+               "--input", "x=" + os.path.join(WORK, name + ".x.npy"), "--output-dir", out, "--stats", out + ".json"]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            print(f"FAIL {name} on {config}: exit {p.returncode}: {p.stderr.strip()[-300:]}")
+            failures += 1
+            continue
+        got = np.load(os.path.join(out, "y.npy"))
+        stats = json.load(open(out + ".json"))
+        err = float((np.abs(got.astype(np.float64) - want) / np.maximum(1.0, np.abs(want))).max())
+        ok = got.shape == want.shape and err <= TOL and not stats["fallback"]["host_operators"]
+        print(f"{'ok' if ok else 'FAIL'} {name} on {config}: max rel err {err:.3g}, "
+              f"{stats['total_cycles']} cycles")
+        failures += not ok
+print(f"transformer blocks: {len(CASES)} models x 2 configs, {failures} failure(s)")
+sys.exit(1 if failures else 0)
