@@ -91,12 +91,26 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
       }
     } else if (n.op == "Conv") {
       const auto &x = in(n, 0), &w = in(n, 1);
-      const auto &xs = shape(n.inputs[0]), &ws = shape(n.inputs[1]);
-      if (xs.size() != 4) throw CompileError(where(n) + ": the reference handles 2-D convolution only");
-      const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Co = ys[1], OH = ys[2], OW = ys[3], KH = ws[2],
+      const auto &xs4 = shape(n.inputs[0]), &ws4 = shape(n.inputs[1]);
+      if (xs4.size() != 4 && xs4.size() != 3)
+        throw CompileError(where(n) + ": the reference handles 1-D and 2-D convolution only");
+      // A 1-D convolution is the 2-D one of height 1 (its attributes as those of the width).
+      const bool one_d = xs4.size() == 3;
+      Node n2 = n;
+      if (one_d)
+        for (const char* k : {"strides", "dilations", "pads"})
+          if (auto it = n2.attrs.find(k); it != n2.attrs.end() && !it->second.ints.empty()) {
+            auto& v = it->second.ints;
+            v = std::string(k) == "pads" ? std::vector<int64_t>{0, v[0], 0, v.at(1)} : std::vector<int64_t>{1, v[0]};
+          }
+      const auto widen = [&](const std::vector<int64_t>& s) {
+        return one_d ? std::vector<int64_t>{s[0], s[1], 1, s[2]} : s;
+      };
+      const std::vector<int64_t> xs = widen(xs4), ws = widen(ws4), ys4 = widen(ys);
+      const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Co = ys4[1], OH = ys4[2], OW = ys4[3], KH = ws[2],
                     KW = ws[3], G = n.attr_i("group", 1), Cg = C / G, Cog = Co / G;
-      const auto st = ints(n, "strides", {1, 1}), dl = ints(n, "dilations", {1, 1});
-      const auto p = pads_2d(n, H, W, OH, OW, KH, KW, st[0], st[1], dl[0], dl[1]);
+      const auto st = ints(n2, "strides", {1, 1}), dl = ints(n2, "dilations", {1, 1});
+      const auto p = pads_2d(n2, H, W, OH, OW, KH, KW, st[0], st[1], dl[0], dl[1]);
       const bool bias = n.inputs.size() > 2 && !n.inputs[2].empty();
       for (int64_t b = 0; b < N; ++b)
         for (int64_t co = 0; co < Co; ++co) {
@@ -185,6 +199,56 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
       for (size_t i = 0; i < y.size(); ++i) y[i] = op(a[i], b[i]);
     } else if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") {
       y = in(n, 0);
+    } else if (n.op == "ReduceMean" || n.op == "ReduceSum" || n.op == "ReduceMax" || n.op == "ReduceMin") {
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      const auto rank = static_cast<int64_t>(xs.size());
+      std::vector<int64_t> axes = ints(n, "axes", {});
+      if (n.inputs.size() > 1 && !n.inputs[1].empty()) axes.assign(in(n, 1).begin(), in(n, 1).end());
+      if (axes.empty() && n.attr_i("noop_with_empty_axes", 0)) {
+        y = x;
+      } else {
+        std::vector<bool> red(static_cast<size_t>(rank), axes.empty());
+        for (int64_t a : axes) red.at(static_cast<size_t>(a < 0 ? a + rank : a)) = true;
+        const bool mx = n.op == "ReduceMax", mn = n.op == "ReduceMin";
+        std::fill(y.begin(), y.end(), mx ? -INFINITY : mn ? INFINITY : 0.0);
+        std::vector<int64_t> count(y.size(), 0);
+        for (size_t i = 0; i < x.size(); ++i) {  // output index: X's index with the reduced axes at 0
+          int64_t rem = static_cast<int64_t>(i), o = 0, scale = 1;
+          for (int64_t d = rank; d-- > 0;) {
+            const int64_t idx = rem % xs[d];
+            rem /= xs[d];
+            if (!red[d]) o += idx * scale, scale *= xs[d];
+          }
+          double& r = y[static_cast<size_t>(o)];
+          r = mx ? std::max(r, x[i]) : mn ? std::min(r, x[i]) : r + x[i];
+          ++count[static_cast<size_t>(o)];
+        }
+        if (n.op == "ReduceMean")
+          for (size_t o = 0; o < y.size(); ++o) y[o] /= static_cast<double>(std::max<int64_t>(count[o], 1));
+      }
+    } else if (n.op == "LayerNormalization") {
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      int64_t axis = n.attr_i("axis", -1);
+      if (axis < 0) axis += static_cast<int64_t>(xs.size());
+      int64_t C = 1;
+      for (size_t d = static_cast<size_t>(axis); d < xs.size(); ++d) C *= xs[d];
+      const double eps = n.attr_f("epsilon", 1e-5f);
+      const bool scale = n.inputs.size() > 1 && !n.inputs[1].empty(),
+                 bias = n.inputs.size() > 2 && !n.inputs[2].empty();
+      for (int64_t r = 0; r * C < total; ++r) {
+        double mean = 0, var = 0;
+        for (int64_t c = 0; c < C; ++c) mean += x[static_cast<size_t>(r * C + c)];
+        mean /= static_cast<double>(C);
+        for (int64_t c = 0; c < C; ++c) var += std::pow(x[static_cast<size_t>(r * C + c)] - mean, 2);
+        const double rstd = 1.0 / std::sqrt(var / static_cast<double>(C) + eps);
+        for (int64_t c = 0; c < C; ++c) {
+          const auto k = static_cast<size_t>(c);
+          const double s = scale ? in(n, 1)[k % in(n, 1).size()] : 1.0, b = bias ? in(n, 2)[k % in(n, 2).size()] : 0.0;
+          y[static_cast<size_t>(r * C + c)] = (x[static_cast<size_t>(r * C + c)] - mean) * rstd * s + b;
+        }
+      }
     } else if (has_host_kernel(n.op)) {
       std::vector<std::vector<double>> ins;
       std::vector<std::vector<int64_t>> shapes;

@@ -5,7 +5,9 @@ opset 14 form graph preparation fuses), attention (Q.K^T with K^T from a Transpo
 heads as 4-D batched MatMuls), Softmax over an inner axis, the Reduce operators (on rows and on
 images: a global mean over H, W and a sum over channels), and Conv1d (padding, stride, dilation,
 groups). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
-element-wise, and the stats must show no host operator.
+element-wise, and the stats must show no host operator. The float reference (compiler/reference.cpp,
+which int8 calibration runs) is checked on the same models: `--precision int8 --calibrate` reports
+the accuracy of the run against it (these operators stay float), cosine >= 0.9999.
 
 usage: check_transformer.py NPUSIM REPO_DIR WORK_DIR
 """
@@ -154,5 +156,20 @@ for name, (make, shape, opset, *scale) in CASES.items():
         print(f"{'ok' if ok else 'FAIL'} {name} on {config}: max rel err {err:.3g}, "
               f"{stats['total_cycles']} cycles")
         failures += not ok
-print(f"transformer blocks: {len(CASES)} models x 2 configs, {failures} failure(s)")
+    # The float reference: a calibrated int8 run reports its accuracy against it.
+    cal = os.path.join(WORK, name + ".cal")
+    os.makedirs(cal, exist_ok=True)
+    np.save(os.path.join(cal, "x.npy"), x.numpy())
+    out = os.path.join(WORK, f"{name}.int8")
+    p = subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", "edge.yaml"), path, "--quiet",
+                        "--precision", "int8", "--calibrate", cal, "--input", "x=" + os.path.join(cal, "x.npy"),
+                        "--output-dir", out, "--stats", out + ".json"], capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"FAIL {name} int8 (reference): exit {p.returncode}: {p.stderr.strip()[-300:]}")
+        failures += 1
+        continue
+    cosine = json.load(open(out + ".json"))["accuracy"]["outputs"]["y"]["cosine_similarity"]
+    print(f"{'ok' if cosine >= 0.9999 else 'FAIL'} {name} against the float reference: cosine {cosine:.8f}")
+    failures += cosine < 0.9999
+print(f"transformer blocks: {len(CASES)} models x 2 configs and the reference, {failures} failure(s)")
 sys.exit(1 if failures else 0)
