@@ -4,6 +4,7 @@
 // Sigmoid, Erf), and the activations built from them (Neg, Abs, LeakyRelu, Elu, HardSigmoid,
 // HardSwish). Intermediate values of a sequence stay in the accumulator (fp32) where the ISA
 // allows, so most operators round once, to the device type, at the end.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -104,64 +105,202 @@ void unary_seq(Lowering& L, const Node& n, const UnarySeq& seq, bool uses_acc) {
       w);
 }
 
-/// The operands of a binary operator as rows_op tiles: A with the output's shape, B with it too or
-/// one row broadcast over every row (`bcast`).
-struct Operands {
-  Location a, b;       ///< where A and B live
-  bool bcast = false;  ///< B is one row (a row of the last dimension, or of channels on an image)
+// ------------------------------------------------------------------ NumPy broadcasting
+/// An operand of an element-wise operator as rows_op reads it against the output's device view.
+struct Operand {
+  Location loc;      ///< where it lives
+  bool row = false;  ///< one row read for every output row (else the output's rows x cols)
 };
 
-/// B's location; a constant with `b_values` given is placed transformed (Div's reciprocal, Pow's
-/// integer exponents as floats) in the device's float type.
-Location place_b(Lowering& L, const Node& n, const std::function<double(double)>& b_values) {
-  const Tensor& b = L.g_.tensor(n.inputs.at(1));
-  if (!b.is_const || !b_values) return L.input(n, 1);
-  Tensor t = b;
-  for (double& v : t.values) v = b_values(v);
-  const auto [rows, cols] = L.view(t);
-  return {L.weights_region_, L.put_device(L.device_order(t)), rows, cols, L.dev_};
+/// Tensor t's element strides per ONNX dimension in its device layout (row-major; NHWC images).
+std::vector<int64_t> layout_strides(const Lowering& L, const Tensor& t) {
+  const auto& s = t.shape;
+  if (L.is_spatial(t)) return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]};
+  std::vector<int64_t> st(s.size());
+  int64_t a = 1;
+  for (size_t d = s.size(); d-- > 0;) st[d] = a, a *= s[d];
+  return st;
 }
 
-Operands operands(Lowering& L, const Node& n, const std::function<double(double)>& b_values = {}) {
-  const Tensor& a = L.g_.tensor(n.inputs.at(0));
-  const Tensor& b = L.g_.tensor(n.inputs.at(1));
-  const Tensor& y = L.g_.tensor(n.outputs.at(0));
-  if (L.is_spatial(y) && b.shape != y.shape) {
-    // Per-channel operand ([C, 1, 1] or [1, C, 1, 1]): a row of C in NHWC.
-    const int64_t C = y.shape[1];
-    if (b.elements() != C || (b.shape.size() >= 3 && b.shape[b.shape.size() - 3] != C))
-      throw CompileError(where(n) + ": broadcasting " + shape_text(b.shape) + " to " + shape_text(y.shape) +
-                         " is not supported (same shape or per channel)");
-    if (a.shape != y.shape) throw CompileError(where(n) + ": the first input must have the output's shape");
-    const Location la = L.input(n, 0);
-    Location lb;
-    if (b.is_const && b_values) {
-      std::vector<double> v = b.values;
-      for (double& x : v) x = b_values(x);
-      lb = {L.weights_region_, L.put_device(v), 1, C, L.dev_};
-    } else if (b.is_const && !L.loc_.count(b.name)) {
-      lb = {L.weights_region_, L.put_device(b.values), 1, C, L.dev_};
-      L.loc_[b.name] = lb;
-    } else {
-      lb = L.input(n, 1);
+/// Tensor t's ONNX dimensions in device order, outermost first (N, H, W, C for images).
+std::vector<size_t> layout_order(const Lowering& L, const Tensor& t) {
+  if (L.is_spatial(t)) return {0, 2, 3, 1};
+  std::vector<size_t> o(t.shape.size());
+  for (size_t d = 0; d < o.size(); ++d) o[d] = d;
+  return o;
+}
+
+/// Whether t broadcasts to y as one device row: a row of y's last dimension (row-major y) or of
+/// its channels (an image), every other dimension 1.
+bool is_row_of(const Lowering& L, const Tensor& t, const Tensor& y) {
+  const int64_t cols = L.view(y).second;
+  if (t.elements() != cols || t.shape.size() > y.shape.size()) return false;
+  const size_t off = y.shape.size() - t.shape.size();
+  const size_t col_dim = L.is_spatial(y) ? 1 : y.shape.size() - 1;
+  for (size_t d = 0; d < t.shape.size(); ++d)
+    if (t.shape[d] != 1 && d + off != col_dim) return false;
+  return true;
+}
+
+/// The values of constant t (optionally transformed) broadcast to y's shape, in y's device order.
+std::vector<double> expand_const(const Lowering& L, const Tensor& t, const Tensor& y,
+                                 const std::function<double(double)>& fn) {
+  const size_t r = y.shape.size(), off = r - t.shape.size();
+  Tensor e = y;  // y's name, so device_order() takes y's layout
+  e.values.assign(static_cast<size_t>(y.elements()), 0.0);
+  std::vector<int64_t> tst(t.shape.size());
+  for (int64_t a = 1, d = static_cast<int64_t>(t.shape.size()) - 1; d >= 0; --d) tst[d] = a, a *= t.shape[d];
+  for (int64_t i = 0; i < y.elements(); ++i) {
+    int64_t rem = i, src = 0;
+    for (size_t d = r; d-- > 0;) {
+      const int64_t idx = rem % y.shape[d];
+      rem /= y.shape[d];
+      if (d >= off && t.shape[d - off] != 1) src += idx * tst[d - off];
     }
-    return {la, lb, true};
+    const double v = t.values[static_cast<size_t>(src)];
+    e.values[static_cast<size_t>(i)] = fn ? fn(v) : v;
   }
-  if (a.shape != y.shape)
-    throw CompileError(where(n) + ": broadcasting the first input " + shape_text(a.shape) + " to " +
-                       shape_text(y.shape) + " is not supported");
-  bool bcast = false;
-  if (b.shape != y.shape) {
-    if (b.elements() == (y.shape.empty() ? 1 : y.shape.back()) && (b.shape.empty() || b.shape.back() == b.elements()))
-      bcast = true;
+  return L.device_order(e);
+}
+
+/// Copies computed input i of n, NumPy-broadcast to y's shape, into fresh activation space in y's
+/// device layout: the output walked in device order as rows of `box0` elements (the innermost
+/// dimension when the input is dense along it, else single elements), merged dimensions as
+/// descriptor dimensions with the input's strides (0 where it broadcasts), in chunks that fit the
+/// scratchpad: a `load` of each chunk and a dense `store` of it.
+Location materialise(Lowering& L, const Node& n, size_t i, const Tensor& y) {
+  const Tensor& t = L.g_.tensor(n.inputs.at(i));
+  const Location src = L.input(n, i);
+  const size_t r = y.shape.size(), off = r - t.shape.size();
+  const std::vector<int64_t> tst = layout_strides(L, t);
+  struct Dim {
+    int64_t extent, stride;  ///< elements of the output, the input's element stride along them
+  };
+  std::vector<Dim> dims;  // innermost first
+  const std::vector<size_t> order = layout_order(L, y);
+  for (size_t k = r; k-- > 0;) {
+    const size_t d = order[k];
+    if (y.shape[d] == 1) continue;
+    const bool bc = d < off || t.shape[d - off] == 1;
+    const Dim dim{y.shape[d], bc ? 0 : tst[d - off]};
+    if (!dims.empty() && dim.stride == dims.back().stride * dims.back().extent)
+      dims.back() = {dims.back().extent * dim.extent, dims.back().stride};  // merge with the inner one
     else
-      throw CompileError(where(n) + ": broadcasting " + shape_text(b.shape) + " to " + shape_text(y.shape) +
-                         " is not supported (same shape or a row)");
+      dims.push_back(dim);
+  }
+  int64_t box0 = 1;
+  if (!dims.empty() && dims[0].stride == 1) {
+    box0 = dims[0].extent;
+    dims.erase(dims.begin());
+    for (int64_t b = std::min<int64_t>(box0, 4095);; --b)  // rows of at most 4095 elements
+      if (box0 % b == 0) {
+        if (b != box0) dims.insert(dims.begin(), Dim{box0 / b, b});
+        box0 = b;
+        break;
+      }
+  }
+  const unsigned es = bytes_of(src.type);
+  const uint64_t row_l = L.lines(1, static_cast<uint64_t>(box0), es);
+  const int64_t max_rows =
+      std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(L.t_.spad_bytes / L.t_.line_bytes / row_l), 4095));
+  // Full dimensions [0, k) and a chunk of dimension k form one box (at most 3 dimensions after box0).
+  size_t k = 0;
+  int64_t inner = 1;
+  while (k < dims.size() && k < 3 && inner * dims[k].extent <= max_rows) inner *= dims[k++].extent;
+  const bool partial = k < dims.size() && k < 3;
+  const int64_t chunk = partial ? std::min(dims[k].extent, max_rows / inner) : 1;
+  const size_t outer_from = partial ? k + 1 : k;
+  const Location dst = L.scratch(src.type, y.elements());
+  int64_t outer_count = 1;
+  for (size_t d = outer_from; d < dims.size(); ++d) outer_count *= dims[d].extent;
+  const int64_t part_extent = partial ? dims[k].extent : 1;
+  int64_t walked_rows = 0;  // rows of box0 stored so far (the dense output's row index)
+  for (int64_t o = 0; o < outer_count; ++o) {
+    int64_t rem = o, src_off = 0;
+    for (size_t d = outer_from; d < dims.size(); ++d) {
+      src_off += (rem % dims[d].extent) * dims[d].stride;
+      rem /= dims[d].extent;
+    }
+    for (int64_t c0 = 0; c0 < part_extent; c0 += chunk) {
+      const int64_t cc = std::min(chunk, part_extent - c0);
+      std::vector<uint32_t> box{static_cast<uint32_t>(box0)};
+      std::vector<int64_t> strides;
+      for (size_t d = 0; d < k; ++d)
+        box.push_back(static_cast<uint32_t>(dims[d].extent)), strides.push_back(dims[d].stride);
+      if (partial) box.push_back(static_cast<uint32_t>(cc)), strides.push_back(dims[k].stride);
+      if (box.size() == 1) box.push_back(1), strides.push_back(0);
+      const int64_t rows = inner * cc;
+      Instruction ld = make(Opcode::Load);
+      ld.set(f::load::dst, 0);
+      ld.set(f::load::desc, L.desc_nd(src.region, src.type, src.offset, box, strides));
+      ld.set(f::load::off, static_cast<uint32_t>(src_off + (partial ? c0 * dims[k].stride : 0)));
+      L.emit(ld, kGo, 1, kV2S);
+      Instruction st = make(Opcode::Store);
+      st.set(f::store::src, 0);
+      st.set(f::store::desc,
+             L.desc(dst.region, dst.type, dst.offset, static_cast<uint32_t>(box0), static_cast<uint32_t>(rows), box0));
+      st.set(f::store::off, static_cast<uint32_t>(walked_rows * box0));
+      L.emit(st, kV2S, 1, kGo);
+      walked_rows += rows;
+    }
+  }
+  const auto [rows, cols] = L.view(y);
+  return {dst.region, dst.offset, rows, cols, src.type};
+}
+
+/// Input i of n as an operand of an element-wise operator with output y: the tensor itself when
+/// it has y's shape and layout, a row when it broadcasts as one, else (NumPy broadcasting) the
+/// constant expanded at compile time or the computed tensor materialised in y's layout. `fn`
+/// transforms a constant's values (Div's reciprocals); constants are placed in the device's float
+/// type.
+Operand operand(Lowering& L, const Node& n, size_t i, const Tensor& y, const std::function<double(double)>& fn = {},
+                bool allow_row = true) {
+  const Tensor& t = L.g_.tensor(n.inputs.at(i));
+  const bool same = t.shape == y.shape && (t.shape.size() != 4 || L.is_spatial(t) == L.is_spatial(y));
+  const int64_t cols = L.view(y).second;
+  const isa::TensorType ty = L.type_of(y, where(n) + ": output");  // constants are placed in it
+  if (t.is_const && (fn || !same)) {
+    if (same || (allow_row && (is_row_of(L, t, y) || t.elements() == 1))) {
+      // A row: the constant's values (a scalar repeated over the row).
+      Tensor row = t;
+      if (t.elements() == 1) row.values.assign(static_cast<size_t>(cols), t.values[0]);
+      if (!same) row.name.clear(), row.shape = {static_cast<int64_t>(row.values.size())};
+      if (fn)
+        for (double& v : row.values) v = fn(v);
+      const std::vector<double> v = same ? L.device_order(row) : row.values;
+      const auto [rows, c] = L.view(y);
+      return {{L.weights_region_, L.put_typed(v, ty), same ? rows : 1, c, ty}, !same};
+    }
+    const auto [rows, c] = L.view(y);  // any other broadcast of a constant: expanded at compile time
+    return {{L.weights_region_, L.put_typed(expand_const(L, t, y, fn), ty), rows, c, ty}, false};
+  }
+  if (same) return {L.input(n, i), false};
+  if (allow_row && is_row_of(L, t, y)) return {L.input(n, i), true};
+  return {materialise(L, n, i, y), false};
+}
+
+/// The operands of a binary operator as rows_op tiles: A with the output's shape and layout, B
+/// with them too or one row broadcast over every row (`bcast`), the VPU's binary broadcast. A
+/// first operand that would be a row is swapped with B when the operator commutes, else
+/// materialised; `b_values` transforms a constant B.
+struct Operands {
+  Location a, b;       ///< where A and B live
+  bool bcast = false;  ///< B is one row
+};
+Operands operands(Lowering& L, const Node& n, const std::function<double(double)>& b_values = {},
+                  bool commutes = false) {
+  const Tensor& y = L.g_.tensor(n.outputs.at(0));
+  const bool one_row = L.view(y).first == 1;
+  const Tensor& a = L.g_.tensor(n.inputs.at(0));
+  if (commutes && !b_values && a.shape != y.shape && L.g_.tensor(n.inputs.at(1)).shape == y.shape) {
+    Node m = n;  // the operand that broadcasts goes second: Mul(scale[1, C, 1, 1], image) is Mul(image, scale)
+    std::swap(m.inputs[0], m.inputs[1]);
+    return operands(L, m, b_values, false);
   }
   // B is placed (when constant) before A: the order in which the weights have always been laid out.
-  const Location lb = place_b(L, n, b_values);
-  const Location la = L.input(n, 0);
-  return {la, lb, bcast};
+  const Operand ob = operand(L, n, 1, y, b_values, !one_row);
+  const Operand oa = operand(L, n, 0, y, {}, false);
+  return {oa.loc, ob.loc, ob.row};
 }
 
 /// The sequence of a binary operator on one tile: dst (scratchpad) from a and b (scratchpad; b
@@ -195,20 +334,8 @@ Opcode binary_opcode(const std::string& op) {
                        : Opcode::Min;
 }
 
-/// Commutative operators put the operand that broadcasts second (a squeeze-excitation block's
-/// Mul(scale[1, C, 1, 1], image) is Mul(image, scale)).
-Node commuted(const Lowering& L, const Node& n) {
-  const Tensor& a = L.g_.tensor(n.inputs.at(0));
-  const Tensor& y = L.g_.tensor(n.outputs.at(0));
-  Node m = n;
-  if (a.shape != y.shape && L.g_.tensor(n.inputs.at(1)).shape == y.shape) std::swap(m.inputs[0], m.inputs[1]);
-  return m;
-}
-
 bool lower_binary(Lowering& L, const Node& n, const OpInfo&) {
-  const bool commutes = n.op != "Sub";
-  const Node m = commutes ? commuted(L, n) : n;
-  binary_seq(L, m, operands(L, m), single(binary_opcode(n.op)), false);
+  binary_seq(L, n, operands(L, n, {}, n.op != "Sub"), single(binary_opcode(n.op)), false);
   return true;
 }
 
@@ -356,6 +483,150 @@ bool lower_pow(Lowering& L, const Node& n, const OpInfo&) {
   return true;
 }
 
+/// A row of `cols` copies of v in the weights (the device type), read by rows_op as a broadcast row.
+Location const_row(Lowering& L, double v, int64_t cols) {
+  return {L.weights_region_, L.put_device(std::vector<double>(static_cast<size_t>(cols), v)), 1, cols, L.dev_};
+}
+
+/// The sequence of an activation on one tile: dst from src (src may be overwritten), with a
+/// constant row of `row_value` at `row` when the operator asks for one (nullopt: none).
+using ActSeq = std::function<std::vector<Instruction>(uint32_t dtype, uint32_t dst, uint32_t src, uint32_t row,
+                                                      uint32_t rows, uint32_t cols)>;
+void activation(Lowering& L, const Node& n, std::optional<double> row_value, const ActSeq& seq) {
+  const Location in = L.input(n, 0), out = L.output(n);
+  std::vector<Location> ins{in};
+  if (row_value) ins.push_back(const_row(L, *row_value, out.cols));
+  RowsWalk w;
+  w.uses_acc = true;
+  const uint32_t dtype = L.code(in.type, n);
+  L.rows_op(
+      n, ins, {false, true}, out,
+      [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
+        return seq(dtype, dst, src[0], src.size() > 1 ? src[1] : 0, rows, cols);
+      },
+      w);
+}
+
+/// Neg: x into the accumulator, a requant by -1 (exact).
+bool lower_neg(Lowering& L, const Node& n, const OpInfo&) {
+  const uint32_t q = L.to_device_param(-1.0f);
+  activation(L, n, std::nullopt, [q](uint32_t dt, uint32_t dst, uint32_t src, uint32_t, uint32_t rows, uint32_t cols) {
+    return std::vector<Instruction>{vun(Opcode::Copy, dt, acc(0), spad(src), rows, cols),
+                                    vscale(q, dt, dst, 0, rows, cols)};
+  });
+  return true;
+}
+
+/// Abs: max(x, -x) (exact).
+bool lower_abs(Lowering& L, const Node& n, const OpInfo&) {
+  const uint32_t q = L.to_device_param(-1.0f);
+  activation(L, n, std::nullopt, [q](uint32_t dt, uint32_t dst, uint32_t src, uint32_t, uint32_t rows, uint32_t cols) {
+    return std::vector<Instruction>{vun(Opcode::Copy, dt, acc(0), spad(src), rows, cols),
+                                    vscale(q, dt, dst, 0, rows, cols),
+                                    vbin(Opcode::Max, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
+  });
+  return true;
+}
+
+/// LeakyRelu: max(x, 0) + round(alpha · min(x, 0)) (one of the two is zero; the product in
+/// binary32, rounded once: exact against float32 arithmetic rounded to the device type).
+bool lower_leaky_relu(Lowering& L, const Node& n, const OpInfo&) {
+  const uint32_t q = L.to_device_param(as_scale(n, n.attr_f("alpha", 0.01f), "alpha"));
+  const uint32_t neg = L.clamp_param(-INFINITY, 0), pos = L.clamp_param(0, INFINITY);
+  activation(L, n, std::nullopt, [=](uint32_t dt, uint32_t dst, uint32_t src, uint32_t, uint32_t rows, uint32_t cols) {
+    return std::vector<Instruction>{vclamp(neg, dt, acc(0), spad(src), rows, cols), vscale(q, dt, dst, 0, rows, cols),
+                                    vclamp(pos, dt, spad(src), spad(src), rows, cols),
+                                    vbin(Opcode::Add, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
+  });
+  return true;
+}
+
+/// Elu: max(x, 0) + alpha · (exp(min(x, 0)) - 1), exp and the subtraction in fp32 in the
+/// accumulator, the product by alpha rounded once.
+bool lower_elu(Lowering& L, const Node& n, const OpInfo&) {
+  const uint32_t q = L.to_device_param(as_scale(n, n.attr_f("alpha", 1.0f), "alpha"));
+  const uint32_t neg = L.clamp_param(-INFINITY, 0), pos = L.clamp_param(0, INFINITY);
+  activation(L, n, 1.0, [=](uint32_t dt, uint32_t dst, uint32_t src, uint32_t one, uint32_t rows, uint32_t cols) {
+    return std::vector<Instruction>{vclamp(neg, dt, acc(0), spad(src), rows, cols),
+                                    vsfu(f::sfu::fn_exp, dt, acc(0), acc(0), rows, cols),
+                                    vbin(Opcode::Sub, dt, acc(0), acc(0), spad(one), true, rows, cols),
+                                    vscale(q, dt, dst, 0, rows, cols),
+                                    vclamp(pos, dt, spad(src), spad(src), rows, cols),
+                                    vbin(Opcode::Add, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
+  });
+  return true;
+}
+
+/// HardSigmoid: clamp(round(alpha · x) + beta, 0, 1), the sum in fp32 (beta rounded to the device
+/// type); HardSwish: x times that with alpha 1/6, beta 0.5, the product rounded once.
+void hard_sigmoid(Lowering& L, const Node& n, float alpha, float beta, bool swish) {
+  const uint32_t q = L.to_device_param(as_scale(n, alpha, "alpha"));
+  const uint32_t unit = L.clamp_param(0, 1);
+  activation(L, n, beta, [=](uint32_t dt, uint32_t dst, uint32_t src, uint32_t b, uint32_t rows, uint32_t cols) {
+    std::vector<Instruction> v{vun(Opcode::Copy, dt, acc(0), spad(src), rows, cols), vscale(q, dt, dst, 0, rows, cols),
+                               vbin(Opcode::Add, dt, acc(0), spad(dst), spad(b), true, rows, cols)};
+    if (!swish) {
+      v.push_back(vclamp(unit, dt, spad(dst), acc(0), rows, cols));
+    } else {
+      v.push_back(vclamp(unit, dt, acc(0), acc(0), rows, cols));
+      v.push_back(vbin(Opcode::Mul, dt, spad(dst), spad(src), acc(0), false, rows, cols));
+    }
+    return v;
+  });
+}
+bool lower_hard_sigmoid(Lowering& L, const Node& n, const OpInfo&) {
+  hard_sigmoid(L, n, n.attr_f("alpha", 0.2f), n.attr_f("beta", 0.5f), false);
+  return true;
+}
+bool lower_hard_swish(Lowering& L, const Node& n, const OpInfo&) {
+  hard_sigmoid(L, n, 1.0f / 6, 0.5f, true);
+  return true;
+}
+
+/// Max, Min, Sum, Mean over one or more inputs (NumPy-broadcast): the first input with the
+/// output's shape leads, the others follow as tiles or broadcast rows; partial results stay in
+/// the accumulator (exact for Max/Min; Sum in fp32 rounded once; Mean a requant by 1/N last).
+bool lower_variadic(Lowering& L, const Node& n, const OpInfo&) {
+  const Tensor& y = L.g_.tensor(n.outputs.at(0));
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (!n.inputs[i].empty()) idx.push_back(i);
+  if (idx.empty()) throw CompileError(where(n) + ": needs at least one input");
+  const auto lead =
+      std::find_if(idx.begin(), idx.end(), [&](size_t i) { return L.g_.tensor(n.inputs[i]).shape == y.shape; });
+  if (lead != idx.end()) std::rotate(idx.begin(), lead, lead + 1);
+  std::vector<Location> ins;
+  std::vector<bool> rows_of;
+  const bool one_row = L.view(y).first == 1;
+  for (size_t k = 0; k < idx.size(); ++k) {
+    const Operand o = operand(L, n, idx[k], y, {}, k > 0 && !one_row);
+    ins.push_back(o.loc);
+    rows_of.push_back(o.row);
+  }
+  const Opcode op = n.op == "Max" ? Opcode::Max : n.op == "Min" ? Opcode::Min : Opcode::Add;
+  const bool mean = n.op == "Mean";
+  const uint32_t q = mean ? L.to_device_param(1.0f / static_cast<float>(idx.size())) : 0;
+  const uint32_t dtype = L.code(ins[0].type, n);
+  RowsWalk w;
+  w.uses_acc = true;
+  L.rows_op(
+      n, ins, rows_of, L.output(n),
+      [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rows, uint32_t cols) {
+        std::vector<Instruction> v;
+        if (src.size() == 1)
+          return std::vector<Instruction>{vun(Opcode::Copy, dtype, spad(dst), spad(src[0]), rows, cols)};
+        for (size_t k = 1; k < src.size(); ++k) {
+          const bool last = k + 1 == src.size() && !mean;
+          v.push_back(vbin(op, dtype, last ? spad(dst) : acc(0), k == 1 ? spad(src[0]) : acc(0), spad(src[k]),
+                           rows_of[k], rows, cols));
+        }
+        if (mean) v.push_back(vscale(q, dtype, dst, 0, rows, cols));
+        return v;
+      },
+      w);
+  return true;
+}
+
 void special(Lowering& L, const Node& n, uint32_t fn) {
   unary_seq(
       L, n,
@@ -403,6 +674,16 @@ void register_eltwise_ops(OpRegistry& r) {
   r.add("Mul", lowering::lower_binary, kFloatOnly | kElementwise);
   r.add("Div", lowering::lower_div, kFloatOnly | kElementwise);
   r.add("Pow", lowering::lower_pow, kFloatOnly | kElementwise);
+  r.add("Neg", lowering::lower_neg, kFloatOnly | kElementwise);
+  r.add("Abs", lowering::lower_abs, kFloatOnly | kElementwise);
+  r.add("LeakyRelu", lowering::lower_leaky_relu, kFloatOnly | kElementwise);
+  r.add("Elu", lowering::lower_elu, kFloatOnly | kElementwise);
+  r.add("HardSigmoid", lowering::lower_hard_sigmoid, kFloatOnly | kElementwise);
+  r.add("HardSwish", lowering::lower_hard_swish, kFloatOnly | kElementwise);
+  r.add("Max", lowering::lower_variadic, kElementwise);
+  r.add("Min", lowering::lower_variadic, kElementwise);
+  r.add("Sum", lowering::lower_variadic, kFloatOnly | kElementwise);
+  r.add("Mean", lowering::lower_variadic, kFloatOnly | kElementwise);
   r.add("Exp", lower_special, kFloatOnly | kElementwise, sfu::fn_exp);
   r.add("Log", lower_special, kFloatOnly | kElementwise, sfu::fn_log);
   r.add("Reciprocal", lower_special, kFloatOnly | kElementwise, sfu::fn_recip);
