@@ -165,26 +165,6 @@ Window window(const Node& n, int64_t H, int64_t W, int64_t OH, int64_t OW, int64
 std::vector<Tap> taps_for_band(const Window& win, int64_t KH, int64_t KW, int64_t H, int64_t W, int64_t OW, int64_t oh0,
                                int64_t th);
 
-// ------------------------------------------------------------------ layout moves (ops/layout.cpp)
-class Lowering;
-/// The shape with its axes in the order `perm` (output axis i = input axis perm[i]).
-std::vector<int64_t> permuted(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm);
-/// out = in with axes permuted by `perm` (perm.back() = the last axis): loads walk the input in
-/// output order, split along the outermost output axis to fit the scratchpad.
-void dma_permute(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
-                 const std::vector<int64_t>& perm, const Location& out);
-/// out[..., c, r] = in[..., r, c]: tiles of the R x C matrices turned by `copy transpose`.
-void swap_last_two(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
-                   const Location& out);
-/// Whether permute() takes a row-major tensor of this shape (rank <= 4, every dimension 1..4095).
-bool can_permute(const std::vector<int64_t>& shape);
-/// out = in (row-major, `shape`) with any permutation of its axes, as DMA permutations that keep
-/// the last axis last and a swap of the last two: a permutation that moves the last axis runs as
-/// DMA-move the new last axis q next to the last, swap the last two, DMA-move the leading axes into
-/// place (intermediates among the activations).
-void permute(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
-             const std::vector<int64_t>& perm, const Location& out);
-
 // ------------------------------------------------------------------ the lowering
 class Lowering {
  public:

@@ -1,7 +1,6 @@
 // Convolution: Conv (2-D, strides, pads, dilations, auto_pad, groups) on the shared tiled
 // convolution (Lowering::emit_conv), depthwise Conv on the VPU, and 1-D Conv as a 2-D one with H = 1.
-#include "compiler/lowering.h"
-#include "compiler/op_registry.h"
+#include "compiler/ops/layout.h"
 
 namespace npusim::compiler::lowering {
 namespace {
@@ -158,7 +157,7 @@ void depthwise(Lowering& L, const Node& n, const Window& win) {
 }
 
 /// 1-D convolution (X [N, C, L], W [Co, C/G, K]) as a 2-D one of height 1 on channels-last data:
-/// X is turned to [N, L, C] (tile transposes), convolved as the NHWC image [N, 1, L, C] by the
+/// X is turned to [N, L, C] (permute(), layout.h), convolved as the NHWC image [N, 1, L, C] by the
 /// shared emitter (strides, pads, dilations, auto_pad and groups as attributes of the width), and
 /// the [N, OL, Co] result turned back to [N, Co, OL].
 void conv1d(Lowering& L, const Node& n) {
@@ -194,7 +193,8 @@ void conv1d(Lowering& L, const Node& n) {
   const Location lx = L.input(n, 0), ly = L.output(n);
   Location xt = L.scratch(L.dev_, x.elements()), yt = L.scratch(L.dev_, y.elements());
   xt.rows = p.N * p.W, xt.cols = p.C, yt.rows = p.N * p.OW, yt.cols = p.Co;
-  swap_last_two(L, n, lx, x.shape, xt);
+  if (const std::string why = permute(L, n, lx, x.shape, {0, 2, 1}, xt); !why.empty())
+    throw CompileError(where(n) + ": X " + shape_text(x.shape) + " cannot be turned channels-last: " + why);
   p.x = xt;
   p.y = yt;
   p.w = {L.weights_region_, taps_off, 0, 0, L.dev_};
@@ -204,7 +204,8 @@ void conv1d(Lowering& L, const Node& n) {
   const uint32_t rq = L.to_device_param(1.0f);
   p.requant_for = [rq](int64_t) { return rq; };
   L.emit_conv(n, p);
-  swap_last_two(L, n, yt, {p.N, p.OW, p.Co}, ly);
+  if (const std::string why = permute(L, n, yt, {p.N, p.OW, p.Co}, {0, 2, 1}, ly); !why.empty())
+    throw CompileError(where(n) + ": Y " + shape_text(y.shape) + " cannot be turned back from channels-last: " + why);
 }
 
 bool lower_conv(Lowering& L, const Node& n, const OpInfo&) {

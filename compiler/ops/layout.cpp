@@ -1,9 +1,8 @@
 // Layout operators: Flatten, Reshape and Identity (views of the same bytes), Concat, and
 // Transpose (DMA permutations and VPU tile transposes).
-#include <cmath>
+#include "compiler/ops/layout.h"
 
-#include "compiler/lowering.h"
-#include "compiler/op_registry.h"
+#include <cmath>
 
 namespace npusim::compiler::lowering {
 namespace {
@@ -81,20 +80,20 @@ void concat(Lowering& L, const Node& n) {
   }
 }
 
-}  // namespace
-
 std::vector<int64_t> permuted(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm) {
   std::vector<int64_t> s;
   for (int64_t p : perm) s.push_back(shape[static_cast<size_t>(p)]);
   return s;
 }
 
-static int64_t x_rows(const std::vector<int64_t>& s) {  // product of all but the last dimension
+int64_t x_rows(const std::vector<int64_t>& s) {  // product of all but the last dimension
   int64_t r = 1;
   for (size_t i = 0; i + 1 < s.size(); ++i) r *= s[i];
   return r;
 }
 
+/// out = in with axes permuted by `perm` (perm.back() = the last axis): loads walk the input in
+/// output order, split along the outermost output axis to fit the scratchpad.
 void dma_permute(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
                  const std::vector<int64_t>& perm, const Location& out) {
   const auto rank = static_cast<int64_t>(shape.size());
@@ -139,6 +138,7 @@ void dma_permute(Lowering& L, const Node& n, const Location& in, const std::vect
   }
 }
 
+/// out[..., c, r] = in[..., r, c]: tiles of the R x C matrices turned by `copy transpose`.
 void swap_last_two(Lowering& L, const Node& n, const Location& in, const std::vector<int64_t>& shape,
                    const Location& out) {
   const int64_t R = shape[shape.size() - 2], C = shape.back(), batches = x_rows(shape) / R;
@@ -174,19 +174,22 @@ void swap_last_two(Lowering& L, const Node& n, const Location& in, const std::ve
       }
 }
 
-// ------------------------------------------------------------------ Transpose
-bool can_permute(const std::vector<int64_t>& shape) {
-  if (shape.size() > 4) return false;
-  for (int64_t d : shape)
-    if (d > 4095 || d < 1) return false;
-  return true;
-}
+}  // namespace
 
-void permute(Lowering& L, const Node& n, const Location& lx, const std::vector<int64_t>& shape,
-             const std::vector<int64_t>& perm, const Location& ly) {
+std::string permute(Lowering& L, const Node& n, const Location& lx, const std::vector<int64_t>& shape,
+                    const std::vector<int64_t>& perm, const Location& ly) {
   const auto rank = static_cast<int64_t>(shape.size());
-  const int64_t last = rank - 1, elements = x_rows(shape) * (shape.empty() ? 1 : shape.back());
-  if (perm[last] == last) return dma_permute(L, n, lx, shape, perm, ly);
+  if (rank < 1 || rank > 4) return "rank " + std::to_string(rank) + " (the DMA moves take 1 to 4 axes)";
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d < 1 || d > 4095) return "dimension " + std::to_string(d) + " (the DMA moves take 1 to 4095)";
+    elements *= d;
+  }
+  const int64_t last = rank - 1;
+  if (perm[last] == last) {
+    dma_permute(L, n, lx, shape, perm, ly);
+    return "";
+  }
   // 1: q next to the last axis; 2: swap the last two; 3: the leading axes into place.
   const int64_t q = perm[last];
   std::vector<int64_t> p1;
@@ -207,15 +210,17 @@ void permute(Lowering& L, const Node& n, const Location& lx, const std::vector<i
   const bool direct = std::equal(axes2.begin(), axes2.end(), perm.begin());
   const Location t2 = direct ? ly : L.scratch(lx.type, elements);
   swap_last_two(L, n, t1, s1, t2);
-  if (direct) return;
+  if (direct) return "";
   std::vector<int64_t> p3;  // output axis i = axis p3[i] of the swapped tensor
   for (int64_t i = 0; i < rank; ++i) p3.push_back(std::find(axes2.begin(), axes2.end(), perm[i]) - axes2.begin());
   dma_permute(L, n, t2, s2, p3, ly);
+  return "";
 }
 
 namespace {
 
-/// Transpose (rank <= 4, row-major tensors) as layout changes on the NPU (see permute). Returns
+// ------------------------------------------------------------------ Transpose
+/// Transpose (rank <= 4, row-major tensors) as layout changes on the NPU (permute()). Returns
 /// false when the tensor does not fit these moves (then the host kernel runs it).
 bool transpose(Lowering& L, const Node& n) {
   check_host_op(n, L.g_, 0);  // perm: a permutation of the input's axes
@@ -228,9 +233,9 @@ bool transpose(Lowering& L, const Node& n) {
     perm = it->second.ints;
   else
     for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
-  if (!can_permute(x.shape)) return false;
-  permute(L, n, L.input(n, 0), x.shape, perm, L.output(n));
-  return true;
+  for (int64_t d : x.shape)
+    if (d > 4095) return false;
+  return permute(L, n, L.input(n, 0), x.shape, perm, L.output(n)).empty();
 }
 
 bool lower_alias(Lowering& L, const Node& n, const OpInfo&) {

@@ -1,8 +1,7 @@
 // Normalizations: inference BatchNormalization, LayerNormalization, Softmax and LogSoftmax.
 #include <cmath>
 
-#include "compiler/lowering.h"
-#include "compiler/op_registry.h"
+#include "compiler/ops/layout.h"
 
 namespace npusim::compiler::lowering {
 namespace {
@@ -330,7 +329,7 @@ bool softmax_rows(Lowering& L, const Node& n, Location lx, Location ly, int64_t 
 
 /// Softmax and LogSoftmax over one axis (opset 13) or the 2-D coercion at `axis` (before): the
 /// coercion and a last axis are R x C views of the same bytes; another axis is permuted last
-/// (permute(), layout.cpp), normalized, and permuted back. Returns false (host kernel) for images,
+/// (permute(), layout.h), normalized, and permuted back. Returns false (host kernel) for images,
 /// rows longer than 4095 or a target without a float MXU.
 bool softmax(Lowering& L, const Node& n) {
   const Tensor& x = L.g_.tensor(n.inputs.at(0));
@@ -348,7 +347,7 @@ bool softmax(Lowering& L, const Node& n) {
     return softmax_rows(L, n, L.input(n, 0), L.output(n), R, C);
   }
   const int64_t C = x.shape[axis], R = x.elements() / std::max<int64_t>(C, 1);
-  if (C > 4095 || C == 0 || !can_permute(x.shape)) return false;
+  if (C > 4095 || C == 0) return false;
   std::vector<int64_t> to_last, back;  // axis last, and the inverse permutation
   for (int64_t d = 0; d < rank; ++d)
     if (d != axis) to_last.push_back(d);
@@ -356,10 +355,13 @@ bool softmax(Lowering& L, const Node& n) {
   for (int64_t d = 0; d < rank; ++d) back.push_back(d < axis ? d : d == axis ? rank - 1 : d - 1);
   const Location lx = L.input(n, 0), ly = L.output(n);
   const Location t1 = L.scratch(lx.type, x.elements()), t2 = L.scratch(ly.type, x.elements());
-  permute(L, n, lx, x.shape, to_last, t1);
+  if (!permute(L, n, lx, x.shape, to_last, t1).empty()) return false;  // (nothing emitted)
   if (!softmax_rows(L, n, t1, t2, R, C))
     throw CompileError(where(n) + ": no tile of rows of " + std::to_string(C) + " elements fits the scratchpad");
-  permute(L, n, t2, permuted(x.shape, to_last), back, ly);
+  std::vector<int64_t> moved;  // the shape with the axis last
+  for (int64_t d : to_last) moved.push_back(x.shape[d]);
+  if (const std::string why = permute(L, n, t2, moved, back, ly); !why.empty())
+    throw CompileError(where(n) + ": the permutation back cannot run: " + why);
   return true;
 }
 

@@ -5,8 +5,7 @@
 // fp32 sums by 1/C in the requant that writes them out. Images reduce on their NHWC layout.
 #include <cmath>
 
-#include "compiler/lowering.h"
-#include "compiler/op_registry.h"
+#include "compiler/ops/layout.h"
 
 namespace npusim::compiler::lowering {
 namespace {
@@ -113,12 +112,11 @@ void reduce(Lowering& L, const Node& n) {
   Location lx = L.input(n, 0);
   Location ly = L.output(n);
   if (!identity) {
-    if (!can_permute(gshape))
-      throw CompileError(where(n) + ": bringing the reduced axes of " + shape_text(x.shape) +
-                         " last needs a permutation of " + shape_text(gshape) +
-                         ", beyond the DMA moves (rank <= 4, dimensions <= 4095)");
     const Location t = L.scratch(lx.type, x.elements());
-    permute(L, n, lx, gshape, perm, t);
+    const std::string why = permute(L, n, lx, gshape, perm, t);
+    if (!why.empty())
+      throw CompileError(where(n) + ": bringing the reduced axes of " + shape_text(x.shape) +
+                         " last needs a permutation of " + shape_text(gshape) + ", which the NPU cannot do: " + why);
     lx = t;
   }
   const unsigned es = bytes_of(lx.type);
