@@ -199,7 +199,7 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
       for (size_t i = 0; i < y.size(); ++i) y[i] = op(a[i], b[i]);
     } else if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Identity") {
       y = in(n, 0);
-    } else if (n.op == "ReduceMean" || n.op == "ReduceSum" || n.op == "ReduceMax" || n.op == "ReduceMin") {
+    } else if (n.op.rfind("Reduce", 0) == 0) {  // ReduceMean, Sum, Max, Min, SumSquare, L1, L2, LogSum, LogSumExp
       const auto& x = in(n, 0);
       const auto& xs = shape(n.inputs[0]);
       const auto rank = static_cast<int64_t>(xs.size());
@@ -221,11 +221,18 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
             if (!red[d]) o += idx * scale, scale *= xs[d];
           }
           double& r = y[static_cast<size_t>(o)];
-          r = mx ? std::max(r, x[i]) : mn ? std::min(r, x[i]) : r + x[i];
+          const double e = n.op == "ReduceSumSquare" || n.op == "ReduceL2" ? x[i] * x[i]
+                           : n.op == "ReduceL1"                            ? std::abs(x[i])
+                           : n.op == "ReduceLogSumExp"                     ? std::exp(x[i])
+                                                                           : x[i];
+          r = mx ? std::max(r, e) : mn ? std::min(r, e) : r + e;
           ++count[static_cast<size_t>(o)];
         }
-        if (n.op == "ReduceMean")
-          for (size_t o = 0; o < y.size(); ++o) y[o] /= static_cast<double>(std::max<int64_t>(count[o], 1));
+        for (size_t o = 0; o < y.size(); ++o) {
+          if (n.op == "ReduceMean") y[o] /= static_cast<double>(std::max<int64_t>(count[o], 1));
+          if (n.op == "ReduceL2") y[o] = std::sqrt(y[o]);
+          if (n.op == "ReduceLogSum" || n.op == "ReduceLogSumExp") y[o] = std::log(y[o]);
+        }
       }
     } else if (n.op == "LayerNormalization") {
       const auto& x = in(n, 0);

@@ -2,8 +2,8 @@
 """Transformer and speech building blocks through `npusim run --no-fallback` on edge and datacenter
 in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization, and the decomposed
 opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
-heads as 4-D batched MatMuls), Softmax over an inner axis, the Reduce operators (on rows and on
-images: a global mean over H, W and a sum over channels), and Conv1d (padding, stride, dilation,
+heads as 4-D batched MatMuls), Softmax over an inner axis, the Reduce operators (on rows, on
+images: a global mean over H, W and a sum over channels, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
 groups). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
 element-wise, and the stats must show no host operator. The float reference (compiler/reference.cpp,
 which int8 calibration runs) is checked on the same models: `--precision int8 --calibrate` reports
@@ -94,7 +94,13 @@ class LogSoftmaxInner(nn.Module):
 
 class Reduces(nn.Module):
     def forward(self, x):
-        return torch.cat([x.mean(dim=1), x.sum(dim=-1), x.amax(dim=1), x.amin(dim=1)], dim=-1)
+        return torch.cat([x.mean(dim=1), x.sum(dim=-1), x.amax(dim=1), x.amin(dim=1), x.logsumexp(dim=1),
+                          x.norm(dim=-1)], dim=-1)
+
+
+class ReduceLarge(nn.Module):
+    def forward(self, x):  # 8192 elements per output: two stages of 2048 and 4
+        return torch.cat([x.mean(dim=(1, 2)), x.sum(dim=(1, 2)) / 100, x.amax(dim=(1, 2)), x.amin(dim=(1, 2))])
 
 
 class ReduceOuter(nn.Module):
@@ -138,6 +144,7 @@ CASES = {
     "logsoftmax_axis1": (LogSoftmaxInner, (2, 8, 24), 14),
     "reduces": (Reduces, (2, 8, 24), 13),
     "reduce_outer": (ReduceOuter, (2, 8, 24), 13),
+    "reduce_large": (ReduceLarge, (2, 8, 1024), 13),
     "image_reduce": (ImageReduce, (1, 3, 8, 8), 13),
     "conv1d": (Conv1d, (1, 16, 40), 13),
 }
