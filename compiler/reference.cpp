@@ -71,11 +71,25 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
         throw CompileError(where(n) + ": the reference handles matrices of rank >= 2");
       const int64_t M = ys[ys.size() - 2], N = ys.back(), K = ta ? as[as.size() - 2] : as.back();
       const int64_t batches = total / (M * N);
-      // Batches broadcast: A and B repeat when they have fewer (ONNX's MatMul allows rank 2 B).
-      const int64_t a_b = static_cast<int64_t>(a.size()) / (M * K), b_b = static_cast<int64_t>(b.size()) / (K * N);
+      // Batch dimensions broadcast NumPy-style: right-aligned to Y's, size 1 repeats (a rank-2
+      // operand is one matrix for every batch).
+      const size_t yb = ys.size() - 2;
+      auto batch_of = [&](const std::vector<int64_t>& s, int64_t bi) {  // operand batch of output batch bi
+        const size_t ob = s.size() - 2;
+        int64_t idx = 0, stride = 1, rem = bi;
+        for (size_t d = 0; d < yb; ++d) {  // Y's batch dimensions, innermost first
+          const int64_t yi = rem % ys[yb - 1 - d];
+          rem /= ys[yb - 1 - d];
+          if (d >= ob) continue;  // a dimension the operand does not have
+          const int64_t sdim = s[ob - 1 - d];
+          idx += (sdim == 1 ? 0 : yi) * stride;
+          stride *= sdim;
+        }
+        return idx;
+      };
       for (int64_t bi = 0; bi < batches; ++bi) {
-        const double* A = a.data() + (bi % a_b) * M * K;
-        const double* B = b.data() + (bi % b_b) * K * N;
+        const double* A = a.data() + batch_of(as, bi) * M * K;
+        const double* B = b.data() + batch_of(bs, bi) * K * N;
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
             double s = 0;

@@ -2,7 +2,7 @@
 """Transformer and speech building blocks through `npusim run --no-fallback` on edge and datacenter
 in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization, and the decomposed
 opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
-heads as 4-D batched MatMuls), Softmax over an inner axis, the Reduce operators (on rows, on
+heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis, the Reduce operators (on rows, on
 images: a global mean over H, W and a sum over channels, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
 groups). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
 element-wise, and the stats must show no host operator. The float reference (compiler/reference.cpp,
@@ -82,6 +82,15 @@ class Attention(nn.Module):
         return (p @ v).transpose(1, 2).reshape(b, t, d)
 
 
+class MatMulBroadcast(nn.Module):
+    """Batched MatMuls of computed operands whose batch dimensions broadcast (missing and size 1)."""
+
+    def forward(self, x):  # x [2, 3, 4, 5]
+        a = x @ x.mean(dim=0).transpose(-2, -1)  # [2, 3, 4, 5] x [3, 5, 4]
+        b = x @ x.mean(dim=1, keepdim=True).transpose(-2, -1)  # [2, 3, 4, 5] x [2, 1, 5, 4]
+        return torch.cat([a, b], dim=-1)
+
+
 class SoftmaxInner(nn.Module):
     def forward(self, x):
         return torch.softmax(x.view(1, 4, 16, 16), dim=1)
@@ -140,6 +149,7 @@ CASES = {
     "layernorm_plain_opset14": (LayerNormPlain, (2, 16, 64), 14),
     "layernorm_shared_opset14": (LayerNormShared, (2, 16, 64), 14),
     "attention": (Attention, (1, 16, 64), 14, 0.5),
+    "matmul_broadcast": (MatMulBroadcast, (2, 3, 4, 5), 14, 0.5),
     "softmax_axis1": (SoftmaxInner, (1, 16, 64), 14),
     "logsoftmax_axis1": (LogSoftmaxInner, (2, 8, 24), 14),
     "reduces": (Reduces, (2, 8, 24), 13),
