@@ -4,7 +4,7 @@ in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization,
 opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
 heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis, the Reduce operators (on rows, on
 images: a global mean over H, W and a sum over channels, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
-groups). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
+groups; and ONNX-built ones with auto_pad SAME_UPPER/SAME_LOWER/VALID, depthwise, batch 3). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
 element-wise, and the stats must show no host operator. The float reference (compiler/reference.cpp,
 which int8 calibration runs) is checked on the same models: `--precision int8 --calibrate` reports
 the accuracy of the run against it (these operators stay float), cosine >= 0.9999.
@@ -205,5 +205,57 @@ for name, (make, shape, opset, *scale) in CASES.items():
     cosine = json.load(open(out + ".json"))["accuracy"]["outputs"]["y"]["cosine_similarity"]
     print(f"{'ok' if cosine >= 0.9999 else 'FAIL'} {name} against the float reference: cosine {cosine:.8f}")
     failures += cosine < 0.9999
-print(f"transformer blocks: {len(CASES)} models x 2 configs and the reference, {failures} failure(s)")
+
+# Conv1d as ONNX writes it with auto_pad (torch exports explicit pads), depthwise and batch > 1,
+# against torch's conv1d on the explicitly padded input.
+import onnx  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+CONV1D = [dict(N=2, C=8, L=20, Co=8, K=5, stride=1, dil=1, group=8, auto_pad="SAME_UPPER"),
+          dict(N=1, C=6, L=33, Co=4, K=3, stride=3, dil=2, group=2, auto_pad="VALID"),
+          dict(N=1, C=4, L=16, Co=6, K=4, stride=2, dil=1, group=1, auto_pad="SAME_LOWER"),
+          dict(N=3, C=5, L=9, Co=7, K=1, stride=1, dil=1, group=1, pads=[2, 1])]
+rng = np.random.default_rng(0)
+for i, c in enumerate(CONV1D):
+    x = rng.standard_normal((c["N"], c["C"], c["L"])).astype(np.float32)
+    w = rng.standard_normal((c["Co"], c["C"] // c["group"], c["K"])).astype(np.float32)
+    b = rng.standard_normal(c["Co"]).astype(np.float32)
+    attrs = dict(strides=[c["stride"]], dilations=[c["dil"]], group=c["group"], kernel_shape=[c["K"]])
+    extent = (c["K"] - 1) * c["dil"] + 1
+    if "pads" in c:
+        pads = c["pads"]
+        attrs["pads"] = pads
+    elif c["auto_pad"] == "VALID":
+        pads = [0, 0]
+        attrs["auto_pad"] = "VALID"
+    else:  # SAME: output length ceil(L / stride), the odd padding at the end (UPPER) or start (LOWER)
+        total = max((-(-c["L"] // c["stride"]) - 1) * c["stride"] + extent - c["L"], 0)
+        pads = [total // 2, total - total // 2] if c["auto_pad"] == "SAME_UPPER" else [total - total // 2, total // 2]
+        attrs["auto_pad"] = c["auto_pad"]
+    want = nn.functional.conv1d(torch.tensor(np.pad(x, ((0, 0), (0, 0), tuple(pads)))), torch.tensor(w),
+                                torch.tensor(b), stride=c["stride"], dilation=c["dil"], groups=c["group"]).numpy()
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)], "conv1d",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(want.shape))],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    name = f"conv1d_onnx{i}"
+    path = os.path.join(WORK, name + ".onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    np.save(os.path.join(WORK, name + ".x.npy"), x)
+    for config in ("edge.yaml", "datacenter.yaml"):
+        out = os.path.join(WORK, f"{name}.{config}")
+        p = subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", config), path, "--no-fallback",
+                            "--quiet", "--input", "x=" + os.path.join(WORK, name + ".x.npy"), "--output-dir", out],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            print(f"FAIL {name} on {config}: exit {p.returncode}: {p.stderr.strip()[-300:]}")
+            failures += 1
+            continue
+        got = np.load(os.path.join(out, "y.npy"))
+        err = float((np.abs(got.astype(np.float64) - want) / np.maximum(1.0, np.abs(want))).max())
+        ok = got.shape == want.shape and err <= TOL
+        print(f"{'ok' if ok else 'FAIL'} {name} ({c}) on {config}: max rel err {err:.3g}")
+        failures += not ok
+print(f"transformer blocks: {len(CASES)} models x 2 configs and the reference, {len(CONV1D)} ONNX Conv1d cases, "
+      f"{failures} failure(s)")
 sys.exit(1 if failures else 0)
