@@ -183,8 +183,8 @@ void reduce(Lowering& L, const Node& n) {
   if (noop || rank == 0) return L.unary(n, L.clamp_param(-INFINITY, INFINITY));  // a copy
   if (x.elements() == 0 || y.elements() == 0)
     throw CompileError(where(n) + ": zero-sized tensors are not supported (" + shape_text(x.shape) + ")");
-  // Storage order of X's ONNX axes (NHWC images: N, H, W, C) and the order the kept axes take in
-  // Y's storage (Y is an image only with keepdims, then its reduced axes have size 1).
+  // Storage order of X's ONNX axes (NHWC images: N, H, W, C); the kept axes take Y's storage
+  // order (an image's only with keepdims, then its reduced axes have size 1; else ONNX order).
   const std::vector<int64_t> x_order = L.is_spatial(x) ? std::vector<int64_t>{0, 2, 3, 1} : [&] {
     std::vector<int64_t> o;
     for (int64_t d = 0; d < rank; ++d) o.push_back(d);
@@ -212,7 +212,11 @@ void reduce(Lowering& L, const Node& n) {
   int64_t R = 1, C = 1;
   for (const Group& g : groups) (g.red ? C : R) *= g.size;
   // The order the kept groups must take in Y's storage: by their first axis's position there.
-  const std::vector<int64_t> y_order = y_image ? std::vector<int64_t>{0, 2, 3, 1} : x_order;
+  std::vector<int64_t> y_order = {0, 2, 3, 1};  // an image's, else ONNX order
+  if (!y_image) {
+    y_order.clear();
+    for (int64_t d = 0; d < rank; ++d) y_order.push_back(d);
+  }
   if (y_image != L.is_spatial(x) && R > 1) {
     // A kept group of several axes must stay contiguous in Y's order too; else split it.
     std::vector<Group> split;

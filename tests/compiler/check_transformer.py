@@ -3,7 +3,8 @@
 in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization, and the decomposed
 opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
 heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis, the Reduce operators (on rows, on
-images: a global mean over H, W and a sum over channels, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
+images: a global mean over H, W, a sum over channels, a max over H and a mean over W into row-major
+tensors, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
 groups; and ONNX-built ones with auto_pad SAME_UPPER/SAME_LOWER/VALID, depthwise, batch 3). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
 element-wise, and the stats must show no host operator. The float reference (compiler/reference.cpp,
 which int8 calibration runs) is checked on the same models: `--precision int8 --calibrate` reports
@@ -126,7 +127,8 @@ class ImageReduce(nn.Module):
     def forward(self, x):
         y = self.conv(x)
         se = self.se(y.mean(dim=(2, 3), keepdim=True))  # an image mean feeding an image operator
-        return torch.cat([y.mean(dim=(2, 3)), y.sum(dim=1, keepdim=True).flatten(1), se.flatten(1)], dim=1)
+        return torch.cat([y.mean(dim=(2, 3)), y.sum(dim=1, keepdim=True).flatten(1), se.flatten(1),
+                          y.amax(dim=2).flatten(1), y.mean(dim=3, keepdim=True).flatten(1)], dim=1)
 
 
 class Conv1d(nn.Module):
