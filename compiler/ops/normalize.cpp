@@ -76,6 +76,143 @@ Instruction vpu_binary(Opcode op, uint32_t dst, bool dst_acc, uint32_t src0, boo
   return i;
 }
 
+/// What layer_norm hands layer_norm_wide: the locations (scale, bias and the constants as rows of
+/// C or 1 elements) and the shape.
+struct LayerNormRows {
+  Location x, y, mean, rstd, g, scale, bias, ones, eps, root;  ///< g = scale sqrt(C) (or sqrt(C))
+  int64_t R = 0, C = 0, width = 0;                             ///< rows, elements per row, chunk width
+  bool scale_const = true, has_bias = false, want_mean = false, want_rstd = false;
+};
+
+/// LayerNormalization of rows longer than 4095 elements, in chunks of `width` (C = chunks x width)
+/// and three passes over X per row tile: (1) s = sum over chunks of `reduce sum`, mean = s / C;
+/// the broadcast M = mean x ones (one k = 1 matmul, the same for every chunk); (2) q = sum over
+/// chunks of sum (X - M)^2; r' = rsqrt(q + C eps); (3) per chunk Y = (X - M) (r' x g'_chunk) (+
+/// bias), stored chunk by chunk. Between chunks of passes 1 and 2 the VPU hands the X buffer back
+/// to the loads with m2l (no store in between); pass 3 chains through its stores as usual.
+void layer_norm_wide(Lowering& L, const Node& n, const LayerNormRows& p) {
+  const int64_t R = p.R, C = p.C, W = p.width, chunks = C / W;
+  const unsigned es = bytes_of(L.dev_);
+  // Scratchpad: X and Y chunks (tr x W), rows ones, g', scale, bias (1 x W), C eps and sqrt(C)
+  // (1 x 1), mean, r', rstd (tr x 1). Accumulator: M, D, D^2 or G (tr x W), s/q and a part (tr x 1).
+  int64_t tr = std::min<int64_t>(R, 4095);
+  auto fits = [&] {
+    return uint64_t{2 * L.lines(tr, W, es) + 4 * L.lines(1, W, es) + 2 * L.lines(1, 1, es) + 3 * L.lines(tr, 1, es)} *
+                   L.t_.line_bytes <=
+               L.t_.spad_bytes &&
+           uint64_t{3 * L.lines(tr, W, 4) + 2 * L.lines(tr, 1, 4)} * L.t_.line_bytes <= L.t_.acc_bytes;
+  };
+  while (!fits() && tr > 1) tr = (tr + 1) / 2;
+  if (!fits()) throw CompileError(where(n) + ": a chunk of " + std::to_string(W) + " elements does not fit the SRAMs");
+  const uint32_t row = L.lines(1, W, es), one = L.lines(1, 1, es), col = L.lines(tr, 1, es);
+  const uint32_t sx = 0, sy = L.lines(tr, W, es), s_ones = 2 * sy, s_g = s_ones + row, s_s = s_g + row, s_b = s_s + row,
+                 s_eps = s_b + row, s_root = s_eps + one, s_mean = s_root + one, s_r = s_mean + col, s_rstd = s_r + col;
+  const uint32_t a0 = 0, a1 = L.lines(tr, W, 4), a2 = 2 * a1, a3 = 3 * a1, a4 = a3 + L.lines(tr, 1, 4);
+  const uint32_t dt = L.elem_, ww = static_cast<uint32_t>(W);
+  const uint32_t inv_c = L.to_device_param(static_cast<float>(1.0 / static_cast<double>(C)));
+  auto broadcast = [&](uint32_t dst, uint32_t column, uint32_t b_row, uint32_t rows) {  // column x row
+    Instruction m = make(Opcode::Matmul);
+    m.set(f::matmul::c, dst);
+    m.set(f::matmul::a, column);
+    m.set(f::matmul::b, b_row);
+    m.set(f::matmul::m, rows);
+    m.set(f::matmul::n, ww);
+    m.set(f::matmul::k, 1);
+    m.set(f::matmul::dtype, dt);
+    L.emit(m, kV2M, 1, kM2V);
+  };
+  auto load = [&](uint32_t dst, const Location& l, int64_t off, uint32_t cols, int wait_sem) {  // a row
+    Instruction ld = make(Opcode::Load);
+    ld.set(f::load::dst, dst);
+    ld.set(f::load::desc, L.desc(l.region, l.type, l.offset, cols, 1, cols));
+    ld.set(f::load::off, static_cast<uint32_t>(off));
+    L.emit(ld, wait_sem, 1, kL2V);
+  };
+  auto reduce_sum = [&](uint32_t dst, uint32_t src, bool src_acc, uint32_t rows, int wait_sem, uint32_t wait_n,
+                        int sig) {
+    Instruction r = vpu_unary(Opcode::Reduce, dst, true, src, src_acc, rows, ww, dt);
+    r.set(f::reduce::op, f::reduce::op_sum);
+    L.emit(r, wait_sem, wait_n, sig);
+  };
+  for (int64_t r0 = 0; r0 < R; r0 += tr) {
+    const auto rr = static_cast<uint32_t>(std::min(tr, R - r0));
+    auto load_x = [&](int64_t j, int wait_sem) {
+      L.emit(L.tile_load(sx, p.x, 0, r0, j * W, rr, ww, C), wait_sem, 1, kL2V);
+    };
+    // Pass 1: s = sum x.
+    load_x(0, kGo);
+    load(s_ones, p.ones, 0, ww, -1);
+    load(s_eps, p.eps, 0, 1, -1);
+    uint32_t first_loads = 3;
+    if (p.want_rstd) load(s_root, p.root, 0, 1, -1), ++first_loads;
+    for (int64_t j = 0; j < chunks; ++j) {
+      if (j > 0) load_x(j, kM2L);
+      reduce_sum(j == 0 ? a3 : a4, sx, false, rr, kL2V, j == 0 ? first_loads : 1, kM2L);  // X chunk read
+      if (j > 0) L.emit(vpu_binary(Opcode::Add, a3, true, a3, true, a4, true, false, rr, 1, dt), -1, 1, -1);
+    }
+    load_x(0, kM2L);                           // pass 2's first chunk
+    Instruction mean = make(Opcode::Requant);  // mean = s / C (it waits for that load: see below)
+    mean.set(f::requant::dst, s_mean);
+    mean.set(f::requant::src, a3);
+    mean.set(f::requant::rows, rr);
+    mean.set(f::requant::cols, 1);
+    mean.set(f::requant::dtype, dt);
+    mean.set(f::requant::q, inv_c);
+    L.emit(mean, kL2V, 1, kV2M);
+    broadcast(a0, s_mean, s_ones, rr);  // M, kept through passes 2 and 3
+    // Pass 2: q = sum (x - M)^2.
+    for (int64_t j = 0; j < chunks; ++j) {
+      if (j > 0) load_x(j, kM2L);
+      L.emit(vpu_binary(Opcode::Sub, a1, true, sx, false, a0, true, false, rr, ww, dt), j == 0 ? kM2V : kL2V, 1, kM2L);
+      L.emit(vpu_binary(Opcode::Mul, a2, true, a1, true, a1, true, false, rr, ww, dt), -1, 1, -1);
+      reduce_sum(j == 0 ? a3 : a4, a2, true, rr, -1, 1, -1);
+      if (j > 0) L.emit(vpu_binary(Opcode::Add, a3, true, a3, true, a4, true, false, rr, 1, dt), -1, 1, -1);
+    }
+    L.emit(vpu_binary(Opcode::Add, a3, true, a3, true, s_eps, false, true, rr, 1, dt), -1, 1, -1);  // q + C eps
+    Instruction r = vpu_unary(Opcode::Sfu, s_r, false, a3, true, rr, 1, dt);
+    r.set(f::sfu::fn, f::sfu::fn_rsqrt);
+    L.emit(r, -1, 1, -1);
+    if (p.want_rstd)  // rstd = r' sqrt(C)
+      L.emit(vpu_binary(Opcode::Mul, s_rstd, false, s_r, false, s_root, false, true, rr, 1, dt), -1, 1, -1);
+    // Pass 3: Y = (x - M) (r' x g') (x scale) (+ bias), chunk by chunk.
+    for (int64_t j = 0; j < chunks; ++j) {
+      const int wait = j == 0 ? kM2L : kGo;  // X free after pass 2; then the previous chunk stored
+      load_x(j, wait);
+      load(s_g, p.g, j * W, ww, -1);
+      uint32_t loads = 2;
+      if (!p.scale_const) load(s_s, p.scale, j * W, ww, -1), ++loads;
+      if (p.has_bias) load(s_b, p.bias, j * W, ww, -1), ++loads;
+      // D (the VPU has finished with the previous chunk's G: the matmul may overwrite it).
+      L.emit(vpu_binary(Opcode::Sub, a1, true, sx, false, a0, true, false, rr, ww, dt), kL2V, loads, kV2M);
+      broadcast(a2, s_r, s_g, rr);  // G = r' x g'
+      std::vector<Instruction> tail;
+      const bool more = !p.scale_const || p.has_bias;
+      tail.push_back(vpu_binary(Opcode::Mul, more ? a1 : sy, more, a1, true, a2, true, false, rr, ww, dt));
+      if (!p.scale_const)
+        tail.push_back(
+            vpu_binary(Opcode::Mul, p.has_bias ? a1 : sy, p.has_bias, a1, true, s_s, false, true, rr, ww, dt));
+      if (p.has_bias) tail.push_back(vpu_binary(Opcode::Add, sy, false, a1, true, s_b, false, true, rr, ww, dt));
+      for (size_t k = 0; k < tail.size(); ++k) L.emit(tail[k], k == 0 ? kM2V : -1, 1, k + 1 == tail.size() ? kV2S : -1);
+      std::vector<std::pair<uint32_t, const Location*>> stores = {{sy, &p.y}};
+      if (j + 1 == chunks && p.want_mean) stores.push_back({s_mean, &p.mean});
+      if (j + 1 == chunks && p.want_rstd) stores.push_back({s_rstd, &p.rstd});
+      for (size_t k = 0; k < stores.size(); ++k) {
+        const Location& l = *stores[k].second;
+        Instruction st = make(Opcode::Store);
+        st.set(f::store::src, stores[k].first);
+        if (k == 0) {
+          st.set(f::store::desc, L.desc(l.region, l.type, l.offset, ww, rr, C));
+          st.set(f::store::off, static_cast<uint32_t>(r0 * C + j * W));
+        } else {
+          st.set(f::store::desc, L.desc(l.region, l.type, l.offset, 1, rr, 1));
+          st.set(f::store::off, static_cast<uint32_t>(r0));
+        }
+        L.emit(st, k == 0 ? kV2S : -1, 1, k + 1 == stores.size() ? kGo : -1);
+      }
+    }
+  }
+}
+
 /// LayerNormalization (opset 17) over the axes from `axis` on: X is R rows of C elements, and per
 /// row tile (X in the scratchpad, fp32 in the accumulator):
 ///   s = sum x (reduce), mean = s / C (requant's fp32 scale), M = mean x ones (a k = 1 matmul
@@ -102,8 +239,15 @@ void layer_norm(Lowering& L, const Node& n) {
   if (axis < 0 || axis >= rank) throw CompileError(where(n) + ": axis out of range for rank " + std::to_string(rank));
   int64_t R = 1, C = 1;
   for (int64_t d = 0; d < rank; ++d) (d < axis ? R : C) *= x.shape[d];
-  if (C > 4095 || C == 0)
-    throw CompileError(where(n) + ": " + std::to_string(C) + " normalized elements per row (1..4095 are supported)");
+  // More than 4095: equal chunks of at most 4095 (layer_norm_wide).
+  const int64_t chunks = [&] {
+    for (int64_t m = 1; m <= C; ++m)
+      if (C % m == 0 && C / m <= 4095) return m;
+    return int64_t{0};
+  }();
+  if (C == 0 || chunks == 0)
+    throw CompileError(where(n) + ": " + std::to_string(C) +
+                       " normalized elements per row (up to 4095, or a multiple of a width of at most 4095)");
   const double eps = n.attr_f("epsilon", 1e-5f), root_c = std::sqrt(static_cast<double>(C));
   // A constant scale/bias broadcast to the C normalized elements (trailing dimensions); a computed
   // one must have all C.
@@ -145,6 +289,10 @@ void layer_norm(Lowering& L, const Node& n) {
   const Location l_root{L.weights_region_, L.put_device({root_c}), 1, 1, L.dev_};
   const Location lx = L.input(n, 0), ly = L.output(n);
   const Location lmean = want_mean ? L.output(n, 1) : Location{}, lrstd = want_rstd ? L.output(n, 2) : Location{};
+  if (chunks > 1)
+    return layer_norm_wide(L, n,
+                           {lx, ly, lmean, lrstd, lg, ls, lb, ones, l_eps, l_root, R, C, C / chunks, scale_const,
+                            has_bias, want_mean, want_rstd});
   const unsigned es = bytes_of(L.dev_);
   // Scratchpad: X and Y (tr x C), the rows ones, g', scale, bias (1 x C), C eps and sqrt(C) (1 x 1),
   // mean, r' and rstd (tr x 1). Accumulator: three tr x C fp32 tiles and s/q (tr x 1).

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Transformer and speech building blocks through `npusim run --no-fallback` on edge and datacenter
 in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization, and the decomposed
-opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
+opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use;
+rows of 4096 elements, normalized in chunks), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
 heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis, the Reduce operators (on rows, on
 images: a global mean over H, W, a sum over channels, a max over H and a mean over W into row-major
 tensors, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
@@ -42,6 +43,20 @@ class LayerNorm2(nn.Module):
     def __init__(self):
         super().__init__()
         self.ln = nn.LayerNorm((16, 64))
+        with torch.no_grad():
+            self.ln.weight.uniform_(0.5, 1.5)
+            self.ln.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        return self.ln(x)
+
+
+class LayerNormWide(nn.Module):
+    """Rows of 4096 elements: normalized in chunks of 2048."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln = nn.LayerNorm(4096)
         with torch.no_grad():
             self.ln.weight.uniform_(0.5, 1.5)
             self.ln.bias.uniform_(-0.5, 0.5)
@@ -149,6 +164,8 @@ CASES = {
     "layernorm_2axes_opset17": (LayerNorm2, (2, 16, 64), 17),
     "layernorm_2axes_opset14": (LayerNorm2, (2, 16, 64), 14),
     "layernorm_plain_opset14": (LayerNormPlain, (2, 16, 64), 14),
+    "layernorm_wide_opset17": (LayerNormWide, (1, 8, 4096), 17),
+    "layernorm_wide_opset14": (LayerNormWide, (1, 8, 4096), 14),
     "layernorm_shared_opset14": (LayerNormShared, (2, 16, 64), 14),
     "attention": (Attention, (1, 16, 64), 14, 0.5),
     "matmul_broadcast": (MatMulBroadcast, (2, 3, 4, 5), 14, 0.5),
