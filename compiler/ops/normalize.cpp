@@ -475,10 +475,123 @@ bool softmax_rows(Lowering& L, const Node& n, Location lx, Location ly, int64_t 
   return true;
 }
 
+/// Softmax and LogSoftmax of rows longer than 4095 elements, in chunks of `width` (C = chunks x
+/// width) and three passes over X per row tile, as layer_norm_wide: (1) m = the max of the chunks'
+/// `reduce max`, M = m x ones (one broadcast for every chunk); (2) s = sum over chunks of sum
+/// exp(X - M); (3) per chunk Y = exp(X - M) x (1/s broadcast) (LogSoftmax: X - M - log s).
+/// False when C has no such chunk width or no tile fits.
+bool softmax_wide(Lowering& L, const Node& n, const Location& lx, const Location& ly, int64_t R, int64_t C) {
+  const bool log = n.op == "LogSoftmax";
+  int64_t chunks = 0;
+  for (int64_t m = 2; m <= C && !chunks; ++m)
+    if (C % m == 0 && C / m <= 4095) chunks = m;
+  if (!chunks) return false;
+  const int64_t W = C / chunks;
+  const unsigned es = bytes_of(L.dev_);
+  // Scratchpad: X, E, Y chunks (tr x W), ones (1 x W), m and 1/s (tr x 1). Accumulator: M, D, the
+  // broadcast 1/s (tr x W), the running max/sum and a part (tr x 1).
+  int64_t tr = std::min<int64_t>(R, 4095);
+  auto fits = [&] {
+    return uint64_t{3 * L.lines(tr, W, es) + L.lines(1, W, es) + 2 * L.lines(tr, 1, es)} * L.t_.line_bytes <=
+               L.t_.spad_bytes &&
+           uint64_t{3 * L.lines(tr, W, 4) + 2 * L.lines(tr, 1, 4)} * L.t_.line_bytes <= L.t_.acc_bytes;
+  };
+  while (!fits() && tr > 1) tr = (tr + 1) / 2;
+  if (!fits()) return false;
+  const Location ones{L.weights_region_, L.put_device(std::vector<double>(static_cast<size_t>(W), 1.0)), 1, W, L.dev_};
+  const uint32_t sx = 0, se = L.lines(tr, W, es), sy = 2 * se, s_ones = 3 * se, sm = s_ones + L.lines(1, W, es),
+                 sr = sm + L.lines(tr, 1, es);
+  const uint32_t a0 = 0, a1 = L.lines(tr, W, 4), a2 = 2 * a1, a3 = 3 * a1, a4 = a3 + L.lines(tr, 1, 4);
+  const uint32_t dt = L.elem_, ww = static_cast<uint32_t>(W);
+  const uint32_t unit = L.to_device_param(1.0f);
+  auto broadcast = [&](uint32_t dst, uint32_t column, uint32_t rows) {  // acc[dst] = column x ones
+    Instruction m = make(Opcode::Matmul);
+    m.set(f::matmul::c, dst);
+    m.set(f::matmul::a, column);
+    m.set(f::matmul::b, s_ones);
+    m.set(f::matmul::m, rows);
+    m.set(f::matmul::n, ww);
+    m.set(f::matmul::k, 1);
+    m.set(f::matmul::dtype, dt);
+    L.emit(m, kV2M, 1, kM2V);
+  };
+  for (int64_t r0 = 0; r0 < R; r0 += tr) {
+    const auto rr = static_cast<uint32_t>(std::min(tr, R - r0));
+    auto load_x = [&](int64_t j, int wait_sem) {
+      L.emit(L.tile_load(sx, lx, 0, r0, j * W, rr, ww, C), wait_sem, 1, kL2V);
+    };
+    auto combine = [&](Opcode op) {  // a3 = a3 (op) a4
+      L.emit(vpu_binary(op, a3, true, a3, true, a4, true, false, rr, 1, dt), -1, 1, -1);
+    };
+    // Pass 1: m = max x.
+    load_x(0, kGo);
+    Instruction lo = make(Opcode::Load);
+    lo.set(f::load::dst, s_ones);
+    lo.set(f::load::desc, L.desc(ones.region, ones.type, ones.offset, ww, 1, W));
+    L.emit(lo, -1, 1, kL2V);
+    for (int64_t j = 0; j < chunks; ++j) {
+      if (j > 0) load_x(j, kM2L);
+      Instruction mx = vpu_unary(Opcode::Reduce, j == 0 ? a3 : a4, true, sx, false, rr, ww, dt);
+      mx.set(f::reduce::op, f::reduce::op_max);
+      L.emit(mx, kL2V, j == 0 ? 2 : 1, kM2L);  // the X chunk is read
+      if (j > 0) combine(Opcode::Max);
+    }
+    load_x(0, kM2L);                        // pass 2's first chunk: the next VPU instruction waits for it
+    Instruction m = make(Opcode::Requant);  // m in the device type (exact: a max of its values)
+    m.set(f::requant::dst, sm);
+    m.set(f::requant::src, a3);
+    m.set(f::requant::rows, rr);
+    m.set(f::requant::cols, 1);
+    m.set(f::requant::dtype, dt);
+    m.set(f::requant::q, unit);
+    L.emit(m, kL2V, 1, kV2M);
+    broadcast(a0, sm, rr);                       // M, kept through passes 2 and 3
+    auto d_and_e = [&](int wait_sem, int sig) {  // D = X - M (fp32), E = exp(D) (device type)
+      L.emit(vpu_binary(Opcode::Sub, a1, true, sx, false, a0, true, false, rr, ww, dt), wait_sem, 1, sig);
+      Instruction e = vpu_unary(Opcode::Sfu, se, false, a1, true, rr, ww, dt);
+      e.set(f::sfu::fn, f::sfu::fn_exp);
+      L.emit(e, -1, 1, -1);
+    };
+    // Pass 2: s = sum exp(x - M).
+    for (int64_t j = 0; j < chunks; ++j) {
+      if (j > 0) load_x(j, kM2L);
+      d_and_e(j == 0 ? kM2V : kL2V, kM2L);
+      Instruction sum = vpu_unary(Opcode::Reduce, j == 0 ? a3 : a4, true, se, false, rr, ww, dt);
+      sum.set(f::reduce::op, f::reduce::op_sum);
+      L.emit(sum, -1, 1, -1);
+      if (j > 0) combine(Opcode::Add);
+    }
+    load_x(0, kM2L);  // pass 3's first chunk
+    Instruction inv = vpu_unary(Opcode::Sfu, sr, false, a3, true, rr, 1, dt);
+    inv.set(f::sfu::fn, log ? f::sfu::fn_log : f::sfu::fn_recip);
+    L.emit(inv, kL2V, 1, kV2M);
+    broadcast(a2, sr, rr);
+    // Pass 3: Y per chunk.
+    for (int64_t j = 0; j < chunks; ++j) {
+      if (j > 0) load_x(j, kGo);  // the previous chunk is stored
+      const int wait = j == 0 ? kM2V : kL2V;
+      if (log) {
+        L.emit(vpu_binary(Opcode::Sub, a1, true, sx, false, a0, true, false, rr, ww, dt), wait, 1, -1);
+        L.emit(vpu_binary(Opcode::Sub, sy, false, a1, true, a2, true, false, rr, ww, dt), -1, 1, kV2S);
+      } else {
+        d_and_e(wait, -1);
+        L.emit(vpu_binary(Opcode::Mul, sy, false, se, false, a2, true, false, rr, ww, dt), -1, 1, kV2S);
+      }
+      Instruction st = make(Opcode::Store);
+      st.set(f::store::src, sy);
+      st.set(f::store::desc, L.desc(ly.region, ly.type, ly.offset, ww, rr, C));
+      st.set(f::store::off, static_cast<uint32_t>(r0 * C + j * W));
+      L.emit(st, kV2S, 1, kGo);
+    }
+  }
+  return true;
+}
+
 /// Softmax and LogSoftmax over one axis (opset 13) or the 2-D coercion at `axis` (before): the
 /// coercion and a last axis are R x C views of the same bytes; another axis is permuted last
-/// (permute(), layout.h), normalized, and permuted back. Returns false (host kernel) for images,
-/// rows longer than 4095 or a target without a float MXU.
+/// (permute(), layout.h), normalized, and permuted back; rows longer than 4095 in chunks
+/// (softmax_wide). Returns false (host kernel) for images, an inner axis longer than 4095, rows
+/// that split into no chunks of at most 4095, or a target without a float MXU.
 bool softmax(Lowering& L, const Node& n) {
   const Tensor& x = L.g_.tensor(n.inputs.at(0));
   const auto rank = static_cast<int64_t>(x.shape.size());
@@ -491,7 +604,8 @@ bool softmax(Lowering& L, const Node& n) {
   if (coerce || axis == rank - 1) {
     int64_t R = 1, C = 1;
     for (int64_t d = 0; d < rank; ++d) (d < axis ? R : C) *= x.shape[d];
-    if (C > 4095 || C == 0) return false;
+    if (C == 0) return false;
+    if (C > 4095) return softmax_wide(L, n, L.input(n, 0), L.output(n), R, C);
     return softmax_rows(L, n, L.input(n, 0), L.output(n), R, C);
   }
   const int64_t C = x.shape[axis], R = x.elements() / std::max<int64_t>(C, 1);

@@ -3,7 +3,7 @@
 in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization, and the decomposed
 opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use;
 rows of 4096 elements, normalized in chunks), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
-heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis, the Reduce operators (on rows, on
+heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis and over rows of 6000 (in chunks), the Reduce operators (on rows, on
 images: a global mean over H, W, a sum over channels, a max over H and a mean over W into row-major
 tensors, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
 groups; and ONNX-built ones with auto_pad SAME_UPPER/SAME_LOWER/VALID, depthwise, batch 3). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
@@ -117,6 +117,16 @@ class LogSoftmaxInner(nn.Module):
         return torch.log_softmax(x, dim=1)
 
 
+class SoftmaxWide(nn.Module):
+    def forward(self, x):  # rows of 6000: chunks of 3000
+        return torch.softmax(x, dim=-1)
+
+
+class LogSoftmaxWide(nn.Module):
+    def forward(self, x):
+        return torch.log_softmax(x, dim=-1)
+
+
 class Reduces(nn.Module):
     def forward(self, x):
         return torch.cat([x.mean(dim=1), x.sum(dim=-1), x.amax(dim=1), x.amin(dim=1), x.logsumexp(dim=1),
@@ -171,6 +181,8 @@ CASES = {
     "matmul_broadcast": (MatMulBroadcast, (2, 3, 4, 5), 14, 0.5),
     "softmax_axis1": (SoftmaxInner, (1, 16, 64), 14),
     "logsoftmax_axis1": (LogSoftmaxInner, (2, 8, 24), 14),
+    "softmax_wide": (SoftmaxWide, (2, 6000), 14),
+    "logsoftmax_wide": (LogSoftmaxWide, (2, 6000), 14),
     "reduces": (Reduces, (2, 8, 24), 13),
     "reduce_outer": (ReduceOuter, (2, 8, 24), 13),
     "reduce_large": (ReduceLarge, (2, 8, 1024), 13),
