@@ -6,7 +6,9 @@ rows of 4096 elements, normalized in chunks), attention (Q.K^T with K^T from a T
 heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis and over rows of 6000 (in chunks), the Reduce operators (on rows, on
 images: a global mean over H, W, a sum over channels, a max over H and a mean over W into row-major
 tensors, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
-groups; and ONNX-built ones with auto_pad SAME_UPPER/SAME_LOWER/VALID, depthwise, batch 3). Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
+groups; and ONNX-built ones with auto_pad SAME_UPPER/SAME_LOWER/VALID, depthwise, batch 3), and
+ONNX-built LayerNormalizations (computed or constant scale and bias, no bias, Mean and InvStdDev,
+rows of 8192, 5000 rows) against NumPy. Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
 element-wise, and the stats must show no host operator. The float reference (compiler/reference.cpp,
 which int8 calibration runs) is checked on the same models: `--precision int8 --calibrate` reports
 the accuracy of the run against it (these operators stay float), cosine >= 0.9999.
@@ -287,6 +289,56 @@ for i, c in enumerate(CONV1D):
         ok = got.shape == want.shape and err <= TOL
         print(f"{'ok' if ok else 'FAIL'} {name} ({c}) on {config}: max rel err {err:.3g}")
         failures += not ok
-print(f"transformer blocks: {len(CASES)} models x 2 configs and the reference, {len(CONV1D)} ONNX Conv1d cases, "
-      f"{failures} failure(s)")
+
+# LayerNormalization as ONNX writes it: scale and bias computed (graph inputs) or constant, without
+# bias, the Mean and InvStdDev outputs, rows longer than 4095 and more than 4095 rows, against NumPy.
+LAYERNORM = [dict(shape=[4, 64], axis=-1, computed=True, bias=False, stats=True),
+             dict(shape=[2, 8192], axis=-1, computed=True, bias=True, stats=True),
+             dict(shape=[3, 5, 7], axis=1, computed=False, bias=False, stats=False),
+             dict(shape=[5000, 32], axis=-1, computed=False, bias=True, stats=True)]
+for i, c in enumerate(LAYERNORM):
+    shape, axis = c["shape"], c["axis"] % len(c["shape"])
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    norm = shape[axis:]
+    g = rng.uniform(0.5, 1.5, norm).astype(np.float32)
+    b = rng.uniform(-0.5, 0.5, norm).astype(np.float32)
+    axes = tuple(range(axis, len(shape)))
+    mean = x.astype(np.float64).mean(axes, keepdims=True)
+    rstd = 1 / np.sqrt(((x - mean) ** 2).mean(axes, keepdims=True) + 1e-5)
+    want = {"y": (x - mean) * rstd * g + (b if c["bias"] else 0), "mean": mean, "rstd": rstd}
+    outs = ["y", "mean", "rstd"] if c["stats"] else ["y"]
+    names = ["x", "g"] + (["b"] if c["bias"] else [])
+    data = {"x": x, "g": g, "b": b}
+    inputs = [n for n in names if n == "x" or c["computed"]]
+    graph = helper.make_graph(
+        [helper.make_node("LayerNormalization", names, outs, axis=c["axis"], epsilon=1e-5)], "layernorm",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(data[n].shape)) for n in inputs],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, list(want[o].shape)) for o in outs],
+        [numpy_helper.from_array(data[n], n) for n in names if n not in inputs])
+    name = f"layernorm_onnx{i}"
+    path = os.path.join(WORK, name + ".onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    args = []
+    for n in inputs:
+        np.save(os.path.join(WORK, f"{name}.{n}.npy"), data[n])
+        args += ["--input", f"{n}={os.path.join(WORK, f'{name}.{n}.npy')}"]
+    for config in ("edge.yaml", "datacenter.yaml"):
+        out = os.path.join(WORK, f"{name}.{config}")
+        p = subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", config), path, "--no-fallback",
+                            "--quiet", "--output-dir", out] + args, capture_output=True, text=True)
+        if p.returncode != 0:
+            print(f"FAIL {name} on {config}: exit {p.returncode}: {p.stderr.strip()[-300:]}")
+            failures += 1
+            continue
+        errs = {}
+        for o in outs:
+            got = np.load(os.path.join(out, o + ".npy")).astype(np.float64)
+            errs[o] = float((np.abs(got - want[o]) / np.maximum(1.0, np.abs(want[o]))).max()) \
+                if got.shape == want[o].shape else float("inf")
+        ok = max(errs.values()) <= TOL
+        print(f"{'ok' if ok else 'FAIL'} {name} ({c}) on {config}: max rel err " +
+              ", ".join(f"{o} {e:.3g}" for o, e in errs.items()))
+        failures += not ok
+print(f"transformer blocks: {len(CASES)} models x 2 configs and the reference, {len(CONV1D)} ONNX Conv1d and "
+      f"{len(LAYERNORM)} ONNX LayerNormalization cases, {failures} failure(s)")
 sys.exit(1 if failures else 0)
