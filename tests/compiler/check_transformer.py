@@ -1,17 +1,22 @@
 #!/usr/bin/python3
 """Transformer and speech building blocks through `npusim run --no-fallback` on edge and datacenter
-in fp16, against torch's float32 output: LayerNorm (opset 17 LayerNormalization, and the decomposed
-opset 14 form graph preparation fuses into one operator, but not when an intermediate has another use;
-rows of 4096 elements, normalized in chunks), attention (Q.K^T with K^T from a Transpose, Softmax, P.V,
-heads as 4-D batched MatMuls), batched MatMuls whose batch dimensions broadcast, Softmax over an inner axis and over rows of 6000 (in chunks), the Reduce operators (on rows, on
-images: a global mean over H, W, a sum over channels, a max over H and a mean over W into row-major
-tensors, and in two stages past 4095 elements), and Conv1d (padding, stride, dilation,
-groups; and ONNX-built ones with auto_pad SAME_UPPER/SAME_LOWER/VALID, depthwise, batch 3), and
-ONNX-built LayerNormalizations (computed or constant scale and bias, no bias, Mean and InvStdDev,
-rows of 8192, 5000 rows) against NumPy. Each must be within fp16 rounding of torch: |got - want| <= 8 x 2^-10 x max(1, |want|)
-element-wise, and the stats must show no host operator. The float reference (compiler/reference.cpp,
-which int8 calibration runs) is checked on the same models: `--precision int8 --calibrate` reports
-the accuracy of the run against it (these operators stay float), cosine >= 0.9999.
+in fp16, against torch's float32 output (NumPy's for the ONNX-built cases):
+- LayerNorm: opset 17 LayerNormalization, and the decomposed opset 14 form that graph preparation
+  fuses into one operator (but not when an intermediate has another use); rows of 4096 (chunks);
+  ONNX-built ones with computed or constant scale and bias, no bias, Mean and InvStdDev outputs,
+  rows of 8192, 5000 rows;
+- attention (Q.K^T with K^T from a Transpose, Softmax, P.V, heads as 4-D batched MatMuls), and
+  batched MatMuls whose batch dimensions broadcast;
+- Softmax/LogSoftmax over an inner axis and over rows of 6000 (chunks);
+- the Reduce operators on rows, on images (a global mean over H, W, a sum over channels, a max over
+  H and a mean over W into row-major tensors, an SE-style mean feeding a Conv), and in two stages
+  past 4095 elements;
+- Conv1d (padding, stride, dilation, groups; ONNX-built ones with auto_pad SAME_UPPER, SAME_LOWER,
+  VALID, depthwise, batch 3).
+Each must be within fp16 rounding: |got - want| <= 8 x 2^-10 x max(1, |want|) element-wise, and
+the stats must show no host operator. The float reference (compiler/reference.cpp, which int8
+calibration runs) is checked on the torch models: `--precision int8 --calibrate` reports the
+accuracy of the run against it (these operators stay float), cosine >= 0.9999.
 
 usage: check_transformer.py NPUSIM REPO_DIR WORK_DIR
 """
