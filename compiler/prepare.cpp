@@ -736,7 +736,7 @@ int fuse_batchnorm(Editor& e) {
 
 /// The decomposed LayerNormalization exporters emit before opset 17 (torch's nn.LayerNorm at opset
 /// 13/14), fused into one LayerNormalization node:
-///   m = ReduceMean(x, tail axes), d = Sub(x, m), p = Pow(d, 2), v = ReduceMean(p, same axes),
+///   m = ReduceMean(x, tail axes), d = Sub(x, m), p = Pow(d, 2) or Mul(d, d), v = ReduceMean(p, same axes),
 ///   s = Sqrt(Add(v, eps)), n = Div(d, s) [, Mul(n, scale)] [, Add(., bias)]
 /// is by definition LayerNormalization(x, scale (ones when absent), bias, axis, epsilon = eps).
 /// Only when every intermediate has no other use and is no graph output, the reductions keep
@@ -798,16 +798,21 @@ int fuse_layernorm(Editor& e) {
     const onnx::NodeProto& sub = e.g.node(sub_i);
     if (sub.op_type() != "Sub" || sub.input_size() != 2 || sub.input(0) != x || sub.input(1) != m) continue;
     const std::string d = sub.output(0);
-    if (e.outputs.count(d) || uses[d] != 2 || consumers[d].size() != 2) continue;
+    // d's other uses: the square (Pow(d, 2), or Mul(d, d), which lists d twice) and the Div.
+    if (e.outputs.count(d)) continue;
     int pow_i = -1, div_i = -1;
     for (int c : consumers[d]) {
-      if (e.g.node(c).op_type() == "Pow") pow_i = c;
-      if (e.g.node(c).op_type() == "Div") div_i = c;
+      const std::string& op = e.g.node(c).op_type();
+      if (op == "Pow" || op == "Mul") pow_i = c;
+      if (op == "Div") div_i = c;
     }
     if (pow_i < 0 || div_i < 0 || gone.count(pow_i) || gone.count(div_i)) continue;
     const onnx::NodeProto &pw = e.g.node(pow_i), &dv = e.g.node(div_i);
+    const bool mul_square = pw.op_type() == "Mul";
+    if (uses[d] != (mul_square ? 3 : 2) || consumers[d].size() != (mul_square ? 3u : 2u)) continue;
     double two = 0, eps = 0;
-    if (pw.input_size() != 2 || pw.input(0) != d || !scalar(pw.input(1), two) || two != 2.0) continue;
+    if (pw.input_size() != 2 || pw.input(0) != d) continue;
+    if (mul_square ? pw.input(1) != d : !scalar(pw.input(1), two) || two != 2.0) continue;
     const int rm2_i = only_consumer(pw.output(0));
     if (rm2_i < 0) continue;
     const onnx::NodeProto& rm2 = e.g.node(rm2_i);

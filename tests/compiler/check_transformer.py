@@ -2,7 +2,8 @@
 """Transformer and speech building blocks through `npusim run --no-fallback` on edge and datacenter
 in fp16, against torch's float32 output (NumPy's for the ONNX-built cases):
 - LayerNorm: opset 17 LayerNormalization, and the decomposed opset 14 form that graph preparation
-  fuses into one operator (but not when an intermediate has another use); rows of 4096 (chunks);
+  fuses into one operator (also with d * d for the square; not when an intermediate has another
+  use); rows of 4096 (chunks);
   ONNX-built ones with computed or constant scale and bias, no bias, Mean and InvStdDev outputs,
   rows of 8192, 5000 rows;
 - attention (Q.K^T with K^T from a Transpose, Softmax, P.V, heads as 4-D batched MatMuls), and
@@ -87,6 +88,19 @@ class LayerNormShared(nn.Module):
     def forward(self, x):
         d = x - x.mean(-1, keepdim=True)
         return d / torch.sqrt(d.pow(2).mean(-1, keepdim=True) + 1e-5) * self.g + d
+
+
+class LayerNormMulSquare(nn.Module):
+    """A hand-written LayerNorm squaring with d * d (Mul) rather than Pow: fused too."""
+
+    def __init__(self):
+        super().__init__()
+        self.g = nn.Parameter(torch.rand(64) + 0.5)
+        self.b = nn.Parameter(torch.rand(64) - 0.5)
+
+    def forward(self, x):
+        d = x - x.mean(-1, keepdim=True)
+        return d / torch.sqrt((d * d).mean(-1, keepdim=True) + 1e-5) * self.g + self.b
 
 
 class Attention(nn.Module):
@@ -184,6 +198,7 @@ CASES = {
     "layernorm_wide_opset17": (LayerNormWide, (1, 8, 4096), 17),
     "layernorm_wide_opset14": (LayerNormWide, (1, 8, 4096), 14),
     "layernorm_shared_opset14": (LayerNormShared, (2, 16, 64), 14),
+    "layernorm_mulsquare_opset14": (LayerNormMulSquare, (2, 16, 64), 14),
     "attention": (Attention, (1, 16, 64), 14, 0.5),
     "matmul_broadcast": (MatMulBroadcast, (2, 3, 4, 5), 14, 0.5),
     "softmax_axis1": (SoftmaxInner, (1, 16, 64), 14),
