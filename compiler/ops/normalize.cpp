@@ -590,40 +590,61 @@ bool softmax_wide(Lowering& L, const Node& n, const Location& lx, const Location
 /// Softmax and LogSoftmax over one axis (opset 13) or the 2-D coercion at `axis` (before): the
 /// coercion and a last axis are R x C views of the same bytes; another axis is permuted last
 /// (permute(), layout.h), normalized, and permuted back; rows longer than 4095 in chunks
-/// (softmax_wide). Returns false (host kernel) for images, an inner axis longer than 4095, rows
-/// that split into no chunks of at most 4095, or a target without a float MXU.
+/// (softmax_wide). Images (opset >= 13) normalize in their NHWC storage (over channels: its rows),
+/// and change layout after when Y is not stored as X is. Returns false (host kernel) for the
+/// coercion of images, an inner axis longer than 4095, rows that split into no chunks of at most
+/// 4095, or a target without a float MXU.
 bool softmax(Lowering& L, const Node& n) {
   const Tensor& x = L.g_.tensor(n.inputs.at(0));
   const auto rank = static_cast<int64_t>(x.shape.size());
-  if (rank == 0 || L.is_spatial(x) || L.is_spatial(L.g_.tensor(n.outputs.at(0)))) return false;
+  const bool x_image = L.is_spatial(x), y_image = L.is_spatial(L.g_.tensor(n.outputs.at(0)));
+  if (rank == 0 || x.elements() == 0) return false;
   if (std::find(L.t_.mxu_dtypes.begin(), L.t_.mxu_dtypes.end(), L.precision_) == L.t_.mxu_dtypes.end()) return false;
   const bool coerce = L.g_.opset < 13;
+  if (coerce && (x_image || y_image)) return false;  // (the 2-D coercion of NCHW is not a view of NHWC)
   int64_t axis = n.attr_i("axis", coerce ? 1 : -1);
   if (axis < 0) axis += rank;
   if (axis < 0 || axis >= rank) return false;
-  if (coerce || axis == rank - 1) {
+  if (coerce || (!x_image && !y_image && axis == rank - 1)) {
     int64_t R = 1, C = 1;
     for (int64_t d = 0; d < rank; ++d) (d < axis ? R : C) *= x.shape[d];
-    if (C == 0) return false;
     if (C > 4095) return softmax_wide(L, n, L.input(n, 0), L.output(n), R, C);
     return softmax_rows(L, n, L.input(n, 0), L.output(n), R, C);
   }
-  const int64_t C = x.shape[axis], R = x.elements() / std::max<int64_t>(C, 1);
-  if (C > 4095 || C == 0) return false;
-  std::vector<int64_t> to_last, back;  // axis last, and the inverse permutation
-  for (int64_t d = 0; d < rank; ++d)
-    if (d != axis) to_last.push_back(d);
-  to_last.push_back(axis);
-  for (int64_t d = 0; d < rank; ++d) back.push_back(d < axis ? d : d == axis ? rank - 1 : d - 1);
+  // In X's storage order (an image's is N, H, W, C): the shape and the axis there.
+  std::vector<int64_t> shape = x.shape;
+  int64_t ax = axis;
+  if (x_image) {
+    shape = {x.shape[0], x.shape[2], x.shape[3], x.shape[1]};
+    ax = std::vector<int64_t>{0, 3, 1, 2}[static_cast<size_t>(axis)];
+  }
+  const int64_t C = shape[ax], R = x.elements() / C;
+  if (C > 4095) return false;
   const Location lx = L.input(n, 0), ly = L.output(n);
-  const Location t1 = L.scratch(lx.type, x.elements()), t2 = L.scratch(ly.type, x.elements());
-  if (!permute(L, n, lx, x.shape, to_last, t1).empty()) return false;  // (nothing emitted)
-  if (!softmax_rows(L, n, t1, t2, R, C))
-    throw CompileError(where(n) + ": no tile of rows of " + std::to_string(C) + " elements fits the scratchpad");
-  std::vector<int64_t> moved;  // the shape with the axis last
-  for (int64_t d : to_last) moved.push_back(x.shape[d]);
-  if (const std::string why = permute(L, n, t2, moved, back, ly); !why.empty())
-    throw CompileError(where(n) + ": the permutation back cannot run: " + why);
+  // The result in X's storage order: Y itself when the layouts agree, else changed into Y's after.
+  const Location t_out = x_image == y_image ? ly : L.scratch(ly.type, x.elements());
+  if (ax == rank - 1) {  // an image's channels: its rows
+    if (!softmax_rows(L, n, lx, t_out, R, C)) return false;
+  } else {
+    std::vector<int64_t> to_last, back;  // axis last, and the inverse permutation
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != ax) to_last.push_back(d);
+    to_last.push_back(ax);
+    for (int64_t d = 0; d < rank; ++d) back.push_back(d < ax ? d : d == ax ? rank - 1 : d - 1);
+    const Location t1 = L.scratch(lx.type, x.elements()), t2 = L.scratch(ly.type, x.elements());
+    if (!permute(L, n, lx, shape, to_last, t1).empty()) return false;  // (nothing emitted)
+    if (!softmax_rows(L, n, t1, t2, R, C))
+      throw CompileError(where(n) + ": no tile of rows of " + std::to_string(C) + " elements fits the scratchpad");
+    std::vector<int64_t> moved;  // the shape with the axis last
+    for (int64_t d : to_last) moved.push_back(shape[d]);
+    if (const std::string why = permute(L, n, t2, moved, back, t_out); !why.empty())
+      throw CompileError(where(n) + ": the permutation back cannot run: " + why);
+  }
+  if (x_image != y_image) {  // NHWC -> NCHW, or NCHW -> NHWC
+    const std::vector<int64_t> to_y = x_image ? std::vector<int64_t>{0, 3, 1, 2} : std::vector<int64_t>{0, 2, 3, 1};
+    if (const std::string why = permute(L, n, t_out, shape, to_y, ly); !why.empty())
+      throw CompileError(where(n) + ": the result cannot be laid out as its consumers read it: " + why);
+  }
   return true;
 }
 

@@ -8,7 +8,8 @@ in fp16, against torch's float32 output (NumPy's for the ONNX-built cases):
   rows of 8192, 5000 rows;
 - attention (Q.K^T with K^T from a Transpose, Softmax, P.V, heads as 4-D batched MatMuls), and
   batched MatMuls whose batch dimensions broadcast;
-- Softmax/LogSoftmax over an inner axis and over rows of 6000 (chunks);
+- Softmax/LogSoftmax over an inner axis, over rows of 6000 (chunks), and of images (over channels
+  feeding a Conv, over channels and H into row-major outputs);
 - the Reduce operators on rows, on images (a global mean over H, W, a sum over channels, a max over
   H and a mean over W into row-major tensors, an SE-style mean feeding a Conv), and in two stages
   past 4095 elements;
@@ -138,6 +139,19 @@ class LogSoftmaxInner(nn.Module):
         return torch.log_softmax(x, dim=1)
 
 
+class ImageSoftmax(nn.Module):
+    """Softmax of images: over channels (the NHWC rows) feeding a Conv and as an output, over H."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = self.c1(x)
+        a = self.c2(torch.softmax(y, dim=1))
+        return torch.cat([torch.softmax(a, dim=1), torch.log_softmax(a, dim=2)], dim=1)
+
+
 class SoftmaxWide(nn.Module):
     def forward(self, x):  # rows of 6000: chunks of 3000
         return torch.softmax(x, dim=-1)
@@ -203,6 +217,7 @@ CASES = {
     "matmul_broadcast": (MatMulBroadcast, (2, 3, 4, 5), 14, 0.5),
     "softmax_axis1": (SoftmaxInner, (1, 16, 64), 14),
     "logsoftmax_axis1": (LogSoftmaxInner, (2, 8, 24), 14),
+    "image_softmax": (ImageSoftmax, (1, 3, 8, 8), 13),
     "softmax_wide": (SoftmaxWide, (2, 6000), 14),
     "logsoftmax_wide": (LogSoftmaxWide, (2, 6000), 14),
     "reduces": (Reduces, (2, 8, 24), 13),
