@@ -73,6 +73,7 @@ void register_matmul_ops(OpRegistry& r);
 void register_conv_ops(OpRegistry& r);
 void register_pool_ops(OpRegistry& r);
 void register_normalize_ops(OpRegistry& r);
+void register_reduce_ops(OpRegistry& r);
 void register_layout_ops(OpRegistry& r);
 void register_eltwise_ops(OpRegistry& r);
 void register_quantized_ops(OpRegistry& r);

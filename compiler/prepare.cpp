@@ -735,6 +735,160 @@ int fuse_batchnorm(Editor& e) {
   return static_cast<int>(gone.size());
 }
 
+/// The decomposed LayerNormalization exporters emit before opset 17 (torch's nn.LayerNorm at opset
+/// 13/14), fused into one LayerNormalization node:
+///   m = ReduceMean(x, tail axes), d = Sub(x, m), p = Pow(d, 2) or Mul(d, d), v = ReduceMean(p, same axes),
+///   s = Sqrt(Add(v, eps)), n = Div(d, s) [, Mul(n, scale)] [, Add(., bias)]
+/// is by definition LayerNormalization(x, scale (ones when absent), bias, axis, epsilon = eps).
+/// Only when every intermediate has no other use and is no graph output, the reductions keep
+/// dims over the same trailing axes, the exponent is the constant 2, eps a constant scalar, and
+/// scale and bias have the normalized shape (so the Mul and Add do not broadcast X further).
+/// Runs after the last shape inference: the fused node may be newer than the model's opset.
+int fuse_layernorm(Editor& e) {
+  std::unordered_map<std::string, int> uses, producer;
+  for (int i = 0; i < e.g.node_size(); ++i) {
+    for (const auto& in : e.g.node(i).input()) ++uses[in];
+    for (const auto& o : e.g.node(i).output()) producer[o] = i;
+  }
+  std::unordered_map<std::string, std::vector<int>> consumers;
+  for (int i = 0; i < e.g.node_size(); ++i)
+    for (const auto& in : e.g.node(i).input()) consumers[in].push_back(i);
+  std::set<int> gone;
+  // The single consumer of `t` when it has one use and is internal; -1 otherwise.
+  auto only_consumer = [&](const std::string& t) {
+    if (e.outputs.count(t) || uses[t] != 1 || consumers[t].size() != 1) return -1;
+    return gone.count(consumers[t][0]) ? -1 : consumers[t][0];
+  };
+  auto scalar = [&](const std::string& t, double& v) {
+    const Value* c = e.constant(t);
+    if (!c || !is_float(c->type) || c->v.size() != 1) return false;
+    v = c->v[0];
+    return true;
+  };
+  auto shape_of = [&](const std::string& t) -> const std::vector<int64_t>* {
+    auto it = e.shapes.find(t);
+    return it == e.shapes.end() ? nullptr : &it->second;
+  };
+  // The other input of binary node b (the one that is not `t`), or "" when both or neither are.
+  auto other = [&](const onnx::NodeProto& b, const std::string& t) -> std::string {
+    if (b.input_size() != 2) return "";
+    if (b.input(0) == t && b.input(1) != t) return b.input(1);
+    if (b.input(1) == t && b.input(0) != t) return b.input(0);
+    return "";
+  };
+  int fused = 0;
+  std::vector<onnx::NodeProto> added;
+  for (int i = 0; i < e.g.node_size(); ++i) {
+    const onnx::NodeProto& rm1 = e.g.node(i);
+    if (rm1.op_type() != "ReduceMean" || rm1.input_size() != 1 || gone.count(i) || attr_i(rm1, "keepdims", 1) != 1)
+      continue;
+    const std::string x = rm1.input(0), m = rm1.output(0);
+    const std::vector<int64_t>* xs = shape_of(x);
+    if (!xs || xs->empty()) continue;
+    const auto rank = static_cast<int64_t>(xs->size());
+    std::vector<int64_t> axes = attr_ints(rm1, "axes");
+    for (int64_t& a : axes) a = a < 0 ? a + rank : a;
+    std::sort(axes.begin(), axes.end());
+    if (axes.empty() || axes.back() != rank - 1) continue;
+    bool tail = true;
+    for (size_t k = 0; k < axes.size(); ++k) tail = tail && axes[k] == rank - static_cast<int64_t>(axes.size() - k);
+    if (!tail) continue;
+    const int64_t axis = axes.front();
+    const int sub_i = only_consumer(m);
+    if (sub_i < 0) continue;
+    const onnx::NodeProto& sub = e.g.node(sub_i);
+    if (sub.op_type() != "Sub" || sub.input_size() != 2 || sub.input(0) != x || sub.input(1) != m) continue;
+    const std::string d = sub.output(0);
+    // d's other uses: the square (Pow(d, 2), or Mul(d, d), which lists d twice) and the Div.
+    if (e.outputs.count(d)) continue;
+    int pow_i = -1, div_i = -1;
+    for (int c : consumers[d]) {
+      const std::string& op = e.g.node(c).op_type();
+      if (op == "Pow" || op == "Mul") pow_i = c;
+      if (op == "Div") div_i = c;
+    }
+    if (pow_i < 0 || div_i < 0 || gone.count(pow_i) || gone.count(div_i)) continue;
+    const onnx::NodeProto &pw = e.g.node(pow_i), &dv = e.g.node(div_i);
+    const bool mul_square = pw.op_type() == "Mul";
+    if (uses[d] != (mul_square ? 3 : 2) || consumers[d].size() != (mul_square ? 3u : 2u)) continue;
+    double two = 0, eps = 0;
+    if (pw.input_size() != 2 || pw.input(0) != d) continue;
+    if (mul_square ? pw.input(1) != d : !scalar(pw.input(1), two) || two != 2.0) continue;
+    const int rm2_i = only_consumer(pw.output(0));
+    if (rm2_i < 0) continue;
+    const onnx::NodeProto& rm2 = e.g.node(rm2_i);
+    std::vector<int64_t> axes2 = attr_ints(rm2, "axes");
+    for (int64_t& a : axes2) a = a < 0 ? a + rank : a;
+    std::sort(axes2.begin(), axes2.end());
+    if (rm2.op_type() != "ReduceMean" || rm2.input_size() != 1 || axes2 != axes || attr_i(rm2, "keepdims", 1) != 1)
+      continue;
+    const int add_i = only_consumer(rm2.output(0));
+    if (add_i < 0) continue;
+    const onnx::NodeProto& add = e.g.node(add_i);
+    if (add.op_type() != "Add" || !scalar(other(add, rm2.output(0)), eps)) continue;
+    const int sqrt_i = only_consumer(add.output(0));
+    if (sqrt_i < 0 || e.g.node(sqrt_i).op_type() != "Sqrt") continue;
+    const std::string s = e.g.node(sqrt_i).output(0);
+    if (only_consumer(s) != div_i || dv.input_size() != 2 || dv.input(0) != d || dv.input(1) != s) continue;
+    // Optional scale and bias, each with the normalized shape.
+    const std::vector<int64_t> normalized(xs->begin() + axis, xs->end());
+    auto normalized_shape = [&](const std::string& t) {
+      const std::vector<int64_t>* ts = shape_of(t);
+      if (!ts || ts->size() > normalized.size()) return false;
+      int64_t count = 1;
+      for (int64_t v : *ts) count *= v;
+      return count == product(normalized) &&
+             std::equal(ts->rbegin(), ts->rend(), normalized.rbegin(), [](int64_t a, int64_t b) { return a == b; });
+    };
+    std::vector<int> chain = {i, sub_i, pow_i, rm2_i, add_i, sqrt_i, div_i};
+    std::string y = dv.output(0), scale, bias;
+    if (int k = only_consumer(y); k >= 0 && e.g.node(k).op_type() == "Mul") {
+      const std::string g = other(e.g.node(k), y);
+      if (!g.empty() && normalized_shape(g)) scale = g, chain.push_back(k), y = e.g.node(k).output(0);
+    }
+    if (int k = only_consumer(y); k >= 0 && e.g.node(k).op_type() == "Add") {
+      const std::string b = other(e.g.node(k), y);
+      if (!b.empty() && normalized_shape(b)) bias = b, chain.push_back(k), y = e.g.node(k).output(0);
+    }
+    if (scale.empty()) {  // LayerNormalization's Scale is required: ones
+      scale = y + "__ln_scale";
+      *e.g.add_initializer() = make_tensor(scale, onnx::TensorProto_DataType_FLOAT, normalized,
+                                           std::vector<double>(static_cast<size_t>(product(normalized)), 1.0));
+    }
+    onnx::NodeProto ln;
+    ln.set_op_type("LayerNormalization");
+    ln.set_name(e.g.node(chain.back()).name().empty() ? y : e.g.node(chain.back()).name());
+    ln.add_input(x);
+    ln.add_input(scale);
+    if (!bias.empty()) ln.add_input(bias);
+    ln.add_output(y);
+    auto* a = ln.add_attribute();
+    a->set_name("axis"), a->set_type(onnx::AttributeProto::INT), a->set_i(axis);
+    a = ln.add_attribute();
+    a->set_name("epsilon"), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(static_cast<float>(eps));
+    added.push_back(ln);
+    gone.insert(chain.begin(), chain.end());
+    ++fused;
+  }
+  if (!fused) return 0;
+  // Each fused node takes the place of its chain's last node (the topological order holds: its
+  // inputs are x, constants or values produced before that node).
+  std::unordered_map<std::string, onnx::NodeProto> by_output;
+  for (auto& ln : added) by_output[ln.output(0)] = ln;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (int i = 0; i < e.g.node_size(); ++i) {
+    const onnx::NodeProto& n = e.g.node(i);
+    if (!gone.count(i)) {
+      *kept.Add() = n;
+      continue;
+    }
+    for (const auto& o : n.output())
+      if (auto it = by_output.find(o); it != by_output.end()) *kept.Add() = it->second;
+  }
+  e.g.mutable_node()->Swap(&kept);
+  return fused;
+}
+
 void infer(onnx::ModelProto& model, const std::string& path) {
   model.mutable_graph()->clear_value_info();  // inferred afresh: stale unknown dims must not stick
   try {
@@ -791,6 +945,8 @@ PrepareReport prepare_model(onnx::ModelProto& model, const std::map<std::string,
     // At the fixed point (initial states folded), LSTM/GRU/RNN are unrolled; their nodes go round again.
     if (folded + removed + fused == 0 && unroll_recurrent(g, e.shapes, path) == 0) break;
   }
+  e.scan();
+  r.fused_ln = fuse_layernorm(e);
   return r;
 }
 

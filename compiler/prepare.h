@@ -3,7 +3,8 @@
 // inferred with data propagation, and the shape arithmetic exporters emit (Shape, Gather,
 // Unsqueeze, Concat, ConstantOfShape, Range, Cast, Equal/Where, Slice ... of constants) is folded
 // into constants until every tensor has a static shape; Identity and Dropout disappear, nodes that
-// reach no graph output are dropped and a BatchNormalization is folded into the Conv before it.
+// reach no graph output are dropped, a BatchNormalization is folded into the Conv before it, and
+// the decomposed LayerNormalization of older exports becomes one LayerNormalization node.
 // Internal to the compiler (it speaks libonnx's ModelProto); import_onnx calls it.
 #pragma once
 
@@ -20,6 +21,7 @@ struct PrepareReport {
   int folded = 0;      ///< nodes evaluated at compile time into constants
   int removed = 0;     ///< Identity/Dropout nodes and nodes that reach no output
   int fused_bn = 0;    ///< BatchNormalization nodes folded into their Conv
+  int fused_ln = 0;    ///< decomposed LayerNormalizations (ReduceMean ... Div, Mul, Add) fused into one node
   int iterations = 0;  ///< rounds of shape inference and folding until nothing changed
 };
 

@@ -78,7 +78,9 @@ class Rewriter {
 
  private:
   bool quantizable(const Node& n) const {
-    if (n.op == "Conv") return const_input(n, 1) && (n.inputs.size() < 3 || n.inputs[2].empty() || const_input(n, 2));
+    if (n.op == "Conv")  // 2-D only (QLinearConv lowers 2-D windows; a 1-D Conv stays float)
+      return g_.tensor(n.inputs[0]).shape.size() == 4 && const_input(n, 1) &&
+             (n.inputs.size() < 3 || n.inputs[2].empty() || const_input(n, 2));
     if (n.op == "MatMul") return const_input(n, 1) && g_.tensor(n.inputs[1]).shape.size() == 2;
     if (n.op == "Gemm") {
       if (!const_input(n, 1) || n.attr_i("transA", 0)) return false;

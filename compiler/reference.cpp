@@ -102,11 +102,25 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
         throw CompileError(where(n) + ": the reference handles matrices of rank >= 2");
       const int64_t M = ys[ys.size() - 2], N = ys.back(), K = ta ? as[as.size() - 2] : as.back();
       const int64_t batches = total / (M * N);
-      // Batches broadcast: A and B repeat when they have fewer (ONNX's MatMul allows rank 2 B).
-      const int64_t a_b = static_cast<int64_t>(a.size()) / (M * K), b_b = static_cast<int64_t>(b.size()) / (K * N);
+      // Batch dimensions broadcast NumPy-style: right-aligned to Y's, size 1 repeats (a rank-2
+      // operand is one matrix for every batch).
+      const size_t yb = ys.size() - 2;
+      auto batch_of = [&](const std::vector<int64_t>& s, int64_t bi) {  // operand batch of output batch bi
+        const size_t ob = s.size() - 2;
+        int64_t idx = 0, stride = 1, rem = bi;
+        for (size_t d = 0; d < yb; ++d) {  // Y's batch dimensions, innermost first
+          const int64_t yi = rem % ys[yb - 1 - d];
+          rem /= ys[yb - 1 - d];
+          if (d >= ob) continue;  // a dimension the operand does not have
+          const int64_t sdim = s[ob - 1 - d];
+          idx += (sdim == 1 ? 0 : yi) * stride;
+          stride *= sdim;
+        }
+        return idx;
+      };
       for (int64_t bi = 0; bi < batches; ++bi) {
-        const double* A = a.data() + (bi % a_b) * M * K;
-        const double* B = b.data() + (bi % b_b) * K * N;
+        const double* A = a.data() + batch_of(as, bi) * M * K;
+        const double* B = b.data() + batch_of(bs, bi) * K * N;
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
             double s = 0;
@@ -122,12 +136,26 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
       }
     } else if (n.op == "Conv") {
       const auto &x = in(n, 0), &w = in(n, 1);
-      const auto &xs = shape(n.inputs[0]), &ws = shape(n.inputs[1]);
-      if (xs.size() != 4) throw CompileError(where(n) + ": the reference handles 2-D convolution only");
-      const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Co = ys[1], OH = ys[2], OW = ys[3], KH = ws[2],
+      const auto &xs4 = shape(n.inputs[0]), &ws4 = shape(n.inputs[1]);
+      if (xs4.size() != 4 && xs4.size() != 3)
+        throw CompileError(where(n) + ": the reference handles 1-D and 2-D convolution only");
+      // A 1-D convolution is the 2-D one of height 1 (its attributes as those of the width).
+      const bool one_d = xs4.size() == 3;
+      Node n2 = n;
+      if (one_d)
+        for (const char* k : {"strides", "dilations", "pads"})
+          if (auto it = n2.attrs.find(k); it != n2.attrs.end() && !it->second.ints.empty()) {
+            auto& v = it->second.ints;
+            v = std::string(k) == "pads" ? std::vector<int64_t>{0, v[0], 0, v.at(1)} : std::vector<int64_t>{1, v[0]};
+          }
+      const auto widen = [&](const std::vector<int64_t>& s) {
+        return one_d ? std::vector<int64_t>{s[0], s[1], 1, s[2]} : s;
+      };
+      const std::vector<int64_t> xs = widen(xs4), ws = widen(ws4), ys4 = widen(ys);
+      const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Co = ys4[1], OH = ys4[2], OW = ys4[3], KH = ws[2],
                     KW = ws[3], G = n.attr_i("group", 1), Cg = C / G, Cog = Co / G;
-      const auto st = ints(n, "strides", {1, 1}), dl = ints(n, "dilations", {1, 1});
-      const auto p = pads_2d(n, H, W, OH, OW, KH, KW, st[0], st[1], dl[0], dl[1]);
+      const auto st = ints(n2, "strides", {1, 1}), dl = ints(n2, "dilations", {1, 1});
+      const auto p = pads_2d(n2, H, W, OH, OW, KH, KW, st[0], st[1], dl[0], dl[1]);
       const bool bias = n.inputs.size() > 2 && !n.inputs[2].empty();
       for (int64_t b = 0; b < N; ++b)
         for (int64_t co = 0; co < Co; ++co) {
@@ -282,6 +310,63 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
       xs.insert(xs.begin(), ys.size() - xs.size(), 1);
       const bool tile = n.op == "Tile";
       y = remap(in(n, 0), xs, ys, [&](int64_t d, int64_t i) { return tile ? i % xs[d] : (xs[d] == 1 ? 0 : i); });
+    } else if (n.op.rfind("Reduce", 0) == 0) {  // ReduceMean, Sum, Max, Min, SumSquare, L1, L2, LogSum, LogSumExp
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      const auto rank = static_cast<int64_t>(xs.size());
+      std::vector<int64_t> axes = ints(n, "axes", {});
+      if (n.inputs.size() > 1 && !n.inputs[1].empty()) axes.assign(in(n, 1).begin(), in(n, 1).end());
+      if (axes.empty() && n.attr_i("noop_with_empty_axes", 0)) {
+        y = x;
+      } else {
+        std::vector<bool> red(static_cast<size_t>(rank), axes.empty());
+        for (int64_t a : axes) red.at(static_cast<size_t>(a < 0 ? a + rank : a)) = true;
+        const bool mx = n.op == "ReduceMax", mn = n.op == "ReduceMin";
+        std::fill(y.begin(), y.end(), mx ? -INFINITY : mn ? INFINITY : 0.0);
+        std::vector<int64_t> count(y.size(), 0);
+        for (size_t i = 0; i < x.size(); ++i) {  // output index: X's index with the reduced axes at 0
+          int64_t rem = static_cast<int64_t>(i), o = 0, scale = 1;
+          for (int64_t d = rank; d-- > 0;) {
+            const int64_t idx = rem % xs[d];
+            rem /= xs[d];
+            if (!red[d]) o += idx * scale, scale *= xs[d];
+          }
+          double& r = y[static_cast<size_t>(o)];
+          const double e = n.op == "ReduceSumSquare" || n.op == "ReduceL2" ? x[i] * x[i]
+                           : n.op == "ReduceL1"                            ? std::abs(x[i])
+                           : n.op == "ReduceLogSumExp"                     ? std::exp(x[i])
+                                                                           : x[i];
+          r = mx ? std::max(r, e) : mn ? std::min(r, e) : r + e;
+          ++count[static_cast<size_t>(o)];
+        }
+        for (size_t o = 0; o < y.size(); ++o) {
+          if (n.op == "ReduceMean") y[o] /= static_cast<double>(std::max<int64_t>(count[o], 1));
+          if (n.op == "ReduceL2") y[o] = std::sqrt(y[o]);
+          if (n.op == "ReduceLogSum" || n.op == "ReduceLogSumExp") y[o] = std::log(y[o]);
+        }
+      }
+    } else if (n.op == "LayerNormalization") {
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      int64_t axis = n.attr_i("axis", -1);
+      if (axis < 0) axis += static_cast<int64_t>(xs.size());
+      int64_t C = 1;
+      for (size_t d = static_cast<size_t>(axis); d < xs.size(); ++d) C *= xs[d];
+      const double eps = n.attr_f("epsilon", 1e-5f);
+      const bool scale = n.inputs.size() > 1 && !n.inputs[1].empty(),
+                 bias = n.inputs.size() > 2 && !n.inputs[2].empty();
+      for (int64_t r = 0; r * C < total; ++r) {
+        double mean = 0, var = 0;
+        for (int64_t c = 0; c < C; ++c) mean += x[static_cast<size_t>(r * C + c)];
+        mean /= static_cast<double>(C);
+        for (int64_t c = 0; c < C; ++c) var += std::pow(x[static_cast<size_t>(r * C + c)] - mean, 2);
+        const double rstd = 1.0 / std::sqrt(var / static_cast<double>(C) + eps);
+        for (int64_t c = 0; c < C; ++c) {
+          const auto k = static_cast<size_t>(c);
+          const double s = scale ? in(n, 1)[k % in(n, 1).size()] : 1.0, b = bias ? in(n, 2)[k % in(n, 2).size()] : 0.0;
+          y[static_cast<size_t>(r * C + c)] = (x[static_cast<size_t>(r * C + c)] - mean) * rstd * s + b;
+        }
+      }
     } else if (has_host_kernel(n.op)) {
       std::vector<std::vector<double>> ins;
       std::vector<std::vector<int64_t>> shapes;

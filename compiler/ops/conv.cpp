@@ -1,23 +1,17 @@
 // Convolution: Conv (2-D, strides, pads, dilations, auto_pad, groups) on the shared tiled
-// convolution (Lowering::emit_conv), and depthwise Conv on the VPU.
-#include "compiler/lowering.h"
-#include "compiler/op_registry.h"
+// convolution (Lowering::emit_conv), depthwise Conv on the VPU, and 1-D Conv as a 2-D one with H = 1.
+#include "compiler/ops/layout.h"
 
 namespace npusim::compiler::lowering {
 namespace {
 
 void depthwise(Lowering& L, const Node& n, const Window& win);
+void conv1d(Lowering& L, const Node& n);
 
-/// 2-D convolution on NHWC activations: for each band of output rows and tile of output
-/// channels, the sum over kernel taps (kh, kw) and input-channel chunks of
-/// X_tap[pixels x Cin] . W_tap[Cin x Cout]. Each X_tap is one strided load whose padding supplies
-/// the zeros outside the image, so no im2col buffer exists.
-void conv(Lowering& L, const Node& n) {
-  const Tensor& w = L.g_.tensor(n.inputs.at(1));
-  ConvPlan plan = L.conv_shapes(n, L.g_.tensor(n.inputs.at(0)), w, L.g_.tensor(n.outputs.at(0)));
-  const int64_t C = plan.C, Co = plan.Co, KH = plan.KH, KW = plan.KW, G = plan.G, Cg = C / G, Cog = Co / G;
-  if (G == C && Co == C) return depthwise(L, n, plan.win);
-  // Weights per group and tap: [G][KH][KW][Cg][Cog] in the device type.
+/// The weights of a convolution as [G][KH][KW][Cg][Cog] (the ONNX layout is [Co][Cg][KH][KW]), in
+/// the device type; returns their offset in the weights.
+uint64_t conv_taps(Lowering& L, const Tensor& w, int64_t G, int64_t KH, int64_t KW) {
+  const int64_t Co = w.shape[0], Cg = w.shape[1], Cog = Co / G;
   std::vector<double> taps(static_cast<size_t>(KH * KW * Cg * Co));
   for (int64_t g = 0; g < G; ++g)
     for (int64_t co = 0; co < Cog; ++co)
@@ -26,14 +20,30 @@ void conv(Lowering& L, const Node& n) {
           for (int64_t kw = 0; kw < KW; ++kw)
             taps[(((g * KH + kh) * KW + kw) * Cg + c) * Cog + co] =
                 w.values[(((g * Cog + co) * Cg + c) * KH + kh) * KW + kw];
-  const uint64_t taps_off = L.put_device(taps);
-  int64_t bias_off = -1;
-  if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
-    const Tensor& b = L.g_.tensor(n.inputs[2]);
-    if (!b.is_const || b.elements() != Co)
-      throw CompileError(where(n) + ": the bias must be a constant of " + std::to_string(Co) + " values");
-    bias_off = static_cast<int64_t>(L.put_fp32(std::vector<float>(b.values.begin(), b.values.end())));
-  }
+  return L.put_device(taps);
+}
+
+/// The fp32 bias of a convolution with Co output channels in the weights (-1: none).
+int64_t conv_bias(Lowering& L, const Node& n, int64_t Co) {
+  if (n.inputs.size() <= 2 || n.inputs[2].empty()) return -1;
+  const Tensor& b = L.g_.tensor(n.inputs[2]);
+  if (!b.is_const || b.elements() != Co)
+    throw CompileError(where(n) + ": the bias must be a constant of " + std::to_string(Co) + " values");
+  return static_cast<int64_t>(L.put_fp32(std::vector<float>(b.values.begin(), b.values.end())));
+}
+
+/// 2-D convolution on NHWC activations: for each band of output rows and tile of output
+/// channels, the sum over kernel taps (kh, kw) and input-channel chunks of
+/// X_tap[pixels x Cin] . W_tap[Cin x Cout]. Each X_tap is one strided load whose padding supplies
+/// the zeros outside the image, so no im2col buffer exists.
+void conv(Lowering& L, const Node& n) {
+  const Tensor& w = L.g_.tensor(n.inputs.at(1));
+  if (L.g_.tensor(n.inputs.at(0)).shape.size() == 3) return conv1d(L, n);
+  ConvPlan plan = L.conv_shapes(n, L.g_.tensor(n.inputs.at(0)), w, L.g_.tensor(n.outputs.at(0)));
+  const int64_t C = plan.C, Co = plan.Co, KH = plan.KH, KW = plan.KW, G = plan.G;
+  if (G == C && Co == C) return depthwise(L, n, plan.win);
+  const uint64_t taps_off = conv_taps(L, w, G, KH, KW);
+  const int64_t bias_off = conv_bias(L, n, Co);
   plan.x = L.input(n, 0);
   plan.y = L.output(n);
   plan.w = {L.weights_region_, taps_off, 0, 0, L.dev_};
@@ -144,6 +154,58 @@ void depthwise(Lowering& L, const Node& n, const Window& win) {
         st.set(f::store::off, static_cast<uint32_t>(((b * OH + oh0) * OW) * C + c0));
         L.emit(st, kV2S, 1, kGo);
       }
+}
+
+/// 1-D convolution (X [N, C, L], W [Co, C/G, K]) as a 2-D one of height 1 on channels-last data:
+/// X is turned to [N, L, C] (permute(), layout.h), convolved as the NHWC image [N, 1, L, C] by the
+/// shared emitter (strides, pads, dilations, auto_pad and groups as attributes of the width), and
+/// the [N, OL, Co] result turned back to [N, Co, OL].
+void conv1d(Lowering& L, const Node& n) {
+  const Tensor& x = L.g_.tensor(n.inputs.at(0));
+  const Tensor& w = L.g_.tensor(n.inputs.at(1));
+  const Tensor& y = L.g_.tensor(n.outputs.at(0));
+  if (w.shape.size() != 3 || y.shape.size() != 3)
+    throw CompileError(where(n) + ": a 1-D convolution needs 3-D W and Y, got W " + shape_text(w.shape));
+  if (!w.is_const) throw CompileError(where(n) + ": the weights must be constant");
+  ConvPlan p;
+  p.N = x.shape[0], p.C = x.shape[1], p.H = 1, p.W = x.shape[2];
+  p.Co = y.shape[1], p.OH = 1, p.OW = y.shape[2], p.KH = 1, p.KW = w.shape[2];
+  p.G = n.attr_i("group", 1);
+  if (p.G < 1 || p.C % p.G || p.Co % p.G)
+    throw CompileError(where(n) + ": group " + std::to_string(p.G) + " does not divide the channels");
+  if (w.shape[0] != p.Co || w.shape[1] != p.C / p.G)
+    throw CompileError(where(n) + ": weights " + shape_text(w.shape) + " do not match the input and output channels");
+  // The 1-D attributes as those of a 2-D window with a 1-row kernel.
+  Node v = n;
+  auto widen = [&](const char* key, std::vector<int64_t> (*to2d)(const std::vector<int64_t>&)) {
+    auto it = v.attrs.find(key);
+    if (it == v.attrs.end() || it->second.ints.empty()) return;
+    if (it->second.ints.size() != (std::string(key) == "pads" ? 2u : 1u))
+      throw CompileError(where(n) + ": '" + key + "' " + shape_text(it->second.ints) + " does not fit a 1-D kernel");
+    it->second.ints = to2d(it->second.ints);
+  };
+  widen("strides", [](const std::vector<int64_t>& a) { return std::vector<int64_t>{1, a[0]}; });
+  widen("dilations", [](const std::vector<int64_t>& a) { return std::vector<int64_t>{1, a[0]}; });
+  widen("pads", [](const std::vector<int64_t>& a) { return std::vector<int64_t>{0, a[0], 0, a[1]}; });
+  p.win = window(v, p.H, p.W, p.OH, p.OW, p.KH, p.KW);
+  const uint64_t taps_off = conv_taps(L, w, p.G, 1, p.KW);
+  const int64_t bias_off = conv_bias(L, n, p.Co);
+  const Location lx = L.input(n, 0), ly = L.output(n);
+  Location xt = L.scratch(L.dev_, x.elements()), yt = L.scratch(L.dev_, y.elements());
+  xt.rows = p.N * p.W, xt.cols = p.C, yt.rows = p.N * p.OW, yt.cols = p.Co;
+  if (const std::string why = permute(L, n, lx, x.shape, {0, 2, 1}, xt); !why.empty())
+    throw CompileError(where(n) + ": X " + shape_text(x.shape) + " cannot be turned channels-last: " + why);
+  p.x = xt;
+  p.y = yt;
+  p.w = {L.weights_region_, taps_off, 0, 0, L.dev_};
+  p.mm_dtype = L.elem_;
+  p.bias_type = isa::TensorType::FP32;
+  p.bias_for_band = [bias_off](const std::vector<Tap>&) { return bias_off; };
+  const uint32_t rq = L.to_device_param(1.0f);
+  p.requant_for = [rq](int64_t) { return rq; };
+  L.emit_conv(n, p);
+  if (const std::string why = permute(L, n, yt, {p.N, p.OW, p.Co}, {0, 2, 1}, ly); !why.empty())
+    throw CompileError(where(n) + ": Y " + shape_text(y.shape) + " cannot be turned back from channels-last: " + why);
 }
 
 bool lower_conv(Lowering& L, const Node& n, const OpInfo&) {

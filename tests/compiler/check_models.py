@@ -206,7 +206,7 @@ for config in ("edge.yaml", "datacenter.yaml"):
     check(f"mobile block {config} fp16", np.load(os.path.join(out, "out.npy")), ref, "fp16")
 
 # 6. Softmax on the NPU: an MLP classifier ending in Softmax (VPU reduce/sfu, MXU broadcasts); then
-#    host fallback: a LeakyRelu in the middle (no NPU lowering) runs on the host between barriers and
+#    host fallback: a Softplus in the middle (no NPU lowering) runs on the host between barriers and
 #    stats report the ratio. --no-fallback and `compile` refuse it, and an operator with neither an
 #    NPU lowering nor a host kernel is an error naming the node.
 clf = save("classifier", [
@@ -228,31 +228,31 @@ for config in ("edge.yaml", "datacenter.yaml"):
     failures += not ok
 leaky = save("leaky", [
     helper.make_node("Gemm", ["x", "W1", "b1"], ["h"], name="fc1", transB=1),
-    helper.make_node("LeakyRelu", ["h"], ["r"], name="leaky", alpha=0.1),
+    helper.make_node("Softplus", ["h"], ["r"], name="leaky"),
     helper.make_node("MatMul", ["r", "W2"], ["y"], name="fc2"),
 ], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 64])],
    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 40])], {"W1": W1, "b1": b1, "W2": W2})
 h = xs @ W1.T + b1
-ref = np.where(h < 0, 0.1 * h, h) @ W2
+ref = np.log1p(np.exp(h)) @ W2
 out, stats = run(leaky, "edge.yaml", {"x": xs}, "fp16")
-check("MLP with a host LeakyRelu edge fp16", np.load(os.path.join(out, "y.npy")), ref, "fp16")
+check("MLP with a host Softplus edge fp16", np.load(os.path.join(out, "y.npy")), ref, "fp16")
 fb = stats.get("fallback", {})
 ok = fb.get("host_operators") == 1 and fb.get("npu_operators") == 2 and fb.get("host") == ["leaky"]
 print("fallback ratio in stats:", "ok" if ok else "FAIL %s" % fb)
 failures += not ok
 cfg = os.path.join(REPO, "configs", "edge.yaml")
 for args, want in ((["run", "--config", cfg, leaky, "--random-inputs", "1", "--no-fallback"],
-                    "node 'leaky' (LeakyRelu): operator not supported on the NPU by this compiler"),
+                    "node 'leaky' (Softplus): operator not supported on the NPU by this compiler"),
                    (["compile", leaky, "--config", cfg, "-o", os.path.join(WORK, "c.npub")],
-                    "1 operator(s) would run on the host: leaky (LeakyRelu)")):
+                    "1 operator(s) would run on the host: leaky (Softplus)")):
     r = subprocess.run([NPUSIM] + args, capture_output=True, text=True)
     ok = r.returncode == 2 and want in r.stderr
     print("fallback refused (%s):" % args[0], "ok" if ok else "FAIL " + r.stderr)
     failures += not ok
-hs = save("hardsigmoid", [helper.make_node("HardSigmoid", ["x"], ["y"], name="gate")],
+hs = save("softsign", [helper.make_node("Softsign", ["x"], ["y"], name="gate")],
           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], {})
 r = subprocess.run([NPUSIM, "run", "--config", cfg, hs, "--random-inputs", "1"], capture_output=True, text=True)
-ok = r.returncode == 2 and "node 'gate' (HardSigmoid): operator not supported on the NPU" in r.stderr and "no host kernel either" in r.stderr
+ok = r.returncode == 2 and "node 'gate' (Softsign): operator not supported on the NPU" in r.stderr and "no host kernel either" in r.stderr
 print("unsupported operator:", "ok" if ok else "FAIL " + r.stderr)
 failures += not ok
 
