@@ -74,6 +74,8 @@ void register_normalize_ops(OpRegistry& r);
 void register_layout_ops(OpRegistry& r);
 void register_eltwise_ops(OpRegistry& r);
 void register_quantized_ops(OpRegistry& r);
+void register_gather_ops(OpRegistry& r);
+void register_select_ops(OpRegistry& r);
 
 /// A table of the registered operators (`npusim info --operators`; docs/compiler.md holds a copy).
 std::string operators_table();
