@@ -1,5 +1,5 @@
 // Masks and selection: Equal, Less, Greater, LessOrEqual, GreaterOrEqual (VPU `cmp`), Not, And,
-// Or, Xor, Where (`select`) and Cast (`cvt`), all with NumPy broadcasting.
+// Or, Xor, Where (`select`), Cast (`cvt`) and Expand (`copy`), all with NumPy broadcasting.
 //
 // Device types: floats in the compiled precision (scratchpad), int32 and int64 (narrowed) as i32
 // in the accumulator, bool as u8 0/1 in the scratchpad. Each result is exact:
@@ -352,6 +352,29 @@ bool lower_cast(Lowering& L, const Node& n, const OpInfo&) {
   return true;
 }
 
+/// Expand: the input broadcast to the output's shape (a mask over heads and queries), copied by
+/// the VPU from tiles the loads broadcast.
+bool lower_expand(Lowering& L, const Node& n, const OpInfo&) {
+  const auto& y = out_shape(L, n);
+  const Operand x = operand(L, n, 0, y);
+  const Location out = L.output(n);
+  if (x.loc.type != out.type) throw CompileError(where(n) + ": the output type differs from the input's");
+  const uint32_t dt = dtype_code(L, out.type, n);
+  broadcast_op(L, n, {x}, y, out,
+               [&](const std::vector<TileRef>& t, const TileRef& fresh, uint32_t rows, uint32_t cols) {
+                 Instruction i = make(Opcode::Copy);
+                 i.set(f::copy::dst, fresh.line);
+                 i.set(f::copy::dst_acc, fresh.acc ? 1 : 0);
+                 i.set(f::copy::src, t[0].line);
+                 i.set(f::copy::src_acc, t[0].acc ? 1 : 0);
+                 i.set(f::copy::dtype, dt);
+                 i.set(f::copy::rows, rows);
+                 i.set(f::copy::cols, cols);
+                 return VpuWork{{i}, fresh};
+               });
+  return true;
+}
+
 }  // namespace
 }  // namespace npusim::compiler::lowering
 
@@ -366,6 +389,7 @@ void register_select_ops(OpRegistry& r) {
   r.add("Or", lower_logical, 0);
   r.add("Where", lower_where, 0);
   r.add("Cast", lower_cast, 0);
+  r.add("Expand", lower_expand, 0);
 }
 
 }  // namespace npusim::compiler

@@ -4,7 +4,7 @@
 Small models built with the ONNX helper API: an embedding lookup (constant fp16-exact table,
 int64 token ids from the host, negative ids included), Gather on axis 1 of computed data and of an
 int64 input (int32 on the device), a BERT-style mask (Equal against a constant, Where with -inf),
-comparisons and logic with broadcasting, Cast between float, int64 and bool. Every value
+comparisons and logic with broadcasting, Cast between float, int64 and bool, Expand. Every value
 is exact in fp16, so results must equal NumPy's exactly. Also checks the errors: an int64 input
 outside the int32 range, an index outside the table (a REGION_BOUNDS fault at run time).
 
@@ -128,6 +128,15 @@ check("logic", nodes, [("a", F, [4, 3, 5]), ("b", F, [3, 1]), ("c", B, [5]), ("h
       [("nand", B, [4, 3, 5]), ("or", B, [4, 3, 5]), ("xor", B, [4, 3, 5]), ("hi", I64, [2, 4]), ("hf", F, [2, 4])],
       {}, {"a": a, "b": b, "c": c, "h": h},
       [~((a < b) & c), (a >= b) | c, (a < b) ^ c, np.trunc(h).astype(np.int64), (np.trunc(h) != 0).astype(np.float32)])
+
+# Expand of a computed bool mask over heads and queries, and of int64 values.
+m4 = (rng.random((1, 1, 1, 6)) > 0.5)
+iv = np.array([[3], [-4]], dtype=np.int64)
+nodes = [helper.make_node("Not", ["m4"], ["nm"]), helper.make_node("Expand", ["nm", "shape4"], ["em"]),
+         helper.make_node("Expand", ["iv", "shape2"], ["ei"])]
+check("expand", nodes, [("m4", B, [1, 1, 1, 6]), ("iv", I64, [2, 1])], [("em", B, [1, 2, 3, 6]), ("ei", I64, [3, 2, 5])],
+      {"shape4": np.array([1, 2, 3, 6], dtype=np.int64), "shape2": np.array([3, 1, 5], dtype=np.int64)},
+      {"m4": m4, "iv": iv}, [np.broadcast_to(~m4, (1, 2, 3, 6)), np.broadcast_to(iv, (3, 2, 5))])
 
 # Where on int64 values (int32 on the device) with a broadcast condition.
 cond = np.array([True, False, True])
