@@ -89,6 +89,22 @@ Decoded decode(const isa::Instruction& inst, const isa::Program& prog, uint32_t 
       dec.ops = op;
       break;
     }
+    case Opcode::Gather: {
+      const auto x = f::gather::decode(w);
+      GatherOp op;
+      op.desc = &prog.descs[x.desc];
+      op.elem_off = x.off;
+      op.wrap = x.wrap;
+      op.esize = isa::tensor_type_bytes(op.desc->dtype);
+      op.row_elems = op.desc->box[0];
+      op.row_bytes = op.row_elems * op.esize;
+      op.table_rows = op.desc->rank > 1 ? op.desc->box[1] : 1;
+      op.count = x.count;
+      op.idx = tile(false, x.idx, 1, x.count, 4, line);
+      op.sram = tile(x.dst_acc, x.dst, x.count, op.row_elems, static_cast<uint8_t>(op.esize), line);
+      dec.ops = op;
+      break;
+    }
     case Opcode::Fill: {
       const auto x = f::fill::decode(w);
       dec.ops = FillOp{TileSpan{x.dst_acc, 4, x.dst, 1, x.lines}, x.value};
@@ -190,6 +206,42 @@ Decoded decode(const isa::Instruction& inst, const isa::Program& prog, uint32_t 
       op.src = tile(false, x.src, x.rows, x.cols, 1, line);
       op.dst = tile(false, x.dst, x.rows, x.cols, 1, line);
       op.table = tile(false, x.table, 1, 256, 1, line);
+      dec.ops = op;
+      break;
+    }
+    case Opcode::Cmp: {
+      const auto x = f::cmp::decode(w);
+      CmpOp op;
+      op.dtype = static_cast<ElemType>(x.dtype);
+      op.cmp = x.op;
+      op.rows = x.rows, op.cols = x.cols;
+      op.bcast = x.bcast;
+      const uint8_t es = elem_bytes(op.dtype);
+      op.src0 = tile(x.src0_acc, x.src0, x.rows, x.cols, x.src0_acc ? kAccBytes : es, line);
+      op.src1 = tile(x.src1_acc, x.src1, x.bcast ? 1 : x.rows, x.cols, x.src1_acc ? kAccBytes : es, line);
+      op.dst = tile(false, x.dst, x.rows, x.cols, 1, line);
+      dec.ops = op;
+      break;
+    }
+    case Opcode::Select: {
+      const auto x = f::select::decode(w);
+      SelectOp op;
+      op.rows = x.rows, op.cols = x.cols;
+      const uint8_t es = x.dst_acc ? kAccBytes : elem_bytes(static_cast<ElemType>(x.dtype));
+      op.src = tile(x.src_acc, x.src, x.rows, x.cols, es, line);
+      op.dst = tile(x.dst_acc, x.dst, x.rows, x.cols, es, line);
+      op.cond = tile(false, x.cond, x.rows, x.cols, 1, line);
+      dec.ops = op;
+      break;
+    }
+    case Opcode::Cvt: {
+      const auto x = f::cvt::decode(w);
+      CvtOp op;
+      op.src_type = static_cast<ElemType>(x.src_type);
+      op.dtype = static_cast<ElemType>(x.dtype);
+      op.rows = x.rows, op.cols = x.cols;
+      op.src = tile(x.src_acc, x.src, x.rows, x.cols, x.src_acc ? kAccBytes : elem_bytes(op.src_type), line);
+      op.dst = tile(x.dst_acc, x.dst, x.rows, x.cols, x.dst_acc ? kAccBytes : elem_bytes(op.dtype), line);
       dec.ops = op;
       break;
     }

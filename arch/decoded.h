@@ -87,6 +87,20 @@ struct DmaOp {
   TileSpan sram;                          ///< the SRAM side: row j at sram.line + j * sram.row_lines
 };
 
+/// gather: the rows of a rank-2 descriptor table named by i32 indices in the scratchpad.
+struct GatherOp {
+  const isa::TensorDesc* desc = nullptr;  ///< the table: box[0] elements per row, box[1] rows stride[0] bytes apart
+  int64_t elem_off = 0;                   ///< element offset added to the descriptor's origin
+  bool wrap = false;                      ///< a negative index i reads row i + box[1] (else it faults)
+  unsigned esize = 0;                     ///< element bytes of the descriptor's dtype
+  uint64_t row_elems = 0;                 ///< elements per row (box[0])
+  uint64_t row_bytes = 0;                 ///< bytes per row
+  uint64_t table_rows = 0;                ///< rows of the table (box[1])
+  uint64_t count = 0;                     ///< rows gathered
+  TileSpan idx;                           ///< the indices: count packed i32 from idx.line
+  TileSpan sram;                          ///< the destination: row j at sram.line + j * sram.row_lines
+};
+
 /// fill: a 32-bit pattern over SRAM lines.
 struct FillOp {
   TileSpan dst;        ///< lines written (rows of one line, elements of the 4-byte pattern)
@@ -149,6 +163,37 @@ struct UnaryOp {
   isa::params::clamp::Fields bounds{};  ///< clamp: the bounds
 };
 
+/// cmp: element-wise comparison into a u8 0/1 tile.
+struct CmpOp {
+  isa::ElemType dtype{};  ///< type of scratchpad operands
+  uint32_t cmp = 0;       ///< the comparison (isa::fields::cmp::op_*)
+  uint64_t rows = 0;      ///< rows of the tile
+  uint64_t cols = 0;      ///< elements per row
+  bool bcast = false;     ///< src1 is one row used for every row
+  TileSpan src0;          ///< first operand
+  TileSpan src1;          ///< second operand (one row with bcast)
+  TileSpan dst;           ///< u8 result
+};
+
+/// select: dst = cond ? src : dst.
+struct SelectOp {
+  uint64_t rows = 0;  ///< rows of the tile
+  uint64_t cols = 0;  ///< elements per row
+  TileSpan src;       ///< values where cond is true
+  TileSpan cond;      ///< u8 condition
+  TileSpan dst;       ///< read and written (same SRAM and element size as src)
+};
+
+/// cvt: element type conversion.
+struct CvtOp {
+  isa::ElemType src_type{};  ///< source element type (i32/fp32 when src.acc)
+  isa::ElemType dtype{};     ///< destination element type (i32/fp32 when dst.acc)
+  uint64_t rows = 0;         ///< rows of the tile
+  uint64_t cols = 0;         ///< elements per row
+  TileSpan src;              ///< source
+  TileSpan dst;              ///< destination
+};
+
 /// pool: 2-D max or average pooling of an HWC tile.
 struct PoolOp {
   isa::ElemType dtype{};               ///< element type
@@ -177,8 +222,8 @@ struct Decoded {
   isa::Engine engine{};  ///< executing engine
   isa::SemUse sem;       ///< wait/signal header
   /// The operands, by instruction family.
-  std::variant<NoOp, SemSetOp, FenceOp, IrqOp, MarkOp, RegionWriteOp, DmaOp, FillOp, MatmulOp, RequantOp, BinaryOp,
-               UnaryOp, PoolOp, LutOp>
+  std::variant<NoOp, SemSetOp, FenceOp, IrqOp, MarkOp, RegionWriteOp, DmaOp, GatherOp, FillOp, MatmulOp, RequantOp,
+               BinaryOp, UnaryOp, PoolOp, LutOp, CmpOp, SelectOp, CvtOp>
       ops;
 };
 

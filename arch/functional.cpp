@@ -173,6 +173,46 @@ std::vector<int64_t> walk(const DmaOp& op, int64_t index, isa::Engine eng, uint6
   return src;
 }
 
+/// The table rows a gather reads: per row j, its byte offset in the region. The indices come from
+/// the scratchpad; a timing-only run has none (an empty scratchpad) and reads rows 0..count-1.
+/// REGION_BOUNDS when an index leaves the table (before anything is written) or a row the region.
+std::vector<int64_t> gather_rows(const GatherOp& op, const Memories& mem, uint32_t line, int64_t index, isa::Engine eng,
+                                 const std::string& region_name) {
+  const isa::TensorDesc& d = *op.desc;
+  const uint64_t region_size = mem.region_size[d.region];
+  const int64_t origin = static_cast<int64_t>(d.offset) + op.elem_off * static_cast<int64_t>(op.esize);
+  const auto rows = static_cast<int64_t>(op.table_rows);
+  std::vector<int64_t> out;
+  out.reserve(op.count);
+  for (uint64_t j = 0; j < op.count; ++j) {
+    int64_t i = static_cast<int64_t>(j);
+    if (!mem.spad.empty()) {
+      int32_t v;
+      std::memcpy(&v, mem.spad.data() + op.idx.line * uint64_t{line} + 4 * j, 4);
+      i = v;
+    }
+    const int64_t given = i;
+    if (op.wrap && i < 0) i += rows;
+    if (i < 0 || i >= rows)
+      throw Fault(FaultCode::RegionBounds,
+                  "gather index " + std::to_string(j) + " is " + std::to_string(given) + ", outside the " +
+                      std::to_string(rows) + " rows of table '" + d.name + "' (valid: " +
+                      (op.wrap ? "[-" + std::to_string(rows) + ", " : "[0, ") + std::to_string(rows) + "))",
+                  index, eng)
+          .at(static_cast<int32_t>(d.region), static_cast<uint64_t>(std::max<int64_t>(origin, 0)));
+    const int64_t off = origin + i * d.stride[0];
+    if (off < 0 || static_cast<uint64_t>(off) > region_size || op.row_bytes > region_size - static_cast<uint64_t>(off))
+      throw Fault(FaultCode::RegionBounds,
+                  "gather of table '" + d.name + "' row " + std::to_string(i) + " reaches bytes [" +
+                      std::to_string(off) + ", " + std::to_string(off + static_cast<int64_t>(op.row_bytes)) +
+                      ") outside region '" + region_name + "' (" + std::to_string(region_size) + " bytes)",
+                  index, eng)
+          .at(static_cast<int32_t>(d.region), static_cast<uint64_t>(std::max<int64_t>(off, 0)));
+    out.push_back(off);
+  }
+  return out;
+}
+
 /// What plan() works with: the memories' sizes, and the footprint it builds.
 struct Planner {
   const isa::Program& prog;  ///< the program (region names)
@@ -223,6 +263,37 @@ struct Planner {
         fp.dram_bytes += op.row_bytes;
       }
     fp.dram_write = !op.is_load;
+  }
+  void operator()(const GatherOp& op) {
+    const uint8_t r = op.desc->region;
+    sram(op.idx, "gather indices");
+    sram(op.sram, "gather destination");
+    for (int64_t s : gather_rows(op, mem, line, index, eng, prog.regions[r].name)) {
+      // As a load: rows contiguous in DRAM (consecutive indices) merge into one burst.
+      const uint64_t a = mem.region_base[r] + static_cast<uint64_t>(s);
+      if (!fp.dram.empty() && fp.dram.back().first + fp.dram.back().second == a)
+        fp.dram.back().second += op.row_bytes;
+      else
+        fp.dram.push_back({a, op.row_bytes});
+      fp.dram_bytes += op.row_bytes;
+    }
+  }
+  void operator()(const CmpOp& op) {
+    sram(op.dst, "destination");
+    sram(op.src0, "src0");
+    sram(op.src1, "src1");
+    fp.elements = op.rows * op.cols;
+  }
+  void operator()(const SelectOp& op) {
+    sram(op.dst, "destination");
+    sram(op.src, "source");
+    sram(op.cond, "condition");
+    fp.elements = op.rows * op.cols;
+  }
+  void operator()(const CvtOp& op) {
+    sram(op.dst, "destination");
+    sram(op.src, "source");
+    fp.elements = op.rows * op.cols;
   }
   void operator()(const FillOp& op) { sram(op.dst, "fill destination"); }
   void operator()(const MatmulOp& op) {
@@ -301,6 +372,82 @@ struct Executor {
         std::memcpy(s, pad.data(), row_bytes);
       }
     }
+  }
+  void operator()(const GatherOp& op) {
+    const auto& region = mem.regions[op.desc->region];
+    const std::vector<int64_t> src = gather_rows(op, mem, line, index, eng, prog.regions[op.desc->region].name);
+    const Tile d = tile(op.sram);
+    for (uint64_t j = 0; j < op.count; ++j) std::memcpy(d.at(j, 0), region.data() + src[j], op.row_bytes);
+  }
+  /// Element (r, c) of `t` exactly as a double: i32 or fp32 in the accumulator (by whether `type`
+  /// is a float type), else `type` in the scratchpad.
+  double read(const Tile& t, bool in_acc, ElemType type, uint64_t r, uint64_t c) const {
+    const uint8_t* p = t.at(r, c);
+    if (in_acc) {
+      if (is_float(type)) {
+        float v;
+        std::memcpy(&v, p, 4);
+        return v;
+      }
+      return static_cast<int32_t>(load_u32(p));
+    }
+    if (is_float(type)) {
+      uint16_t b;
+      std::memcpy(&b, p, 2);
+      return half_to_float(b, type);
+    }
+    return type == ElemType::I8 ? static_cast<int8_t>(*p) : *p;
+  }
+  void operator()(const CmpOp& op) {
+    namespace k = f::cmp;
+    const Tile s0 = tile(op.src0), s1 = tile(op.src1), d = tile(op.dst);
+    for (uint64_t r = 0; r < op.rows; ++r)
+      for (uint64_t c = 0; c < op.cols; ++c) {
+        // i32 and fp32 values are exact in a double, so the comparison is the accumulator type's.
+        const double a = read(s0, op.src0.acc, op.dtype, r, c),
+                     b = read(s1, op.src1.acc, op.dtype, op.bcast ? 0 : r, c);
+        const bool y = op.cmp == k::op_eq   ? a == b
+                       : op.cmp == k::op_ne ? a != b
+                       : op.cmp == k::op_lt ? a < b
+                       : op.cmp == k::op_le ? a <= b
+                       : op.cmp == k::op_gt ? a > b
+                                            : a >= b;
+        *d.at(r, c) = y ? 1 : 0;
+      }
+  }
+  void operator()(const SelectOp& op) {
+    const Tile s = tile(op.src), cond = tile(op.cond), d = tile(op.dst);
+    for (uint64_t r = 0; r < op.rows; ++r)
+      for (uint64_t c = 0; c < op.cols; ++c)
+        if (*cond.at(r, c)) std::memcpy(d.at(r, c), s.at(r, c), d.esize);
+  }
+  void operator()(const CvtOp& op) {
+    const Tile s = tile(op.src), d = tile(op.dst);
+    for (uint64_t r = 0; r < op.rows; ++r)
+      for (uint64_t c = 0; c < op.cols; ++c) {
+        const double v = read(s, op.src.acc, op.src_type, r, c);
+        uint8_t* p = d.at(r, c);
+        if (is_float(op.dtype)) {  // binary32 first, then the 16-bit type (nearest even)
+          const auto fv = static_cast<float>(v);
+          if (op.dst.acc) {
+            std::memcpy(p, &fv, 4);
+          } else {
+            const uint16_t h = float_to_half(fv, op.dtype);
+            std::memcpy(p, &h, 2);
+          }
+          continue;
+        }
+        // Integers: NaN gives 0, else truncation toward zero and saturation to the range.
+        const double t = std::isnan(v) ? 0.0 : std::trunc(v);
+        if (op.dst.acc) {
+          const int32_t i = t >= 2147483647.0    ? std::numeric_limits<int32_t>::max()
+                            : t <= -2147483648.0 ? std::numeric_limits<int32_t>::min()
+                                                 : static_cast<int32_t>(t);
+          store_u32(p, static_cast<uint32_t>(i));
+        } else {
+          *p = static_cast<uint8_t>(saturate_to(op.dtype, static_cast<int64_t>(std::clamp(t, -1024.0, 1024.0))));
+        }
+      }
   }
   void operator()(const FillOp& op) {
     uint8_t* p = (op.dst.acc ? mem.acc.data() : mem.spad.data()) + op.dst.line * line;

@@ -124,10 +124,12 @@ isa::TensorType Lowering::type_of(const Tensor& t, const std::string& role) cons
     case DType::F16: return dev_;
     case DType::I8: return isa::TensorType::I8;
     case DType::U8: return isa::TensorType::U8;
-    case DType::I32: return isa::TensorType::I32;
+    case DType::I32:
+    case DType::I64: return isa::TensorType::I32;  // int64 narrowed (the host checks inputs, input() constants)
+    case DType::Bool: return isa::TensorType::U8;  // 0 or 1
     default:
       throw CompileError(role + " '" + t.name + "' is " + dtype_name(t.dtype) + "; the NPU holds float32/float16 (as " +
-                         precision_ + "), int8, uint8 and int32 tensors");
+                         precision_ + "), int8, uint8, int32, int64 (as int32) and bool (as uint8) tensors");
   }
 }
 /// The ISA's 2-bit element-type code (i8, u8, fp16, bf16) of VPU and MXU instructions.
@@ -240,6 +242,12 @@ Location Lowering::input(const Node& n, size_t i) {
   if (it != loc_.end()) return it->second;
   if (!t.is_const) throw CompileError(where(n) + ": input '" + t.name + "' is produced by nothing before it");
   const isa::TensorType type = type_of(t, where(n) + ": constant");
+  if (t.dtype == DType::I64)
+    for (size_t k = 0; k < t.values.size(); ++k)
+      if (t.values[k] < INT32_MIN || t.values[k] > INT32_MAX)
+        throw CompileError(where(n) + ": element " + std::to_string(k) + " of int64 constant '" + t.name + "' is " +
+                           std::to_string(static_cast<int64_t>(t.values[k])) +
+                           ", outside the int32 range the NPU holds int64 tensors in");
   const auto [rows, cols] = view(t);
   Location l{weights_region_, put_typed(device_order(t), type), rows, cols, type};
   loc_[t.name] = l;

@@ -77,6 +77,8 @@ void register_reduce_ops(OpRegistry& r);
 void register_layout_ops(OpRegistry& r);
 void register_eltwise_ops(OpRegistry& r);
 void register_quantized_ops(OpRegistry& r);
+void register_gather_ops(OpRegistry& r);
+void register_select_ops(OpRegistry& r);
 void register_recurrent_ops(OpRegistry& r);  // compiler/recurrent.cpp: unrolled by graph preparation
 
 /// A table of the registered operators (`npusim info --operators`; docs/compiler.md holds a copy).

@@ -176,6 +176,12 @@ std::string check_instruction(const Instruction& inst, const Program& prog) {
   if (inst.opcode() == static_cast<uint8_t>(Opcode::Sfu) && inst.get(fields::sfu::dtype) <= fields::sfu::dtype_u8)
     return op + ": special functions take fp16 or bf16 tiles, not " +
            std::string(inst.get(fields::sfu::dtype) ? "u8" : "i8");
+  if (inst.opcode() == static_cast<uint8_t>(Opcode::Select) &&
+      inst.get(fields::select::src_acc) != inst.get(fields::select::dst_acc))
+    return op + ": src and dst must be in the same SRAM (both scratchpad or both accumulator)";
+  if (inst.opcode() == static_cast<uint8_t>(Opcode::Gather) && prog.descs[inst.get(fields::gather::desc)].rank != 2)
+    return op + ": descriptor '" + prog.descs[inst.get(fields::gather::desc)].name +
+           "' must have rank 2 (row elements, table rows)";
   // Quantizing (an fp32 accumulator to an integer output) is defined only for fp32-mode entries.
   if (inst.opcode() == static_cast<uint8_t>(Opcode::Requant) &&
       inst.get(fields::requant::acc_type) == fields::requant::acc_type_fp32 &&

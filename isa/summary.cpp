@@ -25,6 +25,11 @@ ProgramStats program_stats(const Program& prog) {
         s.macs += uint64_t{inst.get(fields::matmul::m)} * inst.get(fields::matmul::n) * inst.get(fields::matmul::k);
         break;
       case Opcode::Load: s.load_bytes += box_bytes(prog.descs[inst.get(fields::load::desc)]); break;
+      case Opcode::Gather: {  // count rows of box[0] elements
+        const TensorDesc& d = prog.descs[inst.get(fields::gather::desc)];
+        s.load_bytes += uint64_t{inst.get(fields::gather::count)} * d.box[0] * tensor_type_bytes(d.dtype);
+        break;
+      }
       case Opcode::Store: s.store_bytes += box_bytes(prog.descs[inst.get(fields::store::desc)]); break;
       default: break;
     }

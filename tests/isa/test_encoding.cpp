@@ -74,9 +74,9 @@ TEST(Encoding, GeneratedOpcodesMatchTables) {
   EXPECT_EQ(find_instr(static_cast<uint8_t>(Opcode::Finish))->engine, Engine::Ctrl);
   EXPECT_EQ(find_instr("requant")->opcode, static_cast<uint8_t>(Opcode::Requant));
   // Every instruction the brief requires exists.
-  for (const char* name :
-       {"nop", "sem.set", "barrier", "irq", "mark", "finish", "load", "fill", "store", "matmul", "requant",
-        "add", "mul",     "sub",     "max", "min",  "clamp",  "pool", "lut",  "copy",  "reduce"})
+  for (const char* name : {"nop",    "sem.set", "barrier", "irq",    "mark", "finish", "load", "fill",  "store",
+                           "matmul", "requant", "add",     "mul",    "sub",  "max",    "min",  "clamp", "pool",
+                           "lut",    "copy",    "reduce",  "gather", "cmp",  "select", "cvt"})
     EXPECT_NE(find_instr(name), nullptr) << name;
   // matmul offers the four data types.
   const FieldSpec* dt = find_field(*find_instr("matmul"), "dtype");
@@ -134,6 +134,8 @@ TEST(Encoding, EveryInstructionRoundTripsWithRandomOperands) {
       if (static_cast<Opcode>(in.opcode) == Opcode::Requant) inst.set(fields::requant::col0, 0);
       if (static_cast<Opcode>(in.opcode) == Opcode::Sfu && inst.get(fields::sfu::dtype) <= fields::sfu::dtype_u8)
         inst.set(fields::sfu::dtype, fields::sfu::dtype_fp16);  // special functions are float-only
+      if (static_cast<Opcode>(in.opcode) == Opcode::Select)     // src and dst share one SRAM
+        inst.set(fields::select::dst_acc, inst.get(fields::select::src_acc));
       if (trial % 2) {  // header: wait on the engine's own semaphore, signal any
         inst.set(header::wait_en, 1);
         inst.set(header::wait_sem, static_cast<uint32_t>(in.engine));

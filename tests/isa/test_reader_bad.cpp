@@ -171,6 +171,19 @@ TEST(ReaderBad, EnumValueOutOfRange_bad) {
   expect_error(b, {"TEXT instruction #5", "lut", "field dtype = 3"});
 }
 
+TEST(ReaderBad, SelectAcrossSrams_bad) {
+  auto b = valid();
+  // select moves bits unchanged, so src and dst must be in one SRAM.
+  Instruction sel;
+  sel.w[0] = static_cast<uint32_t>(Opcode::Select);
+  sel.set(fields::select::src_acc, 1);
+  sel.set(fields::select::rows, 1);
+  sel.set(fields::select::cols, 1);
+  for (int k = 0; k < 4; ++k) put_u32(b, text_at(b, 5) + 4 * k, sel.w[k]);
+  fix_crc(b);
+  expect_error(b, {"TEXT instruction #5", "select: src and dst must be in the same SRAM"});
+}
+
 TEST(ReaderBad, DescIdOutOfRange_bad) {
   auto b = valid();
   Instruction inst;

@@ -38,6 +38,10 @@ class TinyViT(nn.Module):
         import torchvision
         self.vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
                                                         hidden_dim=64, mlp_dim=128, num_classes=10)
+        # torchvision zero-initialises the classification head (its output would be all zeros and
+        # no comparison possible): seeded random weights instead, as for every other model here.
+        nn.init.normal_(self.vit.heads.head.weight, std=0.05)
+        nn.init.normal_(self.vit.heads.head.bias, std=0.05)
 
     def forward(self, x):
         return self.vit(x)
@@ -160,6 +164,22 @@ class DlrmLike(nn.Module):
         return self.top(torch.cat([x, z], dim=1))
 
 
+class EmbedMaskAttn(nn.Module):
+    """Token embedding, one attention over keys with a padding mask (masked_fill -inf), Gather/Equal/Where."""
+
+    def __init__(self, vocab=40, seq=8, d=16):
+        super().__init__()
+        self.seq = seq
+        self.emb = nn.Embedding(vocab, d)
+        self.q = nn.Linear(d, d)
+
+    def forward(self, ids, mask):
+        e = self.emb(ids)
+        scores = torch.matmul(self.q(e), e.transpose(1, 2))
+        scores = scores.masked_fill(mask.view(1, 1, self.seq) == 0, float("-inf")).softmax(-1)
+        return torch.matmul(scores, e)
+
+
 class TinyDetector(nn.Module):
     """A two-scale FPN-style head: strided convs, nearest upsampling (Resize), Concat, heads."""
 
@@ -211,6 +231,8 @@ ZOO = {
     "gru_speech": (GruSpeech, lambda: (torch.randn(1, 24, 20),), ["x"], 13),
     "dlrm_like": (DlrmLike, lambda: (torch.randn(1, 13), torch.tensor([[7, 3, 29]])), ["dense", "sparse"], 13),
     "tiny_detector": (TinyDetector, lambda: image(), ["x"], 13),
+    "embed_mask_attn": (EmbedMaskAttn, lambda: (ids(40, 8), torch.tensor([[1, 1, 1, 1, 1, 1, 0, 0]])), ["ids", "mask"],
+                        14),
 }
 
 

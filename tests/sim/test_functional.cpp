@@ -494,5 +494,177 @@ TEST(Functional, BoundsFaultsNameTheInstruction_bad) {
   }
 }
 
+/// Writes `v` as fp16 at byte `at` of `mem`.
+void put_half(std::vector<uint8_t>& mem, size_t at, float v) {
+  const uint16_t h = Eigen::numext::bit_cast<uint16_t>(Eigen::half(v));
+  std::memcpy(&mem[at], &h, 2);
+}
+float get_half(const std::vector<uint8_t>& mem, size_t at) {
+  uint16_t h;
+  std::memcpy(&h, &mem[at], 2);
+  return static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(h));
+}
+void put_i32(std::vector<uint8_t>& mem, size_t at, int32_t v) {
+  std::memcpy(&mem[at], &v, 4);
+}
+int32_t get_i32(const std::vector<uint8_t>& mem, size_t at) {
+  int32_t v;
+  std::memcpy(&v, &mem[at], 4);
+  return v;
+}
+
+TEST(Functional, GatherReadsTheIndexedRowsAndWrapsNegativeIndices) {
+  // A 5 x 6 fp16 table whose rows are 12 bytes apart, 2 elements (4 bytes) into the region.
+  const std::string decls = ".region t role=input size=64\n.desc T region=t dtype=fp16 box=[6, 5] stride=[12]\n";
+  Fixture fx(decls + "gather s[4], T, s[0], count=4, off=2, wrap");
+  for (int i = 0; i < 32; ++i) put_half(fx.mem.regions[0], 2 * i, static_cast<float>(i));
+  const int32_t idx[4] = {3, 0, -1, -5};  // rows 3, 0, 4, 0
+  std::memcpy(fx.mem.spad.data(), idx, sizeof idx);
+  FunctionalModel fm(fx.prog, kLine, fx.mem);
+  const Footprint fp = fm.plan(0);
+  EXPECT_EQ(fp.dram_bytes, 4u * 12u);
+  ASSERT_EQ(fp.dram.size(), 4u);  // rows 3, 0, 4, 0: none contiguous with the one before
+  EXPECT_EQ(fp.dram[0].first, 4u + 3u * 12u);
+  EXPECT_EQ(fp.dram[2].first, 4u + 4u * 12u);
+  fm.execute(0);
+  const int want_row[4] = {3, 0, 4, 0};
+  for (int j = 0; j < 4; ++j)
+    for (int c = 0; c < 6; ++c)
+      EXPECT_EQ(get_half(fx.mem.spad, (4 + j) * kLine + 2 * c), 2 + 6 * want_row[j] + c) << j << "," << c;
+  // Into the accumulator (i32 rows), consecutive indices merge into one DRAM burst.
+  Fixture acc(
+      ".region t role=input size=64\n.desc T region=t dtype=i32 box=[2, 8] stride=[8]\n"
+      "gather acc[1], T, s[0], count=3");
+  for (int i = 0; i < 16; ++i) put_i32(acc.mem.regions[0], 4 * i, 100 + i);
+  const int32_t seq[3] = {5, 6, 7};
+  std::memcpy(acc.mem.spad.data(), seq, sizeof seq);
+  FunctionalModel fa(acc.prog, kLine, acc.mem);
+  const Footprint fpa = fa.plan(0);
+  ASSERT_EQ(fpa.dram.size(), 1u);
+  EXPECT_EQ(fpa.dram[0].second, 24u);
+  fa.execute(0);
+  for (int j = 0; j < 3; ++j)
+    for (int c = 0; c < 2; ++c) EXPECT_EQ(get_i32(acc.mem.acc, (1 + j) * kLine + 4 * c), 100 + 2 * (5 + j) + c);
+}
+
+TEST(Functional, GatherIndexOutsideTheTableFaults_bad) {
+  const std::string decls = ".region t role=input size=64\n.desc T region=t dtype=i8 box=[4, 5] stride=[4]\n";
+  struct Case {
+    std::string instr;
+    int32_t index;
+    std::string message;
+  };
+  for (const Case& k : {Case{"gather s[4], T, s[0], count=2", -1,
+                             "gather index 1 is -1, outside the 5 rows of table 'T' (valid: [0, 5))"},
+                        Case{"gather s[4], T, s[0], count=2, wrap", 5,
+                             "gather index 1 is 5, outside the 5 rows of table 'T' (valid: [-5, 5))"},
+                        Case{"gather s[4], T, s[0], count=2, wrap", -6, "gather index 1 is -6"},
+                        Case{"gather s[4], T, s[0], count=2, off=50", 3, "outside region 't' (64 bytes)"}}) {
+    Fixture fx(decls + k.instr);
+    const int32_t idx[2] = {0, k.index};
+    std::memcpy(fx.mem.spad.data(), idx, sizeof idx);
+    fx.mem.spad[4 * kLine] = 0xAB;
+    try {
+      fx.run();
+      ADD_FAILURE() << k.instr;
+    } catch (const Fault& f) {
+      EXPECT_EQ(f.code(), FaultCode::RegionBounds);
+      EXPECT_EQ(f.index(), 0);
+      EXPECT_EQ(f.engine(), isa::Engine::Load);
+      EXPECT_NE(std::string(f.what()).find(k.message), std::string::npos) << f.what();
+    }
+    EXPECT_EQ(fx.mem.spad[4 * kLine], 0xAB) << "nothing is written before the fault";
+  }
+  // A table must be rank 2.
+  try {
+    Fixture(".region t role=input size=64\n.desc T region=t dtype=i8 box=[4]\ngather s[4], T, s[0], count=1");
+    ADD_FAILURE() << "a rank-1 table was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("descriptor 'T' must have rank 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Functional, CmpComparesInTheAccumulatorTypeNaNUnordered) {
+  const float a[5] = {1.0f, -2.0f, NAN, 0.5f, -0.0f}, b[5] = {1.0f, 3.0f, 1.0f, 0.25f, 0.0f};
+  const char* ops[6] = {"eq", "ne", "lt", "le", "gt", "ge"};
+  for (int o = 0; o < 6; ++o) {
+    Fixture fx(std::string("cmp s[10], s[0], s[2], ") + ops[o] + ", rows=2, cols=5, dtype=fp16, bcast");
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 5; ++c) put_half(fx.mem.spad, r * kLine + 2 * c, r == 0 ? a[c] : b[c]);
+    for (int c = 0; c < 5; ++c) put_half(fx.mem.spad, 2 * kLine + 2 * c, b[c]);
+    fx.run();
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 5; ++c) {
+        const float x = r == 0 ? a[c] : b[c], y = b[c];
+        const bool want = o == 0   ? x == y
+                          : o == 1 ? x != y
+                          : o == 2 ? x < y
+                          : o == 3 ? x <= y
+                          : o == 4 ? x > y
+                                   : x >= y;
+        EXPECT_EQ(fx.mem.spad[(10 + r) * kLine + c], want ? 1 : 0) << ops[o] << " " << r << "," << c;
+      }
+  }
+  // i32 in the accumulator against a u8 scratchpad operand.
+  Fixture fi("cmp s[10], acc[0], s[0], lt, rows=1, cols=3, dtype=u8");
+  const int32_t v[3] = {INT32_MIN, 200, 300};
+  std::memcpy(fi.mem.acc.data(), v, sizeof v);
+  fi.mem.spad[0] = 0, fi.mem.spad[1] = 255, fi.mem.spad[2] = 255;
+  fi.run();
+  EXPECT_EQ(fi.mem.spad[10 * kLine + 0], 1);
+  EXPECT_EQ(fi.mem.spad[10 * kLine + 1], 1);
+  EXPECT_EQ(fi.mem.spad[10 * kLine + 2], 0);
+}
+
+TEST(Functional, SelectReplacesWhereTheConditionIsSetAndKeepsTheBits) {
+  Fixture fx("select s[4], s[2], s[0], rows=1, cols=4, dtype=fp16");
+  const uint8_t cond[4] = {0, 1, 7, 0};
+  std::memcpy(fx.mem.spad.data(), cond, 4);
+  const float src[4] = {10, -INFINITY, NAN, 13}, dst[4] = {1, 2, 3, INFINITY};
+  for (int c = 0; c < 4; ++c)
+    put_half(fx.mem.spad, 2 * kLine + 2 * c, src[c]), put_half(fx.mem.spad, 4 * kLine + 2 * c, dst[c]);
+  fx.run();
+  EXPECT_EQ(get_half(fx.mem.spad, 4 * kLine + 0), 1.0f);
+  EXPECT_EQ(get_half(fx.mem.spad, 4 * kLine + 2), -INFINITY);
+  EXPECT_TRUE(std::isnan(get_half(fx.mem.spad, 4 * kLine + 4)));
+  EXPECT_EQ(get_half(fx.mem.spad, 4 * kLine + 6), INFINITY);
+  Fixture acc("select acc[4], acc[2], s[0], rows=2, cols=1, dtype=i8");
+  acc.mem.spad[0] = 1, acc.mem.spad[kLine] = 0;
+  put_i32(acc.mem.acc, 2 * kLine, 123456789), put_i32(acc.mem.acc, 3 * kLine, -5);
+  put_i32(acc.mem.acc, 4 * kLine, 7), put_i32(acc.mem.acc, 5 * kLine, 8);
+  acc.run();
+  EXPECT_EQ(get_i32(acc.mem.acc, 4 * kLine), 123456789);
+  EXPECT_EQ(get_i32(acc.mem.acc, 5 * kLine), 8);
+  // src and dst in different SRAMs are rejected when the program is read.
+  EXPECT_THROW(Fixture("select s[4], acc[2], s[0], rows=1, cols=1, dtype=fp16"), std::exception);
+}
+
+TEST(Functional, CvtTruncatesSaturatesAndRoundsToNearestEven) {
+  // fp16 -> i32 (accumulator): truncation toward zero, NaN -> 0, saturation.
+  Fixture fi("cvt acc[0], s[0], rows=1, cols=6, src_type=fp16, dtype=i8");
+  const float in[6] = {2.75f, -2.75f, NAN, 65504.0f, -INFINITY, -0.5f};
+  for (int c = 0; c < 6; ++c) put_half(fi.mem.spad, 2 * c, in[c]);
+  fi.run();
+  const int32_t want[6] = {2, -2, 0, 65504, INT32_MIN, 0};
+  for (int c = 0; c < 6; ++c) EXPECT_EQ(get_i32(fi.mem.acc, 4 * c), want[c]) << c;
+  // fp16 -> i8 in the scratchpad saturates; u8 -> fp16 is exact.
+  Fixture f8("cvt s[2], s[0], rows=1, cols=3, src_type=fp16, dtype=i8");
+  const float in8[3] = {300.0f, -1.5f, -1000.0f};
+  for (int c = 0; c < 3; ++c) put_half(f8.mem.spad, 2 * c, in8[c]);
+  f8.run();
+  EXPECT_EQ(static_cast<int8_t>(f8.mem.spad[2 * kLine + 0]), 127);
+  EXPECT_EQ(static_cast<int8_t>(f8.mem.spad[2 * kLine + 1]), -1);
+  EXPECT_EQ(static_cast<int8_t>(f8.mem.spad[2 * kLine + 2]), -128);
+  // i32 (accumulator) -> fp16: nearest even (2049 -> 2048, 2051 -> 2052), overflow to infinity.
+  Fixture ff("cvt s[2], acc[0], rows=1, cols=4, src_type=i8, dtype=fp16");
+  const int32_t ints[4] = {2049, 2051, -7, 1 << 20};
+  std::memcpy(ff.mem.acc.data(), ints, sizeof ints);
+  ff.run();
+  EXPECT_EQ(get_half(ff.mem.spad, 2 * kLine + 0), 2048.0f);
+  EXPECT_EQ(get_half(ff.mem.spad, 2 * kLine + 2), 2052.0f);
+  EXPECT_EQ(get_half(ff.mem.spad, 2 * kLine + 4), -7.0f);
+  EXPECT_EQ(get_half(ff.mem.spad, 2 * kLine + 6), INFINITY);
+}
+
 }  // namespace
 }  // namespace npusim::arch

@@ -135,6 +135,30 @@ std::vector<uint8_t> host_to_device_elements(const compiler::IoBinding& b, const
     throw isa::InputError(where + ": shape does not match input '" + b.onnx_name + "' (expected [" + want + "])");
   }
   const bool is_float = io.dtype == isa::TensorType::FP16 || io.dtype == isa::TensorType::BF16;
+  if (!is_float && b.host_dtype == compiler::DType::I64) {  // int64 lives as int32 on the device: narrowed
+    if (arr.descr != "<i8")
+      throw isa::InputError(where + ": dtype '" + arr.descr + "' for input '" + b.onnx_name +
+                            "' (expected int64 '<i8')");
+    std::vector<uint8_t> out(arr.data.size() / 2);
+    for (size_t i = 0; i < arr.data.size() / 8; ++i) {
+      int64_t v;
+      std::memcpy(&v, &arr.data[8 * i], 8);
+      if (v < INT32_MIN || v > INT32_MAX)
+        throw isa::InputError(where + ": element " + std::to_string(i) + " of int64 input '" + b.onnx_name + "' is " +
+                              std::to_string(v) + ", outside the int32 range the NPU holds int64 tensors in");
+      const auto n = static_cast<int32_t>(v);
+      std::memcpy(&out[4 * i], &n, 4);
+    }
+    return out;
+  }
+  if (!is_float && b.host_dtype == compiler::DType::Bool) {  // bool lives as u8 0/1
+    if (arr.descr != "|b1" && arr.descr != "|u1")
+      throw isa::InputError(where + ": dtype '" + arr.descr + "' for input '" + b.onnx_name +
+                            "' (expected bool '|b1')");
+    std::vector<uint8_t> out(arr.data.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = arr.data[i] != 0;
+    return out;
+  }
   if (!is_float) {  // integers: exactly the model's type
     if (arr.descr != npy_descr(io.dtype))
       throw isa::InputError(where + ": dtype '" + arr.descr + "' for input '" + b.onnx_name + "' (expected '" +
@@ -173,10 +197,27 @@ std::vector<uint8_t> to_device_layout(const compiler::IoBinding& b, const isa::I
 NpyArray device_to_host(const compiler::IoBinding& b, const isa::IoTensor& io, const std::vector<uint8_t>& dev) {
   const unsigned es = isa::tensor_type_bytes(io.dtype);
   const bool is_float = io.dtype == isa::TensorType::FP16 || io.dtype == isa::TensorType::BF16;
-  NpyArray arr{is_float ? "<f4" : npy_descr(io.dtype), model_shape(io, b.nhwc),
-               std::vector<uint8_t>(dev.size() / es * (is_float ? 4 : es))};
+  // int64 leaves the device's int32 widened back, bool its u8 0/1 as numpy bool.
+  const bool wide = !is_float && b.host_dtype == compiler::DType::I64 && io.dtype == isa::TensorType::I32;
+  const bool boolean = !is_float && b.host_dtype == compiler::DType::Bool;
+  NpyArray arr{is_float  ? "<f4"
+               : wide    ? "<i8"
+               : boolean ? "|b1"
+                         : npy_descr(io.dtype),
+               model_shape(io, b.nhwc),
+               std::vector<uint8_t>(dev.size() / es *
+                                    (is_float ? 4
+                                     : wide   ? 8
+                                              : es))};
   for (size_t i = 0; i < dev.size() / es; ++i) {
     const uint64_t j = b.nhwc ? nhwc_index(i, arr.shape) : i;  // NHWC → NCHW on the way out
+    if (wide) {
+      int32_t v;
+      std::memcpy(&v, &dev[4 * j], 4);
+      const int64_t w = v;
+      std::memcpy(&arr.data[8 * i], &w, 8);
+      continue;
+    }
     if (!is_float) {
       std::memcpy(&arr.data[es * i], &dev[es * j], es);
       continue;
