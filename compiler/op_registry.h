@@ -73,6 +73,7 @@ void register_pool_ops(OpRegistry& r);
 void register_normalize_ops(OpRegistry& r);
 void register_layout_ops(OpRegistry& r);
 void register_eltwise_ops(OpRegistry& r);
+void register_resize_ops(OpRegistry& r);
 void register_quantized_ops(OpRegistry& r);
 
 /// A table of the registered operators (`npusim info --operators`; docs/compiler.md holds a copy).

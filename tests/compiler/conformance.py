@@ -105,6 +105,16 @@ SKIP = {
     "test_min_uint64": "uint64 constants are not supported by the importer",
     "test_min_int32": "int32 tensors are not VPU operands (Max/Min take float, int8 and uint8)",
     "test_min_int64": "int64 tensors are not held on the NPU (int8, uint8, int32, float only)",
+    "test_resize_downsample_scales_cubic": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_downsample_scales_cubic_A_n0p5_exclude_outside": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_downsample_scales_cubic_align_corners": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_downsample_sizes_cubic": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_upsample_scales_cubic": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_upsample_scales_cubic_align_corners": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_upsample_scales_cubic_asymmetric": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_upsample_sizes_cubic": "cubic Resize is not lowered (nearest and linear are)",
+    "test_resize_tf_crop_and_resize": "tf_crop_and_resize (roi crop with extrapolation) is not lowered",
     "test_identity_opt": "optional-type values are not supported",
     "test_identity_sequence": "sequence-type values are not supported",
 }
@@ -119,9 +129,9 @@ def generate(dest):
 
 
 def fold_static_inputs(model, inputs):
-    """Turns non-float32 and scalar graph inputs, and Conv weights and biases, into initializers
-    with the test's values."""
-    weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization") for i in n.input[1:]}
+    """Turns non-float32 and scalar graph inputs, Conv weights and biases, BatchNormalization's
+    parameters and Resize's roi, scales and sizes into initializers with the test's values."""
+    weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization", "Resize") for i in n.input[1:]}
     data = set()
     for n in model.graph.node:
         if n.op_type in QUANT_DATA:
