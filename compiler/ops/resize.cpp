@@ -1,12 +1,13 @@
 // Resize (opsets 11 to 17) on images: nearest, with every coordinate_transformation_mode but
 // tf_crop_and_resize and every nearest_mode, as DMA gathers (`load`s whose descriptors repeat a
 // pixel with a zero stride and step over the source row, `store`s of whole output rows); linear
-// (bilinear over H and W) as two passes of VPU weighted sums: rows, then columns. Scales or sizes
+// and cubic (separable over H and W) as two passes of VPU weighted sums: rows, then columns. Scales or sizes
 // must be constants and leave N and C unchanged. The coordinate mapping follows the ONNX
 // reference (onnx/backend/test/case/node/resize.py): per axis, x_original from the output
 // coordinate, then for nearest the rounded index and for linear the two neighbours
 // floor(x_original) and the next one with weights 1 - r and r, indices clamped to the input.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "compiler/lowering.h"
@@ -124,11 +125,64 @@ std::vector<Segment> segments(const std::vector<int64_t>& idx) {
   return segs;
 }
 
+/// One axis of a cubic resize: for every output coordinate, four source indices (clamped: the
+/// reference pads the edge) and their weights (the reference's cubic_coeffs with coefficient A;
+/// exclude_outside zeroes the taps outside the input and renormalises).
+struct CubicMap {
+  std::vector<std::array<int64_t, 4>> idx;  ///< source indices per output coordinate
+  std::vector<std::array<double, 4>> w;     ///< their weights
+};
+
+CubicMap cubic_map(const Node& n, int64_t in, int64_t out, double scale, const std::string& ctm, double A,
+                   bool exclude_outside) {
+  CubicMap m;
+  const double out_width = scale * static_cast<double>(in);
+  for (int64_t x = 0; x < out; ++x) {
+    const auto xd = static_cast<double>(x);
+    double xo;
+    if (ctm == "half_pixel")
+      xo = (xd + 0.5) / scale - 0.5;
+    else if (ctm == "pytorch_half_pixel")
+      xo = out_width == 1 ? -0.5 : (xd + 0.5) / scale - 0.5;
+    else if (ctm == "align_corners")
+      xo = out_width == 1 ? 0.0 : xd * static_cast<double>(in - 1) / (out_width - 1);
+    else if (ctm == "asymmetric")
+      xo = xd / scale;
+    else if (ctm == "tf_half_pixel_for_nn")
+      xo = (xd + 0.5) / scale;
+    else
+      throw CompileError(where(n) + ": coordinate_transformation_mode '" + ctm + "' is not supported for cubic");
+    const double fl = std::floor(xo);
+    const bool whole = xo == fl;
+    const double r = whole ? 1.0 : xo - fl;
+    const int64_t base = static_cast<int64_t>(fl) - (whole ? 1 : 0);  // taps base - 1 .. base + 2
+    // cubic_coeffs(r, A) of the ONNX reference, term by term.
+    const double r1 = r + 1, s = 1 - r, s1 = s + 1;
+    std::array<double, 4> w{((A * r1 - 5 * A) * r1 + 8 * A) * r1 - 4 * A, ((A + 2) * r - (A + 3)) * r * r + 1,
+                            ((A + 2) * s - (A + 3)) * s * s + 1, ((A * s1 - 5 * A) * s1 + 8 * A) * s1 - 4 * A};
+    std::array<int64_t, 4> idx{};
+    double sum = 0;
+    for (int k = 0; k < 4; ++k) {
+      const int64_t i = base - 1 + k;
+      if (exclude_outside && (i < 0 || i >= in)) w[static_cast<size_t>(k)] = 0;
+      sum += w[static_cast<size_t>(k)];
+      idx[static_cast<size_t>(k)] = std::min<int64_t>(std::max<int64_t>(i, 0), in - 1);
+    }
+    if (exclude_outside)
+      for (double& v : w) v /= sum;
+    m.idx.push_back(idx);
+    m.w.push_back(w);
+  }
+  return m;
+}
+
 /// The resize's shapes and per-axis mappings (H and W), checked.
 struct ResizePlan {
   int64_t N, C, H, W, OH, OW;  ///< input and output sizes
-  AxisMap ys, xs;              ///< the row and column mappings
-  bool linear;                 ///< linear (else nearest)
+  AxisMap ys, xs;              ///< the row and column mappings (nearest, linear)
+  bool linear;                 ///< linear (else nearest or cubic)
+  bool cubic = false;          ///< cubic: the mappings below
+  CubicMap cys, cxs;           ///< cubic row and column mappings
 };
 
 ResizePlan plan(Lowering& L, const Node& n) {
@@ -140,14 +194,14 @@ ResizePlan plan(Lowering& L, const Node& n) {
   if (x.shape.size() != 4 || !L.is_spatial(x) || !L.is_spatial(y))
     throw CompileError(where(n) + ": Resize takes an image [N, C, H, W]; got " + shape_text(x.shape));
   const std::string mode = attr_s(n, "mode", "nearest");
-  if (mode != "nearest" && mode != "linear")
-    throw CompileError(where(n) + ": mode '" + mode + "' is not supported (nearest, linear)");
+  if (mode != "nearest" && mode != "linear" && mode != "cubic")
+    throw CompileError(where(n) + ": mode '" + mode + "' is not supported (nearest, linear, cubic)");
   const std::string ctm = attr_s(n, "coordinate_transformation_mode", "half_pixel");
   const std::string nearest_mode = attr_s(n, "nearest_mode", "round_prefer_floor");
   if (ctm == "tf_crop_and_resize")
     throw CompileError(where(n) + ": coordinate_transformation_mode 'tf_crop_and_resize' is not supported");
-  if (n.attr_i("exclude_outside", 0) != 0 && mode != "nearest")
-    throw CompileError(where(n) + ": exclude_outside = 1 is not supported");
+  if (n.attr_i("exclude_outside", 0) != 0 && mode == "linear")
+    throw CompileError(where(n) + ": exclude_outside = 1 is not supported with linear");
   std::vector<double> scales;
   const auto input_const = [&](size_t i) -> const Tensor* {
     if (i >= n.inputs.size() || n.inputs[i].empty()) return nullptr;
@@ -169,7 +223,16 @@ ResizePlan plan(Lowering& L, const Node& n) {
   if (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1])
     throw CompileError(where(n) + ": resizing N or C is not supported (" + shape_text(x.shape) + " to " +
                        shape_text(y.shape) + ")");
-  ResizePlan p{x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[2], y.shape[3], {}, {}, mode == "linear"};
+  ResizePlan p{x.shape[0], x.shape[1], x.shape[2],       x.shape[3], y.shape[2], y.shape[3],
+               {},         {},         mode == "linear", false,      {},         {}};
+  if (mode == "cubic") {
+    p.cubic = true;
+    const double A = n.attr_f("cubic_coeff_a", -0.75f);
+    const bool excl = n.attr_i("exclude_outside", 0) != 0;
+    p.cys = cubic_map(n, p.H, p.OH, scales[2], ctm, A, excl);
+    p.cxs = cubic_map(n, p.W, p.OW, scales[3], ctm, A, excl);
+    return p;
+  }
   p.ys = axis_map(n, p.H, p.OH, scales[2], p.linear, ctm, nearest_mode);
   p.xs = axis_map(n, p.W, p.OW, scales[3], p.linear, ctm, nearest_mode);
   return p;
@@ -326,10 +389,94 @@ void linear(Lowering& L, const Node& n, const ResizePlan& p, const Location& in,
         acc_walk);
 }
 
+/// out = sum_k w_k · t_k over rows x C tiles (taps in `src`, weights at `w`: broadcast rows or
+/// full tiles): the first product in the accumulator (fp32), each further one rounded to the
+/// device type in dst and added there, the sum rounded once at the end.
+std::vector<Instruction> weighted_sum(uint32_t dt, uint32_t dst, const std::vector<uint32_t>& t,
+                                      const std::vector<uint32_t>& w, bool w_row, uint32_t rows, uint32_t cols) {
+  std::vector<Instruction> v{vbin(Opcode::Mul, dt, 0, true, t[0], false, w[0], false, w_row, rows, cols)};
+  for (size_t k = 1; k < t.size(); ++k) {
+    v.push_back(vbin(Opcode::Mul, dt, dst, false, t[k], false, w[k], false, w_row, rows, cols));
+    v.push_back(vbin(Opcode::Add, dt, 0, true, 0, true, dst, false, false, rows, cols));
+  }
+  Instruction c = make(Opcode::Copy);  // acc (fp32) -> dst, rounding to nearest even
+  c.set(f::copy::dst, dst);
+  c.set(f::copy::src, 0);
+  c.set(f::copy::src_acc, 1);
+  c.set(f::copy::rows, rows);
+  c.set(f::copy::cols, cols);
+  c.set(f::copy::dtype, dt);
+  v.push_back(c);
+  return v;
+}
+
+/// Cubic: as linear, two separable passes, each a weighted sum of the four taps: rows (V[n, oy]
+/// from four source rows with broadcast rows of their weights; taps of weight 0 are left out),
+/// then columns (four DMA-gathered column images and constant tiles of their weights).
+void cubic(Lowering& L, const Node& n, const ResizePlan& p, const Location& in, const Location& out) {
+  const int64_t C = p.C;
+  if (!is_float_type(in.type)) throw CompileError(where(n) + ": cubic Resize takes float images");
+  const uint32_t dt = L.code(in.type, n);
+  RowsWalk acc_walk;
+  acc_walk.uses_acc = true;
+  const Location v = L.scratch(in.type, p.N * p.OH * p.W * C);  // the row-resized image
+  for (int64_t b = 0; b < p.N; ++b)
+    for (int64_t oy = 0; oy < p.OH; ++oy) {
+      const auto o = static_cast<size_t>(oy);
+      std::vector<Location> ins, rows;
+      std::vector<Location> ws;
+      for (size_t k = 0; k < 4; ++k) {
+        if (p.cys.w[o][k] == 0) continue;
+        rows.push_back(rows_at(in, (b * p.H + p.cys.idx[o][k]) * p.W, p.W, C));
+        ws.push_back({L.weights_region_, L.put_device(std::vector<double>(static_cast<size_t>(C), p.cys.w[o][k])), 1, C,
+                      L.dev_});
+      }
+      ins = rows;
+      ins.insert(ins.end(), ws.begin(), ws.end());
+      std::vector<bool> bc(rows.size(), false);
+      bc.resize(ins.size(), true);
+      const size_t taps = rows.size();
+      L.rows_op(
+          n, ins, bc, rows_at(v, (b * p.OH + oy) * p.W, p.W, C),
+          [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rr, uint32_t cols) {
+            return weighted_sum(dt, dst, {src.begin(), src.begin() + static_cast<long>(taps)},
+                                {src.begin() + static_cast<long>(taps), src.end()}, true, rr, cols);
+          },
+          acc_walk);
+    }
+  std::vector<int64_t> rows_id(static_cast<size_t>(p.OH));
+  for (int64_t i = 0; i < p.OH; ++i) rows_id[static_cast<size_t>(i)] = i;
+  std::vector<Location> g, w;
+  for (size_t k = 0; k < 4; ++k) {
+    std::vector<int64_t> cols_k;
+    std::vector<double> wk;
+    for (int64_t ox = 0; ox < p.OW; ++ox) {
+      cols_k.push_back(p.cxs.idx[static_cast<size_t>(ox)][k]);
+      wk.insert(wk.end(), static_cast<size_t>(C), p.cxs.w[static_cast<size_t>(ox)][k]);
+    }
+    g.push_back(L.scratch(in.type, p.N * p.OH * p.OW * C));
+    gather(L, n, v, g.back(), p.N, C, p.OH, p.W, p.OH, p.OW, rows_id, cols_k);
+    w.push_back({L.weights_region_, L.put_device(wk), p.OW, C, L.dev_});
+  }
+  for (int64_t row = 0; row < p.N * p.OH; ++row) {
+    std::vector<Location> ins;
+    for (const Location& gk : g) ins.push_back(rows_at(gk, row * p.OW, p.OW, C));
+    ins.insert(ins.end(), w.begin(), w.end());
+    L.rows_op(
+        n, ins, std::vector<bool>(ins.size(), false), rows_at(out, row * p.OW, p.OW, C),
+        [&](uint32_t dst, const std::vector<uint32_t>& src, uint32_t rr, uint32_t cols) {
+          return weighted_sum(dt, dst, {src.begin(), src.begin() + 4}, {src.begin() + 4, src.end()}, false, rr, cols);
+        },
+        acc_walk);
+  }
+}
+
 bool lower_resize(Lowering& L, const Node& n, const OpInfo&) {
   const ResizePlan p = plan(L, n);
   const Location in = L.input(n, 0), out = L.output(n);
-  if (p.linear)
+  if (p.cubic)
+    cubic(L, n, p, in, out);
+  else if (p.linear)
     linear(L, n, p, in, out);
   else
     gather(L, n, in, out, p.N, p.C, p.H, p.W, p.OH, p.OW, p.ys.i0, p.xs.i0);

@@ -266,6 +266,9 @@ resize_case("resize_nearest_align", [1, 2, 4, 5], sizes=[1, 2, 9, 7], exact=True
 resize_case("resize_linear_x2", [1, 6, 5, 7], scales=[1, 1, 2, 2], mode="linear")
 resize_case("resize_linear_align", [2, 3, 3, 5], sizes=[2, 3, 7, 9], mode="linear",
             coordinate_transformation_mode="align_corners")
+resize_case("resize_cubic_sizes", [1, 3, 4, 5], sizes=[1, 3, 7, 9], mode="cubic")
+resize_case("resize_cubic_exclude", [2, 2, 6, 5], scales=[1, 1, 0.8, 1.6], mode="cubic", cubic_coeff_a=-0.5,
+            exclude_outside=1, coordinate_transformation_mode="asymmetric")
 resize_case("resize_linear_w_only", [1, 4, 3, 6], scales=[1, 1, 1, 1.5], mode="linear",
             coordinate_transformation_mode="pytorch_half_pixel")
 
