@@ -7,7 +7,7 @@ selects the cases whose graph uses only operators the compiler supports, and run
 
 Static shapes and weights: the NPU compiler needs constant shape operands and convolution weights,
 so inputs that are not float32 (e.g. Reshape's int64 shape), scalar inputs (Clip's bounds), Conv
-weights and biases and BatchNormalization's parameters are folded into initializers before compiling, with the values of the test's own
+weights and biases, BatchNormalization's parameters and Resize's roi/scales/sizes are folded into initializers before compiling, with the values of the test's own
 input data. That is what a deployment does; the operator semantics under test are unchanged.
 
 Quantized operators (QuantizeLinear, DequantizeLinear, QLinearMatMul, QLinearConv, MatMulInteger,
