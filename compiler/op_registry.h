@@ -76,6 +76,7 @@ void register_normalize_ops(OpRegistry& r);
 void register_reduce_ops(OpRegistry& r);
 void register_layout_ops(OpRegistry& r);
 void register_eltwise_ops(OpRegistry& r);
+void register_resize_ops(OpRegistry& r);
 void register_quantized_ops(OpRegistry& r);
 void register_gather_ops(OpRegistry& r);
 void register_select_ops(OpRegistry& r);

@@ -284,9 +284,21 @@ Operand operand(Lowering& L, const Node& n, size_t i, const Tensor& y, const std
 /// first operand that would be a row is swapped with B when the operator commutes, else
 /// materialised; `b_values` transforms a constant B.
 struct Operands {
-  Location a, b;       ///< where A and B live
-  bool bcast = false;  ///< B is one row
+  Location a, b;        ///< where A and B live
+  bool bcast = false;   ///< B is one row
+  bool column = false;  ///< B is one element per row of A (computed; see column_seq)
 };
+
+/// Whether computed t is a column of row-major y: y's shape with the last dimension 1.
+bool is_column_of(const Lowering& L, const Tensor& t, const Tensor& y) {
+  if (t.is_const || L.is_spatial(y) || L.is_spatial(t) || y.shape.size() < 2 || y.shape.back() == 1) return false;
+  std::vector<int64_t> s = t.shape;
+  s.insert(s.begin(), y.shape.size() - std::min(y.shape.size(), s.size()), 1);
+  if (s.size() != y.shape.size() || s.back() != 1) return false;
+  for (size_t d = 0; d + 1 < s.size(); ++d)
+    if (s[d] != y.shape[d]) return false;
+  return true;
+}
 Operands operands(Lowering& L, const Node& n, const std::function<double(double)>& b_values = {},
                   bool commutes = false) {
   const Tensor& y = L.g_.tensor(n.outputs.at(0));
@@ -297,6 +309,9 @@ Operands operands(Lowering& L, const Node& n, const std::function<double(double)
     std::swap(m.inputs[0], m.inputs[1]);
     return operands(L, m, b_values, false);
   }
+  const Tensor& b = L.g_.tensor(n.inputs.at(1));
+  if (a.shape == y.shape && !one_row && is_column_of(L, b, y) && L.view(y).first <= 4095)
+    return {L.input(n, 0), L.input(n, 1), true, true};
   // B is placed (when constant) before A: the order in which the weights have always been laid out.
   const Operand ob = operand(L, n, 1, y, b_values, !one_row);
   const Operand oa = operand(L, n, 0, y, {}, false);
@@ -307,7 +322,50 @@ Operands operands(Lowering& L, const Node& n, const std::function<double(double)
 /// one row when `bcast`), the accumulator from line 0 free for intermediates when asked for.
 using BinarySeq = std::function<std::vector<Instruction>(uint32_t dtype, uint32_t dst, uint32_t a, uint32_t b,
                                                          bool bcast, uint32_t rows, uint32_t cols)>;
+/// A binary operator with a column B ([.., R, 1] over [.., R, D]): per tile of rows, A is
+/// transposed on the VPU (`copy transpose`), so that B's elements, loaded as one row, are the
+/// VPU's broadcast row; the sequence runs on the D x rows transpose and a second transpose
+/// restores the rows (instead of materialising B one element a line).
+void column_seq(Lowering& L, const Node& n, const Operands& o, const BinarySeq& seq, bool uses_acc) {
+  const Location out = L.output(n);
+  const int64_t R = out.rows, D = out.cols;
+  if (D > 4095) throw CompileError(where(n) + ": last dimension " + std::to_string(D) + " exceeds 4095 elements");
+  const unsigned es = bytes_of(out.type);
+  const auto spad_lines = [&](int64_t tr) { return L.lines(tr, D, es) + L.lines(D, tr, es) + L.lines(1, tr, es); };
+  int64_t tr = std::min<int64_t>(R, 4095);
+  while ((uint64_t{spad_lines(tr)} * L.t_.line_bytes > L.t_.spad_bytes ||
+          (uses_acc && uint64_t{L.lines(D, tr, 4)} * L.t_.line_bytes > L.t_.acc_bytes)) &&
+         tr > 1)
+    tr = (tr + 1) / 2;
+  const uint32_t at = L.lines(tr, D, es), bl = at + L.lines(D, tr, es);  // lines of A^T and of B's row
+  const uint32_t dtype = L.code(o.a.type, n);
+  const auto transpose = [&](uint32_t dst, uint32_t src, uint32_t rows, uint32_t cols) {
+    Instruction c = vun(Opcode::Copy, dtype, spad(dst), spad(src), rows, cols);
+    c.set(f::copy::transpose, 1);
+    return c;
+  };
+  for (int64_t r0 = 0; r0 < R; r0 += tr) {
+    const auto rr = static_cast<uint32_t>(std::min(tr, R - r0));
+    L.emit(L.tile_load(0, o.a, 0, r0, 0, rr, static_cast<uint32_t>(D), D), kGo, 1, kL2V);
+    Instruction lb = make(Opcode::Load);
+    lb.set(f::load::dst, bl);
+    lb.set(f::load::desc, L.desc(o.b.region, o.b.type, o.b.offset, rr, 1, rr));
+    lb.set(f::load::off, static_cast<uint32_t>(r0));
+    L.emit(lb, -1, 1, kL2V);
+    std::vector<Instruction> v{transpose(at, 0, rr, static_cast<uint32_t>(D))};
+    for (const Instruction& i : seq(dtype, at, at, bl, true, static_cast<uint32_t>(D), rr)) v.push_back(i);
+    v.push_back(transpose(0, at, static_cast<uint32_t>(D), rr));
+    for (size_t k = 0; k < v.size(); ++k) L.emit(v[k], k == 0 ? kL2V : -1, 2, k + 1 == v.size() ? kV2S : -1);
+    Instruction st = make(Opcode::Store);
+    st.set(f::store::src, 0);
+    st.set(f::store::desc, L.desc(out.region, out.type, out.offset, static_cast<uint32_t>(D), rr, D));
+    st.set(f::store::off, static_cast<uint32_t>(r0 * D));
+    L.emit(st, kV2S, 1, kGo);
+  }
+}
+
 void binary_seq(Lowering& L, const Node& n, const Operands& o, const BinarySeq& seq, bool uses_acc) {
+  if (o.column) return column_seq(L, n, o, seq, uses_acc);
   RowsWalk w;
   w.uses_acc = uses_acc;
   const uint32_t dtype = L.code(o.a.type, n);

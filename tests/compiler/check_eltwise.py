@@ -152,6 +152,9 @@ binary_case("sub_both", "Sub", [4, 1, 5], [1, 3, 1], [4, 3, 5], np.subtract)
 binary_case("mul_scalar1", "Mul", [3, 7], [1], [3, 7], np.multiply)
 binary_case("max_mid", "Max", [2, 3, 4], [2, 1, 4], [2, 3, 4], np.maximum)
 binary_case("min_first", "Min", [3, 1], [3, 4], [3, 4], np.minimum)
+binary_case("sub_column_tiled", "Sub", [2, 300, 700], [2, 300, 1], [2, 300, 700], np.subtract)
+binary_case("pow_column", "Pow", [6, 40], [6, 1], [6, 40], lambda a, b: np.power(a.astype(np.float64), b).astype(np.float32),
+            exact=False, lo=0.5, hi=2.0)
 binary_case("add_const_column", "Add", [2, 3, 4], [3, 1], [2, 3, 4], np.add, const_b=f32((3, 1)))
 binary_case("sub_const_scalar", "Sub", [2, 3], [], [2, 3], np.subtract, const_b=np.array(1.25, np.float32))
 binary_case("div_column", "Div", [5, 8], [5, 1], [5, 8], np.divide, exact=False, lo=0.5, hi=4.0)
@@ -216,6 +219,61 @@ variadic_case("sum4", "Sum", [[3, 9], [9], [3, 1], [3, 9]],
               lambda v: (v[0].astype(np.float64) + v[1] + v[2] + v[3]).astype(np.float32), False)
 variadic_case("mean3", "Mean", [[3, 9], [3, 9], [3, 9]],
               lambda v: ((v[0].astype(np.float64) + v[1] + v[2]) / 3).astype(np.float32), False)
+
+# ---------------------------------------------------------------- Resize (the ONNX reference implementation)
+from onnx.backend.test.case.node.resize import cubic_coeffs, interpolate_nd, linear_coeffs, nearest_coeffs  # noqa: E402
+
+
+def resize_case(label, shape, scales=None, sizes=None, exact=False, np_ref=None, **attrs):
+    """`np_ref`: a NumPy reference for large cases (the ONNX one is slow Python)."""
+    inits = {"roi": np.array([], np.float32)}
+    ins = ["x", "roi"]
+    if sizes is not None:
+        inits["sizes"] = np.array(sizes, np.int64)
+        ins += ["", "sizes"]
+        out_shape = list(sizes)
+    else:
+        inits["scales"] = np.array(scales, np.float32)
+        ins += ["scales"]
+        out_shape = [int(d * s) for d, s in zip(shape, np.array(scales, np.float32))]
+    mode = attrs.get("mode", "nearest")
+    ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+    if mode == "nearest":
+        nm = attrs.get("nearest_mode", "round_prefer_floor")
+        coeffs = lambda r: nearest_coeffs(r, mode=nm)  # noqa: E731
+    elif mode == "linear":
+        coeffs = linear_coeffs
+    else:
+        a = attrs.get("cubic_coeff_a", -0.75)
+        coeffs = lambda r: cubic_coeffs(r, A=a)  # noqa: E731
+
+    def ref(d, p):
+        kw = {"output_size": np.array(sizes, np.int64)} if sizes is not None else {"scale_factors": inits["scales"]}
+        return interpolate_nd(d["x"], coeffs, coordinate_transformation_mode=ctm,
+                              exclude_outside=bool(attrs.get("exclude_outside", 0)), **kw).astype(np.float32)
+
+    case(label, model(label, helper.make_node("Resize", ins, ["y"], **attrs), [("x", shape)], out_shape, inits),
+         {"x": f32(shape)}, (lambda d, p: np_ref(d["x"])) if np_ref else ref, exact=exact)
+
+
+resize_case("resize_nearest_x2_torch", [1, 3, 8, 8], scales=[1, 1, 2, 2], exact=True, mode="nearest",
+            coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+resize_case("resize_nearest_big", [1, 64, 24, 40], scales=[1, 1, 2, 2], exact=True, mode="nearest",
+            np_ref=lambda x: x.repeat(2, axis=2).repeat(2, axis=3),
+            coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+resize_case("resize_nearest_down", [2, 5, 9, 10], scales=[1, 1, 0.5, 0.5], exact=True)
+resize_case("resize_nearest_sizes_ceil", [2, 5, 3, 4], sizes=[2, 5, 7, 10], exact=True,
+            coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil")
+resize_case("resize_nearest_align", [1, 2, 4, 5], sizes=[1, 2, 9, 7], exact=True,
+            coordinate_transformation_mode="align_corners", nearest_mode="ceil")
+resize_case("resize_linear_x2", [1, 6, 5, 7], scales=[1, 1, 2, 2], mode="linear")
+resize_case("resize_linear_align", [2, 3, 3, 5], sizes=[2, 3, 7, 9], mode="linear",
+            coordinate_transformation_mode="align_corners")
+resize_case("resize_cubic_sizes", [1, 3, 4, 5], sizes=[1, 3, 7, 9], mode="cubic")
+resize_case("resize_cubic_exclude", [2, 2, 6, 5], scales=[1, 1, 0.8, 1.6], mode="cubic", cubic_coeff_a=-0.5,
+            exclude_outside=1, coordinate_transformation_mode="asymmetric")
+resize_case("resize_linear_w_only", [1, 4, 3, 6], scales=[1, 1, 1, 1.5], mode="linear",
+            coordinate_transformation_mode="pytorch_half_pixel")
 
 print(f"check_eltwise: {failures} failure(s)")
 sys.exit(1 if failures else 0)

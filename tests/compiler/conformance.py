@@ -7,7 +7,7 @@ selects the cases whose graph uses only operators the compiler supports, and run
 
 Static shapes and weights: the NPU compiler needs constant shape operands and convolution weights,
 so inputs that are not float32 (e.g. Reshape's int64 shape), scalar inputs (Clip's bounds), Conv
-weights and biases and BatchNormalization's parameters are folded into initializers before compiling, with the values of the test's own
+weights and biases, BatchNormalization's parameters and Resize's roi/scales/sizes are folded into initializers before compiling, with the values of the test's own
 input data. That is what a deployment does; the operator semantics under test are unchanged.
 
 Quantized operators (QuantizeLinear, DequantizeLinear, QLinearMatMul, QLinearConv, MatMulInteger,
@@ -123,6 +123,7 @@ SKIP = {
     "test_min_uint64": "uint64 constants are not supported by the importer",
     "test_min_int32": "int32 tensors are not VPU operands (Max/Min take float, int8 and uint8)",
     "test_min_int64": "int64 tensors are not held on the NPU (int8, uint8, int32, float only)",
+    "test_resize_tf_crop_and_resize": "tf_crop_and_resize (roi crop with extrapolation) is not lowered",
     "test_identity_opt": "optional-type values are not supported",
     "test_identity_sequence": "sequence-type values are not supported",
     "test_cast_BFLOAT16_to_FLOAT": "bfloat16 graph inputs are not supported (ONNX stores them as uint16 bit patterns)",
@@ -180,9 +181,9 @@ def generate(dest):
 
 
 def fold_static_inputs(model, inputs):
-    """Turns non-float32 and scalar graph inputs, Conv weights and biases and recurrent weights into initializers
-    with the test's values."""
-    weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization") for i in n.input[1:]}
+    """Turns non-float32 and scalar graph inputs, Conv weights and biases, BatchNormalization's
+    parameters, Resize's roi, scales and sizes and recurrent weights into initializers with the test's values."""
+    weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization", "Resize") for i in n.input[1:]}
     # LSTM/GRU/RNN: W, R, B and the peepholes P are weights (split into gate blocks at compile
     # time); X and the initial states stay inputs.
     weights |= {i for n in model.graph.node if n.op_type in ("LSTM", "GRU", "RNN")

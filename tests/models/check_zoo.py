@@ -16,8 +16,8 @@ NPUSIM, REPO, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUPPORTED = ["resnet18", "mobilenet_v2", "efficientnet_b0", "regnet_y_400mf", "squeezenet1_1", "gru_speech",
              "densenet121", "mobilenet_v3_small", "embed_mask_attn", "shufflenet_v2_x0_5", "convnext_tiny", "vit_tiny",
-             "bert_like", "gpt_like", "whisper_like", "lstm_speech", "dlrm_like"]
-PENDING = ["tiny_detector"]
+             "bert_like", "gpt_like", "whisper_like", "lstm_speech", "dlrm_like", "tiny_detector"]
+PENDING = []
 os.makedirs(WORK, exist_ok=True)
 subprocess.run(["/usr/bin/python3", os.path.join(HERE, "export_zoo.py"), WORK] + SUPPORTED + PENDING, check=True,
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
