@@ -54,6 +54,10 @@ struct Node {
     auto it = attrs.find(k);
     return it == attrs.end() ? def : it->second.f;
   }
+  std::string attr_s(const std::string& k, const std::string& def) const {
+    auto it = attrs.find(k);
+    return it == attrs.end() ? def : it->second.s;
+  }
 };
 
 struct Graph {

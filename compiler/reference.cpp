@@ -236,6 +236,64 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
       }
       const auto& x = in(n, 0);
       for (size_t i = 0; i < y.size(); ++i) y[i] = std::min(std::max(x[i], lo), hi);
+    } else if (n.op == "HardSigmoid" || n.op == "HardSwish") {  // HardSwish: x * HardSigmoid(x; 1/6, 0.5)
+      const bool swish = n.op == "HardSwish";
+      const double alpha = swish ? 1.0 / 6 : n.attr_f("alpha", 0.2f), beta = swish ? 0.5 : n.attr_f("beta", 0.5f);
+      const auto& x = in(n, 0);
+      for (size_t i = 0; i < y.size(); ++i) {
+        const double h = std::min(1.0, std::max(0.0, alpha * x[i] + beta));
+        y[i] = swish ? x[i] * h : h;
+      }
+    } else if (n.op == "Resize") {  // images (N and C kept), nearest and linear, as the ONNX reference
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      if (xs.size() != 4 || ys[0] != xs[0] || ys[1] != xs[1])
+        throw CompileError(where(n) + ": the reference resizes images over H and W only");
+      const std::string mode = n.attr_s("mode", "nearest"),
+                        ctm = n.attr_s("coordinate_transformation_mode", "half_pixel"),
+                        nm = n.attr_s("nearest_mode", "round_prefer_floor");
+      if (mode != "nearest" && mode != "linear")
+        throw CompileError(where(n) + ": the reference resizes with nearest and linear modes, not '" + mode + "'");
+      std::vector<double> scale = {1, 1, static_cast<double>(ys[2]) / xs[2], static_cast<double>(ys[3]) / xs[3]};
+      if (n.inputs.size() > 2 && !n.inputs[2].empty() && in(n, 2).size() == 4) scale = in(n, 2);
+      auto orig = [&](int64_t o, int d) {  // the input coordinate of output coordinate o on axis d
+        const double sc = scale[d], lo = static_cast<double>(xs[d]), lr = static_cast<double>(ys[d]);
+        if (ctm == "asymmetric") return o / sc;
+        if (ctm == "align_corners") return lr == 1 ? 0.0 : o * (lo - 1) / (lr - 1);
+        if (ctm == "pytorch_half_pixel") return lr > 1 ? (o + 0.5) / sc - 0.5 : 0.0;
+        if (ctm == "tf_half_pixel_for_nn") return (o + 0.5) / sc;
+        if (ctm == "half_pixel") return (o + 0.5) / sc - 0.5;
+        throw CompileError(where(n) + ": coordinate_transformation_mode '" + ctm +
+                           "' is not evaluated by the reference");
+      };
+      auto nearest = [&](double c, int64_t len) {
+        const double f = std::floor(c), frac = c - f;
+        double r = nm == "floor"  ? f
+                   : nm == "ceil" ? std::ceil(c)
+                   : frac == 0.5  ? (nm == "round_prefer_ceil" ? f + 1 : f)
+                                  : std::round(c);
+        return static_cast<int64_t>(std::min<double>(std::max(r, 0.0), static_cast<double>(len - 1)));
+      };
+      const int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+      for (int64_t nc = 0; nc < xs[0] * xs[1]; ++nc)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const double ch = orig(oh, 2), cw = orig(ow, 3);
+            double out;
+            if (mode == "nearest") {
+              out = x[static_cast<size_t>((nc * H + nearest(ch, H)) * W + nearest(cw, W))];
+            } else {  // bilinear, coordinates clamped to the image (edge pixels repeat)
+              const double h = std::min(std::max(ch, 0.0), static_cast<double>(H - 1)),
+                           w = std::min(std::max(cw, 0.0), static_cast<double>(W - 1));
+              const auto h0 = static_cast<int64_t>(std::floor(h)), w0 = static_cast<int64_t>(std::floor(w));
+              const int64_t h1 = std::min(h0 + 1, H - 1), w1 = std::min(w0 + 1, W - 1);
+              const double fh = h - h0, fw = w - w0;
+              auto at = [&](int64_t a, int64_t b) { return x[static_cast<size_t>((nc * H + a) * W + b)]; };
+              out =
+                  (1 - fh) * ((1 - fw) * at(h0, w0) + fw * at(h0, w1)) + fh * ((1 - fw) * at(h1, w0) + fw * at(h1, w1));
+            }
+            y[static_cast<size_t>((nc * OH + oh) * OW + ow)] = out;
+          }
     } else if (n.op == "Add" || n.op == "Sub" || n.op == "Mul") {
       double (*op)(double, double) = n.op == "Add"   ? [](double p, double q) { return p + q; }
                                      : n.op == "Sub" ? [](double p, double q) { return p - q; }

@@ -28,10 +28,6 @@ struct AxisMap {
   }
 };
 
-std::string attr_s(const Node& n, const char* k, const char* def) {
-  const auto it = n.attrs.find(k);
-  return it == n.attrs.end() ? def : it->second.s;
-}
 
 /// The mapping of an axis of `in` elements to `out` with scale `scale` (out / in when sizes were
 /// given), as the ONNX reference computes it (in binary64).
@@ -193,11 +189,11 @@ ResizePlan plan(Lowering& L, const Node& n) {
   const Tensor& y = L.g_.tensor(n.outputs.at(0));
   if (x.shape.size() != 4 || !L.is_spatial(x) || !L.is_spatial(y))
     throw CompileError(where(n) + ": Resize takes an image [N, C, H, W]; got " + shape_text(x.shape));
-  const std::string mode = attr_s(n, "mode", "nearest");
+  const std::string mode = n.attr_s("mode", "nearest");
   if (mode != "nearest" && mode != "linear" && mode != "cubic")
     throw CompileError(where(n) + ": mode '" + mode + "' is not supported (nearest, linear, cubic)");
-  const std::string ctm = attr_s(n, "coordinate_transformation_mode", "half_pixel");
-  const std::string nearest_mode = attr_s(n, "nearest_mode", "round_prefer_floor");
+  const std::string ctm = n.attr_s("coordinate_transformation_mode", "half_pixel");
+  const std::string nearest_mode = n.attr_s("nearest_mode", "round_prefer_floor");
   if (ctm == "tf_crop_and_resize")
     throw CompileError(where(n) + ": coordinate_transformation_mode 'tf_crop_and_resize' is not supported");
   if (n.attr_i("exclude_outside", 0) != 0 && mode == "linear")
