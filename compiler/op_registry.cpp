@@ -25,9 +25,9 @@ const OpRegistry& OpRegistry::get() {
       const char* family;
       void (*add_ops)(OpRegistry&);
     } families[] = {
-        {"matmul", register_matmul_ops},       {"conv", register_conv_ops},           {"pool", register_pool_ops},
-        {"normalize", register_normalize_ops}, {"layout", register_layout_ops},       {"eltwise", register_eltwise_ops},
-        {"quantized", register_quantized_ops}, {"recurrent", register_recurrent_ops},
+        {"matmul", register_matmul_ops},   {"conv", register_conv_ops},           {"pool", register_pool_ops},
+        {"deconv", register_deconv_ops},   {"normalize", register_normalize_ops}, {"layout", register_layout_ops},
+        {"eltwise", register_eltwise_ops}, {"quantized", register_quantized_ops}, {"recurrent", register_recurrent_ops},
     };
     for (const auto& f : families) {
       r.family_ = f.family;

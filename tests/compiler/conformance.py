@@ -67,6 +67,8 @@ SKIP = {
     "test_averagepool_3d_default": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions (3-D pooling inside a graph is lowered)",
     "test_maxpool_3d_default": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions (3-D pooling inside a graph is lowered)",
     "test_maxpool_2d_dilations": "pooling dilations are not lowered yet",
+    "test_convtranspose_1d": "1-D ConvTranspose is not lowered (2-D only: images are NHWC, rank-3 tensors row-major)",
+    "test_convtranspose_3d": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions",
     "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_batchnorm_example_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_softmax_large_number": "inputs near 1e4 differ by less than fp16's resolution there (8)",
@@ -97,7 +99,7 @@ def generate(dest):
 def fold_static_inputs(model, inputs):
     """Turns non-float32 and scalar graph inputs, Conv weights and biases and recurrent weights into initializers
     with the test's values."""
-    weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization") for i in n.input[1:]}
+    weights = {i for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose", "BatchNormalization") for i in n.input[1:]}
     # LSTM/GRU/RNN: W, R, B and the peepholes P are weights (split into gate blocks at compile
     # time); X and the initial states stay inputs.
     weights |= {i for n in model.graph.node if n.op_type in ("LSTM", "GRU", "RNN")
