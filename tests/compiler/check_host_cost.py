@@ -32,8 +32,13 @@ def check(ok, what):
 
 
 def config(name, irq_us):
-    """configs/edge.yaml (1 GHz) with an explicit host section."""
-    text = open(os.path.join(REPO, "configs", "edge.yaml")).read()
+    """configs/edge.yaml (1 GHz) with its host section replaced."""
+    lines, skip = [], False
+    for line in open(os.path.join(REPO, "configs", "edge.yaml")).read().splitlines():
+        skip = line.startswith("host:") or (skip and line.startswith(" "))
+        if not skip:
+            lines.append(line)
+    text = "\n".join(lines) + "\n"
     text += f"host:\n  irq_round_trip: {irq_us}us\n  bandwidth: 8GB/s\n  op_rate: 2000000000\n"
     path = os.path.join(WORK, name + ".yaml")
     open(path, "w").write(text)
