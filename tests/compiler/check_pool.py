@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Pooling beyond the ONNX backend cases: GlobalMaxPool (whose backend cases are opset 1 models),
-1-D MaxPool/AveragePool with ceil_mode, and 3-D pooling inside a graph (rank-5 tensors cannot be
+1-D MaxPool/AveragePool with ceil_mode, dilated MaxPool, and 3-D pooling inside a graph (rank-5 tensors cannot be
 graph inputs or outputs: the ISA's IO tensors have at most 4 dimensions, so Reshapes wrap it), on
 the bundled configs in fp16 with --no-fallback, against a NumPy reference. Tolerance as in
 conformance.py: |got - want| <= 8 x 2^-10 x max(1, |want|).
@@ -22,18 +22,19 @@ rng = np.random.default_rng(3)
 failures = 0
 
 
-def pool_ref(x, kernel, strides, begin, end, avg, count_pad=False):
+def pool_ref(x, kernel, strides, begin, end, avg, count_pad=False, dil=None):
     """NumPy pooling over the axes 2.. of x; `end` includes ceil_mode's overhang (never counted)."""
     r = len(kernel)
+    dil = dil or [1] * r
     pad = [(0, 0), (0, 0)] + [(b, e) for b, e in zip(begin, end)]
     xp = np.pad(x.astype(np.float64), pad, constant_values=np.nan)
     valid = np.pad(np.ones(x.shape), pad, constant_values=0)
     if count_pad:  # the declared padding counts, the overhang past it does not (not used with ceil_mode)
         valid = np.pad(np.ones(x.shape), pad, constant_values=1)
-    out_shape = [(x.shape[2 + a] + begin[a] + end[a] - kernel[a]) // strides[a] + 1 for a in range(r)]
+    out_shape = [(x.shape[2 + a] + begin[a] + end[a] - (kernel[a] - 1) * dil[a] - 1) // strides[a] + 1 for a in range(r)]
     y = np.zeros(list(x.shape[:2]) + out_shape)
     for o in itertools.product(*[range(n) for n in out_shape]):
-        sl = tuple(slice(o[a] * strides[a], o[a] * strides[a] + kernel[a]) for a in range(r))
+        sl = tuple(slice(o[a] * strides[a], o[a] * strides[a] + (kernel[a] - 1) * dil[a] + 1, dil[a]) for a in range(r))
         box, cnt = xp[(Ellipsis,) + sl].reshape(x.shape[0], x.shape[1], -1), valid[(Ellipsis,) + sl]
         cnt = cnt.reshape(x.shape[0], x.shape[1], -1).sum(axis=2)
         y[(Ellipsis,) + o] = np.nansum(box, axis=2) / cnt if avg else np.nanmax(box, axis=2)
@@ -101,5 +102,15 @@ case("averagepool_3d", (1, 2, 5, 6, 7), mk("AveragePool", ["x5"], ["y5"], kernel
 case("maxpool_3d_ceil", (1, 2, 5, 6, 7), mk("MaxPool", ["x5"], ["y5"], kernel_shape=[3, 2, 3], strides=[2, 2, 1],
                                             pads=[1, 0, 1, 1, 0, 1], ceil_mode=1), (1, 2, 3, 3, 7),
      lambda x: pool_ref(x, [3, 2, 3], [2, 2, 1], [1, 0, 1], [2, 1, 1], False), wrap5=True)
+# Dilated MaxPool (AveragePool has dilations only from opset 19): separable passes, one per residue class.
+case("maxpool_2d_dilated", (1, 3, 11, 13), mk("MaxPool", ["x5"], ["y5"], kernel_shape=[3, 2], strides=[1, 2],
+                                              dilations=[2, 3], pads=[2, 1, 1, 0]), (1, 3, 10, 6),
+     lambda x: pool_ref(x, [3, 2], [1, 2], [2, 1], [1, 0], False, dil=[2, 3]))
+case("maxpool_2d_dilated_ceil", (2, 4, 9, 10), mk("MaxPool", ["x5"], ["y5"], kernel_shape=[2, 3], strides=[3, 2],
+                                                  dilations=[2, 2], ceil_mode=1), (2, 4, 3, 4),
+     lambda x: pool_ref(x, [2, 3], [3, 2], [0, 0], [1, 1], False, dil=[2, 2]))
+case("maxpool_1d_dilated", (1, 5, 20), mk("MaxPool", ["x5"], ["y5"], kernel_shape=[3], strides=[2], dilations=[4],
+                                          pads=[3, 3]), (1, 5, 9),
+     lambda x: pool_ref(x, [3], [2], [3], [3], False, dil=[4]))
 print("all passed" if not failures else f"{failures} failed")
 sys.exit(1 if failures else 0)
