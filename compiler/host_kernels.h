@@ -1,7 +1,8 @@
 // Host fallback: reference kernels for operators the NPU lowering does not cover. The compiler
 // emits `barrier all; irq <code>; barrier ctrl` for such a node; when the irq completes, the runner
 // calls run_host_op on the device memories, so the kernel reads its inputs after every earlier
-// instruction has completed and nothing later starts before it is done.
+// instruction has completed and nothing later starts before it is done. The simulated device waits
+// for the host's modelled time (sim/host_cost.h over host_op_cost below).
 #pragma once
 
 #include <cstdint>
