@@ -70,7 +70,7 @@ for family, names in FAMILIES:
         for config in CONFIGS:
             stats = os.path.join(WORK, f"{name}.{config}.stats.json")
             p = subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", config + ".yaml"), model,
-                                "--timing-only", "--quiet", "--stats", stats], capture_output=True, text=True)
+                                "--timing-only", "--random-inputs", "1", "--quiet", "--stats", stats], capture_output=True, text=True)
             if p.returncode != 0:
                 cells.append(f"FAIL: {p.stderr.strip()[:100]} | | ")
                 failures += 1

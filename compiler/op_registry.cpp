@@ -26,9 +26,10 @@ const OpRegistry& OpRegistry::get() {
       void (*add_ops)(OpRegistry&);
     } families[] = {
         {"matmul", register_matmul_ops},       {"conv", register_conv_ops},           {"pool", register_pool_ops},
-        {"normalize", register_normalize_ops}, {"reduce", register_reduce_ops},       {"layout", register_layout_ops},
-        {"eltwise", register_eltwise_ops},     {"resize", register_resize_ops},       {"quantized", register_quantized_ops},
-        {"gather", register_gather_ops},       {"select", register_select_ops},       {"recurrent", register_recurrent_ops},
+        {"deconv", register_deconv_ops},       {"normalize", register_normalize_ops}, {"reduce", register_reduce_ops},
+        {"layout", register_layout_ops},       {"eltwise", register_eltwise_ops},     {"resize", register_resize_ops},
+        {"quantized", register_quantized_ops}, {"gather", register_gather_ops},       {"select", register_select_ops},
+        {"recurrent", register_recurrent_ops},
     };
     for (const auto& f : families) {
       r.family_ = f.family;

@@ -72,6 +72,7 @@ class OpRegistry {
 void register_matmul_ops(OpRegistry& r);
 void register_conv_ops(OpRegistry& r);
 void register_pool_ops(OpRegistry& r);
+void register_deconv_ops(OpRegistry& r);
 void register_normalize_ops(OpRegistry& r);
 void register_reduce_ops(OpRegistry& r);
 void register_layout_ops(OpRegistry& r);

@@ -30,6 +30,8 @@ void describe_npu(Section& s, NpuConfig& c) {
   s.child("queues", "engine instruction queues", [&c](Section& m) {
     m.integer("depth", c.queues.depth, "entries", "instructions each engine's queue holds", 8, 1, 65536);
   });
+  s.child("host", "the host running operators the compiler left to it (host fallback)",
+          [&c](Section& m) { describe_host(m, c.host); });
   s.child("power", "energy per action and leakage (docs/power.md)",
           [&c](Section& m) { arch::describe_power(m, c.power); });
   s.child("thermal", "RC thermal network (docs/power.md)", [&c](Section& m) { arch::describe_thermal(m, c.thermal); });

@@ -15,6 +15,7 @@
 #include "memory/dma.h"
 #include "memory/dram.h"
 #include "memory/sram.h"
+#include "sim/host_cost.h"
 
 namespace npusim::config {
 
@@ -32,6 +33,7 @@ struct NpuConfig {
   memory::DramConfig dram;                 ///< external memory
   arch::VpuConfig vpu;                     ///< vector unit
   QueueConfig queues;                      ///< engine queues
+  HostConfig host;                         ///< the host running fallback operators
   arch::PowerConfig power;                 ///< energy per action and leakage
   arch::ThermalConfig thermal;             ///< RC network
   std::vector<arch::OperatingPoint> opps;  ///< DVFS table, fastest first (first = clock)

@@ -116,6 +116,8 @@ class NpuTop : public sc_core::sc_module {
     }
     r.activity = activity_;
     r.cosim = cosim_;
+    r.host_ops = host_ops_;
+    for (const auto& h : host_ops_) r.host_total_s += h.modelled_s;
   }
 
   void record_fault(arch::FaultCode code, const std::string& message) {
@@ -184,6 +186,7 @@ class NpuTop : public sc_core::sc_module {
     for (uint32_t c = 0; c < dram_->channel_count(); ++c)
       meta(kDramTrack + static_cast<int>(c), "thread_name", "dram channel " + std::to_string(c));
     meta(kMarkerTrack, "thread_name", "operators (markers)");
+    if (!host_ops_.empty()) meta(kHostTrack, "thread_name", "host");
     auto span = [&](const TraceEvent& ev) {
       ordered_json e;
       e["ph"] = "X", e["pid"] = 1, e["tid"] = ev.track, e["name"] = ev.name;
@@ -194,6 +197,20 @@ class NpuTop : public sc_core::sc_module {
     for (const auto& ev : trace_) span(ev);
     for (const auto& sp : spans_)
       if (sp.last_end > 0) span({prog_.markers[sp.marker], kMarkerTrack, sp.first_start, sp.last_end});
+    // The host track: one slice per host operator, its modelled time, named by its operator.
+    for (const auto& h : host_ops_) {
+      ordered_json e;
+      e["ph"] = "X", e["pid"] = 1, e["tid"] = kHostTrack, e["name"] = h.work.op + " " + h.work.node;
+      e["ts"] = json_f(h.start_s * 1e6, 6);  // microseconds
+      e["dur"] = json_f((h.end_s - h.start_s) * 1e6, 6);
+      e["args"] = {{"operator", h.work.op},
+                   {"node", h.work.node},
+                   {"elements", h.work.elements},
+                   {"read_bytes", h.work.read_bytes},
+                   {"write_bytes", h.work.write_bytes},
+                   {"modelled_ns", json_f(h.modelled_s * 1e9, 3)}};
+      events.push_back(std::move(e));
+    }
     ordered_json trace;
     trace["displayTimeUnit"] = "ns";
     trace["traceEvents"] = std::move(events);
@@ -201,7 +218,7 @@ class NpuTop : public sc_core::sc_module {
   }
 
  private:
-  static constexpr int kDmaTrack = 100, kDramTrack = 200, kMarkerTrack = 300;  ///< trace tid bases
+  static constexpr int kDmaTrack = 100, kDramTrack = 200, kMarkerTrack = 300, kHostTrack = 400;  ///< trace tid bases
 
   bool is_fence(uint32_t idx) const { return std::holds_alternative<arch::FenceOp>(functional_.decoded(idx).ops); }
 
@@ -532,9 +549,27 @@ class NpuTop : public sc_core::sc_module {
         }
         const bool fence = std::holds_alternative<arch::FenceOp>(dec.ops);
         compute_fs = fence ? 0 : period_;  // one cycle of sequencer work; fences only wait
+        if (const auto* irq = std::get_if<arch::IrqOp>(&dec.ops)) compute_fs += host_time(irq->code, t);
         return t + compute_fs;
       }
     }
+  }
+
+  /// The host's modelled time for irq `code` issued at `t` (0 when the host has no work for it),
+  /// recorded in host_ops_. The irq completes one sequencer cycle plus this after it issues.
+  Femtos host_time(uint32_t code, Femtos t) {
+    if (!opts_.host_work) return 0;
+    const std::optional<HostWork> work = opts_.host_work(code);
+    if (!work) return 0;
+    HostOpTime h;
+    h.code = code;
+    h.work = *work;
+    h.modelled_s = host_seconds(cfg_.host, h.work);
+    const auto fs = static_cast<Femtos>(std::llround(h.modelled_s * kFemtosPerSecond));
+    h.start_s = static_cast<double>(t + period_) / kFemtosPerSecond;  // raised after its sequencer cycle
+    h.end_s = static_cast<double>(t + period_ + fs) / kFemtosPerSecond;
+    host_ops_.push_back(std::move(h));
+    return fs;
   }
 
   const config::NpuConfig& cfg_;  ///< configuration
@@ -586,6 +621,7 @@ class NpuTop : public sc_core::sc_module {
   std::vector<std::vector<uint32_t>> enclosing_;                       ///< per instruction: spans it belongs to
   std::unique_ptr<arch::MxuTiming> analytical_;                        ///< the closed form, beside a computing model
   std::vector<TraceEvent> trace_;                                      ///< collected when opts_.trace
+  std::vector<HostOpTime> host_ops_;                                   ///< irqs answered with host work
   bool finished_ = false, faulted_ = false;                            ///< outcome
   arch::FaultCode fault_code_{};                                       ///< first fault
   std::string fault_message_;                                          ///< its message

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "memory/dma.h"
 #include "memory/dram.h"
 #include "memory/sram.h"
+#include "sim/host_cost.h"
 #include "sim/npu_config.h"
 
 namespace npusim {
@@ -27,8 +29,12 @@ struct RunOptions {
   bool trace = false;                     ///< collect Chrome/Perfetto trace events
   /// Called when an `irq` instruction completes (functional runs only), with its user code and the
   /// device memories: the host side of a job, e.g. a reference kernel for an operator the compiler
-  /// left to the host. The program orders it with barriers; its time is not modelled.
+  /// left to the host. The program orders it with barriers; its time is host_work's.
   std::function<void(uint32_t code, arch::Memories& mem)> irq_handler;
+  /// The host's work for irq `code` (nullopt: the host answers it at once). The irq then completes
+  /// host_seconds(cfg.host, work) after it issues: the ctrl engine stalls while the host works, in
+  /// functional and timing-only runs alike (RunResult::host_ops records each).
+  std::function<std::optional<HostWork>(uint32_t code)> host_work;
   /// Fault injection (the device model's FI registers): from instruction index `inject_at` on, the
   /// first instruction that fits raises `inject_fault` (BusError: a load or store; Ecc: any
   /// instruction of the load, store, MXU or VPU engines), or with `inject_hang` never completes.
@@ -81,6 +87,14 @@ struct EngineStats {
   void declare(stats::Group& g, const uint64_t& total_cycles) const;
 };
 
+/// One irq the host answered with modelled work (RunOptions::host_work), on the time axis.
+struct HostOpTime {
+  uint32_t code = 0;              ///< the irq's code
+  HostWork work;                  ///< what the host did
+  double modelled_s = 0;          ///< host_seconds(cfg.host, work)
+  double start_s = 0, end_s = 0;  ///< the host's stretch (the irq raised to the device resumed), simulated s
+};
+
 struct RunResult {
   bool ok = false;                                       ///< reached finish without a fault
   arch::FaultCode fault_code{};                          ///< when !ok
@@ -107,6 +121,8 @@ struct RunResult {
   std::map<std::string, std::vector<uint8_t>> outputs;                  ///< output tensors by IO name
   std::string trace_json;                                               ///< Chrome trace (when requested)
   std::vector<CosimRow> cosim;                                          ///< per co-simulated matmul (mxu impl rtl)
+  std::vector<HostOpTime> host_ops;  ///< per irq with modelled host work, in completion order
+  double host_total_s = 0;           ///< their modelled host time, summed
 };
 
 /// Checks that `prog` can run on `cfg` (line size, array shape, SRAM sizes, dtypes, config hash).

@@ -80,11 +80,12 @@ SKIP = {
     "test_unsqueeze_unsorted_axes": "graph outputs of rank > 4 are not supported (the program's I/O table holds 4 dimensions)",
     "test_globalaveragepool": "an opset 1 model; the compiler reads opsets 10 to 17",
     "test_globalaveragepool_precomputed": "an opset 1 model; the compiler reads opsets 10 to 17",
-    "test_averagepool_1d_default": "1-D pooling is not lowered yet",
-    "test_maxpool_1d_default": "1-D pooling is not lowered yet",
-    "test_averagepool_3d_default": "3-D pooling is not lowered yet",
-    "test_maxpool_3d_default": "3-D pooling is not lowered yet",
-    "test_maxpool_2d_dilations": "pooling dilations are not lowered yet",
+    "test_globalmaxpool": "an opset 1 model; the compiler reads opsets 10 to 17",
+    "test_globalmaxpool_precomputed": "an opset 1 model; the compiler reads opsets 10 to 17",
+    "test_averagepool_3d_default": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions (3-D pooling inside a graph is lowered)",
+    "test_maxpool_3d_default": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions (3-D pooling inside a graph is lowered)",
+    "test_convtranspose_1d": "1-D ConvTranspose is not lowered (2-D only: images are NHWC, rank-3 tensors row-major)",
+    "test_convtranspose_3d": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions",
     "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_batchnorm_example_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_softmax_large_number": "inputs near 1e4 differ by less than fp16's resolution there (8)",
@@ -181,9 +182,10 @@ def generate(dest):
 
 
 def fold_static_inputs(model, inputs):
-    """Turns non-float32 and scalar graph inputs, Conv weights and biases, BatchNormalization's
+    """Turns non-float32 and scalar graph inputs, Conv and ConvTranspose weights and biases, BatchNormalization's
     parameters, Resize's roi, scales and sizes and recurrent weights into initializers with the test's values."""
-    weights = {i for n in model.graph.node if n.op_type in ("Conv", "BatchNormalization", "Resize") for i in n.input[1:]}
+    weights = {i for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose", "BatchNormalization", "Resize")
+               for i in n.input[1:]}
     # LSTM/GRU/RNN: W, R, B and the peepholes P are weights (split into gate blocks at compile
     # time); X and the initial states stay inputs.
     weights |= {i for n in model.graph.node if n.op_type in ("LSTM", "GRU", "RNN")

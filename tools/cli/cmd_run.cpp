@@ -133,7 +133,7 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
       model_inputs(m, built.graph, a.values("--input"), random_seed(a), built.int8 ? &ref_inputs : nullptr);
   if (long_run_requested(a)) return run_long_mode(a, cfg, m.program, inputs);
   RunOptions opts = run_options(a);
-  opts.irq_handler = host_fallback(m);
+  use_host_fallback(opts, m);
   const RunResult r = simulate(with_run_faults(a, cfg, opts), m.program, inputs, opts);
   if (a.has("--output-dir") && r.ok && !opts.timing_only) {
     const std::string dir = a.value("--output-dir");
@@ -155,7 +155,8 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
     std::string summary = run_summary(r, cfg);
     if (!m.host_ops.empty())
       summary += "  fallback: " + std::to_string(m.host_ops.size()) + " of " + std::to_string(m.operators.size()) +
-                 " operators ran on the host (" + host_operator_names(m) + "); their time is not modelled\n";
+                 " operators ran on the host (" + host_operator_names(m) + "), modelled " +
+                 config::time_text(r.host_total_s) + " of host time\n";
     std::fputs(summary.c_str(), r.ok ? stdout : stderr);
   }
   return r.ok ? kExitOk : kExitFault;

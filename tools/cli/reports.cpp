@@ -77,6 +77,23 @@ nlohmann::ordered_json fallback_json(const compiler::CompiledModel& m, const Run
   j["host_macs"] = 0;
   j["host"] = nlohmann::ordered_json::array();
   for (const auto& h : m.host_ops) j["host"].push_back(h.node.name);
+  // The host cost model's time (sim/host_cost.h), per host operator run and in all: the device
+  // waits for it, so it is part of the run's cycles.
+  j["host_modelled_ns"] = json_f(r.host_total_s * 1e9, 3);
+  j["host_time_ratio"] = json_g(r.seconds > 0 ? r.host_total_s / r.seconds : 0.0, 4);
+  j["host_ops"] = nlohmann::ordered_json::array();
+  for (const auto& h : r.host_ops) {
+    nlohmann::ordered_json o;
+    o["node"] = h.work.node;
+    o["operator"] = h.work.op;
+    o["elements"] = h.work.elements;
+    o["read_bytes"] = h.work.read_bytes;
+    o["write_bytes"] = h.work.write_bytes;
+    o["ops_per_element"] = json_g(h.work.ops_per_element, 6);
+    o["modelled_ns"] = json_f(h.modelled_s * 1e9, 3);
+    o["start_ns"] = json_f(h.start_s * 1e9, 3);
+    j["host_ops"].push_back(std::move(o));
+  }
   return j;
 }
 

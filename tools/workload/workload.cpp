@@ -236,6 +236,20 @@ std::function<void(uint32_t, arch::Memories&)> host_fallback(const compiler::Com
   };
 }
 
+std::function<std::optional<HostWork>(uint32_t)> host_fallback_work(const compiler::CompiledModel& m) {
+  return [&m](uint32_t code) -> std::optional<HostWork> {
+    if (code < compiler::kHostIrqBase || code - compiler::kHostIrqBase >= m.host_ops.size()) return std::nullopt;
+    const compiler::HostOp& op = m.host_ops[code - compiler::kHostIrqBase];
+    const compiler::HostOpCost c = compiler::host_op_cost(op);
+    return HostWork{op.node.name, op.node.op, c.read_bytes, c.write_bytes, c.elements, c.ops_per_element};
+  };
+}
+
+void use_host_fallback(RunOptions& opts, const compiler::CompiledModel& m) {
+  opts.irq_handler = host_fallback(m);
+  opts.host_work = host_fallback_work(m);
+}
+
 ModelRun run_model(const config::NpuConfig& cfg, const compiler::CompiledModel& m,
                    const std::map<std::string, NpyArray>& inputs, RunOptions opts) {
   std::map<std::string, std::vector<uint8_t>> dev;
@@ -251,7 +265,7 @@ ModelRun run_model(const config::NpuConfig& cfg, const compiler::CompiledModel& 
     for (const auto& b : m.inputs) known = known || name == b.onnx_name || name == b.io_name;
     if (!known) throw isa::InputError("the model has no input '" + name + "'");
   }
-  opts.irq_handler = host_fallback(m);
+  use_host_fallback(opts, m);
   ModelRun out;
   out.run = simulate(cfg, m.program, dev, opts);
   if (out.run.ok && !opts.timing_only)

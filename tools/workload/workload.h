@@ -76,6 +76,11 @@ NpyArray device_to_host(const compiler::IoBinding& b, const isa::IoTensor& io, c
 
 /// The irq handler that runs `m`'s host fallback operators (m must outlive the run).
 std::function<void(uint32_t, arch::Memories&)> host_fallback(const compiler::CompiledModel& m);
+/// What each of `m`'s host fallback operators costs the host, by irq code (the host cost model's
+/// input; m must outlive the run).
+std::function<std::optional<HostWork>(uint32_t)> host_fallback_work(const compiler::CompiledModel& m);
+/// Sets `opts`' irq handler and host work to `m`'s host fallback operators.
+void use_host_fallback(RunOptions& opts, const compiler::CompiledModel& m);
 
 /// A compiled model run on host tensors (by ONNX input name): outputs by ONNX name.
 struct ModelRun {
