@@ -16,6 +16,7 @@
 
 #include "compiler/graph.h"
 #include "compiler/onnx_values.h"
+#include "compiler/qdq.h"
 #include "compiler/recurrent.h"
 
 namespace npusim::compiler {
@@ -791,6 +792,7 @@ PrepareReport prepare_model(onnx::ModelProto& model, const std::map<std::string,
     // At the fixed point (initial states folded), LSTM/GRU/RNN are unrolled; their nodes go round again.
     if (folded + removed + fused == 0 && unroll_recurrent(g, e.shapes, path) == 0) break;
   }
+  fuse_qdq(g);  // QDQ node groups to integer operators (qdq.h), on the static shapes
   return r;
 }
 
