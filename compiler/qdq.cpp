@@ -325,6 +325,30 @@ bool fuse_passthrough(Index& ix, int i) {
   return true;
 }
 
+/// DQ(x) -> Relu/Clip -> Q with the same parameters, where the clamp is one the Q's saturation
+/// does (q_after's rule): Q(DQ(x)) = x, so the group is x itself and its readers read x.
+bool drop_activation(Index& ix, int i) {
+  const auto& op = ix.g.node(i);
+  if ((op.op_type() != "Relu" && op.op_type() != "Clip") || op.output_size() != 1) return false;
+  auto x = dq_of(ix, op.input(0));
+  if (!x) return false;
+  // q_after looks through an activation after the op; here the activation is the op, so look
+  // from the DQ's output with the DQ's single reader being this node.
+  if (ix.sole_reader(op.input(0)) != i) return false;
+  std::vector<int> skipped;
+  auto q = q_after(ix, op.input(0), skipped);
+  if (!q || skipped.size() != 1 || !x->same(*q) || ix.outputs.count(q->q)) return false;
+  const std::string from = q->q, to = x->q;
+  for (auto& n : *ix.g.mutable_node())
+    for (auto& in : *n.mutable_input())
+      if (in == from) in = to;
+  std::vector<int> erase = {i, q->node};
+  std::sort(erase.rbegin(), erase.rend());
+  for (int k : erase) ix.g.mutable_node()->DeleteSubrange(k, 1);
+  ix.scan();
+  return true;
+}
+
 /// DequantizeLinear of constants left unfused: a float32 constant, y = (x - zp) * scale per axis.
 int fold_constant_dq(Index& ix) {
   int folded = 0;
@@ -382,6 +406,7 @@ int fuse_qdq(onnx::GraphProto& g) {
       const std::string& op = n.op_type();
       again = op == "Conv"                       ? fuse_conv(ix, i)
               : (op == "MatMul" || op == "Gemm") ? fuse_matmul(ix, i)
+              : (op == "Relu" || op == "Clip")   ? drop_activation(ix, i)
                                                  : fuse_passthrough(ix, i);
     }
     fused += again;

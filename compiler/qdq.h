@@ -4,7 +4,8 @@
 // does: DQ -> Conv -> Q is QLinearConv, DQ -> MatMul/Gemm -> Q is QLinearMatMul, a Relu/Clip
 // before the Q disappears when the Q's saturation already clamps it, and DQ -> op -> Q with the
 // same parameters runs the op on the integers (MaxPool, Reshape, Flatten, Transpose, Squeeze,
-// Unsqueeze, Concat). DequantizeLinear of a constant left over is folded into a float constant;
+// Unsqueeze, Concat), and a DQ -> Relu/Clip -> Q that clamps nothing goes. DequantizeLinear of a
+// constant left over is folded into a float constant;
 // other Q/DQ nodes stay. Internal to the compiler (prepare.cpp calls it after folding).
 #pragma once
 

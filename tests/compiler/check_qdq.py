@@ -251,6 +251,7 @@ def compute_types(path):
     subprocess.run([NPUSIM, "compile", path, "--config", os.path.join(REPO, "configs", "edge.yaml"), "-o", npub, "--no-fallback"],
                    check=True, capture_output=True)
     text = subprocess.run([NPUSIM, "disasm", npub], check=True, capture_output=True, text=True).stdout
+    compute_types.markers = re.findall(r"^\.marker (\S+)", text, re.M)  # one per lowered node
     return (re.findall(r"^\s*matmul .*dtype=(\w+)", text, re.M), re.findall(r"^\s*mul .*dtype=(\w+)", text, re.M))
 
 
@@ -279,6 +280,7 @@ c = b.node("Conv", [x, b.wdq(w1q, sw1, 0), b.bdq(rng.integers(-3000, 3000, 8).as
 c = b.node("Relu", [c])
 c1 = b.q(c, s1, np.uint8(0), out="c1")
 p = b.q(b.node("MaxPool", [b.dq(c1, s1, np.uint8(0))], kernel_shape=[2, 2], strides=[2, 2]), s1, np.uint8(0))
+p = b.q(b.node("Relu", [b.dq(p, s1, np.uint8(0))]), s1, np.uint8(0))  # its own Q/DQ: the identity on the integers
 c2 = b.q(b.node("Conv", [b.dq(p, s1, np.uint8(0)), b.wdq(w2q, sw2, 0)], strides=[2, 2]), s2, np.int8(3), out="c2")
 p2 = b.q(b.node("MaxPool", [b.dq(c2, s2, np.int8(3))], kernel_shape=[2, 2]), s2, np.int8(3))
 f = b.q(b.node("Flatten", [b.dq(p2, s2, np.int8(3))]), s2, np.int8(3))
@@ -292,6 +294,9 @@ m1, p1 = b.save("qdq_pow2_cnn", [helper.make_tensor_value_info("x", TensorProto.
                  helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])])
 compare("qdq_pow2_cnn", p1, m1, {"x": rng.uniform(-4, 4, (1, 3, 12, 12)).astype(np.float32)})
 no_float_compute("qdq_pow2_cnn", p1)
+kinds = [re.sub(r"_\d+$", "", k) for k in compute_types.markers]
+check("qdq_pow2_cnn: the program's nodes are Q, 2 Conv, 2 MaxPool, Flatten, Gemm, DQ (the Relus and inner Q/DQ gone)",
+      kinds == ["q", "conv", "maxpool", "conv", "maxpool", "flatten", "gemm", "y"], f" ({kinds})")
 
 # ---------------------------------------------------------------- 2. MatMul (int8, per-column weights), data movement, Add
 b = Builder()
