@@ -5,8 +5,8 @@
 // before the Q disappears when the Q's saturation already clamps it, and DQ -> op -> Q with the
 // same parameters runs the op on the integers (MaxPool, Reshape, Flatten, Transpose, Squeeze,
 // Unsqueeze, Concat), and a DQ -> Relu/Clip -> Q that clamps nothing goes. DequantizeLinear of a
-// constant left over is folded into a float constant;
-// other Q/DQ nodes stay. Internal to the compiler (prepare.cpp calls it after folding).
+// constant left over is folded into a float constant; other Q/DQ nodes stay. Internal to the
+// compiler (prepare.cpp calls it after folding).
 #pragma once
 
 #include <onnx/onnx_pb.h>
