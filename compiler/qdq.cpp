@@ -26,17 +26,22 @@ struct Index {
   std::unordered_map<std::string, int> producer;              ///< node index by output name
   std::unordered_map<std::string, std::vector<int>> readers;  ///< node indices reading a tensor
   std::unordered_map<std::string, int32_t> types;             ///< element type by tensor name
+  std::unordered_map<std::string, int> ranks;                 ///< rank by tensor name (when known)
   std::set<std::string> outputs;                              ///< graph outputs
   explicit Index(onnx::GraphProto& graph) : g(graph) { scan(); }
   void scan() {
-    init.clear(), producer.clear(), readers.clear(), types.clear(), outputs.clear();
+    init.clear(), producer.clear(), readers.clear(), types.clear(), ranks.clear(), outputs.clear();
     for (int i = 0; i < g.initializer_size(); ++i) {
       init[g.initializer(i).name()] = i;
       types[g.initializer(i).name()] = g.initializer(i).data_type();
+      ranks[g.initializer(i).name()] = g.initializer(i).dims_size();
     }
     for (const auto* list : {&g.input(), &g.value_info(), &g.output()})
-      for (const auto& vi : *list)
-        if (vi.type().has_tensor_type()) types.emplace(vi.name(), vi.type().tensor_type().elem_type());
+      for (const auto& vi : *list) {
+        if (!vi.type().has_tensor_type()) continue;
+        types.emplace(vi.name(), vi.type().tensor_type().elem_type());
+        if (vi.type().tensor_type().has_shape()) ranks.emplace(vi.name(), vi.type().tensor_type().shape().dim_size());
+      }
     for (const auto& o : g.output()) outputs.insert(o.name());
     for (int i = 0; i < g.node_size(); ++i) {
       for (const auto& o : g.node(i).output()) producer[o] = i;
@@ -48,8 +53,17 @@ struct Index {
     auto it = init.find(name);
     return it == init.end() ? nullptr : &g.initializer(it->second);
   }
+  /// A constant whose values values_of reads (not external data, a readable type).
+  bool readable(const std::string& name) const {
+    const auto* t = constant(name);
+    return t && readable_type(t->data_type()) && t->data_location() != onnx::TensorProto_DataLocation_EXTERNAL;
+  }
   std::vector<double> values(const std::string& name) const {
     return values_of(*constant(name), "initializer '" + name + "'");
+  }
+  int rank(const std::string& name) const {
+    auto it = ranks.find(name);
+    return it == ranks.end() ? -1 : it->second;
   }
   int32_t type(const std::string& name) const {
     auto it = types.find(name);
@@ -102,8 +116,9 @@ struct QParams {
 /// Reads node `i` (a QuantizeLinear or DequantizeLinear) when its parameters are constants.
 std::optional<QParams> params(const Index& ix, int i) {
   const auto& n = ix.g.node(i);
-  if (n.input_size() < 2 || !ix.constant(n.input(1))) return std::nullopt;
-  if (n.input_size() > 2 && !n.input(2).empty() && !ix.constant(n.input(2))) return std::nullopt;
+  auto readable = [&](const std::string& name) { return ix.readable(name); };
+  if (n.input_size() < 2 || !readable(n.input(1))) return std::nullopt;
+  if (n.input_size() > 2 && !n.input(2).empty() && !readable(n.input(2))) return std::nullopt;
   QParams p;
   p.node = i;
   const bool dq = n.op_type() == "DequantizeLinear";
@@ -188,7 +203,7 @@ std::string zp_input(Index& ix, const QParams& p) {
 /// along `axis` of its `channels`.
 bool const_weights(const Index& ix, const QParams& p, int64_t axis, int64_t channels) {
   const auto* w = ix.constant(p.q);
-  if (!w || !is_int8(w->data_type())) return false;
+  if (!w || !is_int8(w->data_type()) || !ix.readable(p.q)) return false;
   if (p.per_tensor()) return true;
   const int64_t rank = w->dims_size(), a = p.axis < 0 ? p.axis + rank : p.axis;
   return a == axis && static_cast<int64_t>(p.s.size()) == channels;
@@ -199,7 +214,7 @@ bool const_weights(const Index& ix, const QParams& p, int64_t axis, int64_t chan
 /// accumulator plus it is the QDQ graph's sum divided by sx * sw.
 bool int_bias(const Index& ix, const QParams& p, const QParams& x, const QParams& w, int64_t channels) {
   const auto* b = ix.constant(p.q);
-  if (!b || b->data_type() != kI32 || element_count(*b, p.q) != channels) return false;
+  if (!b || b->data_type() != kI32 || !ix.readable(p.q) || element_count(*b, p.q) != channels) return false;
   for (double z : p.z)
     if (z != 0) return false;
   if (p.s.size() != 1 && static_cast<int64_t>(p.s.size()) != channels) return false;
@@ -242,7 +257,7 @@ bool fuse_conv(Index& ix, int i) {
   auto x = dq_of(ix, op.input(0)), w = dq_of(ix, op.input(1));
   if (!x || !w || !x->per_tensor() || !is_int8(x->qtype) || !ix.constant(w->q)) return false;
   const auto* wt = ix.constant(w->q);
-  if (wt->dims_size() < 3) return false;
+  if (wt->dims_size() != 4 || ix.rank(x->q) != 4) return false;  // 2-D convolutions (QLinearConv on NHWC images)
   const int64_t co = wt->dims(0);
   if (!const_weights(ix, *w, 0, co)) return false;
   std::optional<QParams> b;
@@ -275,6 +290,7 @@ bool fuse_matmul(Index& ix, int i) {
   const auto* wt = ix.constant(w->q);
   const bool trans = gemm && attr_i(op, "transB", 0) != 0;
   if ((gemm || !w->per_tensor()) && wt->dims_size() != 2) return false;
+  if (wt->dims_size() < 2 || ix.rank(a->q) < 2) return false;  // QLinearMatMul takes rank >= 2
   const int64_t n_cols = wt->dims(wt->dims_size() - (trans ? 2 : 1));
   if (!const_weights(ix, *w, trans ? 0 : wt->dims_size() - 1, n_cols)) return false;
   std::optional<QParams> b;
@@ -356,7 +372,7 @@ int fold_constant_dq(Index& ix) {
     const auto& n = ix.g.node(i);
     if (n.op_type() != "DequantizeLinear" || ix.outputs.count(n.output(0))) continue;
     auto p = params(ix, i);
-    const auto* x = p ? ix.constant(p->q) : nullptr;
+    const auto* x = p && ix.readable(p->q) ? ix.constant(p->q) : nullptr;
     if (!x) continue;
     const auto v = values_of(*x, "initializer '" + p->q + "'");
     const int64_t rank = x->dims_size(), axis = p->axis < 0 ? p->axis + rank : p->axis;
