@@ -16,6 +16,7 @@
 
 #include "compiler/graph.h"
 #include "compiler/onnx_values.h"
+#include "compiler/qdq.h"
 #include "compiler/recurrent.h"
 
 namespace npusim::compiler {
@@ -947,6 +948,7 @@ PrepareReport prepare_model(onnx::ModelProto& model, const std::map<std::string,
   }
   e.scan();
   r.fused_ln = fuse_layernorm(e);
+  fuse_qdq(g);  // QDQ node groups to integer operators (qdq.h), on the static shapes
   return r;
 }
 
