@@ -152,6 +152,29 @@ inline Instruction make(Opcode op) {
   i.w[0] = static_cast<uint32_t>(op);
   return i;
 }
+/// A tile operand of a VPU instruction: its first line and whether it is in the accumulator.
+struct Tile {
+  uint32_t line = 0;  ///< first line
+  bool acc = false;   ///< in the accumulator (i32/fp32) rather than the scratchpad (device type)
+};
+/// A VPU instruction of the binary format (add, sub, mul, max, min) without requantization;
+/// `bcast`: b is one row used for every row.
+inline Instruction vpu_binary(Opcode op, uint32_t dtype, Tile dst, Tile a, Tile b, bool bcast, uint32_t rows,
+                              uint32_t cols) {
+  Instruction i = make(op);  // every binary op has add's field layout
+  i.set(f::add::dst, dst.line);
+  i.set(f::add::dst_acc, dst.acc ? 1 : 0);
+  i.set(f::add::src0, a.line);
+  i.set(f::add::src0_acc, a.acc ? 1 : 0);
+  i.set(f::add::src1, b.line);
+  i.set(f::add::src1_acc, b.acc ? 1 : 0);
+  i.set(f::add::bcast, bcast ? 1 : 0);
+  i.set(f::add::rows, rows);
+  i.set(f::add::cols, cols);
+  i.set(f::add::dtype, dtype);
+  i.set(f::add::q, isa::kNoParam);
+  return i;
+}
 inline std::vector<Instruction> as_list(Instruction i) {
   return {i};
 }

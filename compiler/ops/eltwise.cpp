@@ -16,33 +16,11 @@
 namespace npusim::compiler::lowering {
 namespace {
 
-/// A tile operand of a VPU instruction: its first line and whether it is in the accumulator.
-struct Tile {
-  uint32_t line = 0;  ///< first line
-  bool acc = false;   ///< in the accumulator (fp32) rather than the scratchpad (device type)
-};
 Tile spad(uint32_t line) {
   return {line, false};
 }
 Tile acc(uint32_t line) {
   return {line, true};
-}
-
-/// A binary VPU instruction (add, sub, mul, max, min); `bcast`: b is one row for every row.
-Instruction vbin(Opcode op, uint32_t dtype, Tile dst, Tile a, Tile b, bool bcast, uint32_t rows, uint32_t cols) {
-  Instruction i = make(op);  // the binary format: every binary op has add's field layout
-  i.set(f::add::dst, dst.line);
-  i.set(f::add::dst_acc, dst.acc ? 1 : 0);
-  i.set(f::add::src0, a.line);
-  i.set(f::add::src0_acc, a.acc ? 1 : 0);
-  i.set(f::add::src1, b.line);
-  i.set(f::add::src1_acc, b.acc ? 1 : 0);
-  i.set(f::add::bcast, bcast ? 1 : 0);
-  i.set(f::add::rows, rows);
-  i.set(f::add::cols, cols);
-  i.set(f::add::dtype, dtype);
-  i.set(f::add::q, isa::kNoParam);
-  return i;
 }
 
 /// A unary VPU instruction (copy, clamp, sfu: the unary format, clamp's field layout).
@@ -380,7 +358,7 @@ void binary_seq(Lowering& L, const Node& n, const Operands& o, const BinarySeq& 
 /// One VPU binary instruction (Add, Sub, Mul, Max, Min).
 BinarySeq single(Opcode op) {
   return [op](uint32_t dt, uint32_t dst, uint32_t a, uint32_t b, bool bc, uint32_t rows, uint32_t cols) {
-    return std::vector<Instruction>{vbin(op, dt, spad(dst), spad(a), spad(b), bc, rows, cols)};
+    return std::vector<Instruction>{vpu_binary(op, dt, spad(dst), spad(a), spad(b), bc, rows, cols)};
   };
 }
 
@@ -446,7 +424,7 @@ bool lower_div(Lowering& L, const Node& n, const OpInfo&) {
       L, n, operands(L, n),
       [](uint32_t dt, uint32_t dst, uint32_t a0, uint32_t b0, bool bc, uint32_t rows, uint32_t cols) {
         return std::vector<Instruction>{vsfu(f::sfu::fn_recip, dt, acc(0), spad(b0), bc ? 1 : rows, cols),
-                                        vbin(Opcode::Mul, dt, spad(dst), spad(a0), acc(0), bc, rows, cols)};
+                                        vpu_binary(Opcode::Mul, dt, spad(dst), spad(a0), acc(0), bc, rows, cols)};
       },
       true);
   return true;
@@ -508,11 +486,11 @@ bool lower_pow(Lowering& L, const Node& n, const OpInfo&) {
             std::vector<Instruction> v;
             if (m == 2 && !negative)
               return std::vector<Instruction>{
-                  vbin(Opcode::Mul, dt, spad(dst), spad(src), spad(src), false, rows, cols)};
-            v.push_back(vbin(Opcode::Mul, dt, acc(0), spad(src), spad(src), false, rows, cols));
+                  vpu_binary(Opcode::Mul, dt, spad(dst), spad(src), spad(src), false, rows, cols)};
+            v.push_back(vpu_binary(Opcode::Mul, dt, acc(0), spad(src), spad(src), false, rows, cols));
             for (int i = 2; i < m; ++i)
-              v.push_back(vbin(Opcode::Mul, dt, (i + 1 == m && !negative) ? spad(dst) : acc(0), acc(0), spad(src),
-                               false, rows, cols));
+              v.push_back(vpu_binary(Opcode::Mul, dt, (i + 1 == m && !negative) ? spad(dst) : acc(0), acc(0), spad(src),
+                                     false, rows, cols));
             if (negative) v.push_back(vsfu(f::sfu::fn_recip, dt, spad(dst), acc(0), rows, cols));
             return v;
           },
@@ -534,7 +512,7 @@ bool lower_pow(Lowering& L, const Node& n, const OpInfo&) {
       L, n, operands(L, n, [](double v) { return v; }),
       [](uint32_t dt, uint32_t dst, uint32_t a0, uint32_t b0, bool bc, uint32_t rows, uint32_t cols) {
         return std::vector<Instruction>{vsfu(f::sfu::fn_log, dt, acc(0), spad(a0), rows, cols),
-                                        vbin(Opcode::Mul, dt, acc(0), acc(0), spad(b0), bc, rows, cols),
+                                        vpu_binary(Opcode::Mul, dt, acc(0), acc(0), spad(b0), bc, rows, cols),
                                         vsfu(f::sfu::fn_exp, dt, spad(dst), acc(0), rows, cols)};
       },
       true);
@@ -581,7 +559,7 @@ bool lower_abs(Lowering& L, const Node& n, const OpInfo&) {
   activation(L, n, std::nullopt, [q](uint32_t dt, uint32_t dst, uint32_t src, uint32_t, uint32_t rows, uint32_t cols) {
     return std::vector<Instruction>{vun(Opcode::Copy, dt, acc(0), spad(src), rows, cols),
                                     vscale(q, dt, dst, 0, rows, cols),
-                                    vbin(Opcode::Max, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
+                                    vpu_binary(Opcode::Max, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
   });
   return true;
 }
@@ -594,7 +572,7 @@ bool lower_leaky_relu(Lowering& L, const Node& n, const OpInfo&) {
   activation(L, n, std::nullopt, [=](uint32_t dt, uint32_t dst, uint32_t src, uint32_t, uint32_t rows, uint32_t cols) {
     return std::vector<Instruction>{vclamp(neg, dt, acc(0), spad(src), rows, cols), vscale(q, dt, dst, 0, rows, cols),
                                     vclamp(pos, dt, spad(src), spad(src), rows, cols),
-                                    vbin(Opcode::Add, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
+                                    vpu_binary(Opcode::Add, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
   });
   return true;
 }
@@ -607,10 +585,10 @@ bool lower_elu(Lowering& L, const Node& n, const OpInfo&) {
   activation(L, n, 1.0, [=](uint32_t dt, uint32_t dst, uint32_t src, uint32_t one, uint32_t rows, uint32_t cols) {
     return std::vector<Instruction>{vclamp(neg, dt, acc(0), spad(src), rows, cols),
                                     vsfu(f::sfu::fn_exp, dt, acc(0), acc(0), rows, cols),
-                                    vbin(Opcode::Sub, dt, acc(0), acc(0), spad(one), true, rows, cols),
+                                    vpu_binary(Opcode::Sub, dt, acc(0), acc(0), spad(one), true, rows, cols),
                                     vscale(q, dt, dst, 0, rows, cols),
                                     vclamp(pos, dt, spad(src), spad(src), rows, cols),
-                                    vbin(Opcode::Add, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
+                                    vpu_binary(Opcode::Add, dt, spad(dst), spad(src), spad(dst), false, rows, cols)};
   });
   return true;
 }
@@ -622,12 +600,12 @@ void hard_sigmoid(Lowering& L, const Node& n, float alpha, float beta, bool swis
   const uint32_t unit = L.clamp_param(0, 1);
   activation(L, n, beta, [=](uint32_t dt, uint32_t dst, uint32_t src, uint32_t b, uint32_t rows, uint32_t cols) {
     std::vector<Instruction> v{vun(Opcode::Copy, dt, acc(0), spad(src), rows, cols), vscale(q, dt, dst, 0, rows, cols),
-                               vbin(Opcode::Add, dt, acc(0), spad(dst), spad(b), true, rows, cols)};
+                               vpu_binary(Opcode::Add, dt, acc(0), spad(dst), spad(b), true, rows, cols)};
     if (!swish) {
       v.push_back(vclamp(unit, dt, spad(dst), acc(0), rows, cols));
     } else {
       v.push_back(vclamp(unit, dt, acc(0), acc(0), rows, cols));
-      v.push_back(vbin(Opcode::Mul, dt, spad(dst), spad(src), acc(0), false, rows, cols));
+      v.push_back(vpu_binary(Opcode::Mul, dt, spad(dst), spad(src), acc(0), false, rows, cols));
     }
     return v;
   });
@@ -675,8 +653,8 @@ bool lower_variadic(Lowering& L, const Node& n, const OpInfo&) {
           return std::vector<Instruction>{vun(Opcode::Copy, dtype, spad(dst), spad(src[0]), rows, cols)};
         for (size_t k = 1; k < src.size(); ++k) {
           const bool last = k + 1 == src.size() && !mean;
-          v.push_back(vbin(op, dtype, last ? spad(dst) : acc(0), k == 1 ? spad(src[0]) : acc(0), spad(src[k]),
-                           rows_of[k], rows, cols));
+          v.push_back(vpu_binary(op, dtype, last ? spad(dst) : acc(0), k == 1 ? spad(src[0]) : acc(0), spad(src[k]),
+                                 rows_of[k], rows, cols));
         }
         if (mean) v.push_back(vscale(q, dtype, dst, 0, rows, cols));
         return v;

@@ -61,19 +61,7 @@ Instruction vpu_unary(Opcode op, uint32_t dst, bool dst_acc, uint32_t src, bool 
 /// is one row (scratchpad) used for every row.
 Instruction vpu_binary(Opcode op, uint32_t dst, bool dst_acc, uint32_t src0, bool src0_acc, uint32_t src1,
                        bool src1_acc, bool bcast, uint32_t rows, uint32_t cols, uint32_t dtype) {
-  Instruction i = make(op);
-  i.set(f::add::dst, dst);
-  i.set(f::add::dst_acc, dst_acc ? 1 : 0);
-  i.set(f::add::src0, src0);
-  i.set(f::add::src0_acc, src0_acc ? 1 : 0);
-  i.set(f::add::src1, src1);
-  i.set(f::add::src1_acc, src1_acc ? 1 : 0);
-  i.set(f::add::bcast, bcast ? 1 : 0);
-  i.set(f::add::rows, rows);
-  i.set(f::add::cols, cols);
-  i.set(f::add::dtype, dtype);
-  i.set(f::add::q, isa::kNoParam);
-  return i;
+  return lowering::vpu_binary(op, dtype, {dst, dst_acc}, {src0, src0_acc}, {src1, src1_acc}, bcast, rows, cols);
 }
 
 /// What layer_norm hands layer_norm_wide: the locations (scale, bias and the constants as rows of

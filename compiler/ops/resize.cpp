@@ -28,7 +28,6 @@ struct AxisMap {
   }
 };
 
-
 /// The mapping of an axis of `in` elements to `out` with scale `scale` (out / in when sizes were
 /// given), as the ONNX reference computes it (in binary64).
 AxisMap axis_map(const Node& n, int64_t in, int64_t out, double scale, bool linear, const std::string& ctm,
@@ -287,19 +286,7 @@ void gather(Lowering& L, const Node& n, const Location& src, const Location& dst
 /// A binary VPU instruction (add, sub, mul: the binary format, add's field layout).
 Instruction vbin(Opcode op, uint32_t dtype, uint32_t dst, bool dst_acc, uint32_t a, bool a_acc, uint32_t b, bool b_acc,
                  bool bcast, uint32_t rows, uint32_t cols) {
-  Instruction i = make(op);
-  i.set(f::add::dst, dst);
-  i.set(f::add::dst_acc, dst_acc ? 1 : 0);
-  i.set(f::add::src0, a);
-  i.set(f::add::src0_acc, a_acc ? 1 : 0);
-  i.set(f::add::src1, b);
-  i.set(f::add::src1_acc, b_acc ? 1 : 0);
-  i.set(f::add::bcast, bcast ? 1 : 0);
-  i.set(f::add::rows, rows);
-  i.set(f::add::cols, cols);
-  i.set(f::add::dtype, dtype);
-  i.set(f::add::q, isa::kNoParam);
-  return i;
+  return vpu_binary(op, dtype, {dst, dst_acc}, {a, a_acc}, {b, b_acc}, bcast, rows, cols);
 }
 
 /// out = a + w · (b - a) over rows x C tiles: the difference and product in fp32 in the
