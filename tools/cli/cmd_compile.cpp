@@ -85,15 +85,11 @@ const bool registered_compile = register_command({
     "is int32 on the device, narrowed and checked at the host boundary; bool is uint8 0/1).\n"
     "--precision int8 quantizes a float model after training: activation ranges from the float\n"
     "reference on the samples in --calibrate DIR (each .npy one input), uint8 activations (int8\n"
-    "where the MXU has no u8 mode), int8 per-channel weights. Supported operators: Gemm, MatMul,\n"
-    "Conv, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, Concat, Relu, Clip,\n"
-    "Add/Sub/Mul, Flatten, Reshape, Identity, Transpose, Softmax, LogSoftmax, Exp, Log, Reciprocal,\n"
-    "Sqrt, Tanh, Sigmoid, Erf, QuantizeLinear, DequantizeLinear, QLinearMatMul, QLinearConv,\n"
-    "MatMulInteger, ConvInteger, Gather, Equal, Less, Greater, LessOrEqual, GreaterOrEqual, Xor,\n"
-    "Not, And, Or, Where, Cast; anything else runs on the host with a reference kernel when one\n"
-    "exists (LeakyRelu, Softplus, Elu, Neg, Abs, Div, Pow, Max, Min, ...; npusim run model.onnx only, since an "
-    ".npub\n"
-    "cannot carry host kernels) and is otherwise an error naming the node. --no-fallback makes\n"
+    "where the MXU has no u8 mode), int8 per-channel weights. The operators lowered to the NPU are\n"
+    "listed by npusim info --operators (and in docs/compiler.md); anything else\n"
+    "runs on the host with a reference kernel when one exists (Softplus, ...; its time is\n"
+    "modelled; npusim run model.onnx only, since an .npub cannot carry host kernels) and is\n"
+    "otherwise an error naming the node. --no-fallback makes\n"
     "every operator without an NPU lowering an error.\n",
     {
         valued("--config", "CONFIG.yaml", "the NPU to compile for"),
