@@ -82,6 +82,7 @@ expect 2 "calib_nan/s0.npy: calibration sample holds NaN at element 7" "$NPUSIM"
 # Timing needs no data: --timing-only and long runs (timing-only profiles) run without inputs.
 expect 0 "finished on edge" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --timing-only
 expect 0 "inferences" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/gemm_i8_db.npus" --repeat 1000
+expect 0 "finished on edge" "$NPUSIM" run --config "$SRC/configs/edge.yaml" "$SRC/traces/models/mlp.onnx" --timing-only
 expect 2 "run needs --config" "$NPUSIM" run "$SRC/traces/gemm_i8_db.npus"
 printf 'name: broken\nmxu:\n  rwos: 4\n' >"$WORK/broken.yaml"
 expect 2 "broken.yaml:3:3: error: unknown key 'rwos' in mxu (did you mean 'rows'?)" "$NPUSIM" run --config "$WORK/broken.yaml" "$WORK/mlp_i8.npub"

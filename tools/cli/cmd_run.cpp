@@ -129,8 +129,12 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
   const BuiltModel built = compile_model(path, cfg, build_options(a));
   const compiler::CompiledModel& m = built.m;
   compiler::TensorValues ref_inputs;  // the float inputs, for the accuracy report
+  // Timing needs no data (as for programs): a timing-only or long run fills inputs not given with
+  // random data (seed 0) instead of refusing them.
+  std::optional<uint64_t> seed = random_seed(a);
+  if (!seed && (a.flag("--timing-only") || long_run_requested(a))) seed = 0;
   const DeviceInputs inputs =
-      model_inputs(m, built.graph, a.values("--input"), random_seed(a), built.int8 ? &ref_inputs : nullptr);
+      model_inputs(m, built.graph, a.values("--input"), seed, built.int8 ? &ref_inputs : nullptr);
   if (long_run_requested(a)) return run_long_mode(a, cfg, m.program, inputs);
   RunOptions opts = run_options(a);
   use_host_fallback(opts, m);
@@ -281,7 +285,7 @@ const bool registered = register_command({
         valued("--output-dir", "DIR", "write each output tensor as DIR/<name>.npy"),
         valued("--stats", "FILE", "statistics as JSON (cycles, utilization, per engine, memory, operators)"),
         valued("--trace", "FILE", "Chrome/Perfetto trace JSON (open in ui.perfetto.dev)"),
-        flag("--timing-only", "skip the arithmetic: same cycles, no outputs"),
+        flag("--timing-only", "skip the arithmetic: same cycles, no outputs, no input data needed"),
         valued("--max-memory", "BYTES",
                "host memory a functional run may allocate for SRAMs and regions (default 1GiB)"),
         valued("--watchdog-cycles", "N", "fault with WATCHDOG if the program has not finished after N cycles"),
