@@ -43,6 +43,21 @@ void batch_norm(Lowering& L, const Node& n) {
   L.rows_binary(n, tmp, lt, true, out, Opcode::Add);
 }
 
+/// acc[dst] = column (rows x 1) x row (1 x cols) in the device type: the k = 1 matmul with which
+/// the MXU broadcasts a per-row value (a maximum, a sum, a mean) along its row; it waits for the
+/// VPU and hands the result back to it.
+void row_broadcast(Lowering& L, uint32_t dst, uint32_t column, uint32_t row, uint32_t rows, uint32_t cols) {
+  Instruction m = make(Opcode::Matmul);
+  m.set(f::matmul::c, dst);
+  m.set(f::matmul::a, column);
+  m.set(f::matmul::b, row);
+  m.set(f::matmul::m, rows);
+  m.set(f::matmul::n, cols);
+  m.set(f::matmul::k, 1);
+  m.set(f::matmul::dtype, L.elem_);
+  L.emit(m, kV2M, 1, kM2V);
+}
+
 /// A VPU instruction of the unary format (reduce, sfu, copy, clamp).
 Instruction vpu_unary(Opcode op, uint32_t dst, bool dst_acc, uint32_t src, bool src_acc, uint32_t rows, uint32_t cols,
                       uint32_t dtype) {
@@ -99,15 +114,7 @@ void layer_norm_wide(Lowering& L, const Node& n, const LayerNormRows& p) {
   const uint32_t dt = L.elem_, ww = static_cast<uint32_t>(W);
   const uint32_t inv_c = L.to_device_param(static_cast<float>(1.0 / static_cast<double>(C)));
   auto broadcast = [&](uint32_t dst, uint32_t column, uint32_t b_row, uint32_t rows) {  // column x row
-    Instruction m = make(Opcode::Matmul);
-    m.set(f::matmul::c, dst);
-    m.set(f::matmul::a, column);
-    m.set(f::matmul::b, b_row);
-    m.set(f::matmul::m, rows);
-    m.set(f::matmul::n, ww);
-    m.set(f::matmul::k, 1);
-    m.set(f::matmul::dtype, dt);
-    L.emit(m, kV2M, 1, kM2V);
+    row_broadcast(L, dst, column, b_row, rows, ww);
   };
   auto load = [&](uint32_t dst, const Location& l, int64_t off, uint32_t cols, int wait_sem) {  // a row
     Instruction ld = make(Opcode::Load);
@@ -300,15 +307,7 @@ void layer_norm(Lowering& L, const Node& n) {
   const uint32_t dt = L.elem_;
   const uint32_t inv_c = L.to_device_param(static_cast<float>(1.0 / static_cast<double>(C)));
   auto broadcast = [&](uint32_t column, uint32_t b_row, uint32_t rows) {  // acc[a0] = column (rows x 1) x row (1 x C)
-    Instruction m = make(Opcode::Matmul);
-    m.set(f::matmul::c, a0);
-    m.set(f::matmul::a, column);
-    m.set(f::matmul::b, b_row);
-    m.set(f::matmul::m, rows);
-    m.set(f::matmul::n, static_cast<uint32_t>(C));
-    m.set(f::matmul::k, 1);
-    m.set(f::matmul::dtype, dt);
-    L.emit(m, kV2M, 1, kM2V);
+    row_broadcast(L, a0, column, b_row, rows, static_cast<uint32_t>(C));
   };
   auto load_row = [&](uint32_t dst, const Location& l, uint32_t cols) {
     Instruction ld = make(Opcode::Load);
@@ -401,15 +400,7 @@ bool softmax_rows(Lowering& L, const Node& n, Location lx, Location ly, int64_t 
   const uint32_t a0 = 0, a1 = L.lines(tr, C, 4), a2 = 2 * L.lines(tr, C, 4);
   const uint32_t dt = L.elem_;
   auto broadcast = [&](uint32_t column, uint32_t rows) {  // acc[a0] = column (rows x 1) x ones (1 x C)
-    Instruction m = make(Opcode::Matmul);
-    m.set(f::matmul::c, a0);
-    m.set(f::matmul::a, column);
-    m.set(f::matmul::b, s_ones);
-    m.set(f::matmul::m, rows);
-    m.set(f::matmul::n, static_cast<uint32_t>(C));
-    m.set(f::matmul::k, 1);
-    m.set(f::matmul::dtype, dt);
-    L.emit(m, kV2M, 1, kM2V);
+    row_broadcast(L, a0, column, s_ones, rows, static_cast<uint32_t>(C));
   };
   for (int64_t r0 = 0; r0 < R; r0 += tr) {
     const auto rr = static_cast<uint32_t>(std::min(tr, R - r0)), cc = static_cast<uint32_t>(C);
@@ -493,15 +484,7 @@ bool softmax_wide(Lowering& L, const Node& n, const Location& lx, const Location
   const uint32_t dt = L.elem_, ww = static_cast<uint32_t>(W);
   const uint32_t unit = L.to_device_param(1.0f);
   auto broadcast = [&](uint32_t dst, uint32_t column, uint32_t rows) {  // acc[dst] = column x ones
-    Instruction m = make(Opcode::Matmul);
-    m.set(f::matmul::c, dst);
-    m.set(f::matmul::a, column);
-    m.set(f::matmul::b, s_ones);
-    m.set(f::matmul::m, rows);
-    m.set(f::matmul::n, ww);
-    m.set(f::matmul::k, 1);
-    m.set(f::matmul::dtype, dt);
-    L.emit(m, kV2M, 1, kM2V);
+    row_broadcast(L, dst, column, s_ones, rows, ww);
   };
   for (int64_t r0 = 0; r0 < R; r0 += tr) {
     const auto rr = static_cast<uint32_t>(std::min(tr, R - r0));
