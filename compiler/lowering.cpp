@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -82,6 +83,7 @@ CompiledModel Lowering::run() {
     const auto m = static_cast<uint32_t>(p_.markers.size());
     p_.markers.push_back(marker);
     emit_mark(m, false);
+    lowering_where_ = where(n);
     lower(n);
     emit_mark(m, true);
   }
@@ -349,6 +351,12 @@ void Lowering::emit(Instruction i, int wait_sem, uint32_t wait_n, int sig_sem) {
     i.set(isa::header::sig_en, 1);
     i.set(isa::header::sig_sem, static_cast<uint32_t>(sig_sem));
   }
+  switch (static_cast<Opcode>(i.opcode())) {
+    case Opcode::Load: resolve_desc(i, f::load::desc, f::load::off); break;
+    case Opcode::Store: resolve_desc(i, f::store::desc, f::store::off); break;
+    case Opcode::Gather: resolve_desc(i, f::gather::desc, f::gather::off); break;
+    default: break;
+  }
   p_.text.push_back(i);
 }
 
@@ -369,15 +377,12 @@ uint32_t Lowering::desc(uint8_t region, isa::TensorType dt, uint64_t base, uint3
   return desc_nd(region, dt, base, {cols, rows}, {stride_elems});
 }
 
-/// Descriptor of a box (innermost first) with element strides for dimensions 1.. (deduplicated).
+/// Descriptor of a box (innermost first) with element strides for dimensions 1..: a pending
+/// handle that emit() resolves to a table entry (resolve_desc).
 uint32_t Lowering::desc_nd(uint8_t region, isa::TensorType dt, uint64_t base, const std::vector<uint32_t>& box,
                            const std::vector<int64_t>& stride_elems, int32_t zero_point) {
   const unsigned es = isa::tensor_type_bytes(dt);
-  const auto key = std::make_tuple(region, static_cast<int>(dt), base, box, stride_elems, zero_point);
-  auto it = descs_.find(key);
-  if (it != descs_.end()) return it->second;
   isa::TensorDesc d;
-  d.name = "d" + std::to_string(p_.descs.size());
   d.region = region;
   d.dtype = dt;
   d.rank = static_cast<uint8_t>(box.size());
@@ -385,12 +390,51 @@ uint32_t Lowering::desc_nd(uint8_t region, isa::TensorType dt, uint64_t base, co
   d.zero_point = zero_point;
   for (size_t i = 0; i < box.size(); ++i) d.box[i] = box[i];
   for (size_t i = 0; i < stride_elems.size(); ++i) d.stride[i] = stride_elems[i] * static_cast<int64_t>(es);
-  if (p_.descs.size() >= isa::spec().max_descriptors)
-    throw CompileError("the model needs more than " + std::to_string(isa::spec().max_descriptors) + " descriptors");
-  const auto id = static_cast<uint32_t>(p_.descs.size());
-  p_.descs.push_back(d);
-  descs_.emplace(key, id);
-  return id;
+  // Handles live from here to the emit() of their instruction (a few calls later), so a ring of
+  // 4096 never meets a live one unless 4096 instructions are built before any is emitted.
+  const size_t handles = size_t{1} << f::load::desc.width;
+  if (pending_descs_.empty()) pending_descs_.resize(handles);
+  for (size_t tried = 0; tried < handles; ++tried) {
+    const uint32_t h = next_pending_;
+    next_pending_ = static_cast<uint32_t>((next_pending_ + 1) % handles);
+    if (pending_descs_[h].live) continue;
+    pending_descs_[h] = {d, true};
+    return h;
+  }
+  throw CompileError(lowering_where_ + ": more than " + std::to_string(handles) +
+                     " DMA instructions are built before any is emitted");
+}
+
+/// Replaces the pending handle in a load/store/gather by a table entry keyed without the base.
+void Lowering::resolve_desc(Instruction& i, const isa::BitRange& desc_field, const isa::BitRange& off_field) {
+  PendingDesc& pd = pending_descs_.at(i.get(desc_field));
+  if (!pd.live) throw std::logic_error("descriptor handle " + std::to_string(i.get(desc_field)) + " emitted twice");
+  pd.live = false;
+  isa::TensorDesc d = pd.d;
+  const int64_t es = isa::tensor_type_bytes(d.dtype);
+  // Address = d.offset + off * es (arch/functional.cpp walk): moving d.offset / es elements into
+  // off keeps every byte address, so timing and results are unchanged.
+  const int64_t off = static_cast<int32_t>(i.get(off_field));
+  if (d.offset % static_cast<uint64_t>(es) == 0 && d.offset / static_cast<uint64_t>(es) <= uint64_t{INT32_MAX}) {
+    const int64_t folded = off + static_cast<int64_t>(d.offset / static_cast<uint64_t>(es));
+    if (folded >= INT32_MIN && folded <= INT32_MAX) {
+      d.offset = 0;
+      i.set(off_field, static_cast<uint32_t>(static_cast<int32_t>(folded)));
+    }
+  }
+  const auto key =
+      std::make_tuple(d.region, static_cast<int>(d.dtype), d.rank, d.zero_point, d.offset, d.box, d.stride);
+  auto it = descs_.find(key);
+  if (it == descs_.end()) {
+    if (p_.descs.size() >= isa::spec().max_descriptors)
+      throw CompileError(lowering_where_ + ": the program needs more than " +
+                         std::to_string(isa::spec().max_descriptors) +
+                         " distinct tensor descriptors (box, strides, type and region; the DESC table limit)");
+    d.name = "d" + std::to_string(p_.descs.size());
+    it = descs_.emplace(key, static_cast<uint32_t>(p_.descs.size())).first;
+    p_.descs.push_back(d);
+  }
+  i.set(desc_field, it->second);
 }
 
 /// fp32-mode requant entry converting accumulators to the device type, times `scale`.
@@ -398,12 +442,10 @@ uint32_t Lowering::to_device_param(float scale) {
   auto it = to_dev_params_.find(scale);
   if (it != to_dev_params_.end()) return it->second;
   isa::Param q;
-  q.name = "to_device" + std::to_string(p_.params.size());
   q.bytes[0] = isa::params::requant::kKind;
   q.bytes[isa::params::requant::mode] = isa::params::requant::mode_fp32;
   std::memcpy(&q.bytes[isa::params::requant::multiplier], &scale, 4);
-  const auto id = static_cast<uint32_t>(p_.params.size());
-  p_.params.push_back(q);
+  const uint32_t id = add_param(q, "to_device");
   to_dev_params_.emplace(scale, id);
   return id;
 }
@@ -411,7 +453,6 @@ uint32_t Lowering::to_device_param(float scale) {
 /// Clamp bounds for float tiles and, rounded inward, for integer ones.
 uint32_t Lowering::clamp_param(float lo, float hi) {
   isa::Param c;
-  c.name = "clamp" + std::to_string(p_.params.size());
   c.bytes[0] = isa::params::clamp::kKind;
   std::memcpy(&c.bytes[isa::params::clamp::fmin], &lo, 4);
   std::memcpy(&c.bytes[isa::params::clamp::fmax], &hi, 4);
@@ -421,12 +462,17 @@ uint32_t Lowering::clamp_param(float lo, float hi) {
   const int32_t ilo = to_i32(std::ceil(lo)), ihi = to_i32(std::floor(hi));
   std::memcpy(&c.bytes[isa::params::clamp::min], &ilo, 4);
   std::memcpy(&c.bytes[isa::params::clamp::max], &ihi, 4);
-  p_.params.push_back(c);
-  return static_cast<uint32_t>(p_.params.size() - 1);
+  return add_param(c, "clamp");
 }
+
+/// Adds a parameter entry named prefix + index, or returns an equal one's index; the PARAM table
+/// holds max_params entries (12-bit ids, 0xFFF meaning "none").
 uint32_t Lowering::add_param(isa::Param p, const std::string& prefix) {
   for (size_t i = 0; i < p_.params.size(); ++i)
     if (p_.params[i].bytes == p.bytes) return static_cast<uint32_t>(i);
+  if (p_.params.size() >= isa::spec().max_params)
+    throw CompileError(lowering_where_ + ": the program needs more than " + std::to_string(isa::spec().max_params) +
+                       " distinct parameter entries (requantization, clamp, pool; the PARAM table limit)");
   p.name = prefix + std::to_string(p_.params.size());
   p_.params.push_back(p);
   return static_cast<uint32_t>(p_.params.size() - 1);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -250,9 +251,16 @@ class Lowering {
                         uint32_t cols, int64_t row_elems);
   /// Descriptor of a rows x cols box with a row stride of `stride_elems` elements (0: broadcast row).
   uint32_t desc(uint8_t region, isa::TensorType dt, uint64_t base, uint32_t cols, uint32_t rows, int64_t stride_elems);
-  /// Descriptor of a box (innermost first) with element strides for dimensions 1.. (deduplicated).
+  /// Descriptor of a box (innermost first) with element strides for dimensions 1... Returns a
+  /// pending handle for the instruction's desc field: emit() resolves it (resolve_desc).
   uint32_t desc_nd(uint8_t region, isa::TensorType dt, uint64_t base, const std::vector<uint32_t>& box,
                    const std::vector<int64_t>& stride_elems, int32_t zero_point = 0);
+  /// Replaces the pending handle in a load/store/gather by a table entry keyed without the base
+  /// offset: the base folds into the instruction's element offset (address = desc offset + off *
+  /// element bytes is unchanged), so the table holds one entry per distinct box, strides and type.
+  /// A base that is not a whole number of elements, or whose fold leaves the 32-bit off field,
+  /// stays in the entry.
+  void resolve_desc(Instruction& i, const isa::BitRange& desc_field, const isa::BitRange& off_field);
   uint32_t lines(uint64_t rows, uint64_t cols, unsigned es) const {
     return static_cast<uint32_t>(rows * ((cols * es + t_.line_bytes - 1) / t_.line_bytes));
   }
@@ -312,8 +320,17 @@ class Lowering {
   uint8_t weights_region_ = 0, act_region_ = 0;  ///< region ids
   std::vector<uint8_t> weights_;                 ///< contents of the weights region
   uint64_t act_bytes_ = 0;                       ///< activation space used
-  std::map<std::tuple<uint8_t, int, uint64_t, std::vector<uint32_t>, std::vector<int64_t>, int32_t>, uint32_t>
-      descs_;                                ///< dedup
+  std::map<std::tuple<uint8_t, int, uint8_t, int32_t, uint64_t, std::array<uint32_t, 4>, std::array<int64_t, 3>>,
+           uint32_t>
+      descs_;  ///< table entry of each distinct descriptor (region, type, rank, zero point, offset, box, strides)
+  /// A descriptor made by desc_nd and not yet resolved by emit(): `live` until its instruction is emitted.
+  struct PendingDesc {
+    isa::TensorDesc d;  ///< with its base offset
+    bool live = false;  ///< handed out, its instruction not yet emitted
+  };
+  std::vector<PendingDesc> pending_descs_;   ///< by handle (the 12-bit desc field: at most 4096)
+  uint32_t next_pending_ = 0;                ///< next handle to try
+  std::string lowering_where_;               ///< where(n) of the node being lowered (table-limit errors)
   BatchOffsets batch_;                       ///< the current batch of a batched MatMul
   std::map<float, uint32_t> to_dev_params_;  ///< fp32 → device requant entries by scale
   bool fallback_ = true;                     ///< host kernels allowed

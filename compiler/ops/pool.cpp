@@ -27,11 +27,7 @@ uint32_t pool_param(Lowering& L, const Window& win, int64_t in_h, int64_t in_w, 
   p.bytes[pp::in_h + 1] = static_cast<uint8_t>(in_h >> 8);
   p.bytes[pp::in_w] = static_cast<uint8_t>(in_w);
   p.bytes[pp::in_w + 1] = static_cast<uint8_t>(in_w >> 8);
-  for (size_t i = 0; i < L.p_.params.size(); ++i)
-    if (L.p_.params[i].bytes == p.bytes) return static_cast<uint32_t>(i);
-  p.name = "pool" + std::to_string(L.p_.params.size());
-  L.p_.params.push_back(p);
-  return static_cast<uint32_t>(L.p_.params.size() - 1);
+  return L.add_param(p, "pool");
 }
 
 /// Element strides of a pool_image view with W = OW = 1 (one residue class of a dilated pass):
