@@ -403,6 +403,26 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
           if (n.op == "ReduceLogSum" || n.op == "ReduceLogSumExp") y[o] = std::log(y[o]);
         }
       }
+    } else if (n.op == "ArgMax" || n.op == "ArgMin") {  // the first (select_last_index: last) extreme's index
+      const auto& x = in(n, 0);
+      const auto& xs = shape(n.inputs[0]);
+      const auto rank = static_cast<int64_t>(xs.size());
+      int64_t axis = n.attr_i("axis", 0);
+      if (axis < 0) axis += rank;
+      const bool last = n.attr_i("select_last_index", 0) != 0, mx = n.op == "ArgMax";
+      int64_t inner = 1;
+      for (int64_t d = axis + 1; d < rank; ++d) inner *= xs[d];
+      const int64_t V = xs[axis];
+      for (size_t o = 0; o < y.size(); ++o) {  // o = outer * inner + i
+        const int64_t outer = static_cast<int64_t>(o) / inner, i = static_cast<int64_t>(o) % inner;
+        int64_t best = 0;
+        for (int64_t k = 1; k < V; ++k) {
+          const double e = x[static_cast<size_t>((outer * V + k) * inner + i)],
+                       b = x[static_cast<size_t>((outer * V + best) * inner + i)];
+          if (mx ? (e > b || (last && e == b)) : (e < b || (last && e == b))) best = k;
+        }
+        y[o] = static_cast<double>(best);
+      }
     } else if (n.op == "LayerNormalization") {
       const auto& x = in(n, 0);
       const auto& xs = shape(n.inputs[0]);

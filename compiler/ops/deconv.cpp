@@ -1,7 +1,7 @@
-// Transposed convolution: ConvTranspose (2-D, group 1, strides, pads, dilations, output_padding,
-// output_shape, auto_pad) as a convolution (Lowering::emit_conv) over a zero-inserted input.
-#include "compiler/lowering.h"
-#include "compiler/op_registry.h"
+// Transposed convolution: ConvTranspose (2-D and 1-D, groups, strides, pads, dilations,
+// output_padding, output_shape, auto_pad) as a convolution (Lowering::emit_conv) over a
+// zero-inserted input; 1-D as the 2-D one of height 1 on channels-last data (as Conv1d).
+#include "compiler/ops/layout.h"
 
 namespace npusim::compiler::lowering {
 namespace {
@@ -57,33 +57,49 @@ Location zero_inserted(Lowering& L, const Node& n, const Location& lx, int64_t N
   return z;
 }
 
-/// ConvTranspose: Y = conv(Z, W') with Z the zero-inserted X, W'[co][c][kh][kw] =
-/// W[c][co][KH-1-kh][KW-1-kw] (the kernel flipped, its channel axes swapped), stride 1, the
-/// same dilations, and padding d (K - 1) - pad_begin before; after, what makes the output OH x OW
-/// (d (K - 1) - pad_end + output_padding).
+/// ConvTranspose: Y = conv(Z, W') with Z the zero-inserted X, W'[g][kh][kw][c][co] =
+/// W[g Cg + c][co][KH-1-kh][KW-1-kw] (the kernel flipped, its channel axes swapped within each
+/// group of Cg = C/G input and Cog = Co/G output channels), stride 1, the same dilations, and
+/// padding d (K - 1) - pad_begin before; after, what makes the output OH x OW
+/// (d (K - 1) - pad_end + output_padding). 1-D (X [N, C, L], W [C, Co/G, K]): the attributes of
+/// the width of a 2-D one with H = 1, X turned to [N, L, C] first and Y back from [N, OL, Co].
 void conv_transpose(Lowering& L, const Node& n) {
   const Tensor& x = L.g_.tensor(n.inputs.at(0));
   const Tensor& w = L.g_.tensor(n.inputs.at(1));
   const Tensor& y = L.g_.tensor(n.outputs.at(0));
-  if (!L.is_spatial(x) || !L.is_spatial(y) || w.shape.size() != 4)
-    throw CompileError(where(n) + ": only 2-D transposed convolution (4-D X and W) is supported");
+  const bool one_d = x.shape.size() == 3 && w.shape.size() == 3 && y.shape.size() == 3;
+  if (!one_d && (!L.is_spatial(x) || !L.is_spatial(y) || w.shape.size() != 4))
+    throw CompileError(where(n) + ": only 1-D and 2-D transposed convolutions (3-D or 4-D X, W and Y) are supported");
   if (!w.is_const) throw CompileError(where(n) + ": the weights must be constant");
-  if (n.attr_i("group", 1) != 1) throw CompileError(where(n) + ": only group 1 is supported");
-  const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
-  const int64_t Co = y.shape[1], OH = y.shape[2], OW = y.shape[3], KH = w.shape[2], KW = w.shape[3];
-  if (w.shape[0] != C || w.shape[1] != Co)
+  const int64_t G = n.attr_i("group", 1);
+  const int64_t N = x.shape[0], C = x.shape[1], H = one_d ? 1 : x.shape[2], W = one_d ? x.shape[2] : x.shape[3];
+  const int64_t Co = y.shape[1], OH = one_d ? 1 : y.shape[2], OW = one_d ? y.shape[2] : y.shape[3];
+  const int64_t KH = one_d ? 1 : w.shape[2], KW = one_d ? w.shape[2] : w.shape[3];
+  if (G < 1 || C % G || Co % G)
+    throw CompileError(where(n) + ": attribute 'group' " + std::to_string(G) + " does not divide the " +
+                       std::to_string(C) + " input and " + std::to_string(Co) + " output channels");
+  const int64_t Cg = C / G, Cog = Co / G;
+  if (w.shape[0] != C || w.shape[1] != Cog)
     throw CompileError(where(n) + ": weights " + shape_text(w.shape) + " do not match the input and output channels");
+  // The attributes per axis (height, width); a 1-D one's are the width's, the height's neutral.
   auto ints = [&](const char* k, std::vector<int64_t> def) {
     auto it = n.attrs.find(k);
-    return it == n.attrs.end() ? def : it->second.ints;
+    std::vector<int64_t> v = it == n.attrs.end() || it->second.ints.empty() ? def : it->second.ints;
+    const size_t want = (std::string(k) == "pads" ? 2u : 1u) * (one_d ? 1u : 2u);
+    if (v.size() != want && !(std::string(k) == "pads" && v.empty()))
+      throw CompileError(where(n) + ": attribute '" + k + "' " + shape_text(v) + " must have " + std::to_string(want) +
+                         " values for a " + (one_d ? "1" : "2") + "-D kernel");
+    if (one_d && std::string(k) == "pads" && !v.empty()) return std::vector<int64_t>{0, v[0], 0, v[1]};
+    if (one_d && std::string(k) != "pads")
+      return std::vector<int64_t>{std::string(k) == "output_padding" ? 0 : 1, v[0]};
+    return v;
   };
-  const auto s = ints("strides", {1, 1}), d = ints("dilations", {1, 1}), op = ints("output_padding", {0, 0});
-  if (s.size() != 2 || d.size() != 2 || op.size() != 2)
-    throw CompileError(where(n) + ": strides, dilations and output_padding must have two values");
+  const std::vector<int64_t> one(one_d ? 1 : 2, 1), zero(one_d ? 1 : 2, 0);
+  const auto s = ints("strides", one), d = ints("dilations", one), op = ints("output_padding", zero);
   const auto it = n.attrs.find("auto_pad");
   const std::string ap = it == n.attrs.end() ? "NOTSET" : it->second.s;
   if (ap != "NOTSET" && ap != "VALID" && ap != "SAME_UPPER" && ap != "SAME_LOWER")
-    throw CompileError(where(n) + ": auto_pad '" + ap + "' is not supported");
+    throw CompileError(where(n) + ": attribute 'auto_pad' '" + ap + "' is not supported");
   // Padding before each axis (the padding after follows from the output size).
   int64_t begin[2] = {0, 0};
   const auto pads = ints("pads", {});
@@ -101,21 +117,22 @@ void conv_transpose(Lowering& L, const Node& n) {
   }
   ConvPlan plan;
   plan.N = N, plan.C = C, plan.H = (H - 1) * s[0] + 1, plan.W = (W - 1) * s[1] + 1;
-  plan.Co = Co, plan.OH = OH, plan.OW = OW, plan.KH = KH, plan.KW = KW, plan.G = 1;
+  plan.Co = Co, plan.OH = OH, plan.OW = OW, plan.KH = KH, plan.KW = KW, plan.G = G;
   Window& win = plan.win;
   win.kh = KH, win.kw = KW, win.dh = d[0], win.dw = d[1];
   win.pt = d[0] * (KH - 1) - begin[0], win.pl = d[1] * (KW - 1) - begin[1];
   win.pb = OH - plan.H - win.pt + d[0] * (KH - 1), win.pr = OW - plan.W - win.pl + d[1] * (KW - 1);
   if (win.pt < 0 || win.pl < 0 || win.pb < 0 || win.pr < 0)
-    throw CompileError(where(n) + ": pads larger than the dilated kernel (cropping) are not supported");
-  // W'[kh][kw][c][co] = W[c][co][KH-1-kh][KW-1-kw], in the device type.
-  std::vector<double> taps(static_cast<size_t>(KH * KW * C * Co));
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t co = 0; co < Co; ++co)
-      for (int64_t kh = 0; kh < KH; ++kh)
-        for (int64_t kw = 0; kw < KW; ++kw)
-          taps[((kh * KW + kw) * C + c) * Co + co] =
-              w.values[((c * Co + co) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
+    throw CompileError(where(n) + ": attribute 'pads' larger than the dilated kernel (cropping) is not supported");
+  // W'[g][kh][kw][c][co] = W[g Cg + c][co][KH-1-kh][KW-1-kw], in the device type.
+  std::vector<double> taps(static_cast<size_t>(KH * KW * C * Cog));
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t co = 0; co < Cog; ++co)
+        for (int64_t kh = 0; kh < KH; ++kh)
+          for (int64_t kw = 0; kw < KW; ++kw)
+            taps[(((g * KH + kh) * KW + kw) * Cg + c) * Cog + co] =
+                w.values[(((g * Cg + c) * Cog + co) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
   const uint64_t taps_off = L.put_device(taps);
   int64_t bias_off = -1;
   if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
@@ -124,9 +141,20 @@ void conv_transpose(Lowering& L, const Node& n) {
       throw CompileError(where(n) + ": the bias must be a constant of " + std::to_string(Co) + " values");
     bias_off = static_cast<int64_t>(L.put_fp32(std::vector<float>(b.values.begin(), b.values.end())));
   }
-  const Location lx = L.input(n, 0);
+  Location lx = L.input(n, 0);
+  const Location ly = L.output(n);
+  Location yt = ly;
+  if (one_d) {  // channels-last: X as [N, L, C], Y as [N, OL, Co]
+    Location xt = L.scratch(L.dev_, x.elements());
+    xt.rows = N * W, xt.cols = C;
+    if (const std::string why = permute(L, n, lx, x.shape, {0, 2, 1}, xt); !why.empty())
+      throw CompileError(where(n) + ": X " + shape_text(x.shape) + " cannot be turned channels-last: " + why);
+    lx = xt;
+    yt = L.scratch(L.dev_, y.elements());
+    yt.rows = N * OW, yt.cols = Co;
+  }
   plan.x = s[0] == 1 && s[1] == 1 ? lx : zero_inserted(L, n, lx, N, C, H, W, s[0], s[1]);
-  plan.y = L.output(n);
+  plan.y = yt;
   plan.w = {L.weights_region_, taps_off, 0, 0, L.dev_};
   plan.mm_dtype = L.elem_;
   plan.bias_type = isa::TensorType::FP32;
@@ -134,6 +162,9 @@ void conv_transpose(Lowering& L, const Node& n) {
   const uint32_t rq = L.to_device_param(1.0f);
   plan.requant_for = [rq](int64_t) { return rq; };
   L.emit_conv(n, plan);
+  if (one_d)
+    if (const std::string why = permute(L, n, yt, {N, OW, Co}, {0, 2, 1}, ly); !why.empty())
+      throw CompileError(where(n) + ": Y " + shape_text(y.shape) + " cannot be turned back from channels-last: " + why);
 }
 
 bool lower_conv_transpose(Lowering& L, const Node& n, const OpInfo&) {

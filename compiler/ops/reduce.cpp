@@ -1,4 +1,4 @@
-// Reductions: ReduceMean, ReduceSum, ReduceMax and ReduceMin over any axes (attribute, or a
+// Reductions: ReduceMean, ReduceSum, ReduceMax and ReduceMin (and ArgMax, ArgMin) over any axes (attribute, or a
 // constant input as ReduceSum has from opset 13), keepdims and noop_with_empty_axes. The reduced
 // axes are brought last by DMA permutations (permute(), layout.cpp), so the tensor is R rows of C
 // reduced elements, and the VPU's `reduce` turns each row into one element; ReduceMean scales the
@@ -15,6 +15,7 @@ namespace {
 std::vector<int64_t> reduce_axes(Lowering& L, const Node& n, int64_t rank, bool& noop) {
   std::vector<int64_t> axes;
   bool given = false;
+  if (n.op == "ArgMax" || n.op == "ArgMin") axes = {n.attr_i("axis", 0)}, given = true;  // one axis, default 0
   if (auto it = n.attrs.find("axes"); it != n.attrs.end()) axes = it->second.ints, given = true;
   if (n.inputs.size() > 1 && !n.inputs[1].empty()) {
     const Tensor& t = L.g_.tensor(n.inputs[1]);
@@ -171,6 +172,108 @@ void reduce_rows(Lowering& L, const Node& n, const Location& lx, const Location&
   }
 }
 
+/// ArgMax/ArgMin of each row of an R x C matrix (C <= 4095) into i32 indices (int64 at the host
+/// boundary), per row tile, all on the VPU: m = reduce max (min) of the row; the mask x == m is
+/// compared on transposes (the tile, and m as one row broadcast to every row, the only broadcast
+/// cmp has) and transposed back; `select` writes the column index (a row of 0..C-1 loaded into
+/// every row) where the mask is set over a tile of C (select_last_index: -1), and `reduce` min
+/// (max) gives the first (last) extreme's index. NaN compares unequal: a row of NaN gives C (-1).
+void arg_rows(Lowering& L, const Node& n, const Location& lx, const Location& ly, int64_t R, int64_t C) {
+  if (!is_float_type(lx.type))
+    throw CompileError(where(n) + ": the input must be a float tensor (" + dtype_name(L.g_.tensor(n.inputs[0]).dtype) +
+                       " is not supported)");
+  if (ly.type != isa::TensorType::I32) throw CompileError(where(n) + ": the output must be int64");
+  const bool last = n.attr_i("select_last_index", 0) != 0, mx = n.op == "ArgMax";
+  const unsigned es = bytes_of(lx.type);
+  const uint32_t cc = static_cast<uint32_t>(C);
+  int64_t tr = std::min<int64_t>(R, 4095);
+  auto spad_lines = [&](int64_t t) {  // x, its transpose, m, m as a row, the mask transposed, the mask
+    return L.lines(t, C, es) + L.lines(C, t, es) + L.lines(t, 1, es) + L.lines(1, t, es) + L.lines(C, t, 1) +
+           L.lines(t, C, 1);
+  };
+  auto fits = [&] {
+    return uint64_t{spad_lines(tr)} * L.t_.line_bytes <= L.t_.spad_bytes &&
+           uint64_t{2 * L.lines(tr, C, 4) + L.lines(tr, 1, 4)} * L.t_.line_bytes <= L.t_.acc_bytes;
+  };
+  while (!fits() && tr > 1) tr = (tr + 1) / 2;
+  if (!fits()) throw CompileError(where(n) + ": a row of " + std::to_string(C) + " elements does not fit the SRAM");
+  const uint32_t sx = 0, sxt = sx + L.lines(tr, C, es), sm = sxt + L.lines(C, tr, es), smt = sm + L.lines(tr, 1, es),
+                 smaskt = smt + L.lines(1, tr, es), smask = smaskt + L.lines(C, tr, 1);
+  const uint32_t a_idx = 0, a_sel = L.lines(tr, C, 4), a_out = 2 * L.lines(tr, C, 4);  // i32 tiles, result column
+  std::vector<int32_t> iota(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) iota[static_cast<size_t>(c)] = static_cast<int32_t>(c);
+  const uint64_t idx_off = L.put_i32(iota);
+  const uint64_t init_off =
+      L.put_i32(std::vector<int32_t>(static_cast<size_t>(C), last ? -1 : static_cast<int32_t>(C)));
+  const uint32_t dt = L.code(lx.type, n), u8 = L.code(isa::TensorType::U8, n), i32 = 0;  // acc with dtype i8: i32
+  auto unary = [&](Opcode op, uint32_t dst, bool dst_acc, uint32_t src, bool src_acc, uint32_t rows, uint32_t cols,
+                   uint32_t dtype) {
+    Instruction i = make(op);
+    i.set(f::copy::dst, dst);
+    i.set(f::copy::dst_acc, dst_acc ? 1 : 0);
+    i.set(f::copy::src, src);
+    i.set(f::copy::src_acc, src_acc ? 1 : 0);
+    i.set(f::copy::rows, rows);
+    i.set(f::copy::cols, cols);
+    i.set(f::copy::dtype, dtype);
+    return i;
+  };
+  for (int64_t r0 = 0; r0 < R; r0 += tr) {
+    const auto rr = static_cast<uint32_t>(std::min(tr, R - r0));
+    L.emit(L.tile_load(sx, lx, 0, r0, 0, rr, cc, C), kGo, 1, kL2V);
+    for (auto [line, off] : {std::pair{a_idx, idx_off}, std::pair{a_sel, init_off}}) {  // one row, every row
+      Instruction l = make(Opcode::Load);
+      l.set(f::load::dst, line);
+      l.set(f::load::dst_acc, 1);
+      l.set(f::load::desc, L.desc(L.weights_region_, isa::TensorType::I32, off, cc, rr, 0));
+      L.emit(l, -1, 1, kL2V);
+    }
+    std::vector<Instruction> v;
+    Instruction m = unary(Opcode::Reduce, sm, false, sx, false, rr, cc, dt);
+    m.set(f::reduce::op, mx ? f::reduce::op_max : f::reduce::op_min);
+    v.push_back(m);
+    Instruction xt = unary(Opcode::Copy, sxt, false, sx, false, rr, cc, dt);
+    xt.set(f::copy::transpose, 1);
+    v.push_back(xt);
+    Instruction mt = unary(Opcode::Copy, smt, false, sm, false, rr, 1, dt);
+    mt.set(f::copy::transpose, 1);
+    v.push_back(mt);
+    Instruction eq = make(Opcode::Cmp);  // C rows of rr: x^T == m^T (one row for every row)
+    eq.set(f::cmp::dst, smaskt);
+    eq.set(f::cmp::src0, sxt);
+    eq.set(f::cmp::src1, smt);
+    eq.set(f::cmp::bcast, 1);
+    eq.set(f::cmp::op, f::cmp::op_eq);
+    eq.set(f::cmp::dtype, dt);
+    eq.set(f::cmp::rows, cc);
+    eq.set(f::cmp::cols, rr);
+    v.push_back(eq);
+    Instruction mask = unary(Opcode::Copy, smask, false, smaskt, false, cc, rr, u8);
+    mask.set(f::copy::transpose, 1);
+    v.push_back(mask);
+    Instruction sel = make(Opcode::Select);  // the index where the row holds its extreme
+    sel.set(f::select::dst, a_sel);
+    sel.set(f::select::dst_acc, 1);
+    sel.set(f::select::src, a_idx);
+    sel.set(f::select::src_acc, 1);
+    sel.set(f::select::cond, smask);
+    sel.set(f::select::rows, rr);
+    sel.set(f::select::cols, cc);
+    sel.set(f::select::dtype, i32);
+    v.push_back(sel);
+    Instruction pick = unary(Opcode::Reduce, a_out, true, a_sel, true, rr, cc, i32);
+    pick.set(f::reduce::op, last ? f::reduce::op_max : f::reduce::op_min);
+    v.push_back(pick);
+    for (size_t k = 0; k < v.size(); ++k) L.emit(v[k], k == 0 ? kL2V : -1, 3, k + 1 == v.size() ? kV2S : -1);
+    Instruction st = make(Opcode::Store);  // rr rows of one index: rr consecutive outputs
+    st.set(f::store::src, a_out);
+    st.set(f::store::src_acc, 1);
+    st.set(f::store::desc, L.desc(ly.region, ly.type, ly.offset, 1, rr, 1));
+    st.set(f::store::off, static_cast<uint32_t>(r0));
+    L.emit(st, kV2S, 1, kGo);
+  }
+}
+
 /// Reduce X over `axes`. The input's storage order is walked as groups of adjacent axes that are
 /// all kept or all reduced (merged into one dimension each); when a reduced group is not last, the
 /// tensor is permuted into (kept groups in the output's storage order, reduced groups) first.
@@ -250,6 +353,12 @@ void reduce(Lowering& L, const Node& n) {
                          " last needs a permutation of " + shape_text(gshape) + ", which the NPU cannot do: " + why);
     lx = t;
   }
+  if (n.op == "ArgMax" || n.op == "ArgMin") {
+    if (C > 4095)
+      throw CompileError(where(n) + ": axis " + std::to_string(axes[0]) + " has " + std::to_string(C) + " elements; " +
+                         n.op + " reduces at most 4095");
+    return arg_rows(L, n, lx, ly, R, C);
+  }
   Reduction red = reduction(n);
   if (n.op == "ReduceMean") red.scale = 1.0 / static_cast<double>(C);
   if (C <= 4095) return reduce_rows(L, n, lx, ly, R, C, red);
@@ -294,6 +403,8 @@ void register_reduce_ops(OpRegistry& r) {
   r.add("ReduceL2", lowering::lower_reduce, kFloatOnly);
   r.add("ReduceLogSum", lowering::lower_reduce, kFloatOnly);
   r.add("ReduceLogSumExp", lowering::lower_reduce, kFloatOnly);
+  r.add("ArgMax", lowering::lower_reduce, 0);  // float input, int64 indices
+  r.add("ArgMin", lowering::lower_reduce, 0);
 }
 
 }  // namespace npusim::compiler

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """ConvTranspose beyond the ONNX backend cases (which have one input channel): several channels,
-a bias, strides, pads, output_padding, dilations, and a layer large enough to be tiled, on the
+a bias, strides, pads, output_padding, dilations, and a layer large enough to be tiled; torch's
+ConvTranspose1d and ConvTranspose2d with groups (against torch, exported by torch.onnx.export); on the
 bundled configs in fp16 with --no-fallback, against a NumPy scatter-add reference. Tolerance: the
 products are summed in fp32 from fp16 operands, so |got - want| <= 8 x 2^-10 x max(1, |want|)
 plus the inputs' and weights' rounding to fp16 over the sum, 2^-11 x sum |x w| per element.
@@ -80,5 +81,52 @@ case("deconv_k4_s2_p1", 2, 8, 6, 5, 12, (4, 4), (2, 2), (1, 1, 1, 1))
 case("deconv_dilated_s3", 1, 5, 4, 6, 7, (3, 2), (3, 1), (0, 1, 2, 0), d=(2, 3))
 case("deconv_stride1", 1, 6, 7, 7, 10, (3, 3), (1, 1), (1, 1, 1, 1))
 case("deconv_tiled", 1, 96, 16, 16, 80, (4, 4), (2, 2), (1, 1, 1, 1))
+
+
+def torch_case(name, module, x):
+    """A torch ConvTranspose1d/2d (groups too) exported by torch.onnx.export, against torch; the
+    magnitude term of the tolerance is the same layer run on |x| with |W| (no bias)."""
+    global failures
+    import torch
+    path = os.path.join(WORK, name + ".onnx")
+    xt = torch.from_numpy(x)
+    torch.onnx.export(module, (xt,), path, input_names=["x"], output_names=["y"], opset_version=13)
+    with torch.no_grad():
+        want = module(xt).double().numpy()
+        absm = type(module)(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+                            padding=module.padding, output_padding=module.output_padding, groups=module.groups,
+                            bias=False, dilation=module.dilation)
+        absm.weight.copy_(module.weight.abs())
+        mag = absm(xt.abs()).double().numpy()
+    np.save(path + ".x.npy", x)
+    for cfg in ("edge.yaml", "datacenter.yaml"):
+        out = os.path.join(WORK, name + "." + cfg)
+        r = subprocess.run([NPUSIM, "run", "--config", os.path.join(REPO, "configs", cfg), path, "--no-fallback",
+                            "--input", "x=" + path + ".x.npy", "--output-dir", out], capture_output=True, text=True)
+        if r.returncode:
+            print(f"FAIL {name} on {cfg}: {r.stderr.strip()}")
+            failures += 1
+            continue
+        got = np.load(os.path.join(out, "y.npy"))
+        tol = 8 * 2.0**-10 * np.maximum(1, np.abs(want)) + 2.0**-11 * mag
+        ok = got.shape == want.shape and (np.abs(got - want) <= tol).all()
+        cycles = r.stdout.split(": ")[1].split(" cycles")[0] if ": " in r.stdout else "?"
+        print(("ok   " if ok else "FAIL ") + f"{name} on {cfg}: max |err| {np.abs(got - want).max():.3g}, {cycles} cycles")
+        failures += 0 if ok else 1
+
+
+import torch  # noqa: E402
+
+torch.manual_seed(5)
+torch_case("torch_deconv1d_s2", torch.nn.ConvTranspose1d(12, 20, 4, stride=2, padding=1).eval(),
+           rng.standard_normal((2, 12, 17)).astype(np.float32))
+torch_case("torch_deconv1d_groups_dilated", torch.nn.ConvTranspose1d(8, 12, 3, stride=3, padding=2, output_padding=1,
+                                                                     groups=4, dilation=2).eval(),
+           rng.standard_normal((1, 8, 10)).astype(np.float32))
+torch_case("torch_deconv2d_groups", torch.nn.ConvTranspose2d(16, 24, 3, stride=2, padding=1, output_padding=1,
+                                                             groups=4).eval(),
+           rng.standard_normal((1, 16, 7, 9)).astype(np.float32))
+torch_case("torch_deconv2d_depthwise", torch.nn.ConvTranspose2d(6, 6, (2, 3), stride=(2, 1), groups=6).eval(),
+           rng.standard_normal((2, 6, 5, 4)).astype(np.float32))
 print("all passed" if not failures else f"{failures} failed")
 sys.exit(1 if failures else 0)

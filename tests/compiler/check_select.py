@@ -4,7 +4,8 @@
 Small models built with the ONNX helper API: an embedding lookup (constant fp16-exact table,
 int64 token ids from the host, negative ids included), Gather on axis 1 of computed data and of an
 int64 input (int32 on the device), a BERT-style mask (Equal against a constant, Where with -inf),
-comparisons and logic with broadcasting, Cast between float, int64 and bool, Expand. Every value
+comparisons and logic with broadcasting, Cast between float, int64 and bool, Expand, ArgMax and
+ArgMin (axes, keepdims, select_last_index, ties, an image's channels, torch.argmax's export). Every value
 is exact in fp16, so results must equal NumPy's exactly. Also checks the errors: an int64 input
 outside the int32 range, an index outside the table (a REGION_BOUNDS fault at run time).
 
@@ -145,6 +146,53 @@ yv = np.array([[-1], [-2]], dtype=np.int64)
 check("where_int64", [helper.make_node("Where", ["cond", "xv", "yv"], ["w"])],
       [("cond", B, [3]), ("xv", I64, [2, 3]), ("yv", I64, [2, 1])], [("w", I64, [2, 3])], {},
       {"cond": cond, "xv": xv, "yv": yv}, [np.where(cond, xv, yv)])
+
+
+# ArgMax/ArgMin (int64 indices): small integers, so ties occur and every value is exact in fp16.
+def arg_np(x, axis, keepdims, last, fn):
+    if last:  # the last extreme: the first in the flipped axis, mirrored back
+        r = x.shape[axis] - 1 - fn(np.flip(x, axis), axis=axis)
+    else:
+        r = fn(x, axis=axis)
+    return np.expand_dims(r, axis) if keepdims else r
+
+
+for op, shape, axis, keep, last in [("ArgMax", [3, 7, 5], 1, 1, 0), ("ArgMin", [4, 9], -1, 0, 1),
+                                    ("ArgMax", [6, 4, 3], 0, 0, 1), ("ArgMin", [2, 3, 300], 2, 1, 0),
+                                    ("ArgMax", [5000, 40], 1, 0, 0), ("ArgMax", [2, 5], 1, 1, 1)]:
+    xa = rng.integers(-4, 5, size=shape).astype(np.float32)
+    fn = np.argmax if op == "ArgMax" else np.argmin
+    want = arg_np(xa, axis, keep, last, fn)
+    name = f"{op.lower()}_{'x'.join(map(str, shape))}_axis{axis}_keep{keep}_last{last}"
+    check(name, [helper.make_node(op, ["x"], ["y"], axis=axis, keepdims=keep, select_last_index=last)],
+          [("x", F, shape)], [("y", I64, list(want.shape))], {}, {"x": xa}, [want])
+# Over the channels of an image (NHWC on the device after the MaxPool): a segmentation head's argmax.
+xs_img = rng.integers(-8, 9, size=[2, 6, 5, 7]).astype(np.float32)
+check("argmax_image", [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 1]),
+                       helper.make_node("ArgMax", ["p"], ["y"], axis=1, keepdims=1)],
+      [("x", F, [2, 6, 5, 7])], [("y", I64, [2, 1, 5, 7])], {}, {"x": xs_img},
+      [np.argmax(xs_img, axis=1)[:, None]])
+
+# torch.argmax as torch.onnx.export writes it (ArgMax, keepdims=0), against torch; distinct values.
+import torch  # noqa: E402
+
+
+class ArgHead(torch.nn.Module):
+    def forward(self, x):
+        return torch.argmax(x * 2.0, dim=1), torch.argmin(x, dim=-1, keepdim=True)
+
+
+xt = (rng.permutation(4 * 10 * 6).reshape(4, 10, 6) / 8.0).astype(np.float32)  # multiples of 1/8: exact
+tpath = os.path.join(WORK, "torch_argmax.onnx")
+torch.onnx.export(ArgHead(), (torch.from_numpy(xt),), tpath, input_names=["x"], output_names=["amax", "amin"],
+                  opset_version=13)
+tw = [t.numpy() for t in ArgHead()(torch.from_numpy(xt))]
+for config in ("edge.yaml", "datacenter.yaml"):
+    p, out = run("torch_argmax", tpath, {"x": xt}, config)
+    ok = p.returncode == 0 and all(
+        np.array_equal(np.load(os.path.join(out, k + ".npy")), w) for k, w in zip(["amax", "amin"], tw))
+    print(f"{'ok' if ok else 'FAIL'} torch_argmax on {config}" + ("" if ok else f": {p.stderr.strip()[-300:]}"))
+    failures += not ok
 
 print(f"select models: {failures} failure(s)")
 sys.exit(1 if failures else 0)

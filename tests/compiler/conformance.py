@@ -84,7 +84,6 @@ SKIP = {
     "test_globalmaxpool_precomputed": "an opset 1 model; the compiler reads opsets 10 to 17",
     "test_averagepool_3d_default": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions (3-D pooling inside a graph is lowered)",
     "test_maxpool_3d_default": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions (3-D pooling inside a graph is lowered)",
-    "test_convtranspose_1d": "1-D ConvTranspose is not lowered (2-D only: images are NHWC, rank-3 tensors row-major)",
     "test_convtranspose_3d": "rank-5 graph input and output: the ISA's IO tensors have at most 4 dimensions",
     "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
     "test_batchnorm_example_training_mode": "training-mode BatchNormalization (running statistics) is not supported",
