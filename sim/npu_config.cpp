@@ -16,6 +16,22 @@ namespace npusim::config {
 /// Largest config file read (the bundled ones are about 2 KB).
 constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
 
+arch::DesignShape design_of(const NpuConfig& c) {
+  arch::DesignShape d;
+  d.mxu_rows = c.mxu.rows, d.mxu_cols = c.mxu.cols;
+  d.mxu_float = false;
+  for (const auto& t : c.mxu.dtypes) d.mxu_float = d.mxu_float || t == "fp16" || t == "bf16";
+  auto sram = [](const memory::SramConfig& m) {
+    return arch::SramShape{static_cast<double>(m.size_bytes), m.banks, m.bank_width_bytes, m.ports};
+  };
+  d.spad = sram(c.spad), d.acc = sram(c.acc);
+  d.dma_channels = c.dma.channels;
+  // A simple (fixed-bandwidth) DRAM is priced as its channel count of its bus width, as a banked one.
+  d.dram_channels = c.dram.channels, d.dram_bus_bits = c.dram.bus_bits;
+  d.vpu_lanes = c.vpu.lanes;
+  return d;
+}
+
 void describe_npu(Section& s, NpuConfig& c) {
   s.text("name", c.name, "name of this NPU configuration", std::nullopt);
   s.frequency("clock", c.clock_hz, "NPU clock frequency (all engines)", 1e9);
@@ -38,6 +54,7 @@ void describe_npu(Section& s, NpuConfig& c) {
   s.child("dvfs", "operating points", [&c](Section& m) { arch::describe_dvfs(m, c.opps); });
   s.child("governor", "thermal throttling", [&c](Section& m) { arch::describe_governor(m, c.governor); });
   // Cross-block checks.
+  s.check([&c] { c.power.design = design_of(c); });  // what the cost models price
   s.check([&c] {
     if (c.opps.empty()) c.opps = {{c.clock_hz, c.power.v_nominal}};
     if (std::abs(c.opps.front().hz - c.clock_hz) > 1e-6 * c.clock_hz)

@@ -45,6 +45,10 @@ struct NpuConfig {
   uint64_t hash() const;
 };
 
+/// The physical design the area and energy models price, from c's blocks (loading sets
+/// c.power.design to it; code that changes a block afterwards sets it again).
+arch::DesignShape design_of(const NpuConfig& c);
+
 /// Declares the whole tree, bound to `c`.
 void describe_npu(Section& s, NpuConfig& c);
 

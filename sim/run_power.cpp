@@ -65,9 +65,39 @@ nlohmann::ordered_json energy_json(const arch::Energy& e) {
   return j;
 }
 
+nlohmann::ordered_json area_json(const arch::Area& a) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < arch::kAreaParts; ++i) j[arch::area_part_name(static_cast<arch::AreaPart>(i))] = num(a[i]);
+  j["total"] = num(arch::area_total(a));
+  return j;
+}
+
+std::string area_text(const config::NpuConfig& cfg) {
+  const arch::Area a = arch::area_of(cfg.power);
+  const double total = arch::area_total(a);
+  std::ostringstream os;
+  char line[160];
+  std::snprintf(line, sizeof line, "area at %g nm (docs/power.md \"Cost model\"):\n", cfg.power.node_nm);
+  os << line;
+  for (size_t i = 0; i < arch::kAreaParts; ++i) {
+    std::snprintf(line, sizeof line, "  %-12s %10.4f mm^2  %5.1f%%\n",
+                  arch::area_part_name(static_cast<arch::AreaPart>(i)), a[i], total > 0 ? 100 * a[i] / total : 0);
+    os << line;
+  }
+  std::snprintf(line, sizeof line, "  %-12s %10.4f mm^2\n", "total", total);
+  os << line;
+  std::snprintf(line, sizeof line,
+                "  cross-check: rtl/systolic_array.v at %ux%u is %.0f yosys generic cells (int8 PEs only)\n",
+                cfg.mxu.rows, cfg.mxu.cols, arch::mxu_rtl_cells(cfg.mxu.rows, cfg.mxu.cols));
+  os << line;
+  return os.str();
+}
+
 PowerReport power_of_run(const config::NpuConfig& cfg, const RunResult& r, arch::ThermalNetwork& net) {
   const arch::EnergyModel model(cfg.power);
   PowerReport p;
+  p.area = model.area();
+  p.node_nm = cfg.power.node_nm;
   p.hz = cfg.clock_hz;
   p.volts = cfg.opps.empty() ? cfg.power.v_nominal : cfg.opps.front().volts;
   for (const auto& o : cfg.opps)
@@ -117,6 +147,8 @@ nlohmann::ordered_json power_json(const PowerReport& p) {
   j["temperature_c"] = {{"start", num(p.t_start_c)}, {"end", num(p.t_end_c)}, {"max", num(p.t_max_c)}};
   j["operators_j"] = nlohmann::ordered_json::object();
   for (const auto& [name, joules] : p.operator_j) j["operators_j"][name] = num(joules);
+  j["area_mm2"] = area_json(p.area);
+  j["node_nm"] = num(p.node_nm);
   return j;
 }
 

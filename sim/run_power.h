@@ -42,13 +42,15 @@ struct PowerReport {
   double volts = 0, hz = 0;                                ///< operating point
   double t_start_c = 0, t_end_c = 0, t_max_c = 0;          ///< heat-node temperature
   std::vector<std::pair<std::string, double>> operator_j;  ///< per DEBUG marker (dynamic + clock + leakage share)
+  arch::Area area{};                                       ///< the design's area by part (mm^2)
+  double node_nm = 0;                                      ///< the node the area holds at
 };
 
 /// The power of run `r` at its configured clock and the first operating point's voltage, starting
 /// from the network's current state (ambient for a fresh network).
 PowerReport power_of_run(const config::NpuConfig& cfg, const RunResult& r, arch::ThermalNetwork& net);
 /// `p` as a JSON tree (stats.json's "power"): energy by component, average and peak power, clock,
-/// temperatures and joules per operator, each figure to 6 significant digits (base/json.h json_g).
+/// temperatures, joules per operator and the area by part, each figure to 6 significant digits (base/json.h json_g).
 nlohmann::ordered_json power_json(const PowerReport& p);
 
 /// Dynamic energy of `a` plus the clock over `seconds` at `hz` and `volts`.
@@ -57,5 +59,10 @@ arch::Energy dynamic_with_clock(const arch::EnergyModel& m, arch::Activity a, do
 void add_energy(arch::Energy& to, const arch::Energy& e);
 /// Joules by component and their total as a JSON object, to 6 significant digits.
 nlohmann::ordered_json energy_json(const arch::Energy& e);
+/// mm^2 by area part and their total as a JSON object, to 6 significant digits.
+nlohmann::ordered_json area_json(const arch::Area& a);
+/// `npusim info --config FILE`'s area table: mm^2 and share by part, the node, and the MXU's RTL
+/// cross-check (yosys cells of rtl/systolic_array.v at that size).
+std::string area_text(const config::NpuConfig& cfg);
 
 }  // namespace npusim

@@ -67,6 +67,11 @@ TEST(Config, BundledConfigsLoad) {
   EXPECT_EQ(tpu.spad.size_bytes + tpu.acc.size_bytes, 28u << 20);                    // 28 MiB on chip
   EXPECT_NEAR(memory::DramRegistry::make(tpu.dram)->peak_bandwidth(), 34e9, 0.2e9);  // DDR3, 34 GB/s
 
+  // Edge-TPU-class: 4096 int8 MACs at 500 MHz = 4.1 TOPS (Coral: 4 TOPS), its clock dividers.
+  const NpuConfig etpu = load_npu_config(kConfigs + "/edge_tpu.yaml");
+  EXPECT_NEAR(2.0 * etpu.mxu.rows * etpu.mxu.cols * etpu.clock_hz, 4e12, 0.1e12);
+  EXPECT_EQ(etpu.opps.size(), 4u);
+
   const NpuConfig gem = load_npu_config(kConfigs + "/gemmini.yaml");
   EXPECT_EQ(gem.spad.line_bytes, 16u);
   const NpuConfig dc = load_npu_config(kConfigs + "/datacenter.yaml");

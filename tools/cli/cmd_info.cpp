@@ -9,6 +9,7 @@
 #include "isa/spec.h"
 #include "isa/summary.h"
 #include "sim/npu_config.h"
+#include "sim/run_power.h"
 #include "sim/simulator.h"
 #include "tools/cli/command.h"
 #include "tools/workload/workload.h"
@@ -26,6 +27,13 @@ int cmd_info(const Args& a) {
       const config::NpuConfig c = config::load_npu_config(path);
       std::printf("# %s (hash 0x%016llx)\n%s", path.c_str(), static_cast<unsigned long long>(c.hash()),
                   config::npu_config_summary(c).c_str());
+      // The design's area by part, as YAML comments so the output still loads back as a config.
+      std::string area = area_text(c);
+      for (size_t at = 0; at < area.size();) {
+        const size_t end = area.find('\n', at);
+        std::printf("# %s\n", area.substr(at, end - at).c_str());
+        at = end + 1;
+      }
     }
     return kExitOk;
   }
@@ -66,7 +74,8 @@ const bool registered = register_command({
         flag("--isa", "every instruction, field and parameter kind, from the ISA definition"),
         flag("--config",
              "every config parameter (type, unit, default, description); with files:\n"
-             "load and check them, print the effective values and the config hash"),
+             "load and check them, print the effective values, the config hash and the\n"
+             "area by part (mm^2)"),
         flag("--operators",
              "the ONNX operators the compiler lowers to the NPU, with their family and\n"
              "properties (docs/compiler.md holds the same table)"),

@@ -566,10 +566,12 @@ int run(const Spec& s, const RunOptions& o) {
   // Results, with the latency/energy Pareto front per workload.
   for (Job& j : jobs)
     if (!j.failed) j.eval = parse_evaluation(read_file(j.result));
-  // Pareto fronts per workload: latency and energy; and latency, energy and MXU area.
-  auto area_of = [&](const Job& j) {
+  // Pareto fronts per workload: latency and energy; and latency, energy and the design's area
+  // (mm^2, arch::area_of: every part, docs/power.md). The MXU's yosys cell count stays beside it.
+  auto cells_of = [&](const Job& j) {
     return mxu_area_cells(points[j.point].config.mxu.rows, points[j.point].config.mxu.cols);
   };
+  auto area_of = [&](const Job& j) { return arch::area_total(arch::area_of(points[j.point].config.power)); };
   auto front = [&](bool with_area) {
     std::vector<bool> on(jobs.size(), false);
     for (size_t a = 0; a < jobs.size(); ++a) {
@@ -590,7 +592,7 @@ int run(const Spec& s, const RunOptions& o) {
   std::string csv = "point,workload";
   for (const Axis& a : s.axes) csv += "," + csv_cell(a.key);
   csv +=
-      ",status,cycles,seconds,energy_j,average_power_w,utilization,macs,dram_bytes,mxu_area_cells,sram_bytes,"
+      ",status,cycles,seconds,energy_j,average_power_w,utilization,macs,dram_bytes,mxu_area_cells,area_mm2,sram_bytes,"
       "pareto,pareto_area,cached,key,error\n";
   nlohmann::ordered_json json;
   json["sweep"] = s.file;
@@ -609,9 +611,9 @@ int run(const Spec& s, const RunOptions& o) {
     for (const auto& v : p.values) csv += "," + csv_cell(v);
     csv += std::string(",") + (j.failed ? "failed" : "ok") + "," + std::to_string(e.cycles) + "," + num(e.seconds) +
            "," + num(e.energy_j) + "," + num(e.average_power_w) + "," + num(e.utilization) + "," +
-           std::to_string(e.macs) + "," + std::to_string(e.dram_bytes) + "," + num(area) + "," + std::to_string(sram) +
-           "," + (pareto[i] ? "1" : "0") + "," + (pareto_area[i] ? "1" : "0") + "," + (j.cached ? "1" : "0") + "," +
-           j.key + "," + csv_cell(j.error) + "\n";
+           std::to_string(e.macs) + "," + std::to_string(e.dram_bytes) + "," + num(cells_of(j)) + "," + num(area) +
+           "," + std::to_string(sram) + "," + (pareto[i] ? "1" : "0") + "," + (pareto_area[i] ? "1" : "0") + "," +
+           (j.cached ? "1" : "0") + "," + j.key + "," + csv_cell(j.error) + "\n";
     nlohmann::ordered_json axes = nlohmann::ordered_json::object();
     for (size_t k = 0; k < s.axes.size(); ++k) axes[s.axes[k].key] = p.values[k];
     nlohmann::ordered_json one;
@@ -620,7 +622,8 @@ int run(const Spec& s, const RunOptions& o) {
     one["axes"] = std::move(axes);
     one["status"] = j.failed ? "failed" : "ok";
     one["result"] = j.failed ? nlohmann::ordered_json() : evaluation_object(e);
-    one["mxu_area_cells"] = json_g(area, 10);
+    one["mxu_area_cells"] = json_g(cells_of(j), 10);
+    one["area_mm2"] = json_g(area, 6);
     one["sram_bytes"] = sram;
     one["pareto"] = static_cast<bool>(pareto[i]);
     one["pareto_area"] = static_cast<bool>(pareto_area[i]);
