@@ -84,6 +84,22 @@ printf 'npusim_expect: 1\ncycle: {max: 10}\n' >typo.yaml
 "$NPUSIM" run --config "$CONFIG" out/model.npub --input x=out/x.npy --stats /proc/npusim/s.json >w.txt 2>&1
 [ $? -eq 2 ] && grep -q "/proc/npusim: cannot create the folder: " w.txt && ! grep -q finished w.txt \
   || { cat w.txt; fail "unwritable --stats"; }
+# A faulted run's stats.json: a structured fault (code, engine, instruction, region, address), valid
+# against the schema; exit 1, and a JUnit report with the failed run.
+"$NPUSIM" run --config "$CONFIG" out/model.npub --input x=out/x.npy --fault bus_error:insn=3 --stats fault.json \
+  --junit fault.xml --quiet 2>fault.txt
+[ $? -eq 1 ] || fail "a faulted run did not exit 1"
+grep -q '<failure message="FAULT BUS_ERROR: instruction #3' fault.xml || fail "no JUnit failure for the fault"
+$PY - fault.json "$SRC/docs/stats.schema.json" <<'PYEOF' || fail "the fault's stats.json"
+import json, sys, jsonschema
+stats, schema = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+jsonschema.Draft202012Validator(schema).validate(stats)
+f = stats["fault"]
+assert stats["status"] == f["code"] == "BUS_ERROR" and f["engine"] == "load", f
+assert f["has_instruction"] == 1 and f["instruction"] == 3 and f["region"], f
+assert f["message"].startswith("BUS_ERROR: instruction #3"), f["message"]
+PYEOF
+
 # Stable figures (docs/cli.md "Which figures to gate on"): two runs of one (program, config) write
 # the same stats.json but for command_line; a gating config with refresh off (dram.tREFI: 0ns)
 # has no refresh stalls, so per-operator cycles no longer depend on where refresh windows fall.

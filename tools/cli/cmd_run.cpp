@@ -151,9 +151,10 @@ int finish_run(const Args& a, const RunResult& r, const config::NpuConfig& cfg, 
   if (!a.flag("--quiet") || !r.ok) std::fputs(summary.c_str(), r.ok ? stdout : stderr);
   bool passed = r.ok;
   if (expect || a.has("--junit")) {
-    std::vector<Check> checks = expect
-                                    ? check_expectations(*expect, r.ok, arch::fault_name(r.fault_code), stats, outputs)
-                                    : std::vector<Check>{{"run", r.ok, r.ok ? "finished" : "FAULT"}};
+    // The fault's first line names its class, instruction and engine ("BUS_ERROR: instruction #3 ...").
+    const std::string fault = r.ok ? "" : r.fault_message.substr(0, r.fault_message.find('\n'));
+    std::vector<Check> checks = expect ? check_expectations(*expect, r.ok, fault, stats, outputs)
+                                       : std::vector<Check>{{"run", r.ok, r.ok ? "finished" : "FAULT " + fault}};
     for (const Check& c : checks) passed = passed && c.passed;
     if (expect && (!a.flag("--quiet") || !passed))
       std::fputs(("expectations " + a.value("--expect") + ":\n" + checks_text(checks)).c_str(),

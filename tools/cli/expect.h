@@ -53,8 +53,8 @@ struct Check {
   std::string detail;   ///< what was measured against what was expected (one line; the diff)
 };
 
-/// Checks `e` against a run: `ok` and `fault` its end, `stats` its stats.json tree, `outputs` its
-/// output tensors as --output-dir writes them (empty for a timing-only run: output checks fail).
+/// Checks `e` against a run: `ok` and `fault` (the fault's first line) its end, `stats` its stats.json tree, `outputs`
+/// its output tensors as --output-dir writes them (empty for a timing-only run: output checks fail).
 std::vector<Check> check_expectations(const Expectations& e, bool ok, const std::string& fault,
                                       const nlohmann::ordered_json& stats,
                                       const std::map<std::string, NpyArray>& outputs);
