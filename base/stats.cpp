@@ -48,13 +48,14 @@ void Group::add(Node n) {
   nodes_.push_back(std::make_unique<Node>(std::move(n)));
 }
 
-Group& Group::group(const std::string& name, const std::string& desc) {
+Group& Group::group(const std::string& name, const std::string& desc, std::function<bool()> present) {
   for (const auto& m : nodes_)
     if (m->name == name && m->kind == Node::Kind::Group) return *m->group;
   Node n;
   n.kind = Node::Kind::Group;
   n.name = name;
   n.desc = desc;
+  n.present = std::move(present);
   n.group = std::make_unique<Group>();
   add(std::move(n));
   return *nodes_.back()->group;
@@ -124,7 +125,9 @@ nlohmann::ordered_json Group::json() const {
       case Node::Kind::Text:
         if (!n->present || n->present()) j[n->name] = n->text();
         break;
-      case Node::Kind::Group: j[n->name] = n->group->json(); break;
+      case Node::Kind::Group:
+        if (!n->present || n->present()) j[n->name] = n->group->json();
+        break;
       case Node::Kind::Each: {
         nlohmann::ordered_json& all = j[n->name] = nlohmann::ordered_json::object();
         const std::vector<std::string> keys = n->keys();
@@ -143,11 +146,11 @@ void Group::list(const std::string& prefix, std::vector<Entry>& out) const {
   // This group's statistics first, then its groups (as the config reference lists sections).
   for (const auto& n : nodes_)
     if (n->kind != Node::Kind::Group && n->kind != Node::Kind::Each)
-      out.push_back({prefix + n->name, Node::kind_name(n->kind), n->unit, n->desc});
+      out.push_back({prefix + n->name, Node::kind_name(n->kind), n->unit, n->desc, static_cast<bool>(n->present)});
   for (const auto& n : nodes_) {
     const std::string path = prefix + n->name;
     if (n->kind == Node::Kind::Group) {
-      out.push_back({path, "group", "", n->desc});
+      out.push_back({path, "group", "", n->desc, static_cast<bool>(n->present)});
       n->group->list(path + ".", out);
     } else if (n->kind == Node::Kind::Each) {  // one instance stands for all
       out.push_back({path, "group", "", n->desc});
@@ -230,6 +233,64 @@ std::string json_text(const nlohmann::ordered_json& j) {
 
 std::string json_text(const Group& g) {
   return json_text(g.json());
+}
+
+nlohmann::ordered_json json_schema(const std::vector<Entry>& entries, const std::string& id, const std::string& title,
+                                   const std::vector<std::pair<std::string, std::string>>& extra) {
+  auto object = [](const std::string& desc) {
+    nlohmann::ordered_json o;
+    o["type"] = "object";
+    o["description"] = desc;
+    o["properties"] = nlohmann::ordered_json::object();
+    o["required"] = nlohmann::ordered_json::array();
+    return o;
+  };
+  nlohmann::ordered_json root;
+  root["$schema"] = "https://json-schema.org/draft/2020-12/schema";
+  root["$id"] = id;
+  root["title"] = title;
+  root.update(object(title));
+  // Entries come parents first (list() writes a group before its members), so each entry's
+  // parent object exists when it arrives: a path's parts are property names, or a
+  // `<placeholder>` part for a repeated group's instances.
+  auto node_of = [&root, &object](const std::vector<std::string>& parts) -> nlohmann::ordered_json& {
+    nlohmann::ordered_json* o = &root;
+    for (const std::string& p : parts) {
+      if (p.size() > 2 && p.front() == '<' && p.back() == '>') {  // any key: one schema for every instance
+        o = &(*o)["additionalProperties"];
+        if (!o->is_object()) *o = object("each " + p);
+      } else {
+        o = &(*o)["properties"][p];
+      }
+    }
+    return *o;
+  };
+  for (const Entry& e : entries) {
+    std::vector<std::string> parts;
+    for (size_t b = 0, dot; b <= e.path.size(); b = dot + 1) {
+      dot = e.path.find('.', b);
+      if (dot == std::string::npos) dot = e.path.size();
+      parts.push_back(e.path.substr(b, dot - b));
+    }
+    const std::string name = parts.back();
+    parts.pop_back();
+    nlohmann::ordered_json& parent = node_of(parts);
+    nlohmann::ordered_json s;
+    if (e.kind == "group") {
+      s = object(e.description);
+    } else if (e.kind == "counter") {
+      s = {{"type", "integer"}, {"minimum", 0}, {"description", e.description}};
+    } else if (e.kind == "value") {
+      s = {{"type", nlohmann::ordered_json::array({"number", "null"})}, {"description", e.description}};
+    } else {
+      s = {{"type", "string"}, {"description", e.description}};
+    }
+    if (!e.unit.empty()) s["x-unit"] = e.unit;
+    parent["properties"][name] = s;
+    if (!e.optional) parent["required"].push_back(name);
+  }
+  for (const auto& [name, desc] : extra) root["properties"][name] = {{"type", "object"}, {"description", desc}};
+  return root;
 }
 
 std::string reference_text(const std::vector<Entry>& entries) {

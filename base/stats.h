@@ -27,6 +27,7 @@ struct Entry {
   std::string kind;         ///< group, counter (integer), value (real number) or text
   std::string unit;         ///< cycles, bytes, B/s, s, ... ("" for none)
   std::string description;  ///< one line
+  bool optional = false;    ///< written only in some runs (a `present` predicate decides)
 };
 
 /// A group of statistics: named counters, values, texts and nested groups, in declaration order.
@@ -38,7 +39,9 @@ class Group {
   Group& operator=(const Group&) = delete;
 
   /// The nested group `name` (created on first use; later calls return the same group).
-  Group& group(const std::string& name, const std::string& desc);
+  /// `present`, when given, decides at writing time whether it is written at all (it is always
+  /// listed, as optional).
+  Group& group(const std::string& name, const std::string& desc, std::function<bool()> present = {});
   /// An integer count held by the component, read when the tree is written.
   void counter(const std::string& name, const uint64_t& count, const std::string& unit, const std::string& desc);
   /// Refused: a temporary would be gone by the time the tree is written (use a getter).
@@ -86,6 +89,13 @@ class Group {
 std::string json_text(const nlohmann::ordered_json& j);
 /// The tree's current values as json_text writes them.
 std::string json_text(const Group& g);
+
+/// A JSON Schema (draft 2020-12) for the trees `entries` lists: each group an object with its
+/// members as properties (required unless optional; `<placeholder>` groups as any key), counters
+/// non-negative integers, values numbers (or null when not finite), texts strings. `extra`
+/// (name -> description) adds optional top-level objects that are not declared statistics.
+nlohmann::ordered_json json_schema(const std::vector<Entry>& entries, const std::string& id, const std::string& title,
+                                   const std::vector<std::pair<std::string, std::string>>& extra);
 
 /// `entries` as aligned text: a header, then one line per statistic (path, kind, unit,
 /// description), each group opened by a "# path: description" line.

@@ -229,6 +229,13 @@ std::string Lowering::io_region(const Tensor& t, isa::RegionRole role) {
                static_cast<uint32_t>(t.shape[1])};
   }
   if (t.shape.empty()) io.dims[0] = 1;
+  // What the user's side holds, for hosts that run the compiled program (npub-format.md, IO):
+  // floats as float32, int64 and bool as themselves, image tensors NCHW.
+  io.host_type = t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16 ? isa::HostType::F32
+                 : t.dtype == DType::I64                                                  ? isa::HostType::I64
+                 : t.dtype == DType::Bool                                                 ? isa::HostType::Bool
+                                                                                          : isa::HostType::Device;
+  io.host_nchw = is_spatial(t);
   p_.io.push_back(io);
   loc_[t.name] = {id, 0, rows, cols, type};
   return name;

@@ -451,7 +451,7 @@ class Assembler {
     Token key;
     std::map<std::string, int> seen;
     while (KeyValues::next_key(c, key)) {
-      check_key(key, {"region", "dtype", "shape", "offset", "scale", "zp"}, seen);
+      check_key(key, {"region", "dtype", "shape", "offset", "scale", "zp", "host", "layout"}, seen);
       if (key.text == "region") {
         const Token rt = c.peek();
         t.region = lookup_region(c.next());
@@ -473,12 +473,22 @@ class Assembler {
         const Token v = c.peek();
         t.scale = c.real32("scale");
         if (!(t.scale > 0) || !std::isfinite(t.scale)) fail_at(v, "scale must be finite and positive");
+      } else if (key.text == "host") {
+        const Token v = c.next();
+        if (!host_type_from_name(v.text, t.host_type))
+          fail_at(v, "unknown host type '" + v.text + "' (expected device, f32, i64 or bool)");
+      } else if (key.text == "layout") {
+        const Token v = c.next();
+        if (v.text != "nchw" && v.text != "device")
+          fail_at(v, "unknown layout '" + v.text + "' (expected nchw or device)");
+        t.host_nchw = v.text == "nchw";
       } else {
         t.zero_point = static_cast<int32_t>(c.integer("zp", INT32_MIN, INT32_MAX));
       }
     }
     if (!seen.count("region") || !seen.count("dtype") || !seen.count("shape"))
       fail_at(key, ".io needs region=, dtype= and shape=[...]");
+    if (t.host_nchw && t.rank != 4) fail_at(key, ".io layout=nchw needs a rank-4 shape");
     prog_.io.push_back(t);
   }
 

@@ -221,6 +221,8 @@ std::string disassemble(const Program& prog) {
     if (io.offset) os << " offset=" << io.offset;
     if (io.scale != 1.0f) os << " scale=" << float_text(io.scale);
     if (io.zero_point) os << " zp=" << io.zero_point;
+    if (io.host_type != HostType::Device) os << " host=" << host_type_name(io.host_type);
+    if (io.host_nchw) os << " layout=nchw";
     os << "\n";
   }
   if (!prog.sems.empty()) os << "\n";

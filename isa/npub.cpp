@@ -206,14 +206,15 @@ NpubImage layout_npub(const Program& prog) {
       s.u8(t.region);
       s.u8(static_cast<uint8_t>(t.dtype));
       s.u8(t.rank);
-      s.u8(0);
+      s.u8(static_cast<uint8_t>(t.host_type));  // container 1.1: the user's element type
       for (uint32_t d : t.dims) s.u32(d);
       s.u64(t.offset);
       uint32_t scale_bits;
       std::memcpy(&scale_bits, &t.scale, 4);
       s.u32(scale_bits);
       s.u32(static_cast<uint32_t>(t.zero_point));
-      s.zeros(8);
+      s.u8(t.host_nchw ? 1 : 0);  // container 1.1: the user's layout (1: NCHW, stored NHWC)
+      s.zeros(7);
     }
     add(SectionType::Io, std::move(s));
   }
@@ -496,13 +497,20 @@ Program read_npub(const uint8_t* data, size_t size) {
     t2.region = io.u8(o + 4);
     t2.dtype = static_cast<TensorType>(io.u8(o + 5));
     t2.rank = io.u8(o + 6);
-    require_zero(io, o + 7, 1, where);
+    // Container 1.0 files hold zero in the host fields: the user's side is the device's own.
+    if (io.u8(o + 7) >= kHostTypeCount)
+      throw InputError(where + ": host_type " + std::to_string(io.u8(o + 7)) + " is not one of 0..3");
+    t2.host_type = static_cast<HostType>(io.u8(o + 7));
     for (int k = 0; k < 4; ++k) t2.dims[k] = io.u32(o + 8 + 4 * k);
     t2.offset = io.u64(o + 24);
     const uint32_t sb = io.u32(o + 32);
     std::memcpy(&t2.scale, &sb, 4);
     t2.zero_point = static_cast<int32_t>(io.u32(o + 36));
-    require_zero(io, o + 40, 8, where);
+    if (io.u8(o + 40) > 1)
+      throw InputError(where + ": host_layout " + std::to_string(io.u8(o + 40)) + " is not 0 or 1");
+    t2.host_nchw = io.u8(o + 40) == 1;
+    if (t2.host_nchw && t2.rank != 4) throw InputError(where + ": host_layout NCHW needs rank 4");
+    require_zero(io, o + 41, 7, where);
     prog.io.push_back(t2);
   }
   const Reader sems = section(SectionType::Sems, kSemBytes);

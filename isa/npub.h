@@ -14,7 +14,7 @@ namespace npusim::isa {
 
 /// Container format version written by this build (the reader accepts the same major).
 inline constexpr uint16_t kNpubVersionMajor = 1;
-inline constexpr uint16_t kNpubVersionMinor = 0;
+inline constexpr uint16_t kNpubVersionMinor = 1;
 /// "NPUB" as a little-endian u32.
 inline constexpr uint32_t kNpubMagic = 0x4255504Eu;
 inline constexpr uint32_t kNpubHeaderBytes = 64;

@@ -57,6 +57,24 @@ bool region_role_from_name(std::string_view s, RegionRole& out) {
   return false;
 }
 
+namespace {
+constexpr const char* kHostTypeNames[kHostTypeCount] = {"device", "f32", "i64", "bool"};
+}  // namespace
+
+const char* host_type_name(HostType t) {
+  const auto i = static_cast<size_t>(t);
+  return i < kHostTypeCount ? kHostTypeNames[i] : "?";
+}
+
+bool host_type_from_name(std::string_view s, HostType& out) {
+  for (int i = 0; i < kHostTypeCount; ++i)
+    if (s == kHostTypeNames[i]) {
+      out = static_cast<HostType>(i);
+      return true;
+    }
+  return false;
+}
+
 bool Target::operator==(const Target& o) const {
   return mxu_rows == o.mxu_rows && mxu_cols == o.mxu_cols && spad_bytes == o.spad_bytes && acc_bytes == o.acc_bytes &&
          line_bytes == o.line_bytes && dtype_mask == o.dtype_mask && vpu_lanes == o.vpu_lanes &&
@@ -70,7 +88,8 @@ bool Program::operator==(const Program& o) const {
   };
   auto io_eq = [](const IoTensor& a, const IoTensor& b) {
     return a.name == b.name && a.region == b.region && a.dtype == b.dtype && a.rank == b.rank && a.dims == b.dims &&
-           a.offset == b.offset && std::memcmp(&a.scale, &b.scale, 4) == 0 && a.zero_point == b.zero_point;
+           a.offset == b.offset && std::memcmp(&a.scale, &b.scale, 4) == 0 && a.zero_point == b.zero_point &&
+           a.host_type == b.host_type && a.host_nchw == b.host_nchw;
   };
   if (!(target == o.target) || text != o.text || markers != o.markers) return false;
   if (descs.size() != o.descs.size() || params.size() != o.params.size() || regions.size() != o.regions.size() ||

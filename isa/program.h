@@ -41,6 +41,14 @@ const char* tensor_type_name(TensorType t);
 bool tensor_type_from_name(std::string_view s, TensorType& out);
 unsigned tensor_type_bytes(TensorType t);
 
+/// The element type of an I/O tensor on the user's side when the host converts it (a compiled
+/// model's float32, int64 or bool tensors); Device: the user gives and gets the device type itself.
+enum class HostType : uint8_t { Device = 0, F32 = 1, I64 = 2, Bool = 3 };
+inline constexpr int kHostTypeCount = 4;
+/// "device", "f32", "i64", "bool".
+const char* host_type_name(HostType t);
+bool host_type_from_name(std::string_view s, HostType& out);
+
 /// What the host binds to a region.
 enum class RegionRole : uint8_t { Input = 0, Output = 1, Scratch = 2, Const = 3 };
 inline constexpr int kRegionRoleCount = 4;
@@ -90,14 +98,16 @@ struct Param {
 
 /// A tensor the host passes in or reads back.
 struct IoTensor {
-  std::string name;                ///< name used for .npy files and bindings
-  uint8_t region = 0;              ///< region id (input or output role)
-  TensorType dtype{};              ///< element type
-  uint8_t rank = 1;                ///< 1..4
-  std::array<uint32_t, 4> dims{};  ///< shape, outermost first (unused: 0)
-  uint64_t offset = 0;             ///< byte offset in the region (dense row-major)
-  float scale = 1.0f;              ///< quantization scale (1 for unquantized)
-  int32_t zero_point = 0;          ///< quantization zero point
+  std::string name;                       ///< name used for .npy files and bindings
+  uint8_t region = 0;                     ///< region id (input or output role)
+  TensorType dtype{};                     ///< element type
+  uint8_t rank = 1;                       ///< 1..4
+  std::array<uint32_t, 4> dims{};         ///< shape, outermost first (unused: 0)
+  uint64_t offset = 0;                    ///< byte offset in the region (dense row-major)
+  float scale = 1.0f;                     ///< quantization scale (1 for unquantized)
+  int32_t zero_point = 0;                 ///< quantization zero point
+  HostType host_type = HostType::Device;  ///< the element type the user's side holds (compiled models)
+  bool host_nchw = false;  ///< rank 4: the user's [N, C, H, W] is stored as `dims` [N, H, W, C] on the device
 };
 
 /// A semaphore declaration.

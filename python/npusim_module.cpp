@@ -239,8 +239,13 @@ PYBIND11_MODULE(npusim, m) {
         const isa::Program p = load_program(path);
         std::map<std::string, std::vector<uint8_t>> in;
         for (const auto& kv : inputs) {
-          const NpyArray t = to_host(kv.second.cast<py::array>());
-          in[py::str(kv.first)] = t.data;
+          const std::string name = py::str(kv.first);
+          const isa::IoTensor* io = nullptr;
+          for (const auto& t : p.io)
+            if (t.name == name && p.regions[t.region].role == isa::RegionRole::Input) io = &t;
+          if (!io) throw isa::InputError("the program has no input tensor '" + name + "'");
+          // The device format, or the user's one the IO table records (float32 NCHW ...).
+          in[name] = program_input_bytes(*io, to_host(kv.second.cast<py::array>()), "input '" + name + "'");
         }
         if (timing_only)  // the math is skipped: inputs not given are zeros
           for (const auto& io : p.io) {
@@ -261,14 +266,15 @@ PYBIND11_MODULE(npusim, m) {
         for (const auto& io : p.io) {
           auto it = r.outputs.find(io.name);
           if (it == r.outputs.end()) continue;
-          outs[py::str(io.name)] = to_numpy(NpyArray{npy_descr(io.dtype), model_shape(io, false), it->second});
+          outs[py::str(io.name)] = to_numpy(program_output_array(io, it->second));
         }
         d["outputs"] = outs;
         return d;
       },
       py::arg("config"), py::arg("program"), py::arg("inputs") = py::dict(), py::arg("timing_only") = false,
-      "Runs a .npub/.npus program; inputs are raw arrays in the program's IO types and shapes (with "
-      "timing_only, inputs not given are zeros).");
+      "Runs a .npub/.npus program; inputs are arrays in the program's IO types and shapes, or in the "
+      "user-facing types and layouts its IO table records (a compiled model's float32 NCHW), converted; "
+      "outputs come back in the recorded form (with timing_only, inputs not given are zeros).");
 
   m.def(
       "run_topology",

@@ -1,9 +1,15 @@
 // stats.json (from the statistics tree), the list of every statistic, and the human summary of a run.
+#include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/schema.h"
 #include "base/text.h"
 #include "base/units.h"
+#include "base/version.h"
+#include "isa/npub.h"
+#include "isa/spec.h"
 #include "sim/simulator.h"
 
 namespace npusim {
@@ -13,14 +19,41 @@ std::string num(double v) {  // this output's precision
   return format_g(v, 6);
 }
 
-/// stats.json: its header (what ran, on what, how it ended), then what the model counted.
+/// The MXU element types `prog` uses (its target's dtype mask), joined by '+' ("none" for none).
+std::string program_precision(const isa::Program& prog) {
+  static const char* const kNames[] = {"int8", "uint8", "fp16", "bf16"};  // mask bits 0..3 (npub-format.md)
+  std::string s;
+  for (int b = 0; b < 4; ++b)
+    if (prog.target.dtype_mask & (1u << b)) s += (s.empty() ? "" : "+") + std::string(kNames[b]);
+  return s.empty() ? "none" : s;
+}
+
+/// stats.json: its header (what ran, on what, with which build, how it ended), then what the
+/// model counted.
 void declare_report(stats::Group& root, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
-                    const std::string& program_name) {
+                    const RunIdentity& id) {
   root.counter(
       "stats_version", [] { return kStatsVersion; }, "",
       "layout of this file: bumped when a key is renamed, moved or removed");
+  root.counter(
+      "schema_version", [] { return kStatsVersion; }, "",
+      "the JSON Schema this file validates against (docs/stats.schema.json, its $id): equals stats_version");
   root.text(
-      "program", [&program_name] { return program_name; }, "the program (or model) file that ran");
+      "npusim_version", [] { return std::string(kVersion); }, "the simulator's version (npusim --version)");
+  root.text(
+      "isa_version",
+      [] { return std::to_string(isa::spec().version_major) + "." + std::to_string(isa::spec().version_minor); },
+      "the ISA version of this build (isa/isa.yaml)");
+  root.text(
+      "program", [&id] { return id.program_name; }, "the program (or model) file that ran");
+  root.text(
+      "program_hash", [&prog] { return program_hash(prog); },
+      "FNV-1a 64 of the program's .npub image (the compiled program for a model)");
+  root.text(
+      "precision", [&id, &prog] { return id.precision.empty() ? program_precision(prog) : id.precision; },
+      "a model's --precision (fp16, bf16, int8); for a program, the MXU types it uses (int8+fp16, none ...)");
+  root.text(
+      "command_line", [&id] { return id.command_line; }, "the command that ran it (\"\" outside the CLI)");
   stats::Group& c = root.group("config", "the NPU configuration");
   c.text(
       "name", [&cfg] { return cfg.name; }, "its name");
@@ -33,33 +66,83 @@ void declare_report(stats::Group& root, const RunResult& r, const config::NpuCon
         std::snprintf(hash, sizeof hash, "0x%016llx", static_cast<unsigned long long>(cfg.hash()));
         return std::string(hash);
       },
-      "the design point's hash (.target hash=, CONFIG_HASH)");
+      "content hash of every declared parameter (.target hash=, CONFIG_HASH): file layout and key order aside");
   c.value("clock_hz", cfg.clock_hz, "Hz", "NPU clock");
   root.text(
       "status", [&r] { return std::string(r.ok ? "ok" : arch::fault_name(r.fault_code)); },
       "ok, or the fault class (BUS_ERROR, DEADLOCK, WATCHDOG, ...)");
-  root.text(
-      "fault", [&r] { return r.fault_message; }, "the fault message (only when the run faulted)",
-      [&r] { return !r.ok; });
+  stats::Group& f = root.group("fault", "the fault (only when the run faulted)", [&r] { return !r.ok; });
+  f.text(
+      "code", [&r] { return std::string(arch::fault_name(r.fault_code)); }, "the fault class, as status");
+  f.text(
+      "engine", [&r] { return std::string(isa::engine_name(r.fault_engine)); },
+      "the engine of the instruction to blame (ctrl for a whole-device fault)");
+  f.counter(
+      "has_instruction", [&r] { return static_cast<uint64_t>(r.fault_index >= 0); }, "",
+      "1 when an instruction is to blame (instruction holds its index), else 0");
+  f.counter(
+      "instruction", [&r] { return static_cast<uint64_t>(std::max<int64_t>(0, r.fault_index)); }, "",
+      "the index of the instruction to blame (0 when has_instruction is 0)");
+  f.text(
+      "region",
+      [&r, &prog] {
+        return r.fault_region >= 0 && static_cast<size_t>(r.fault_region) < prog.regions.size()
+                   ? prog.regions[r.fault_region].name
+                   : std::string();
+      },
+      "the region of the access to blame (\"\" when none)");
+  f.counter(
+      "address", [&r] { return r.fault_region >= 0 ? r.fault_offset : 0; }, "bytes",
+      "the access's byte offset in that region (0 when none)");
+  f.text(
+      "message", [&r] { return r.fault_message; }, "the full message (instruction, engine, every engine's state)");
   declare_run_stats(root, r, cfg, prog);
 }
 
 }  // namespace
 
+std::string program_hash(const isa::Program& prog) {
+  const std::vector<uint8_t> image = isa::write_npub(prog);
+  return config::fnv1a64_hex(std::string(image.begin(), image.end()));
+}
+
 std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
-                       const std::string& program_name) {
+                       const RunIdentity& id) {
   stats::Group root;
-  declare_report(root, r, cfg, prog, program_name);
+  declare_report(root, r, cfg, prog, id);
   return stats::json_text(root);
 }
 
-std::string stats_reference() {
+std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
+                       const std::string& program_name) {
+  return stats_json(r, cfg, prog, RunIdentity{program_name, "", ""});
+}
+
+namespace {
+
+/// Every statistic, declared over an empty run: listed, never written.
+std::vector<stats::Entry> report_entries() {
   const RunResult r;
   const config::NpuConfig cfg;
   const isa::Program prog;
-  stats::Group root;  // declared over an empty run: listed, never written
-  declare_report(root, r, cfg, prog, "");
-  return stats::reference_text(root.entries());
+  stats::Group root;
+  declare_report(root, r, cfg, prog, RunIdentity{});
+  return root.entries();
+}
+
+}  // namespace
+
+std::string stats_reference() {
+  return stats::reference_text(report_entries());
+}
+
+std::string stats_schema() {
+  const std::string id = "https://npusim.dev/schema/stats-v" + std::to_string(kStatsVersion) + ".json";
+  return stats::json_text(stats::json_schema(
+      report_entries(), id, "npusim stats.json (npusim run --stats), layout version " + std::to_string(kStatsVersion),
+      {{"power", "energy, power and temperature of the run (docs/power.md); absent when the run faulted"},
+       {"fallback", "compiled models: operators and time on the host (docs/compiler.md)"},
+       {"accuracy", "int8 models: each output against the float reference (docs/compiler.md)"}}));
 }
 
 std::string run_summary(const RunResult& r, const config::NpuConfig& cfg) {

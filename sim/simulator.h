@@ -145,13 +145,33 @@ RunResult simulate_regions(const config::NpuConfig& cfg, const isa::Program& pro
 /// its header). `r`, `cfg` and `prog` must outlive the tree.
 void declare_run_stats(stats::Group& root, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog);
 
-/// stats.json's layout version: bumped when a key is renamed, moved or removed (not when one is added).
-inline constexpr uint64_t kStatsVersion = 1;
+/// stats.json's layout version: bumped when a key is renamed, moved or removed (not when one is
+/// added). 2: `fault` became an object (code, engine, instruction, region, offset, message).
+inline constexpr uint64_t kStatsVersion = 2;
 
-/// stats.json text: the header (stats_version, program, config, status, fault) and
-/// declare_run_stats' tree.
+/// What a stats.json names besides the run itself: where the program came from and how it ran.
+struct RunIdentity {
+  std::string program_name;  ///< the program (or model) file
+  std::string command_line;  ///< the command that ran it ("" when not run from the command line)
+  std::string precision;     ///< a compiled model's --precision; "" derives it from the program's MXU types
+};
+
+/// stats.json text: the header (versions, program and config with their hashes, status, fault)
+/// and declare_run_stats' tree.
+std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
+                       const RunIdentity& id);
+/// The same with only the program's name.
 std::string stats_json(const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
                        const std::string& program_name);
+
+/// The JSON Schema stats.json validates against (docs/stats.schema.json), from the same
+/// declarations as stats_reference(); the top-level keys `npusim run` appends (power, fallback,
+/// accuracy) are listed as objects.
+std::string stats_schema();
+
+/// FNV-1a 64 of the program's .npub image ("0x" and 16 hex digits): equal programs, whether
+/// assembled, compiled or read, hash equal.
+std::string program_hash(const isa::Program& prog);
 
 /// Every statistic stats_json writes (path, kind, unit, description), from the same declarations:
 /// `npusim info --stats` and docs/stats.md.

@@ -118,6 +118,39 @@ typedef struct npu_region_info {
 /* *count in: capacity of `out`; out: regions in the program. NPU_EINVAL for a malformed container. */
 int npu_program_regions(const void* npub, size_t bytes, npu_region_info* out, uint32_t* count);
 
+/* The tensors an .npub program binds (its IO table), with the user-facing element type and layout
+ * `npusim compile` records (docs/npub-format.md, IO): what a host converts a model's own tensors
+ * from and to (float32 NCHW for a float32 NCHW model), as `npusim run` does. */
+typedef struct npu_io_info {
+  char name[52];      /* NUL-terminated */
+  uint32_t region;    /* the region its bytes live in (npu_program_regions' index) */
+  uint32_t role;      /* NPU_REGION_INPUT or NPU_REGION_OUTPUT */
+  uint32_t dtype;     /* device element type: NPU_DTYPE_* */
+  uint32_t host_type; /* the user's: NPU_HOST_DEVICE (dtype itself), NPU_HOST_F32, NPU_HOST_I64, NPU_HOST_BOOL */
+  uint32_t host_nchw; /* 1: rank 4, the user's [N, C, H, W] is stored as dims [N, H, W, C] */
+  uint32_t rank;      /* 1..4 */
+  uint32_t dims[4];   /* device shape, outermost first */
+  uint64_t offset;    /* byte offset in the region */
+} npu_io_info;
+#define NPU_DTYPE_I8 0u
+#define NPU_DTYPE_U8 1u
+#define NPU_DTYPE_I16 2u
+#define NPU_DTYPE_I32 3u
+#define NPU_DTYPE_FP16 4u
+#define NPU_DTYPE_BF16 5u
+#define NPU_DTYPE_FP32 6u
+#define NPU_HOST_DEVICE 0u
+#define NPU_HOST_F32 1u
+#define NPU_HOST_I64 2u
+#define NPU_HOST_BOOL 3u
+/* *count in: capacity of `out`; out: IO tensors in the program. NPU_EINVAL for a malformed container. */
+int npu_program_io(const void* npub, size_t bytes, npu_io_info* out, uint32_t* count);
+/* Converts one tensor in the user's format (host_type elements in the user's layout, C order) to
+ * device bytes, and back. Byte counts must be exact (elements x element size); NPU_EINVAL
+ * otherwise, or for an int64 outside the int32 range the device holds it in. */
+int npu_io_to_device(const npu_io_info* io, const void* user, size_t user_bytes, void* device, size_t device_bytes);
+int npu_io_from_device(const npu_io_info* io, const void* device, size_t device_bytes, void* user, size_t user_bytes);
+
 const char* npu_strerror(int code);
 /* Why the last failing call on this thread failed, in words ("" when it gave no reason): the
  * config's file:line and key for npu_open("sim:..."), the connect error for "unix:...", or the

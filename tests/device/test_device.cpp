@@ -3,6 +3,8 @@
 // wrap-around with phase bits, several queues, each fault class with its documented error and a
 // reset that recovers, hostile jobs and rings, and the same job giving the cycles and outputs of a
 // direct simulation.
+#include <Eigen/Core>
+
 #include "tests/device/device_fixture.h"
 
 namespace {
@@ -414,6 +416,51 @@ TEST(Device, RingsMustBeBoundedAndBacked_bad) {
   EXPECT_EQ(raw_job(f, e, &err_addr), NPU_ERR_BAD_BINDING);
   npu_result r;
   EXPECT_EQ(f.run(r), NPU_OK);  // and the device runs a good job after its hard reset
+}
+
+// The C API's IO helpers: an entry's recorded host type and layout (.io host=f32 layout=nchw, as
+// npusim compile records them) convert a user's float32 NCHW tensor to fp16 NHWC device bytes
+// and back; wrong sizes and int64 outside int32 are NPU_EINVAL.
+TEST(Device, IoHelpersConvertTheUsersTensors) {
+  const auto prog = npusim::isa::assemble(
+                        ".npus 1.0\n.target line=64\n.region x role=input size=64\n.region y role=output size=64\n"
+                        ".region i role=input size=64\n"
+                        ".io x region=x dtype=fp16 shape=[1, 2, 2, 3] host=f32 layout=nchw\n"
+                        ".io y region=y dtype=i8 shape=[4]\n.io i region=i dtype=i32 shape=[2] host=i64\nfinish\n",
+                        "io.npus")
+                        .program;
+  const std::vector<uint8_t> bin = npusim::isa::write_npub(prog);
+  npu_io_info io[4];
+  uint32_t n = 4;
+  ASSERT_EQ(npu_program_io(bin.data(), bin.size(), io, &n), NPU_OK);
+  ASSERT_EQ(n, 3u);
+  EXPECT_STREQ(io[0].name, "x");
+  EXPECT_EQ(io[0].host_type, NPU_HOST_F32);
+  EXPECT_EQ(io[0].host_nchw, 1u);
+  EXPECT_EQ(io[0].dtype, NPU_DTYPE_FP16);
+  EXPECT_EQ(io[1].role, NPU_REGION_OUTPUT);
+  EXPECT_EQ(io[1].host_type, NPU_HOST_DEVICE);
+  // User [N=1, C=3, H=2, W=2], element value = its NCHW flat index; device dims [1, 2, 2, 3] NHWC.
+  float user[12], back[12];
+  for (int i = 0; i < 12; ++i) user[i] = static_cast<float>(i);
+  uint16_t dev[12];
+  ASSERT_EQ(npu_io_to_device(&io[0], user, sizeof user, dev, sizeof dev), NPU_OK);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < 2; ++x) {
+        const uint16_t h = dev[(y * 2 + x) * 3 + c];  // NHWC position of NCHW element (c, y, x)
+        const float want = static_cast<float>(c * 4 + y * 2 + x);
+        EXPECT_EQ(static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(h)), want) << c << y << x;
+      }
+  ASSERT_EQ(npu_io_from_device(&io[0], dev, sizeof dev, back, sizeof back), NPU_OK);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(back[i], user[i]);
+  EXPECT_EQ(npu_io_to_device(&io[0], user, sizeof user - 4, dev, sizeof dev), NPU_EINVAL);  // wrong size
+  const int64_t wide[2] = {-5, int64_t{1} << 40}, ok[2] = {-5, 7};
+  int32_t narrow[2];
+  EXPECT_EQ(npu_io_to_device(&io[2], wide, sizeof wide, narrow, sizeof narrow), NPU_EINVAL);  // outside int32
+  ASSERT_EQ(npu_io_to_device(&io[2], ok, sizeof ok, narrow, sizeof narrow), NPU_OK);
+  EXPECT_EQ(narrow[0], -5);
+  EXPECT_EQ(narrow[1], 7);
 }
 
 }  // namespace

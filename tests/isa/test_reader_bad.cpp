@@ -66,7 +66,27 @@ TEST(ReaderBad, ContainerVersion_bad) {
   auto b = valid();
   b[4] = 9;
   fix_crc(b);
-  expect_error(b, {"container version 9.0"});
+  expect_error(b, {"container version 9.1"});  // this build writes 1.1 (the IO table's host fields)
+}
+
+TEST(ReaderBad, IoHostFields_bad) {
+  Program p = read_npub(valid());
+  ASSERT_FALSE(p.io.empty());
+  p.io[0].host_type = HostType::F32;
+  EXPECT_EQ(read_npub(write_npub(p)).io[0].host_type, HostType::F32);  // container 1.1 round trip
+  const size_t io = find_section(valid(), SectionType::Io).first;
+  auto b = valid();
+  b[io + 7] = 9;  // host_type
+  fix_crc(b);
+  expect_error(b, {"IO", "host_type 9 is not one of 0..3"});
+  b = valid();
+  b[io + 40] = 2;  // host_layout
+  fix_crc(b);
+  expect_error(b, {"IO", "host_layout 2 is not 0 or 1"});
+  b = valid();
+  b[6] = 0;  // a container 1.0 file (host fields zero) reads as before
+  fix_crc(b);
+  EXPECT_NO_THROW(read_npub(b));
 }
 
 TEST(ReaderBad, IsaVersionNewer_bad) {

@@ -102,6 +102,16 @@ subprocess.run([NPUSIM, "run", "--config", os.path.join(SRC, "configs", "edge.ya
                 "--timing-only", "--stats", os.path.join(WORK, "p.json"), "--quiet"], check=True)
 check("run_program: cycles equal the CLI's", p["ok"] and p["cycles"] == json.load(open(os.path.join(WORK, "p.json")))["total_cycles"])
 
+# A compiled .npub takes the model's float32 NCHW input (its IO table records it) and gives the
+# model's float32 output, bit for bit as the model run.
+npub = os.path.join(WORK, "model.npub")
+subprocess.run([NPUSIM, "compile", "--config", os.path.join(SRC, "configs", "edge.yaml"), model_path, "-o", npub],
+               check=True, capture_output=True)
+q = npusim.run_program(cfg, npub, {"image": x})
+qo = q["outputs"]["logits"]
+check("run_program on a compiled .npub: float32 NCHW in, the model run's outputs out",
+      q["ok"] and qo.dtype == np.float32 and qo.shape == (1, 10) and qo.tobytes() == got.tobytes())
+
 topo = npusim.run_topology(c32, os.path.join(SRC, "traces", "topologies", "resnet50_conv.csv"), ideal_memory=True)
 ok = topo["total"]["layers"] == 53
 for layer in topo["layers"]:

@@ -50,6 +50,10 @@ int cmd_info(const Args& a) {
     std::fputs(compiler::operators_table().c_str(), stdout);
     return kExitOk;
   }
+  if (a.flag("--stats-schema")) {
+    std::fputs(stats_schema().c_str(), stdout);
+    return kExitOk;
+  }
   if (a.flag("--stats")) {
     std::fputs(stats_reference().c_str(), stdout);
     return kExitOk;
@@ -80,6 +84,7 @@ const bool registered = register_command({
              "the ONNX operators the compiler lowers to the NPU, with their family and\n"
              "properties (docs/compiler.md holds the same table)"),
         flag("--stats", "every statistic of stats.json (path, kind, unit, description; docs/stats.md)"),
+        flag("--stats-schema", "the JSON Schema of stats.json, from the same declarations (docs/stats.schema.json)"),
         flag("--version", "simulator, ISA and container versions"),
     },
     "With PROGRAM (.npub or .npus): its target, tables, instruction mix, MACs, DRAM traffic and\n"

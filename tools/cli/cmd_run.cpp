@@ -17,6 +17,7 @@
 #include "sim/npu_config.h"
 #include "sim/simulator.h"
 #include "tools/cli/command.h"
+#include "tools/cli/expect.h"
 #include "tools/cli/inputs.h"
 #include "tools/cli/onnx_model.h"
 #include "tools/cli/reports.h"
@@ -125,6 +126,49 @@ RunOptions run_options(const Args& a) {
   return opts;
 }
 
+/// The files a single run writes, checked (and their folders created) before it simulates.
+void check_run_outputs(const Args& a) {
+  check_output_paths(a, {"--stats", "--trace", "--cosim-report", "--junit", "--record-expect"}, {"--output-dir"});
+}
+
+/// --expect, read (strictly) before the simulation so that a bad file costs no run.
+std::optional<Expectations> expectations_before_run(const Args& a) {
+  check_run_outputs(a);
+  if (!a.has("--expect")) return std::nullopt;
+  return load_expectations(a.value("--expect"));
+}
+
+/// After a single run: --output-dir, the reports, the summary, then --expect (the diff, exit 1
+/// when an expectation fails), --junit and --record-expect. Returns the exit code.
+int finish_run(const Args& a, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
+               const std::string& path, const std::string& precision, const nlohmann::ordered_json& extra,
+               const std::map<std::string, NpyArray>& outputs, const std::string& summary,
+               const std::optional<Expectations>& expect, std::chrono::steady_clock::time_point t0) {
+  if (a.has("--output-dir"))
+    for (const auto& [name, arr] : outputs) write_npy(a.value("--output-dir") + "/" + name + ".npy", arr);
+  const nlohmann::ordered_json stats = write_run_reports(a, r, cfg, prog, path, precision, extra);
+  // The summary goes to stdout; a fault's also to stderr, so that it shows where errors are read.
+  if (!a.flag("--quiet") || !r.ok) std::fputs(summary.c_str(), r.ok ? stdout : stderr);
+  bool passed = r.ok;
+  if (expect || a.has("--junit")) {
+    // The fault's first line names its class, instruction and engine ("BUS_ERROR: instruction #3 ...").
+    const std::string fault = r.ok ? "" : r.fault_message.substr(0, r.fault_message.find('\n'));
+    std::vector<Check> checks = expect ? check_expectations(*expect, r.ok, fault, stats, outputs)
+                                       : std::vector<Check>{{"run", r.ok, r.ok ? "finished" : "FAULT " + fault}};
+    for (const Check& c : checks) passed = passed && c.passed;
+    if (expect && (!a.flag("--quiet") || !passed))
+      std::fputs(("expectations " + a.value("--expect") + ":\n" + checks_text(checks)).c_str(),
+                 passed ? stdout : stderr);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (a.has("--junit")) write_text_file(a.value("--junit"), junit_xml("npusim run " + path, checks, wall));
+  }
+  if (a.has("--record-expect")) {
+    if (!r.ok) throw isa::InputError("--record-expect: the run faulted: nothing to record");
+    record_expectations(a.value("--record-expect"), stats, outputs, 0.0);
+  }
+  return passed ? kExitOk : kExitFault;
+}
+
 int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& path) {
   const BuiltModel built = compile_model(path, cfg, build_options(a));
   const compiler::CompiledModel& m = built.m;
@@ -138,14 +182,13 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
   if (long_run_requested(a)) return run_long_mode(a, cfg, m.program, inputs);
   RunOptions opts = run_options(a);
   use_host_fallback(opts, m);
+  const std::optional<Expectations> expect = expectations_before_run(a);
+  const auto t0 = std::chrono::steady_clock::now();
   const RunResult r = simulate(with_run_faults(a, cfg, opts), m.program, inputs, opts);
-  if (a.has("--output-dir") && r.ok && !opts.timing_only) {
-    const std::string dir = a.value("--output-dir");
-    ::mkdir(dir.c_str(), 0755);
-    for (const auto& b : m.outputs)  // floats leave as float32, integers in their own type
-      write_npy(dir + "/" + b.io_name + ".npy",
-                device_to_host(b, io_entry(m.program, b.io_name), r.outputs.at(b.io_name)));
-  }
+  std::map<std::string, NpyArray> outputs;  // floats leave as float32, integers in their own type
+  if (r.ok && !opts.timing_only)
+    for (const auto& b : m.outputs)
+      outputs[b.io_name] = device_to_host(b, io_entry(m.program, b.io_name), r.outputs.at(b.io_name));
   nlohmann::ordered_json extra;
   extra["fallback"] = fallback_json(m, r);
   if (built.int8 && r.ok && !opts.timing_only) {
@@ -154,16 +197,12 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
       outs[b.onnx_name] = output_values(b, io_entry(m.program, b.io_name), r.outputs.at(b.io_name));
     extra["accuracy"] = accuracy_json(built, ref_inputs, outs);
   }
-  write_run_reports(a, r, cfg, m.program, path, extra);
-  if (!a.flag("--quiet") || !r.ok) {
-    std::string summary = run_summary(r, cfg);
-    if (!m.host_ops.empty())
-      summary += "  fallback: " + std::to_string(m.host_ops.size()) + " of " + std::to_string(m.operators.size()) +
-                 " operators ran on the host (" + host_operator_names(m) + "), modelled " +
-                 config::time_text(r.host_total_s) + " of host time\n";
-    std::fputs(summary.c_str(), r.ok ? stdout : stderr);
-  }
-  return r.ok ? kExitOk : kExitFault;
+  std::string summary = run_summary(r, cfg);
+  if (!m.host_ops.empty())
+    summary += "  fallback: " + std::to_string(m.host_ops.size()) + " of " + std::to_string(m.operators.size()) +
+               " operators ran on the host (" + host_operator_names(m) + "), modelled " +
+               config::time_text(r.host_total_s) + " of host time\n";
+  return finish_run(a, r, cfg, m.program, path, build_options(a).precision, extra, outputs, summary, expect, t0);
 }
 
 /// Loads --config: an npusim YAML, or a SCALE-Sim .cfg (with its layer memory).
@@ -197,7 +236,7 @@ int run_topology(const Args& a) {
   if (a.has("--stats")) write_text_file(a.value("--stats"), topology::topology_json(cfg, mem, rs));
   if (a.has("--report-dir")) {
     const std::string dir = a.value("--report-dir");
-    ::mkdir(dir.c_str(), 0755);
+    make_output_dir(dir);
     write_text_file(dir + "/COMPUTE_REPORT.csv", topology::compute_report_csv(rs));
     write_text_file(dir + "/BANDWIDTH_REPORT.csv", topology::bandwidth_report_csv(rs));
     write_text_file(dir + "/DETAILED_ACCESS_REPORT.csv", topology::access_report_csv(rs));
@@ -229,6 +268,11 @@ int run_topology(const Args& a) {
 }
 
 int cmd_run(const Args& a) {
+  for (const char* o : {"--expect", "--junit", "--record-expect"})
+    if (a.has(o) && (a.has("--topology") || long_run_requested(a)))
+      throw UsageError(std::string(o) +
+                       " applies to a single run of a program or model (not --topology, --repeat or "
+                       "--duration)");
   if (a.has("--topology")) return run_topology(a);
   for (const char* o : {"--sample-interval", "--power-csv"})
     if (a.has(o) && !long_run_requested(a))
@@ -250,20 +294,17 @@ int cmd_run(const Args& a) {
       if (prog.regions[io.region].role == isa::RegionRole::Input && !inputs.count(io.name))
         throw isa::InputError(path + ": input tensor '" + io.name + "' has no data: give --input " + io.name +
                               "=FILE.npy, --random-inputs SEED, or run --timing-only");
+  const std::optional<Expectations> expect = expectations_before_run(a);
+  const auto t0 = std::chrono::steady_clock::now();
   const RunResult r = simulate(run_cfg, prog, inputs, opts);
-  if (a.has("--output-dir") && r.ok && !opts.timing_only) {
-    const std::string dir = a.value("--output-dir");
-    ::mkdir(dir.c_str(), 0755);
+  std::map<std::string, NpyArray> outputs;  // as the IO table records them (float32 NCHW ...), else device format
+  if (r.ok && !opts.timing_only)
     for (const auto& io : prog.io) {
       auto it = r.outputs.find(io.name);
-      if (it == r.outputs.end()) continue;
-      NpyArray arr{npy_descr(io.dtype), std::vector<uint64_t>(io.dims.begin(), io.dims.begin() + io.rank), it->second};
-      write_npy(dir + "/" + io.name + ".npy", arr);
+      if (it != r.outputs.end()) outputs[io.name] = program_output_array(io, it->second);
     }
-  }
-  write_run_reports(a, r, cfg, prog, path);
-  if (!a.flag("--quiet") || !r.ok) std::fputs(run_summary(r, cfg).c_str(), r.ok ? stdout : stderr);
-  return r.ok ? kExitOk : kExitFault;
+  return finish_run(a, r, cfg, prog, path, "", nlohmann::ordered_json::object(), outputs, run_summary(r, cfg), expect,
+                    t0);
 }
 
 const bool registered = register_command({
@@ -293,7 +334,13 @@ const bool registered = register_command({
                  "inject a fault (device fault-injection names): bus_error, ecc\n"
                  "or hang_engine at instruction N, or slow_dram (bandwidth / factor);\n"
                  "the run then exits 1 with the device's error"),
-        flag("--quiet", "no summary unless the run faults"),
+        flag("--quiet", "no summary unless the run faults (or an expectation fails)"),
+        valued("--expect", "EXPECT.yaml",
+               "check the run against expectations: output tolerances, bands on cycles,\n"
+               "latency, energy and operators, a fallback policy (exit 1 with the diff)"),
+        valued("--junit", "FILE", "JUnit XML: one test case per expectation (the run alone without --expect)"),
+        valued("--record-expect", "EXPECT.yaml",
+               "write expectations from this run (outputs as EXPECT.<name>.npy beside it)"),
         flag("--no-fallback", "(.onnx) operators without an NPU lowering are errors, not host kernels"),
         valued("--precision", "P", "(.onnx) fp16 (default), bf16, or int8 (post-training quantization)"),
         repeated("--dim", "NAME=VALUE", "(.onnx) fix the model's dynamic dimension NAME (batch, sequence ...)"),

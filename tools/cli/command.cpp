@@ -134,4 +134,34 @@ std::string options_markdown() {
   return out;
 }
 
+namespace {
+/// What set_command_line recorded.
+std::string& recorded_command_line() {
+  static std::string s;
+  return s;
+}
+}  // namespace
+
+void set_command_line(int argc, const char* const* argv) {
+  std::string& s = recorded_command_line();
+  s.clear();
+  for (int i = 0; i < argc; ++i) {
+    std::string w = argv[i];
+    // A word with anything but [A-Za-z0-9_./=:,+@%-] goes in single quotes (a quote as '\'').
+    const bool plain = !w.empty() && w.find_first_not_of(
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789_./=:,+@%-") == std::string::npos;
+    if (!plain) {
+      std::string q = "'";
+      for (char ch : w) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+      w = q + "'";
+    }
+    s += (i ? " " : "") + w;
+  }
+}
+
+const std::string& command_line() {
+  return recorded_command_line();
+}
+
 }  // namespace npusim::cli

@@ -47,6 +47,12 @@ std::string usage_text(const Command& c);
 /// Every subcommand's options as Markdown tables (`npusim help --markdown`, docs/cli.md).
 std::string options_markdown();
 
+/// Records the process's command line (main, once) for reports: the words shell-quoted where
+/// they need it, joined by spaces.
+void set_command_line(int argc, const char* const* argv);
+/// The command line set_command_line recorded ("" before).
+const std::string& command_line();
+
 /// `s` ends with `suffix`.
 bool ends_with(const std::string& s, const std::string& suffix);
 

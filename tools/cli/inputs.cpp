@@ -41,21 +41,9 @@ DeviceInputs program_inputs(const isa::Program& prog, const std::vector<std::str
       throw isa::InputError("--input " + name + ": the program has no input tensor of that name (inputs: " + names +
                             ")");
     }
-    NpyArray arr = read_npy(path);
-    if (arr.descr != npy_descr(io->dtype))
-      throw isa::InputError(path + ": dtype '" + arr.descr + "' does not match input '" + name + "' (" +
-                            isa::tensor_type_name(io->dtype) + ", numpy '" + npy_descr(io->dtype) + "')");
-    std::vector<uint64_t> want(io->dims.begin(), io->dims.begin() + io->rank);
-    if (arr.shape != want) {
-      auto shape = [](const std::vector<uint64_t>& v) {
-        std::string s = "(";
-        for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-        return s + ")";
-      };
-      throw isa::InputError(path + ": shape " + shape(arr.shape) + " does not match input '" + name + "' " +
-                            shape(want));
-    }
-    inputs[name] = std::move(arr.data);
+    // The device format, or the user-facing one the IO table records (float32 NCHW for a model
+    // compiled from float32 NCHW), converted as `run model.onnx` converts.
+    inputs[name] = program_input_bytes(*io, read_npy(path), path);
   }
   if (seed) {
     std::mt19937_64 rng(*seed);

@@ -19,7 +19,8 @@ namespace npusim::cli {
 using DeviceInputs = std::map<std::string, std::vector<uint8_t>>;
 
 /// A program's inputs: each `NAME=FILE.npy` of `specs` (checked against the program's IO table:
-/// name, dtype, shape), and deterministic random data for the rest when `seed` is given.
+/// name, and the device's dtype and shape or the user-facing ones the table records, converted),
+/// and deterministic random data for the rest when `seed` is given.
 DeviceInputs program_inputs(const isa::Program& prog, const std::vector<std::string>& specs,
                             std::optional<uint64_t> seed);
 

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   using namespace npusim::cli;
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);  // the SystemC banner is noise on a CLI
   std::vector<std::string> args(argv + 1, argv + argc);
+  set_command_line(argc, argv);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (args.size() >= 2 && args[0] == "help" && args[1] == "--markdown") {  // docs/cli.md's option tables
       try {

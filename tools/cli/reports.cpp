@@ -1,21 +1,69 @@
 // Report files of a run.
 #include "tools/cli/reports.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "base/json.h"
 #include "base/stats.h"
 #include "isa/diag.h"
 #include "sim/run_power.h"
+#include "tools/cli/command.h"
 
 namespace npusim::cli {
 
+namespace {
+
+/// Creates `file`'s parent folders.
+void make_parents(const std::string& file) {
+  const auto slash = file.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) make_output_dir(file.substr(0, slash));
+}
+
+}  // namespace
+
+void make_output_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw isa::InputError(dir + ": cannot create the folder: " + ec.message());
+  if (!std::filesystem::is_directory(dir, ec)) throw isa::InputError(dir + ": cannot write into it: not a folder");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw isa::InputError(dir + ": cannot write into the folder: " + std::strerror(errno));
+}
+
 void write_text_file(const std::string& file, const std::string& text) {
+  make_parents(file);
+  errno = 0;
   std::ofstream out(file);
-  if (!out) throw isa::InputError(file + ": cannot write");
+  if (!out) throw isa::InputError(file + ": cannot write: " + std::strerror(errno ? errno : EIO));
   out << text;
+  out.flush();
+  if (!out) throw isa::InputError(file + ": write failed: " + std::strerror(errno ? errno : EIO));
+}
+
+void check_output_paths(const Args& a, const std::vector<std::string>& file_options,
+                        const std::vector<std::string>& dir_options) {
+  for (const std::string& o : dir_options)
+    if (a.has(o)) make_output_dir(a.value(o));
+  for (const std::string& o : file_options) {
+    if (!a.has(o)) continue;
+    const std::string file = a.value(o);
+    make_parents(file);
+    // Opened without truncating (an existing file keeps its contents until the run writes it);
+    // a file this creates stays, empty, if the run then fails.
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) throw isa::InputError(o + " " + file + ": cannot write: " + std::strerror(errno));
+    ::close(fd);
+  }
 }
 
 nlohmann::ordered_json parse_report(const std::string& text, const char* what) {
@@ -26,27 +74,32 @@ nlohmann::ordered_json parse_report(const std::string& text, const char* what) {
   }
 }
 
-void write_run_reports(const Args& a, const RunResult& r, const config::NpuConfig& cfg, const isa::Program& prog,
-                       const std::string& path, const nlohmann::ordered_json& extra) {
+nlohmann::ordered_json write_run_reports(const Args& a, const RunResult& r, const config::NpuConfig& cfg,
+                                         const isa::Program& prog, const std::string& path,
+                                         const std::string& precision, const nlohmann::ordered_json& extra) {
+  nlohmann::ordered_json j =
+      parse_report(stats_json(r, cfg, prog, RunIdentity{path, command_line(), precision}), "stats_json");
+  // Energy, power and temperature of this run, from ambient (docs/power.md).
+  if (r.ok) {
+    arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
+    j["power"] = power_json(power_of_run(cfg, r, net));
+  }
+  // Compiled models add top-level keys (the fallback ratio, the accuracy of int8 models).
+  for (const auto& [key, value] : extra.items()) j[key] = value;
   if (a.has("--stats")) {
-    nlohmann::ordered_json j = parse_report(stats_json(r, cfg, prog, path), "stats_json");
-    // Energy, power and temperature of this run, from ambient (docs/power.md).
-    if (r.ok) {
-      arch::ThermalNetwork net(cfg.thermal, cfg.thermal.step_s);
-      j["power"] = power_json(power_of_run(cfg, r, net));
+    const std::string text = stats::json_text(j);
+    write_text_file(a.value("--stats"), text);
+    // NPUSIM_STATS_COPY_DIR: every stats.json is also written there, under a name of its own (CI
+    // artifact collection; the test suite validates them all against docs/stats.schema.json).
+    if (const char* dir = std::getenv("NPUSIM_STATS_COPY_DIR"); dir && *dir) {
+      static unsigned copies = 0;
+      write_text_file(
+          std::string(dir) + "/stats-" + std::to_string(::getpid()) + "-" + std::to_string(copies++) + ".json", text);
     }
-    // Compiled models add top-level keys (the fallback ratio, the accuracy of int8 models).
-    for (const auto& [key, value] : extra.items()) j[key] = value;
-    write_text_file(a.value("--stats"), stats::json_text(j));
   }
-  if (a.has("--trace")) {
-    std::ofstream out(a.value("--trace"));
-    if (!out) throw isa::InputError(a.value("--trace") + ": cannot write");
-    out << r.trace_json;
-  }
+  if (a.has("--trace")) write_text_file(a.value("--trace"), r.trace_json);
   if (a.has("--cosim-report")) {  // mxu impl rtl: RTL and analytical cycles per matmul
-    std::ofstream out(a.value("--cosim-report"));
-    if (!out) throw isa::InputError(a.value("--cosim-report") + ": cannot write");
+    std::ostringstream out;
     out << "instruction,m,n,k,a_type,folds,rtl_cycles,analytical_cycles,deviation,mismatches\n";
     for (const auto& c : r.cosim) {
       const double dev = c.model_cycles
@@ -56,10 +109,12 @@ void write_run_reports(const Args& a, const RunResult& r, const config::NpuConfi
       out << c.index << "," << c.m << "," << c.n << "," << c.k << "," << (c.a_unsigned ? "u8" : "i8") << "," << c.folds
           << "," << c.model_cycles << "," << c.analytical_cycles << "," << dev << "," << c.mismatches << "\n";
     }
+    write_text_file(a.value("--cosim-report"), out.str());
     if (r.cosim.empty() && cfg.mxu.impl != "rtl")
       std::fprintf(stderr, "note: --cosim-report lists matmuls run through mxu impl rtl; this config uses '%s'\n",
                    cfg.mxu.impl.c_str());
   }
+  return j;
 }
 
 std::string host_operator_names(const compiler::CompiledModel& m) {

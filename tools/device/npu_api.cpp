@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -552,6 +553,134 @@ int npu_program_regions(const void* npub, size_t bytes, npu_region_info* out, ui
     std::strncpy(out[i].name, r.name.c_str(), sizeof out[i].name - 1);
   }
   *count = n;
+  return NPU_OK;
+}
+
+int npu_program_io(const void* npub, size_t bytes, npu_io_info* out, uint32_t* count) {
+  if (!npub || !count) return NPU_EINVAL;
+  npusim::isa::Program p;
+  try {
+    p = npusim::isa::read_npub(static_cast<const uint8_t*>(npub), bytes);
+  } catch (const std::exception&) {
+    return NPU_EINVAL;
+  }
+  const auto n = static_cast<uint32_t>(p.io.size());
+  for (uint32_t i = 0; i < std::min(n, *count) && out; ++i) {
+    const auto& t = p.io[i];
+    out[i] = {};
+    std::strncpy(out[i].name, t.name.c_str(), sizeof out[i].name - 1);
+    out[i].region = t.region;
+    out[i].role = p.regions[t.region].role == npusim::isa::RegionRole::Input ? NPU_REGION_INPUT : NPU_REGION_OUTPUT;
+    out[i].dtype = static_cast<uint32_t>(t.dtype);
+    out[i].host_type = static_cast<uint32_t>(t.host_type);
+    out[i].host_nchw = t.host_nchw ? 1 : 0;
+    out[i].rank = t.rank;
+    for (int k = 0; k < 4; ++k) out[i].dims[k] = t.dims[k];
+    out[i].offset = t.offset;
+  }
+  *count = n;
+  return NPU_OK;
+}
+
+namespace {
+
+/// Bytes of one device element of NPU_DTYPE `d` (0 for none).
+size_t device_element_bytes(uint32_t d) {
+  return d <= NPU_DTYPE_U8 ? 1 : d == NPU_DTYPE_I16 || d == NPU_DTYPE_FP16 || d == NPU_DTYPE_BF16 ? 2 : d <= 6 ? 4 : 0;
+}
+
+/// Bytes of one user element of `io`.
+size_t user_element_bytes(const npu_io_info& io) {
+  switch (io.host_type) {
+    case NPU_HOST_F32: return 4;
+    case NPU_HOST_I64: return 8;
+    case NPU_HOST_BOOL: return 1;
+    default: return device_element_bytes(io.dtype);
+  }
+}
+
+/// Elements of `io` (0 for a malformed entry).
+uint64_t io_elements(const npu_io_info& io) {
+  if (io.rank < 1 || io.rank > 4 || (io.host_nchw && io.rank != 4)) return 0;
+  uint64_t n = 1;
+  for (uint32_t k = 0; k < io.rank; ++k) n *= io.dims[k];
+  return n;
+}
+
+/// The device index of user element `i`: NCHW to NHWC when the entry says so.
+uint64_t device_index(const npu_io_info& io, uint64_t i) {
+  if (!io.host_nchw) return i;
+  const uint64_t h = io.dims[1], w = io.dims[2], c = io.dims[3];                       // device dims: N, H, W, C
+  const uint64_t x = i % w, y = i / w % h, ch = i / (w * h) % c, b = i / (w * h * c);  // user: N, C, H, W
+  return ((b * h + y) * w + x) * c + ch;
+}
+
+}  // namespace
+
+int npu_io_to_device(const npu_io_info* io, const void* user, size_t user_bytes, void* device, size_t device_bytes) {
+  if (!io || !user || !device) return NPU_EINVAL;
+  const uint64_t n = io_elements(*io);
+  const size_t ds = device_element_bytes(io->dtype), us = user_element_bytes(*io);
+  if (n == 0 || ds == 0 || user_bytes != n * us || device_bytes != n * ds) return NPU_EINVAL;
+  const auto* u = static_cast<const uint8_t*>(user);
+  auto* d = static_cast<uint8_t*>(device);
+  const bool fp = io->dtype == NPU_DTYPE_FP16 || io->dtype == NPU_DTYPE_BF16;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint8_t* to = d + ds * device_index(*io, i);
+    const uint8_t* from = u + us * i;
+    if (io->host_type == NPU_HOST_F32 && fp) {  // round to nearest even, as the host's conversions
+      float v;
+      std::memcpy(&v, from, 4);
+      const uint16_t b = io->dtype == NPU_DTYPE_FP16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(v))
+                                                     : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(v));
+      std::memcpy(to, &b, 2);
+    } else if (io->host_type == NPU_HOST_I64 && io->dtype == NPU_DTYPE_I32) {
+      int64_t v;
+      std::memcpy(&v, from, 8);
+      if (v < INT32_MIN || v > INT32_MAX) return NPU_EINVAL;
+      const auto x = static_cast<int32_t>(v);
+      std::memcpy(to, &x, 4);
+    } else if (io->host_type == NPU_HOST_BOOL) {
+      *to = *from != 0;
+    } else if (us == ds) {
+      std::memcpy(to, from, ds);
+    } else {
+      return NPU_EINVAL;  // a host type this device type does not convert from
+    }
+  }
+  return NPU_OK;
+}
+
+int npu_io_from_device(const npu_io_info* io, const void* device, size_t device_bytes, void* user, size_t user_bytes) {
+  if (!io || !user || !device) return NPU_EINVAL;
+  const uint64_t n = io_elements(*io);
+  const size_t ds = device_element_bytes(io->dtype), us = user_element_bytes(*io);
+  if (n == 0 || ds == 0 || user_bytes != n * us || device_bytes != n * ds) return NPU_EINVAL;
+  const auto* d = static_cast<const uint8_t*>(device);
+  auto* u = static_cast<uint8_t*>(user);
+  const bool fp = io->dtype == NPU_DTYPE_FP16 || io->dtype == NPU_DTYPE_BF16;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint8_t* from = d + ds * device_index(*io, i);
+    uint8_t* to = u + us * i;
+    if (io->host_type == NPU_HOST_F32 && fp) {
+      uint16_t b;
+      std::memcpy(&b, from, 2);
+      const float v = io->dtype == NPU_DTYPE_FP16 ? static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(b))
+                                                  : static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(b));
+      std::memcpy(to, &v, 4);
+    } else if (io->host_type == NPU_HOST_I64 && io->dtype == NPU_DTYPE_I32) {
+      int32_t x;
+      std::memcpy(&x, from, 4);
+      const int64_t v = x;
+      std::memcpy(to, &v, 8);
+    } else if (io->host_type == NPU_HOST_BOOL) {
+      *to = *from != 0;
+    } else if (us == ds) {
+      std::memcpy(to, from, ds);
+    } else {
+      return NPU_EINVAL;
+    }
+  }
   return NPU_OK;
 }
 

@@ -274,6 +274,72 @@ ModelRun run_model(const config::NpuConfig& cfg, const compiler::CompiledModel& 
   return out;
 }
 
+compiler::IoBinding recorded_binding(const isa::IoTensor& io) {
+  compiler::DType t = compiler::DType::Other;
+  switch (io.host_type) {
+    case isa::HostType::F32: t = compiler::DType::F32; break;
+    case isa::HostType::I64: t = compiler::DType::I64; break;
+    case isa::HostType::Bool: t = compiler::DType::Bool; break;
+    case isa::HostType::Device:
+      switch (io.dtype) {
+        case isa::TensorType::I8: t = compiler::DType::I8; break;
+        case isa::TensorType::U8: t = compiler::DType::U8; break;
+        case isa::TensorType::I32: t = compiler::DType::I32; break;
+        case isa::TensorType::FP16: t = compiler::DType::F16; break;
+        case isa::TensorType::BF16: t = compiler::DType::BF16; break;
+        default: break;
+      }
+  }
+  return compiler::IoBinding{io.name, io.name, t, io.host_nchw};
+}
+
+namespace {
+
+/// `v` as "(a, b, c)".
+std::string shape_text(const std::vector<uint64_t>& v) {
+  std::string s = "(";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + (v.size() == 1 ? ",)" : ")");
+}
+
+/// Whether `io` records a user-facing format other than the device's.
+bool records_host_format(const isa::IoTensor& io) {
+  return io.host_type != isa::HostType::Device || io.host_nchw;
+}
+
+}  // namespace
+
+std::vector<uint8_t> program_input_bytes(const isa::IoTensor& io, const NpyArray& arr, const std::string& where) {
+  const std::vector<uint64_t> device_shape(io.dims.begin(), io.dims.begin() + io.rank);
+  // The device format first: files written before the IO table recorded the host's side, and
+  // device-format data for those that do, read as they always have.
+  if (arr.descr == npy_descr(io.dtype) && arr.shape == device_shape) return arr.data;
+  const std::string device_text = isa::tensor_type_name(io.dtype) + std::string(" (numpy '") + npy_descr(io.dtype) +
+                                  "') " + shape_text(device_shape);
+  if (!records_host_format(io))
+    throw isa::InputError(where + ": dtype '" + arr.descr + "' shape " + shape_text(arr.shape) +
+                          " does not match input '" + io.name + "': " + device_text);
+  const compiler::IoBinding b = recorded_binding(io);
+  const std::string host_text = std::string(io.host_type == isa::HostType::F32    ? "float32 '<f4'"
+                                            : io.host_type == isa::HostType::I64  ? "int64 '<i8'"
+                                            : io.host_type == isa::HostType::Bool ? "bool '|b1'"
+                                                                                  : npy_descr(io.dtype)) +
+                                " " + shape_text(model_shape(io, b.nhwc)) + (b.nhwc ? " NCHW" : "");
+  try {
+    return to_device_layout(b, io, host_to_device_elements(b, io, arr, where));
+  } catch (const isa::InputError&) {
+    throw isa::InputError(where + ": dtype '" + arr.descr + "' shape " + shape_text(arr.shape) +
+                          " matches neither format of input '" + io.name + "': the model's " + host_text +
+                          ", or the device's " + device_text);
+  }
+}
+
+NpyArray program_output_array(const isa::IoTensor& io, const std::vector<uint8_t>& dev) {
+  if (!records_host_format(io))
+    return NpyArray{npy_descr(io.dtype), std::vector<uint64_t>(io.dims.begin(), io.dims.begin() + io.rank), dev};
+  return device_to_host(recorded_binding(io), io, dev);
+}
+
 double mxu_area_cells(uint32_t rows, uint32_t cols) {
   const double r = rows, c = cols;
   return 1058.09375 * r * c + 1082.0625 * (r + c) - 164;

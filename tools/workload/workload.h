@@ -74,6 +74,20 @@ std::vector<uint8_t> to_device_layout(const compiler::IoBinding& b, const isa::I
 /// model's shape and layout.
 NpyArray device_to_host(const compiler::IoBinding& b, const isa::IoTensor& io, const std::vector<uint8_t>& dev);
 
+// Host-side marshalling of a program's own tensors (`run X.npub`, the Python module): the IO
+// table records the user's element type and layout (isa::IoTensor host_type, host_nchw).
+
+/// The binding IO entry `io` records: the user's type (the device type itself when none is
+/// recorded) and layout, as for a compiled model's tensor.
+compiler::IoBinding recorded_binding(const isa::IoTensor& io);
+/// An input's data as device bytes: the device format itself (the entry's dtype and dims), or the
+/// user-facing format the entry records (float32, NCHW, ...), converted as `run model.onnx` does.
+/// Throws isa::InputError naming `where` and both formats.
+std::vector<uint8_t> program_input_bytes(const isa::IoTensor& io, const NpyArray& arr, const std::string& where);
+/// An output's device bytes in the user-facing format its entry records (the device format when
+/// it records none).
+NpyArray program_output_array(const isa::IoTensor& io, const std::vector<uint8_t>& dev);
+
 /// The irq handler that runs `m`'s host fallback operators (m must outlive the run).
 std::function<void(uint32_t, arch::Memories&)> host_fallback(const compiler::CompiledModel& m);
 /// What each of `m`'s host fallback operators costs the host, by irq code (the host cost model's
