@@ -8,7 +8,8 @@ Builds the tiny GPT-like decoder (scripts/make_tiny_gpt.py, seed 0) at test time
 - stats.json fields are present and consistent (TTFT = the prefill step, TPOT over the decode
   steps, tokens/s = 1 / mean TPOT, KV bytes = per token x context, the trace's two phase tracks);
 - decode steps cost more as the context grows, one context bucket at a time, and never less;
-- a prompt plus new tokens beyond --max-context is refused with exit 2 and a clear message;
+- a prompt plus new tokens beyond --max-context is refused with exit 2 and a clear message, and
+  so is a model without the KV-cache inputs;
 - --plan prints the KV bytes per token (layers x 2 x heads x head_dim x 2 B) and what fits.
 """
 import json
@@ -110,6 +111,17 @@ check(r.returncode == 2 and "does not fit the maximum context of 128 tokens" in 
 r = run("generate", "--config", os.path.join(src, "configs/edge.yaml"), model, "--tokens", prompt, "--new-tokens", "120",
         "--quiet")
 check(r.returncode == 0, "exactly --max-context (8 + 120 = 128) is accepted")
+
+# A model without the KV-cache inputs is refused (exit 2) naming what is missing.
+import torch  # noqa: E402
+
+plain = os.path.join(work, "plain.onnx")
+torch.onnx.export(torch.nn.Linear(4, 4), (torch.zeros(1, 4),), plain, input_names=["x"], output_names=["y"],
+                  opset_version=14)
+r = run("generate", "--config", os.path.join(src, "configs/edge.yaml"), plain, "--tokens", prompt, expect=2)
+check(r.returncode == 2 and "needs graph input 'input_ids'" in r.stderr,
+      f"a model without a KV cache: exit {r.returncode}, '{r.stderr.strip()}'")
+check(all(k in s for k in ("wall_s", "simulator_wall_s_per_token", "end_to_end_s")), "stats carry the wall times")
 
 # Sizing.
 r = run("generate", "--config", os.path.join(src, "configs/edge.yaml"), model, "--tokens", prompt, "--plan",

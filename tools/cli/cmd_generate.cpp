@@ -129,6 +129,8 @@ int cmd_generate(const Args& a) {
   const double tpot_mean = dec.empty() ? 0 : (std::accumulate(tpot.begin(), tpot.end(), 0.0) / nd);
   const double total_s = pre[0].seconds + tpot_mean * nd;
   const double total_j = pre[0].energy_j + dec_j;
+  double sim_wall = pre[0].wall_s;  // the simulations' wall time, without compiling
+  for (const auto& st : dec) sim_wall += st.wall_s;
   if (a.has("--stats")) {
     nlohmann::ordered_json j;
     j["config"] = cfg.name;
@@ -148,8 +150,8 @@ int cmd_generate(const Args& a) {
     j["dram_bytes_per_token"] = dec.empty() ? 0.0 : dec_bytes / nd;  // per decode step
     j["energy_j_per_token"] = total_j / static_cast<double>(out.size());
     j["energy_j"] = total_j;
-    j["simulator_wall_s"] = json_f(wall, 6);
-    j["simulator_wall_s_per_token"] = json_f(wall / static_cast<double>(out.size()), 6);
+    j["wall_s"] = json_f(wall, 6);  // compiling each phase's program once included
+    j["simulator_wall_s_per_token"] = json_f(sim_wall / static_cast<double>(out.size()), 6);  // simulation only
     nlohmann::ordered_json steps = nlohmann::ordered_json::array();
     for (const auto* v : {&pre, &dec})
       for (const auto& s : *v)
@@ -193,10 +195,10 @@ int cmd_generate(const Args& a) {
   if (!a.flag("--quiet")) {
     std::printf(
         "generated %zu tokens on %s: TTFT %s, TPOT %s mean (%zu decode steps), %.6g tokens/s; "
-        "KV cache %llu bytes/token; %.3g s wall (%.3g s per token)\n",
+        "KV cache %llu bytes/token; %.3g s wall, %.3g s simulating per token\n",
         out.size(), cfg.name.c_str(), config::time_text(pre[0].seconds).c_str(), config::time_text(tpot_mean).c_str(),
         dec.size(), tpot_mean > 0 ? 1 / tpot_mean : 0.0, static_cast<unsigned long long>(g.kv_bytes_per_token()), wall,
-        wall / static_cast<double>(out.size()));
+        sim_wall / static_cast<double>(out.size()));
   }
   return kExitOk;
 }

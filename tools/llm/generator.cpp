@@ -50,7 +50,19 @@ Generator::Generator(const config::NpuConfig& cfg, const std::string& onnx_path,
   if (o_.bucket_tokens == 0) throw std::invalid_argument("the context bucket must be at least one token");
   compiler::ImportOptions io;
   io.dims = phase_dims(1, o_.bucket_tokens);
-  const compiler::Graph g = compiler::import_onnx(path_, io);
+  compiler::Graph g;
+  try {
+    g = compiler::import_onnx(path_, io);
+  } catch (const compiler::CompileError&) {
+    // A model without the named dims (batch, seq, past, total) is no KV-cache decoder: say what it
+    // lacks below when it imports as it is; otherwise the import's own error stands.
+    try {
+      g = compiler::import_onnx(path_, {});
+    } catch (const compiler::CompileError&) {
+      throw;
+    }
+    if (std::count(g.inputs.begin(), g.inputs.end(), "input_ids") > 0) throw;
+  }
   auto has_input = [&](const std::string& n) { return std::count(g.inputs.begin(), g.inputs.end(), n) > 0; };
   for (const char* n : {"input_ids", "position_ids", "attention_mask"})
     if (!has_input(n))
