@@ -77,6 +77,13 @@ for cfg in ("edge", "datacenter"):
           f"{cfg}: energy = sum of the steps'")
     check(sum(s["operator_cycles"]["decode"].values()) > 0 and sum(s["operator_cycles"]["prefill"].values()) > 0,
           f"{cfg}: per-operator cycles for prefill and decode")
+    # the cache's host round trip, modelled apart: irq round trip + (past in + new rows out) / bandwidth
+    host = re.search(r"host:\s*\n\s*irq_round_trip: ([0-9.]+)us\s*\n\s*bandwidth: ([0-9.]+)GB/s",
+                     open(os.path.join(src, "configs", cfg + ".yaml")).read())
+    irq_s, bw = float(host.group(1)) * 1e-6, float(host.group(2)) * 1e9
+    want_copy = [irq_s + 512 * (x["past_bucket"] + (8 if x["phase"] == "prefill" else 1)) / bw for x in steps]
+    check(all(abs(x["host_kv_copy_s"] - w) < 1e-12 for x, w in zip(steps, want_copy)) and
+          abs(s["host_kv_copy_s"] - sum(want_copy)) < 1e-12, f"{cfg}: host KV copy time = irq + bytes / bandwidth")
     ev = json.load(open(trace))["traceEvents"]
     names = {e["args"]["name"] for e in ev if e["ph"] == "M"}
     slices = [e for e in ev if e["ph"] == "X"]

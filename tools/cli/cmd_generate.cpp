@@ -150,6 +150,10 @@ int cmd_generate(const Args& a) {
     j["dram_bytes_per_token"] = dec.empty() ? 0.0 : dec_bytes / nd;  // per decode step
     j["energy_j_per_token"] = total_j / static_cast<double>(out.size());
     j["energy_j"] = total_j;
+    double copy_s = 0;  // modelled host time of the cache's host round trips (not in TTFT/TPOT)
+    for (const auto* v : {&pre, &dec})
+      for (const auto& st : *v) copy_s += st.host_kv_copy_s;
+    j["host_kv_copy_s"] = copy_s;
     j["wall_s"] = json_f(wall, 6);  // compiling each phase's program once included
     j["simulator_wall_s_per_token"] = json_f(sim_wall / static_cast<double>(out.size()), 6);  // simulation only
     nlohmann::ordered_json steps = nlohmann::ordered_json::array();
@@ -162,7 +166,8 @@ int cmd_generate(const Args& a) {
                          {"cycles", s.cycles},
                          {"seconds", s.seconds},
                          {"energy_j", s.energy_j},
-                         {"dram_bytes", s.dram_bytes}});
+                         {"dram_bytes", s.dram_bytes},
+                         {"host_kv_copy_s", s.host_kv_copy_s}});
     j["steps"] = steps;
     j["operator_cycles"] = {{"prefill", operator_cycles(pre)}, {"decode", operator_cycles(dec)}};
     write_text_file(a.value("--stats"), stats::json_text(j));

@@ -8,6 +8,7 @@
 
 #include "arch/power.h"
 #include "compiler/graph.h"
+#include "sim/host_cost.h"
 #include "tools/workload/npy.h"
 #include "tools/workload/workload.h"
 
@@ -172,6 +173,13 @@ StepResult Generator::step(const std::vector<int64_t>& ids, const char* name) {
   s.energy_j = arch::total(em.dynamic(r.activity.total(), cfg_.power.v_nominal)) +
                em.leakage_w(cfg_.power.v_nominal, cfg_.power.leakage_t_ref_c) * r.seconds;
   s.dram_bytes = r.dram.bytes_read + r.dram.bytes_written;
+  HostWork copy;  // the past written to the device before the step, the new rows read after it
+  copy.node = name;
+  copy.op = "kv_copy";
+  copy.write_bytes = kv_bytes_per_token() * past;
+  copy.read_bytes = kv_bytes_per_token() * seq;
+  copy.ops_per_element = 0;
+  s.host_kv_copy_s = host_seconds(cfg_.host, copy);
   s.operator_cycles = r.marker_cycles;
   s.trace_json = r.trace_json;
   for (const auto& b : p.m.outputs) {

@@ -40,6 +40,10 @@ struct StepResult {
   double energy_j = 0;       ///< dynamic energy plus leakage at the reference temperature
   uint64_t dram_bytes = 0;   ///< DRAM bytes read and written
   double wall_s = 0;         ///< simulator wall time of the step
+  /// Modelled host time (host cost model: irq round trip + bytes / host bandwidth) of moving the
+  /// cache between steps as this implementation does: the step's new rows out, its past in. Not in
+  /// `seconds` (a device-resident cache would not pay it).
+  double host_kv_copy_s = 0;
   std::vector<std::pair<std::string, uint64_t>> operator_cycles;  ///< per ONNX node
   std::string trace_json;                                         ///< with GeneratorOptions::trace
 };
