@@ -10,6 +10,7 @@ Builds the tiny GPT-like decoder (scripts/make_tiny_gpt.py, seed 0) at test time
 - decode steps cost more as the context grows, one context bucket at a time, and never less;
 - a prompt plus new tokens beyond --max-context is refused with exit 2 and a clear message, and
   so is a model without the KV-cache inputs;
+- a position beyond the model's position table is a device fault (exit 1) naming the step;
 - --plan prints the KV bytes per token (layers x 2 x heads x head_dim x 2 B) and what fits.
 """
 import json
@@ -118,6 +119,12 @@ check(r.returncode == 2 and "does not fit the maximum context of 128 tokens" in 
 r = run("generate", "--config", os.path.join(src, "configs/edge.yaml"), model, "--tokens", prompt, "--new-tokens", "120",
         "--quiet")
 check(r.returncode == 0, "exactly --max-context (8 + 120 = 128) is accepted")
+
+# A --max-context beyond the model's position table (256): the step at position 256 faults (exit 1).
+r = run("generate", "--config", os.path.join(src, "configs/edge.yaml"), model, "--tokens", prompt, "--new-tokens",
+        "255", "--max-context", "300", "--bucket", "128", "--quiet", expect=1)
+check(r.returncode == 1 and "decode step at context 256" in r.stderr and "gather index" in r.stderr,
+      f"a position beyond the model's table faults: exit {r.returncode}, '{r.stderr.strip()[:160]}'")
 
 # A model without the KV-cache inputs is refused (exit 2) naming what is missing.
 import torch  # noqa: E402

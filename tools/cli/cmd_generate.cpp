@@ -109,11 +109,17 @@ int cmd_generate(const Args& a) {
                           std::to_string(o.max_context) + " tokens (--max-context)");
   std::vector<llm::StepResult> pre, dec;
   const auto t0 = std::chrono::steady_clock::now();
-  pre.push_back(g.prefill(prompt));
-  std::vector<int64_t> out{pre[0].next_token};
-  while (out.size() < n) {  // the last token is not fed back: n - 1 decode steps
-    dec.push_back(g.decode_step(out.back()));
-    out.push_back(dec.back().next_token);
+  std::vector<int64_t> out;
+  try {
+    pre.push_back(g.prefill(prompt));
+    out.push_back(pre[0].next_token);
+    while (out.size() < n) {  // the last token is not fed back: n - 1 decode steps
+      dec.push_back(g.decode_step(out.back()));
+      out.push_back(dec.back().next_token);
+    }
+  } catch (const llm::StepFault& e) {  // e.g. a position past the model's position table
+    std::fprintf(stderr, "error: %s: %s\n", model.c_str(), e.what());
+    return kExitFault;
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.has("--output")) {
@@ -238,7 +244,9 @@ const bool registered = register_command({
         valued("--memory", "BYTES", "(--plan) the device memory for weights and cache (default 4GiB)"),
         flag("--quiet", "no summary"),
     },
-    "Exit code 2 when the prompt plus the new tokens exceed --max-context, or the model lacks the\n"
+    "Exit code 1 when a step faults on the device (e.g. a position beyond the model's position\n"
+    "table: --max-context must not exceed it). Exit code 2 when the prompt plus the new tokens exceed --max-context, "
+    "or the model lacks the\n"
     "KV-cache inputs and outputs. tokens/s is the decode rate, 1 / mean TPOT.\n",
     cmd_generate,
 });

@@ -164,7 +164,9 @@ StepResult Generator::step(const std::vector<int64_t>& ids, const char* name) {
   const RunResult r = simulate(cfg_, p.m.program, inputs, ro);
   StepResult s;
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!r.ok) throw std::runtime_error(std::string(name) + " step faulted: " + r.fault_message);
+  if (!r.ok)
+    throw StepFault(std::string(name) + " step at context " + std::to_string(len_) + " (past bucket " +
+                    std::to_string(past) + ") faulted: " + r.fault_message);
   s.phase = name;
   s.past_bucket = past;
   s.cycles = r.total_cycles;

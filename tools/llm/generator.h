@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,12 @@ struct StepResult {
   double host_kv_copy_s = 0;
   std::vector<std::pair<std::string, uint64_t>> operator_cycles;  ///< per ONNX node
   std::string trace_json;                                         ///< with GeneratorOptions::trace
+};
+
+/// A step's program faulted on the device (the message is the device's, with the phase and context).
+class StepFault : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 /// One sequence's greedy generation on one configured NPU (batch 1).
