@@ -135,12 +135,12 @@ Area area_of(const PowerConfig& c) {
   const double logic = c.area_factor * um2 / c.logic_utilization;  // 45 nm cell um^2 -> placed mm^2 at the node
   Area a{};
   const double pe_um2 = c.mac_int_um2 + (d.mxu_float ? c.mac_float_um2 : 0);
-  a[static_cast<size_t>(AreaPart::Mxu)] = double{d.mxu_rows} * d.mxu_cols * pe_um2 * logic;
+  a[static_cast<size_t>(AreaPart::Mxu)] = static_cast<double>(d.mxu_rows) * d.mxu_cols * pe_um2 * logic;
   a[static_cast<size_t>(AreaPart::Vpu)] = d.vpu_lanes * c.vpu_lane_um2 * logic;
   a[static_cast<size_t>(AreaPart::Scratchpad)] = sram_area_mm2(c, d.spad);
   a[static_cast<size_t>(AreaPart::Accumulator)] = sram_area_mm2(c, d.acc);
   a[static_cast<size_t>(AreaPart::Dma)] = d.dma_channels * c.dma_channel_um2 * logic;
-  a[static_cast<size_t>(AreaPart::DramPhy)] = double{d.dram_channels} * d.dram_bus_bits * dram_phy_mm2_per_bit(c);
+  a[static_cast<size_t>(AreaPart::DramPhy)] = static_cast<double>(d.dram_channels) * d.dram_bus_bits * dram_phy_mm2_per_bit(c);
   a[static_cast<size_t>(AreaPart::DramCtrl)] = d.dram_channels * c.dram_ctrl_um2 * logic;
   a[static_cast<size_t>(AreaPart::Control)] = c.control_um2 * logic;
   // Interconnect: a share of what it connects (the PHY's own wiring is in its area).
