@@ -360,7 +360,7 @@ TEST(TopologyCompat, AV3ConfigWithEverySectionAndKeyRunsDenseLayersAsV2) {
   notes.clear();
   load_scalesim_cfg(write_temp("sparse.cfg", sparse), mem, nullptr, &notes);
   EXPECT_TRUE(mem.sparsity_support);
-  EXPECT_TRUE(has_note(notes, "npusim does not model N:M sparsity yet"));
+  EXPECT_TRUE(has_note(notes, "weights are compressed as SCALE-Sim v3 maps them in the WS dataflow"));
 }
 
 TEST(TopologyCompat, AV2ConfigWithoutTheV3SectionsIsReadToo) {
@@ -511,6 +511,53 @@ TEST(TopologyCompat, MalformedSparsityColumns_bad) {
       "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n";
   expect_topology_error("s4.csv", plain + "c,8,8,3,3,4,4,1,0,\n",
                         "layer 'c': Stride width expects a positive integer, got '0'");
+}
+
+TEST(TopologyCompat, SparseLayersGiveScaleSimV3sCyclesInWs) {
+  // Three sparse layers on a 32x32 WS array, stall-free, in both of v3's mappings. Expected
+  // figures from SCALE-Sim v3 (main, fab89b7) run on the same files (docs/topology.md):
+  // COMPUTE_REPORT "Total Cycles" and DETAILED_ACCESS_REPORT SRAM filter reads and ofmap writes.
+  const auto layers = load_topology(write_temp(
+      "sparse_layers.csv",
+      "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, Sparsity,\n"
+      "A24,7,7,3,3,64,16,1,2:4,\nA14,7,7,3,3,64,40,1,1:4,\nB13,9,9,3,3,11,8,1,1:3,\n"));
+  auto cfg_text = [](const char* optimized) {
+    return std::string(
+               "[general]\nrun_name = sparse32\n\n[architecture_presets]\nArrayHeight : 32\nArrayWidth :  32\n"
+               "IfmapSramSzkB:   256\nFilterSramSzkB:  256\nOfmapSramSzkB:   256\nIfmapOffset:    0\n"
+               "FilterOffset:   100\nOfmapOffset:    200\nBandwidth : 50\nDataflow : ws\n\n[sparsity]\n"
+               "SparsitySupport : true\nSparseRep : ellpack_block\nOptimizedMapping : ") +
+           optimized + "\nBlockSize : 8\nRandomNumberGeneratorSeed : 40\n\n[run_presets]\nInterfaceBandwidth: CALC\n";
+  };
+  LayerMemory mem;
+  const auto lw = run_layers(load_scalesim_cfg(write_temp("lw.cfg", cfg_text("false")), mem), mem, layers);
+  // Layer-wise: 288, 144 and 33 filter rows of 576, 576 and 99 (dense: 2141, 2141 and 571 cycles).
+  const uint64_t lw_cycles[] = {1070, 1189, 285}, lw_filter[] = {4608, 5760, 264}, ofmap[] = {3600, 5000, 784};
+  const uint64_t lw_ifmap[] = {14400, 28800, 4851};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(lw[i].compute_cycles, lw_cycles[i]) << i;
+    EXPECT_EQ(lw[i].filter_sram_reads, lw_filter[i]) << i;
+    EXPECT_EQ(lw[i].ofmap_sram_writes, ofmap[i]) << i;
+    EXPECT_EQ(lw[i].ifmap_sram_reads, lw_ifmap[i]) << i;
+  }
+  EXPECT_NEAR(100 * lw[1].overall_util, 47.30866274179983, 1e-9);
+  EXPECT_NEAR(100 * lw[1].mapping_efficiency, 56.25, 1e-12);
+  EXPECT_NEAR(100 * lw[2].compute_util, 3.6301185344827585, 1e-9);
+  // Optimized mapping, BlockSize 8: ceil(K / 16) x 8 rows whatever the layer's ratio.
+  const auto opt = run_layers(load_scalesim_cfg(write_temp("opt.cfg", cfg_text("true")), mem), mem, layers);
+  const uint64_t opt_cycles[] = {1070, 2141, 285}, opt_filter[] = {4608, 11520, 448}, opt_ofmap[] = {3600, 9000, 784};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(opt[i].compute_cycles, opt_cycles[i]) << i;
+    EXPECT_EQ(opt[i].filter_sram_reads, opt_filter[i]) << i;
+    EXPECT_EQ(opt[i].ofmap_sram_writes, opt_ofmap[i]) << i;
+  }
+  EXPECT_NEAR(100 * opt[1].overall_util, 26.272769733769266, 1e-9);
+  // Without SparsitySupport the Sparsity column changes nothing (v3 ignores it then).
+  std::string off = cfg_text("false");
+  off.replace(off.find("SparsitySupport : true"), 22, "SparsitySupport : false");
+  const auto dense = run_layers(load_scalesim_cfg(write_temp("off.cfg", off), mem), mem, layers);
+  EXPECT_EQ(dense[0].compute_cycles, 2141u);
+  EXPECT_EQ(dense[2].compute_cycles, 571u);
 }
 
 }  // namespace

@@ -284,8 +284,10 @@ const char* const kLayoutNote =
     "SCALE-Sim v3 models SRAM banks and bank conflicts from [layout] (with a layout file when a "
     "*CustomLayout key is True); npusim's layer model has one port per SRAM and does not model banks yet";
 const char* const kSparsityNote =
-    "SCALE-Sim v3's [sparsity] settings are read and checked; npusim does not model N:M sparsity yet, "
-    "so sparse layers run as dense ones";
+    "weights are compressed as SCALE-Sim v3 maps them in the WS dataflow (its compute cycles, filter and "
+    "ofmap SRAM counts; layer-wise also its ifmap SRAM reads); DRAM traffic stays npusim's model, "
+    "OptimizedMapping's ifmap SRAM reads and mapping efficiency are not v3's, and the OS and IS "
+    "dataflows (where v3 has no sparse path) run dense";
 
 const std::vector<CfgKey>& cfg_keys() {
   static const std::vector<CfgKey> keys = {
@@ -488,8 +490,12 @@ config::NpuConfig load_scalesim_cfg(const std::string& path, LayerMemory& mem, s
   const std::string bw = trim(get("architecture_presets.bandwidth", "10"));
   unsigned long long words = 0;
   config::parse_unsigned(trim(bw.substr(0, bw.find(','))), words);
+  LayerMemory sparsity;  // the [sparsity] settings, kept across the reset below
   if (boolean("sparsity.sparsitysupport")) {
-    mem.sparsity_support = true;
+    sparsity.sparsity_support = true;
+    sparsity.sparsity_optimized_mapping = boolean("sparsity.optimizedmapping");
+    if (kv.count("sparsity.blocksize"))
+      sparsity.sparsity_block_size = static_cast<uint32_t>(integer("sparsity.blocksize"));
     note_once(notes, path + ": SparsitySupport: " + kSparsityNote);
     // SCALE-Sim asserts this (scale_config.py: "Invalid block size").
     if (boolean("sparsity.optimizedmapping") && kv.count("sparsity.blocksize") && integer("sparsity.blocksize") > rows)
@@ -499,9 +505,10 @@ config::NpuConfig load_scalesim_cfg(const std::string& path, LayerMemory& mem, s
   }
   const std::string name = get("general.run_name", "scalesim");
   if (run_name) *run_name = name;
-  const bool sparse = mem.sparsity_support;
   mem = LayerMemory{};
-  mem.sparsity_support = sparse;
+  mem.sparsity_support = sparsity.sparsity_support;
+  mem.sparsity_optimized_mapping = sparsity.sparsity_optimized_mapping;
+  mem.sparsity_block_size = sparsity.sparsity_block_size;
   mem.ifmap_sram_bytes = ifmap_kb * 1024, mem.filter_sram_bytes = filter_kb * 1024;
   mem.ofmap_sram_bytes = ofmap_kb * 1024;
   mem.dram_bytes_per_cycle = static_cast<double>(words) * mem.word_bytes;
@@ -519,6 +526,18 @@ config::NpuConfig load_scalesim_cfg(const std::string& path, LayerMemory& mem, s
   }
 }
 
+uint64_t mapped_filter_rows(const Layer& l, const LayerMemory& mem, uint64_t k) {
+  if (!mem.sparsity_support) return k;
+  if (mem.sparsity_optimized_mapping) {
+    // Rows padded to a multiple of 2B, then each pair of B-row blocks keeps B/2 rows of each.
+    const uint64_t b = std::max<uint32_t>(1, mem.sparsity_block_size);
+    return ceil_div(k, 2 * b) * b;
+  }
+  // Each column condensed to its nonzeros, N per full block of M; the last, partial block keeps
+  // min(N, its rows) (v3's pattern starts with the N ones) and v3 trims the all-zero rows after.
+  return k / l.sparsity_m * l.sparsity_n + std::min<uint64_t>(l.sparsity_n, k % l.sparsity_m);
+}
+
 std::vector<LayerResult> run_layers(const config::NpuConfig& cfg, const LayerMemory& mem,
                                     const std::vector<Layer>& layers) {
   const auto mxu = arch::MxuRegistry::make(cfg.mxu);
@@ -534,12 +553,14 @@ std::vector<LayerResult> run_layers(const config::NpuConfig& cfg, const LayerMem
     r.name = l.name;
     r.gemm = gemm_of(l);
     const uint64_t M = r.gemm.m, N = r.gemm.n, K = r.gemm.k;
-    r.macs = M * N * K;
-    auto key = std::make_tuple(M, N, K);
+    r.macs = M * N * K;  // the dense layer's, as SCALE-Sim's utilizations count them
+    // WS with v3's sparsity: the array holds the compressed filter, KM rows instead of K.
+    const uint64_t KM = flow == arch::Dataflow::WeightStationary ? mapped_filter_rows(l, mem, K) : K;
+    auto key = std::make_tuple(M, N, KM);
     auto it = tiles.find(key);
     if (it == tiles.end()) {
       arch::MatmulShape s;
-      s.m = static_cast<uint32_t>(M), s.n = static_cast<uint32_t>(N), s.k = static_cast<uint32_t>(K);
+      s.m = static_cast<uint32_t>(M), s.n = static_cast<uint32_t>(N), s.k = static_cast<uint32_t>(KM);
       it = tiles.emplace(key, mxu->tile(s)).first;
     }
     r.compute_cycles = it->second.cycles;
@@ -548,7 +569,7 @@ std::vector<LayerResult> run_layers(const config::NpuConfig& cfg, const LayerMem
     // SCALE-Sim's spatial rows SR, spatial columns SC and temporal length T (DESIGN section 2).
     uint64_t SR, SC, T;
     switch (flow) {
-      case arch::Dataflow::WeightStationary: SR = K, SC = N, T = M; break;
+      case arch::Dataflow::WeightStationary: SR = KM, SC = N, T = M; break;
       case arch::Dataflow::OutputStationary: SR = M, SC = N, T = K; break;
       default: SR = K, SC = M, T = N; break;
     }
@@ -563,7 +584,9 @@ std::vector<LayerResult> run_layers(const config::NpuConfig& cfg, const LayerMem
     // per fold, which is reproduced for identical reports.)
     switch (flow) {
       case arch::Dataflow::WeightStationary:
-        r.ifmap_sram_reads = col_folds * T * SR, r.filter_sram_reads = SR * SC,
+        // v3's layer-wise sparsity streams the whole ifmap (its operand matrix is not condensed).
+        r.ifmap_sram_reads = col_folds * T * (mem.sparsity_support && !mem.sparsity_optimized_mapping ? K : SR);
+        r.filter_sram_reads = SR * SC;
         r.ofmap_sram_writes = row_folds * T * SC;
         break;
       case arch::Dataflow::OutputStationary:

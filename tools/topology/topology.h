@@ -55,15 +55,22 @@ std::vector<Layer> load_topology(const std::string& path, Format fmt = Format::A
 
 /// The memory a layer-level run sees: SCALE-Sim's three SRAMs and its DRAM interface.
 struct LayerMemory {
-  uint64_t ifmap_sram_bytes = 0;    ///< input operand buffer
-  uint64_t filter_sram_bytes = 0;   ///< weight buffer
-  uint64_t ofmap_sram_bytes = 0;    ///< output / partial-sum buffer
-  double dram_bytes_per_cycle = 0;  ///< DRAM bandwidth at the array clock
-  bool ideal = false;               ///< no stalls (SCALE-Sim's InterfaceBandwidth: CALC)
-  uint32_t word_bytes = 1;          ///< bytes per ifmap/filter/ofmap element (int8)
-  uint32_t psum_bytes = 4;          ///< bytes per partial sum (int32)
-  bool sparsity_support = false;    ///< SCALE-Sim v3 [sparsity] SparsitySupport (parsed, not modelled yet)
+  uint64_t ifmap_sram_bytes = 0;            ///< input operand buffer
+  uint64_t filter_sram_bytes = 0;           ///< weight buffer
+  uint64_t ofmap_sram_bytes = 0;            ///< output / partial-sum buffer
+  double dram_bytes_per_cycle = 0;          ///< DRAM bandwidth at the array clock
+  bool ideal = false;                       ///< no stalls (SCALE-Sim's InterfaceBandwidth: CALC)
+  uint32_t word_bytes = 1;                  ///< bytes per ifmap/filter/ofmap element (int8)
+  uint32_t psum_bytes = 4;                  ///< bytes per partial sum (int32)
+  bool sparsity_support = false;            ///< SCALE-Sim v3 [sparsity] SparsitySupport: weights compressed
+  bool sparsity_optimized_mapping = false;  ///< v3 OptimizedMapping: row-wise blocks of sparsity_block_size
+  uint32_t sparsity_block_size = 4;         ///< v3 BlockSize (M of the row-wise N:M)
 };
+
+/// The rows of a layer's filter matrix as SCALE-Sim v3 maps it onto the array (operand_matrix.py):
+/// K without sparsity; layer-wise N:M keeps N of every M rows, floor(K/M) x N + min(N, K mod M);
+/// the optimized mapping packs two blocks of B rows into B, ceil(K / 2B) x B.
+uint64_t mapped_filter_rows(const Layer& l, const LayerMemory& mem, uint64_t k);
 
 /// From an npusim configuration: the scratchpad split evenly between inputs and weights, the
 /// accumulator for outputs, the DRAM's peak bandwidth.
