@@ -52,4 +52,15 @@ printf 'Layer name, IFMAP Height\nc,8,8,3,3,4,x,1,\n' >bad.csv
 sed 's/ArrayWidth/ArrayWdth/' ws.cfg >bad.cfg
 "$NPUSIM" run --topology "$TOPO" --config bad.cfg >e.txt 2>&1
 [ $? -eq 2 ] && grep -q "bad.cfg:6: unknown key 'arraywdth'" e.txt && echo "ok: bad cfg exits 2" || fail "bad cfg"
+# A v3 config (its [layout], [sparsity] and request-buffer keys) and a topology with a `#dw`
+# comment: both run, with notes on stderr naming what does not apply; --quiet drops them.
+{ cat ws.cfg; printf '\n[layout]\nIfmapCustomLayout: False\nIfmapSRAMBankNum: 10\n'
+  printf '\n[sparsity]\nSparsitySupport : false\nBlockSize : 8\n'; } >v3.cfg
+sed -i 's/^MemoryBanks:   1$/MemoryBanks:   1\nReadRequestBuffer: 32\nWriteRequestBuffer: 32/' v3.cfg
+printf 'Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\nc_dw,8,8,3,3,1,1,1,#dw\n' >dw.csv
+"$NPUSIM" run --topology dw.csv --config v3.cfg >o.txt 2>n.txt || fail "v3 cfg run exited $?"
+grep -q "note: v3.cfg: ReadRequestBuffer: SCALE-Sim v3 sizes its DRAM read and write request queues" n.txt \
+  && grep -q "note: v3.cfg: IfmapCustomLayout:" n.txt && grep -q "dw.csv:2: text after a row's last comma is a comment ('#dw' here)" n.txt \
+  && grep -q "1 layers on r50_ws" o.txt && echo "ok: v3 cfg and commented topology run with notes" || fail "v3 cfg notes"
+"$NPUSIM" run --topology dw.csv --config v3.cfg --quiet 2>n.txt && [ ! -s n.txt ] && echo "ok: --quiet drops the notes" || fail "quiet notes"
 finish "topology CLI"

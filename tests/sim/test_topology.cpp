@@ -260,17 +260,304 @@ TEST(Topology, MalformedScaleSimConfigs_bad) {
   expect_error("c1.cfg", t, "c1.cfg:6: unknown key 'arraywdth' in [architecture_presets]");
   t = good;
   t.replace(t.find("Dataflow : ws"), 13, "Dataflow : rs");
-  expect_error("c2.cfg", t, "Dataflow expects ws, os or is, got 'rs'");
+  expect_error("c2.cfg", t, "c2.cfg:14: Dataflow expects one of ws,os,is, got 'rs'");
   t = good;
   t.replace(t.find("InterfaceBandwidth: CALC"), 24, "InterfaceBandwidth: FAST");
-  expect_error("c3.cfg", t, "InterfaceBandwidth expects USER or CALC");
+  expect_error("c3.cfg", t, "InterfaceBandwidth expects one of USER,CALC, got 'FAST'");
   t = good;
   t.replace(t.find("ArrayHeight:    32"), 18, "ArrayHeight:    0");
-  expect_error("c4.cfg", t, "arrayheight expects a positive integer, got '0'");
+  expect_error("c4.cfg", t, "c4.cfg:5: ArrayHeight expects a positive integer, got '0'");
   expect_error("c5.cfg", "[general]\nrun_name = x\n", "missing arrayheight in [architecture_presets]");
-  expect_error("c6.cfg", "[misc]\n", "unknown section [misc]");
+  expect_error("c6.cfg", "[misc]\n", "unknown section [misc]; SCALE-Sim's sections are general, architecture_presets");
   expect_error("c7.cfg", "ArrayHeight: 4\n", "a key before the first [section]");
   expect_error("c8.cfg", "[general\n", "expected ']' to close the section name");
+}
+
+// --- SCALE-Sim v2 and v3 file compatibility (files written here in SCALE-Sim's formats) ---
+
+/// A v3 config with every section and key SCALE-Sim v2 and v3 (main) define, spelled and laid out
+/// as SCALE-Sim's own files are (mixed ':' and '=' delimiters, spaces before ':', a trailing
+/// space, a comment, a quoted topology path).
+const char* kEveryKeyCfg =
+    "# a SCALE-Sim v3 configuration\n"
+    "[general]\n"
+    "run_name = every_key_32x32_ws\n"
+    "\n"
+    "[architecture_presets]\n"
+    "ArrayHeight:    32\n"
+    "ArrayWidth:     32\n"
+    "IfmapSramSzkB:   64 \n"
+    "FilterSramSzkB:  64\n"
+    "OfmapSramSzkB:   64\n"
+    "IfmapOffset:    0\n"
+    "FilterOffset:   10000000\n"
+    "OfmapOffset:    20000000\n"
+    "Bandwidth : 10,10,10\n"
+    "Dataflow : ws\n"
+    "MemoryBanks:   1\n"
+    "OnChipMemoryBanks:   1\n"
+    "OnChipMemoryBankPorts:   2\n"
+    "ReadRequestBuffer: 32\n"
+    "WriteRequestBuffer: 32\n"
+    "\n"
+    "[layout]\n"
+    "IfmapCustomLayout: False\n"
+    "IfmapSRAMBankBandwidth: 10\n"
+    "IfmapSRAMBankNum: 10\n"
+    "IfmapSRAMBankPort: 2\n"
+    "FilterCustomLayout: False\n"
+    "FilterSRAMBankBandwidth: 10\n"
+    "FilterSRAMBankNum: 10\n"
+    "FilterSRAMBankPort: 2\n"
+    "\n"
+    "[sparsity]\n"
+    "SparsitySupport : false\n"
+    "SparseRep : ellpack_block\n"
+    "OptimizedMapping : false\n"
+    "BlockSize : 8\n"
+    "RandomNumberGeneratorSeed : 40\n"
+    "\n"
+    "[run_presets]\n"
+    "InterfaceBandwidth: CALC\n"
+    "UseRamulatorTrace: False\n"
+    "\n"
+    "[network_presets]\n"
+    "TopologyCsvLoc = \"./topologies/conv_nets/alexnet_part.csv\"\n";
+
+bool has_note(const std::vector<std::string>& notes, const std::string& what) {
+  for (const auto& n : notes)
+    if (n.find(what) != std::string::npos) return true;
+  return false;
+}
+
+TEST(TopologyCompat, AV3ConfigWithEverySectionAndKeyRunsDenseLayersAsV2) {
+  // Every key is accepted; the dense layer keeps SCALE-Sim v2's golden figures (see
+  // MatchesScaleSimGoldenReport), and each key that changes nothing npusim computes is noted once.
+  LayerMemory mem;
+  std::string name;
+  std::vector<std::string> notes;
+  const config::NpuConfig cfg = load_scalesim_cfg(write_temp("every.cfg", kEveryKeyCfg), mem, &name, &notes);
+  EXPECT_EQ(name, "every_key_32x32_ws");
+  EXPECT_EQ(cfg.mxu.rows, 32u);
+  EXPECT_EQ(cfg.mxu.dataflow, "ws");
+  EXPECT_TRUE(mem.ideal);
+  EXPECT_FALSE(mem.sparsity_support);
+  const auto rs = run_layers(cfg, mem, load_topology(write_temp("alex_every.csv", kAlexConv1)));
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].total_cycles, 112283u);
+  EXPECT_EQ(rs[0].ifmap_sram_reads, 3294225u);
+  EXPECT_EQ(rs[0].filter_sram_reads, 34848u);
+  EXPECT_EQ(rs[0].ofmap_sram_writes, 3484800u);
+  for (const char* key : {"IfmapOffset: SCALE-Sim adds the offsets", "MemoryBanks:", "OnChipMemoryBanks:",
+                          "ReadRequestBuffer: SCALE-Sim v3 sizes its DRAM read and write request queues",
+                          "IfmapCustomLayout: SCALE-Sim v3 models SRAM banks", "UseRamulatorTrace: when True",
+                          "TopologyCsvLoc: SCALE-Sim's topology when -t is not given"})
+    EXPECT_TRUE(has_note(notes, key)) << key;
+  EXPECT_EQ(notes.size(), 7u);  // one per group, not per key
+  // SparsitySupport true is read, and said not to be modelled yet.
+  std::string sparse = kEveryKeyCfg;
+  sparse.replace(sparse.find("SparsitySupport : false"), 23, "SparsitySupport : true");
+  notes.clear();
+  load_scalesim_cfg(write_temp("sparse.cfg", sparse), mem, nullptr, &notes);
+  EXPECT_TRUE(mem.sparsity_support);
+  EXPECT_TRUE(has_note(notes, "weights are compressed as SCALE-Sim v3 maps them in the WS dataflow"));
+}
+
+TEST(TopologyCompat, AV2ConfigWithoutTheV3SectionsIsReadToo) {
+  // SCALE-Sim v2's layout: [general], [architecture_presets] (with MemoryBanks), [run_presets].
+  LayerMemory mem;
+  std::vector<std::string> notes;
+  const config::NpuConfig cfg =
+      load_scalesim_cfg(write_temp("v2.cfg", scalesim_cfg("os", "USER")), mem, nullptr, &notes);
+  EXPECT_EQ(cfg.mxu.dataflow, "os");
+  EXPECT_FALSE(mem.ideal);
+  EXPECT_DOUBLE_EQ(mem.dram_bytes_per_cycle, 10.0);
+  EXPECT_TRUE(has_note(notes, "MemoryBanks:"));
+}
+
+TEST(TopologyCompat, TyposInScaleSimConfigsAreErrorsWithASuggestion_bad) {
+  auto expect_error = [](const std::string& name, const std::string& from, const std::string& to,
+                         const std::string& what) {
+    std::string t = kEveryKeyCfg;
+    const size_t at = t.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    t.replace(at, from.size(), to);
+    LayerMemory mem;
+    try {
+      load_scalesim_cfg(write_temp(name, t), mem);
+      ADD_FAILURE() << "accepted " << name;
+    } catch (const isa::InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  expect_error("t1.cfg", "IfmapSRAMBankNum", "IfmapSRAMBankNm",
+               "t1.cfg:25: unknown key 'ifmapsrambanknm' in [layout] (did you mean 'IfmapSRAMBankNum'?)");
+  expect_error("t2.cfg", "[sparsity]", "[sparsty]", "t2.cfg:32: unknown section [sparsty] (did you mean [sparsity]?)");
+  expect_error("t3.cfg", "UseRamulatorTrace: False", "UseRamulatorTrace: False\nDataflow: os",
+               "unknown key 'dataflow' in [run_presets] (SCALE-Sim reads it in [architecture_presets])");
+  expect_error("t4.cfg", "BlockSize : 8", "BlockSize : 8\nblocksize = 4",
+               "t4.cfg:37: BlockSize appears twice in [sparsity] (first at line 36)");
+  expect_error("t5.cfg", "SparsitySupport : false", "SparsitySupport : maybe",
+               "SparsitySupport expects True or False, got 'maybe'");
+  expect_error("t6.cfg", "SparseRep : ellpack_block", "SparseRep : coo",
+               "SparseRep expects one of ellpack_block,csr,csc, got 'coo'");
+  expect_error("t7.cfg", "ReadRequestBuffer: 32", "ReadRequestBuffer: many",
+               "ReadRequestBuffer expects a positive integer, got 'many'");
+  expect_error("t8.cfg", "Bandwidth : 10,10,10", "Bandwidth : 10,x", "Bandwidth expects words per cycle");
+  expect_error("t9.cfg", "[layout]", "[layout]\n[sparsity]\n[layout]", "section [layout] appears twice");
+  // SCALE-Sim's own check: the block of an optimized mapping fits the array's rows.
+  std::string t = kEveryKeyCfg;
+  t.replace(t.find("SparsitySupport : false"), 23, "SparsitySupport : true");
+  t.replace(t.find("OptimizedMapping : false"), 24, "OptimizedMapping : true");
+  t.replace(t.find("BlockSize : 8"), 13, "BlockSize : 64");
+  LayerMemory mem;
+  try {
+    load_scalesim_cfg(write_temp("t10.cfg", t), mem);
+    ADD_FAILURE() << "accepted a block larger than the array";
+  } catch (const isa::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("t10.cfg:36: BlockSize (64) must not exceed ArrayHeight (32)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(TopologyCompat, TopologiesFollowScaleSimsRules) {
+  // A conv file as SCALE-Sim's repository writes them: a byte-order mark, a blank line after the
+  // header, `#dw` comments after the last comma, a row without its trailing comma, a heading row,
+  // a row of empty cells, and rows indented with a tab.
+  std::vector<std::string> notes;
+  const auto l = load_topology(
+      write_temp("mobile.csv",
+                 "\xEF\xBB\xBFLayer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num "
+                 "Filter, Strides,\n"
+                 "\n"
+                 "MobileNet,\n"
+                 "Conv1, 224, 224, 3, 3, 3, 32, 2,\n"
+                 "Conv2_dw, 112, 112, 3, 3, 1, 1, 1,#dw\n"
+                 ",,,,,,,,\n"
+                 "\tConv3, 112, 112, 1, 1, 32, 64, 1,\n"
+                 "FC, 1, 1, 1, 1, 1024, 1000, 2\n"),
+      Format::Auto, &notes);
+  ASSERT_EQ(l.size(), 4u);
+  EXPECT_EQ(l[0].name, "Conv1");
+  EXPECT_EQ(l[0].stride_h, 2u);
+  EXPECT_EQ(l[0].stride_w, 2u);
+  EXPECT_EQ(l[1].name, "Conv2_dw");
+  EXPECT_EQ(l[1].stride_h, 1u);
+  EXPECT_EQ(l[2].name, "Conv3");
+  EXPECT_EQ(l[3].stride_h, 2u);  // the value after the last comma, written without it
+  EXPECT_EQ(l[0].sparsity_n, 1u);
+  EXPECT_TRUE(has_note(notes, "mobile.csv:5: text after a row's last comma is a comment ('#dw' here)"));
+  EXPECT_TRUE(has_note(notes, "mobile.csv:3: 'MobileNet' (and any later row with a name and no values) is a heading"));
+  // The column after Strides: a v2 stride width by number or by name, a v3 sparsity; other named
+  // columns and anything after are comments.
+  notes.clear();
+  const auto c = load_topology(
+      write_temp(
+          "cols.csv",
+          "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,,,Eh,Ew\n"
+          "a,9,9,3,3,4,8,1,2,,7,7,\n"
+          "b,9,9,3,3,4,8,1,2:4,\n"),
+      Format::Auto, &notes);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].stride_w, 2u);
+  EXPECT_EQ(gemm_of(c[0]).ofmap_w, 4u);  // ceil((9 - 3 + 2) / 2)
+  EXPECT_EQ(c[1].stride_w, 1u);
+  EXPECT_EQ(c[1].sparsity_n, 2u);
+  EXPECT_EQ(c[1].sparsity_m, 4u);
+  EXPECT_TRUE(has_note(notes, "columns after the 9th are comments"));
+  const auto named = load_topology(
+      write_temp("named.csv",
+                 "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Stride "
+                 "height, Stride width,\nr,9,9,3,3,4,8,1,3,\n"));
+  EXPECT_EQ(named[0].stride_w, 3u);
+  notes.clear();
+  const auto batch = load_topology(
+      write_temp("batch.csv",
+                 "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, "
+                 "Batch Size,\nq,512,512,1,1,64,16,1,4,\n"),
+      Format::Auto, &notes);
+  EXPECT_EQ(batch[0].stride_w, 1u);
+  EXPECT_TRUE(has_note(notes, "column 'Batch Size' is neither Stride width (SCALE-Sim v2) nor Sparsity (v3): ignored"));
+  // v3's GEMM form with its Sparsity column, and the header variants.
+  const auto g =
+      load_topology(write_temp("gs.csv", "Layer Name, M, N, K, Sparsity,\nG1, 3, 5, 16, 3:4,\nG2, 1, 5, 16, 1:4,"));
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_TRUE(g[0].gemm);
+  EXPECT_EQ(gemm_of(g[1]).k, 16u);
+  EXPECT_EQ(g[1].sparsity_n, 1u);
+  EXPECT_EQ(g[1].sparsity_m, 4u);
+  EXPECT_EQ(load_topology(write_temp("l.csv", "L,M,N,K,\nx,4,5,6,\n"))[0].gemm, true);
+  // A tab-separated file (SCALE-Sim's UNet_maestro.csv is one; SCALE-Sim itself cannot read it).
+  notes.clear();
+  const auto tab = load_topology(
+      write_temp("tab.csv",
+                 "Layer name\t IFMAP Height\t IFMAP Width\t Filter Height\t Filter Width\t Channels\t Num Filter\t "
+                 "Strides\t \nConv1_1\t572\t572\t3\t3\t1\t64\t1\t\n"),
+      Format::Auto, &notes);
+  ASSERT_EQ(tab.size(), 1u);
+  EXPECT_EQ(gemm_of(tab[0]).m, 570u * 570u);
+  EXPECT_TRUE(has_note(notes, "tab-separated"));
+}
+
+TEST(TopologyCompat, MalformedSparsityColumns_bad) {
+  const std::string h =
+      "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, Sparsity,\n";
+  expect_topology_error("s1.csv", h + "c,8,8,3,3,4,4,1,3:2,\n",
+                        "s1.csv:2: layer 'c': Sparsity expects N:M with 1 <= N <= M, got '3:2'");
+  expect_topology_error("s2.csv", h + "c,8,8,3,3,4,4,1,half,\n", "Sparsity expects N:M with 1 <= N <= M, got 'half'");
+  expect_topology_error("s3.csv", "Layer, M, N, K, Sparsity,\ng,4,4,4,0:4,\n", "got '0:4'");
+  const std::string plain =
+      "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n";
+  expect_topology_error("s4.csv", plain + "c,8,8,3,3,4,4,1,0,\n",
+                        "layer 'c': Stride width expects a positive integer, got '0'");
+}
+
+TEST(TopologyCompat, SparseLayersGiveScaleSimV3sCyclesInWs) {
+  // Three sparse layers on a 32x32 WS array, stall-free, in both of v3's mappings. Expected
+  // figures from SCALE-Sim v3 (main, fab89b7) run on the same files (docs/topology.md):
+  // COMPUTE_REPORT "Total Cycles" and DETAILED_ACCESS_REPORT SRAM filter reads and ofmap writes.
+  const auto layers = load_topology(write_temp(
+      "sparse_layers.csv",
+      "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, Sparsity,\n"
+      "A24,7,7,3,3,64,16,1,2:4,\nA14,7,7,3,3,64,40,1,1:4,\nB13,9,9,3,3,11,8,1,1:3,\n"));
+  auto cfg_text = [](const char* optimized) {
+    return std::string(
+               "[general]\nrun_name = sparse32\n\n[architecture_presets]\nArrayHeight : 32\nArrayWidth :  32\n"
+               "IfmapSramSzkB:   256\nFilterSramSzkB:  256\nOfmapSramSzkB:   256\nIfmapOffset:    0\n"
+               "FilterOffset:   100\nOfmapOffset:    200\nBandwidth : 50\nDataflow : ws\n\n[sparsity]\n"
+               "SparsitySupport : true\nSparseRep : ellpack_block\nOptimizedMapping : ") +
+           optimized + "\nBlockSize : 8\nRandomNumberGeneratorSeed : 40\n\n[run_presets]\nInterfaceBandwidth: CALC\n";
+  };
+  LayerMemory mem;
+  const auto lw = run_layers(load_scalesim_cfg(write_temp("lw.cfg", cfg_text("false")), mem), mem, layers);
+  // Layer-wise: 288, 144 and 33 filter rows of 576, 576 and 99 (dense: 2141, 2141 and 571 cycles).
+  const uint64_t lw_cycles[] = {1070, 1189, 285}, lw_filter[] = {4608, 5760, 264}, ofmap[] = {3600, 5000, 784};
+  const uint64_t lw_ifmap[] = {14400, 28800, 4851};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(lw[i].compute_cycles, lw_cycles[i]) << i;
+    EXPECT_EQ(lw[i].filter_sram_reads, lw_filter[i]) << i;
+    EXPECT_EQ(lw[i].ofmap_sram_writes, ofmap[i]) << i;
+    EXPECT_EQ(lw[i].ifmap_sram_reads, lw_ifmap[i]) << i;
+  }
+  EXPECT_NEAR(100 * lw[1].overall_util, 47.30866274179983, 1e-9);
+  EXPECT_NEAR(100 * lw[1].mapping_efficiency, 56.25, 1e-12);
+  EXPECT_NEAR(100 * lw[2].compute_util, 3.6301185344827585, 1e-9);
+  // Optimized mapping, BlockSize 8: ceil(K / 16) x 8 rows whatever the layer's ratio.
+  const auto opt = run_layers(load_scalesim_cfg(write_temp("opt.cfg", cfg_text("true")), mem), mem, layers);
+  const uint64_t opt_cycles[] = {1070, 2141, 285}, opt_filter[] = {4608, 11520, 448}, opt_ofmap[] = {3600, 9000, 784};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(opt[i].compute_cycles, opt_cycles[i]) << i;
+    EXPECT_EQ(opt[i].filter_sram_reads, opt_filter[i]) << i;
+    EXPECT_EQ(opt[i].ofmap_sram_writes, opt_ofmap[i]) << i;
+  }
+  EXPECT_NEAR(100 * opt[1].overall_util, 26.272769733769266, 1e-9);
+  // Without SparsitySupport the Sparsity column changes nothing (v3 ignores it then).
+  std::string off = cfg_text("false");
+  off.replace(off.find("SparsitySupport : true"), 22, "SparsitySupport : false");
+  const auto dense = run_layers(load_scalesim_cfg(write_temp("off.cfg", off), mem), mem, layers);
+  EXPECT_EQ(dense[0].compute_cycles, 2141u);
+  EXPECT_EQ(dense[2].compute_cycles, 571u);
 }
 
 }  // namespace

@@ -205,11 +205,13 @@ int run_onnx(const Args& a, const config::NpuConfig& cfg, const std::string& pat
   return finish_run(a, r, cfg, m.program, path, build_options(a).precision, extra, outputs, summary, expect, t0);
 }
 
-/// Loads --config: an npusim YAML, or a SCALE-Sim .cfg (with its layer memory).
-config::NpuConfig load_any_config(const std::string& path, topology::LayerMemory* mem) {
+/// Loads --config: an npusim YAML, or a SCALE-Sim .cfg (with its layer memory, and its notes on
+/// keys that do not apply when `notes` is given).
+config::NpuConfig load_any_config(const std::string& path, topology::LayerMemory* mem,
+                                  std::vector<std::string>* notes = nullptr) {
   if (ends_with(path, ".cfg")) {
     topology::LayerMemory m;
-    config::NpuConfig cfg = topology::load_scalesim_cfg(path, m);
+    config::NpuConfig cfg = topology::load_scalesim_cfg(path, m, nullptr, notes);
     if (mem) *mem = m;
     return cfg;
   }
@@ -223,14 +225,19 @@ int run_topology(const Args& a) {
   if (!a.positional().empty()) throw UsageError("run --topology takes no program");
   if (!a.has("--config")) throw UsageError("run --topology needs --config (npusim .yaml or SCALE-Sim .cfg)");
   topology::LayerMemory mem;
-  const config::NpuConfig cfg = load_any_config(a.value("--config"), &mem);
+  std::vector<std::string> notes;  // SCALE-Sim settings and columns that do not apply, said once each
+  const config::NpuConfig cfg = load_any_config(a.value("--config"), &mem, &notes);
   if (a.flag("--ideal-memory")) mem.ideal = true;
   const std::string f = a.value("--topology-format", "auto");
   if (f != "auto" && f != "conv" && f != "gemm") throw UsageError("--topology-format expects auto, conv or gemm");
   const auto t0 = std::chrono::steady_clock::now();
-  const auto layers = topology::load_topology(a.value("--topology"), f == "conv"   ? topology::Format::Conv
-                                                                     : f == "gemm" ? topology::Format::Gemm
-                                                                                   : topology::Format::Auto);
+  const auto layers = topology::load_topology(a.value("--topology"),
+                                              f == "conv"   ? topology::Format::Conv
+                                              : f == "gemm" ? topology::Format::Gemm
+                                                            : topology::Format::Auto,
+                                              &notes);
+  if (!a.flag("--quiet"))
+    for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   const auto rs = topology::run_layers(cfg, mem, layers);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.has("--stats")) write_text_file(a.value("--stats"), topology::topology_json(cfg, mem, rs));

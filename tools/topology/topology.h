@@ -19,17 +19,19 @@ namespace npusim::topology {
 
 /// One row of a topology file.
 struct Layer {
-  std::string name;       ///< layer name (first column)
-  uint64_t ifmap_h = 0;   ///< input height (GEMM form: M)
-  uint64_t ifmap_w = 0;   ///< input width (GEMM form: K)
-  uint64_t filter_h = 0;  ///< filter height (GEMM form: 1)
-  uint64_t filter_w = 0;  ///< filter width (GEMM form: K)
-  uint64_t channels = 0;  ///< input channels (GEMM form: 1)
-  uint64_t filters = 0;   ///< output channels (GEMM form: N)
-  uint64_t stride_h = 1;  ///< vertical stride
-  uint64_t stride_w = 1;  ///< horizontal stride
-  bool gemm = false;      ///< read from the M,N,K form
-  int line = 0;           ///< line in the file (messages)
+  std::string name;         ///< layer name (first column)
+  uint64_t ifmap_h = 0;     ///< input height (GEMM form: M)
+  uint64_t ifmap_w = 0;     ///< input width (GEMM form: K)
+  uint64_t filter_h = 0;    ///< filter height (GEMM form: 1)
+  uint64_t filter_w = 0;    ///< filter width (GEMM form: K)
+  uint64_t channels = 0;    ///< input channels (GEMM form: 1)
+  uint64_t filters = 0;     ///< output channels (GEMM form: N)
+  uint64_t stride_h = 1;    ///< vertical stride
+  uint64_t stride_w = 1;    ///< horizontal stride
+  bool gemm = false;        ///< read from the M,N,K form
+  uint32_t sparsity_n = 1;  ///< N of the layer's N:M Sparsity column (SCALE-Sim v3): N nonzero weights
+  uint32_t sparsity_m = 1;  ///< in every block of M along K; 1:1 is dense
+  int line = 0;             ///< line in the file (messages)
 };
 
 /// The GEMM view of a layer (SCALE-Sim's im2col): C[M x N] = A[M x K] x B[K x N].
@@ -42,33 +44,48 @@ Gemm gemm_of(const Layer& l);
 enum class Format { Auto, Conv, Gemm };
 
 /// Reads a topology CSV: the conv form ("Layer name, IFMAP Height, IFMAP Width, Filter Height,
-/// Filter Width, Channels, Num Filter, Strides[, Stride width]") or the GEMM form ("Layer, M, N,
-/// K"), told apart by the header unless `fmt` says. Blank rows are skipped; a conv layer whose name
-/// contains "DP" is depthwise and becomes one single-channel layer per channel (SCALE-Sim's
-/// convention). Throws isa::InputError naming file:line and the column.
-std::vector<Layer> load_topology(const std::string& path, Format fmt = Format::Auto);
+/// Filter Width, Channels, Num Filter, Strides[, Stride width | Sparsity]") or the GEMM form
+/// ("Layer, M, N, K[, Sparsity]"), told apart by the header unless `fmt` says. SCALE-Sim's rules
+/// (docs/topology.md): text after a row's last comma is a comment, columns past the ones the form
+/// reads are ignored, rows without values are headings, a conv layer whose name contains "DP" is
+/// depthwise and becomes one single-channel layer per channel. What is ignored is said once in
+/// `notes` when given. Throws isa::InputError naming file:line and the column.
+std::vector<Layer> load_topology(const std::string& path, Format fmt = Format::Auto,
+                                 std::vector<std::string>* notes = nullptr);
 
 /// The memory a layer-level run sees: SCALE-Sim's three SRAMs and its DRAM interface.
 struct LayerMemory {
-  uint64_t ifmap_sram_bytes = 0;    ///< input operand buffer
-  uint64_t filter_sram_bytes = 0;   ///< weight buffer
-  uint64_t ofmap_sram_bytes = 0;    ///< output / partial-sum buffer
-  double dram_bytes_per_cycle = 0;  ///< DRAM bandwidth at the array clock
-  bool ideal = false;               ///< no stalls (SCALE-Sim's InterfaceBandwidth: CALC)
-  uint32_t word_bytes = 1;          ///< bytes per ifmap/filter/ofmap element (int8)
-  uint32_t psum_bytes = 4;          ///< bytes per partial sum (int32)
+  uint64_t ifmap_sram_bytes = 0;            ///< input operand buffer
+  uint64_t filter_sram_bytes = 0;           ///< weight buffer
+  uint64_t ofmap_sram_bytes = 0;            ///< output / partial-sum buffer
+  double dram_bytes_per_cycle = 0;          ///< DRAM bandwidth at the array clock
+  bool ideal = false;                       ///< no stalls (SCALE-Sim's InterfaceBandwidth: CALC)
+  uint32_t word_bytes = 1;                  ///< bytes per ifmap/filter/ofmap element (int8)
+  uint32_t psum_bytes = 4;                  ///< bytes per partial sum (int32)
+  bool sparsity_support = false;            ///< SCALE-Sim v3 [sparsity] SparsitySupport: weights compressed
+  bool sparsity_optimized_mapping = false;  ///< v3 OptimizedMapping: row-wise blocks of sparsity_block_size
+  uint32_t sparsity_block_size = 4;         ///< v3 BlockSize (M of the row-wise N:M)
 };
+
+/// The rows of a layer's filter matrix as SCALE-Sim v3 maps it onto the array (operand_matrix.py):
+/// K without sparsity; layer-wise N:M keeps N of every M rows, floor(K/M) x N + min(N, K mod M);
+/// the optimized mapping packs two blocks of B rows into B, ceil(K / 2B) x B.
+uint64_t mapped_filter_rows(const Layer& l, const LayerMemory& mem, uint64_t k);
 
 /// From an npusim configuration: the scratchpad split evenly between inputs and weights, the
 /// accumulator for outputs, the DRAM's peak bandwidth.
 LayerMemory memory_of(const config::NpuConfig& cfg);
 
-/// Reads a SCALE-Sim `.cfg` ([general] run_name, [architecture_presets] ArrayHeight, ArrayWidth,
-/// IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB, Dataflow, Bandwidth, [run_presets]
-/// InterfaceBandwidth USER|CALC) into an npusim configuration (1 GHz, the array, the SRAM sizes;
-/// DRAM at Bandwidth words per cycle when USER) and its layer memory (ideal when CALC).
-/// Unknown keys and sections are errors, as in npusim's own configs.
-config::NpuConfig load_scalesim_cfg(const std::string& path, LayerMemory& mem, std::string* run_name = nullptr);
+/// Reads a SCALE-Sim v2 or v3 `.cfg` into an npusim configuration (1 GHz, the array, the SRAM
+/// sizes; DRAM at Bandwidth words per cycle when InterfaceBandwidth is USER) and its layer memory
+/// (ideal when CALC). Every section and key SCALE-Sim v2 and v3 define is accepted ([general],
+/// [architecture_presets], [layout], [sparsity], [run_presets], [network_presets]) and its value
+/// checked as SCALE-Sim reads it; a key that changes nothing npusim computes adds a line to `notes`
+/// saying what it does in SCALE-Sim and why it does not apply. An unknown section or key, a
+/// duplicate, or a value SCALE-Sim would not read is an error naming file:line (with the closest
+/// known name).
+config::NpuConfig load_scalesim_cfg(const std::string& path, LayerMemory& mem, std::string* run_name = nullptr,
+                                    std::vector<std::string>* notes = nullptr);
 
 /// One layer's results, in SCALE-Sim's report terms plus time and energy.
 struct LayerResult {
