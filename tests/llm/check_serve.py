@@ -115,5 +115,8 @@ r = run("load", "--config", conf, model, "--llm", "--arrivals", "trace:" + bad, 
 check(r.returncode == 2 and "bad.csv:1: expected arrival_s,prompt_tokens,output_tokens" in r.stderr,
       f"a malformed trace line is named: '{r.stderr.strip()}'")
 
+r = run("load", "--config", conf, model, "--llm", "--max-wait", "1ms", expect=2)
+check(r.returncode == 2 and "--max-wait does not apply to load --llm" in r.stderr, "batching-mode options are refused")
+
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

@@ -143,6 +143,9 @@ int cmd_load(const Args& a) {
   if (a.flag("--llm")) {
     if (a.positional().size() != 1 || a.has("--tenants") || a.flag("--thermal") || a.has("--thermal-csv"))
       throw UsageError("load --llm serves one decoder MODEL.onnx (no --tenants or --thermal)");
+    for (const char* o : {"--max-wait", "--priority", "--queue-csv", "--metrics-port", "--no-cold-start"})
+      if (std::string(o) == "--no-cold-start" ? a.flag(o) : a.has(o))
+        throw UsageError(std::string(o) + " does not apply to load --llm (continuous batching: docs/serving.md)");
     return cmd_load_llm(a, cfg);
   }
   const bool thermal = a.flag("--thermal") || a.has("--thermal-csv");
@@ -358,7 +361,7 @@ const bool registered = register_command({
                "arrival time in seconds per line"),
         valued("--on", "T", "(onoff) length of a burst (default 1s)"),
         valued("--off", "T", "(onoff) length of a pause (default 1s)"),
-        valued("--max-batch", "N", "largest batch, 1 to 64 (default 1)"),
+        valued("--max-batch", "N", "largest batch, 1 to 64 (default 1; with --llm 8)"),
         valued("--max-wait", "T", "longest the oldest request waits for a fuller batch (default 0s)"),
         valued("--seed", "S", "arrival process seed (default 1)"),
         valued("--precision", "P", "(.onnx) fp16 (default) or bf16"),
