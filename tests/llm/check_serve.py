@@ -6,6 +6,7 @@ Builds the tiny GPT-like decoder (scripts/make_tiny_gpt.py, seed 0), then checks
   and datacenter (the same step programs; equal to the report's 9 significant digits);
 - under Poisson load with a small KV capacity: admission never reserves more than the capacity,
   no decode iteration exceeds --max-batch, and batching raises tokens/s over a batch of 1;
+- the report's step programs (timed without data) have the cycles of generate's steps (with data);
 - a request that cannot fit is refused with a message naming the limit, and counted;
 - the report, the Prometheus families, the occupancy CSV and the Perfetto trace are written.
 """
@@ -58,6 +59,10 @@ for cfg in ("edge", "datacenter"):
           f"{cfg}: a lone request's TTFT {ls['ttft_s']['p50']} == generate's {gs['ttft_s']}")
     check(abs(ls["tpot_s"]["p50"] - gs["tpot_s"]["mean"]) <= 1e-8 * gs["tpot_s"]["mean"],
           f"{cfg}: its TPOT {ls['tpot_s']['p50']} == generate's mean TPOT {gs['tpot_s']['mean']}")
+    want = sorted({(1, 8, 32, gs["steps"][0]["cycles"])} |
+                  {(1, 1, x["past_bucket"], x["cycles"]) for x in gs["steps"][1:]})
+    got = sorted((x["batch"], x["seq"], x["past"], x["cycles"]) for x in ls["step_programs"])
+    check(got == want, f"{cfg}: the step programs' cycles (timed without data) equal generate's steps: {got}")
     check(ls["tokens"] == 16 and ls["served"] == 1 and ls["iterations"] == {
         "prefill": 1, "decode": 15, "mean_decode_batch": 1, "max_decode_batch": 1}, f"{cfg}: 1 prefill + 15 decode steps")
 

@@ -80,9 +80,14 @@ int cmd_load_llm(const Args& a, const config::NpuConfig& cfg) {
       throw isa::InputError(model + ": the weights and scratch (" + std::to_string(weights + scratch) +
                             " bytes) leave no room for a KV cache in " + std::to_string(memory) + " bytes (--memory)");
   }
+  // The step shapes the run visited, (batch, seq, past) -> cost, for the report.
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, llm::StepCost> shapes;
+  auto priced = [&](uint32_t b, uint32_t seq, uint32_t past) {
+    return (shapes[{b, seq, past}] = g.step_cost(b, seq, past)).seconds;
+  };
   LlmStepCosts cost;
-  cost.prefill_s = [&](uint32_t prompt) { return g.step_cost(1, prompt, g.bucket_of(0)).seconds; };
-  cost.decode_s = [&](uint32_t b, uint32_t context) { return g.step_cost(b, 1, g.bucket_of(context)).seconds; };
+  cost.prefill_s = [&](uint32_t prompt) { return priced(1, prompt, g.bucket_of(0)); };
+  cost.decode_s = [&](uint32_t b, uint32_t context) { return priced(b, 1, g.bucket_of(context)); };
   const auto t0 = std::chrono::steady_clock::now();
   const LlmServeResult r = run_llm_serving(reqs, so, cost);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -93,7 +98,16 @@ int cmd_load_llm(const Args& a, const config::NpuConfig& cfg) {
   report["bucket_tokens"] = go.bucket_tokens;
   report["kv_cache_bytes_per_token"] = g.kv_bytes_per_token();
   report.update(llm_json(r, so));
-  report["wall_s"] = json_f(wall, 6);  // compiling and timing each step shape once included
+  nlohmann::ordered_json steps = nlohmann::ordered_json::array();
+  for (const auto& [shape, c] : shapes)
+    steps.push_back({{"batch", std::get<0>(shape)},
+                     {"seq", std::get<1>(shape)},
+                     {"past", std::get<2>(shape)},
+                     {"cycles", c.cycles},
+                     {"seconds", c.seconds},
+                     {"dram_bytes", c.dram_bytes}});
+  report["step_programs"] = std::move(steps);  // each compiled and simulated once
+  report["wall_s"] = json_f(wall, 6);          // compiling and timing each step shape once included
   if (a.has("--report")) write_text_file(a.value("--report"), stats::json_text(report));
   if (a.has("--metrics")) write_text_file(a.value("--metrics"), llm_prometheus(r, so));
   if (a.has("--trace")) write_text_file(a.value("--trace"), llm_trace(r, reqs, so));

@@ -51,8 +51,8 @@ struct StepResult {
   std::string trace_json;                                         ///< with GeneratorOptions::trace
 };
 
-/// What one step program costs, timed without data (a step's timing does not depend on the
-/// values: the programs are static and the simulator's timing reads no data).
+/// What one step program costs, timed without data (timing-only simulation: the same cycles as a
+/// run with the step's values, which test llm_serve checks against `generate`'s steps).
 struct StepCost {
   uint64_t cycles = 0;      ///< simulated cycles
   double seconds = 0;       ///< simulated seconds

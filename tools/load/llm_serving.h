@@ -75,7 +75,7 @@ struct LlmServeResult {
   uint64_t tokens = 0;                     ///< generated (by served requests)
   double makespan_s = 0;                   ///< last completion
   double busy_s = 0;                       ///< device busy time
-  /// Generated tokens per second over [first arrival, makespan].
+  /// Generated tokens per second over the run, 0 to the last completion.
   double tokens_per_s = 0;
 };
 
