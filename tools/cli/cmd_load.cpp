@@ -20,6 +20,8 @@
 #include "sim/simulator.h"
 #include "tools/cli/command.h"
 #include "tools/cli/reports.h"
+#include "tools/llm/generator.h"
+#include "tools/load/llm_serving.h"
 #include "tools/load/load.h"
 #include "tools/load/metrics_server.h"
 #include "tools/load/tenants.h"
@@ -28,12 +30,138 @@
 namespace npusim::cli {
 namespace {
 
+/// `npusim load --llm`: LLM requests served with continuous batching (tools/load/llm_serving.h).
+/// An iteration costs what the decoder's step program for its shape costs (llm::Generator::
+/// step_cost): a prefill, the program for (batch 1, seq = prompt, past = one bucket); a decode
+/// iteration of b sequences, the program compiled for batch b at the bucket of the longest context
+/// (the shorter ones padded and masked, as a static-shape batch runs). Each shape is compiled and
+/// simulated once; the scheduling between is arithmetic.
+int cmd_load_llm(const Args& a, const config::NpuConfig& cfg) {
+  const std::string model = a.positional()[0];
+  if (!ends_with(model, ".onnx")) throw UsageError("load --llm needs a KV-cache decoder model (.onnx)");
+  std::map<std::string, std::string> kv{{"model", model}, {"name", model}};
+  const std::pair<const char*, const char*> flags[] = {
+      {"--rate", "rate"}, {"--duration", "duration"},   {"--arrivals", "arrivals"}, {"--on", "on"},
+      {"--off", "off"},   {"--max-batch", "max_batch"}, {"--seed", "seed"},         {"--precision", "precision"}};
+  for (const auto& [flag, key] : flags)
+    if (a.has(flag)) kv[key] = a.value(flag);
+  if (!a.has("--max-batch")) kv["max_batch"] = "8";
+  const TenantSpec spec = tenant_from_options(kv);
+  const LoadOptions& lo = spec.tenant.load;
+  std::vector<LlmRequest> reqs;
+  if (lo.arrivals.rfind("trace:", 0) == 0) {
+    reqs = read_llm_trace(lo.arrivals.substr(6));  // arrival_s,prompt_tokens,output_tokens per line
+  } else {
+    reqs = llm_requests(arrival_times(lo), parse_length_dist(a.value("--prompt-tokens", "8"), "--prompt-tokens"),
+                        parse_length_dist(a.value("--output-tokens", "16"), "--output-tokens"), lo.seed);
+  }
+  llm::GeneratorOptions go;
+  go.max_context = static_cast<uint32_t>(a.number("--max-context", 128));
+  go.bucket_tokens = static_cast<uint32_t>(a.number("--bucket", 32));
+  go.precision = spec.precision;
+  if (go.max_context == 0 || go.bucket_tokens == 0) throw UsageError("--max-context and --bucket must be positive");
+  llm::Generator g(cfg, model, go);
+  LlmServeOptions so;
+  so.max_batch = lo.max_batch;
+  so.max_context = go.max_context;
+  if (a.has("--kv-capacity")) {
+    so.kv_capacity_tokens = a.number("--kv-capacity", 0);
+    if (so.kv_capacity_tokens == 0) throw UsageError("--kv-capacity expects a number of tokens above 0");
+  } else {  // what the device memory holds beside the weights and one step's scratch (generate --plan)
+    uint64_t memory = 0;
+    if (!config::parse_bytes(a.value("--memory", "4GiB"), memory) || memory == 0)
+      throw UsageError("--memory expects a size such as 4GiB, got '" + a.value("--memory") + "'");
+    uint32_t longest_prompt = 1;
+    for (const LlmRequest& q : reqs)
+      if (q.prompt_tokens < go.max_context) longest_prompt = std::max(longest_prompt, q.prompt_tokens);
+    const auto [weights, scratch] = g.weight_and_scratch_bytes(longest_prompt);
+    so.kv_capacity_tokens = memory > weights + scratch ? (memory - weights - scratch) / g.kv_bytes_per_token() : 0;
+    if (so.kv_capacity_tokens == 0)
+      throw isa::InputError(model + ": the weights and scratch (" + std::to_string(weights + scratch) +
+                            " bytes) leave no room for a KV cache in " + std::to_string(memory) + " bytes (--memory)");
+  }
+  // The step shapes the run visited, (batch, seq, past) -> cost, for the report.
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, llm::StepCost> shapes;
+  auto priced = [&](uint32_t b, uint32_t seq, uint32_t past) {
+    return (shapes[{b, seq, past}] = g.step_cost(b, seq, past)).seconds;
+  };
+  LlmStepCosts cost;
+  cost.prefill_s = [&](uint32_t prompt) { return priced(1, prompt, g.bucket_of(0)); };
+  cost.decode_s = [&](uint32_t b, uint32_t context) { return priced(b, 1, g.bucket_of(context)); };
+  const auto t0 = std::chrono::steady_clock::now();
+  const LlmServeResult r = run_llm_serving(reqs, so, cost);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::ordered_json report;
+  report["config"] = cfg.name;
+  report["model"] = model;
+  report["prefill_policy"] = "prefill-first";
+  report["bucket_tokens"] = go.bucket_tokens;
+  report["kv_cache_bytes_per_token"] = g.kv_bytes_per_token();
+  report.update(llm_json(r, so));
+  nlohmann::ordered_json steps = nlohmann::ordered_json::array();
+  for (const auto& [shape, c] : shapes)
+    steps.push_back({{"batch", std::get<0>(shape)},
+                     {"seq", std::get<1>(shape)},
+                     {"past", std::get<2>(shape)},
+                     {"cycles", c.cycles},
+                     {"seconds", c.seconds},
+                     {"dram_bytes", c.dram_bytes}});
+  report["step_programs"] = std::move(steps);  // each compiled and simulated once
+  report["wall_s"] = json_f(wall, 6);          // compiling and timing each step shape once included
+  if (a.has("--report")) write_text_file(a.value("--report"), stats::json_text(report));
+  if (a.has("--metrics")) write_text_file(a.value("--metrics"), llm_prometheus(r, so));
+  if (a.has("--trace")) write_text_file(a.value("--trace"), llm_trace(r, reqs, so));
+  if (a.has("--kv-csv")) {
+    std::string csv = "time_s,used_tokens,reserved_tokens,running,waiting\n";
+    for (const LlmOccupancy& c : r.occupancy)
+      csv += format_g(c.t_s, 9) + "," + std::to_string(c.used_tokens) + "," + std::to_string(c.reserved_tokens) + "," +
+             std::to_string(c.running) + "," + std::to_string(c.waiting) + "\n";
+    write_text_file(a.value("--kv-csv"), csv);
+  }
+  if (a.has("--latency-csv")) {
+    std::string csv = "request,arrival_s,prompt_tokens,output_tokens,ttft_s,tpot_s,latency_s,refused\n";
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      const LlmRequestResult& q = r.requests[i];
+      csv += std::to_string(i) + "," + format_g(reqs[i].arrival_s, 9) + "," + std::to_string(reqs[i].prompt_tokens) +
+             "," + std::to_string(reqs[i].output_tokens) + "," + format_g(q.ttft_s, 9) + "," + format_g(q.tpot_s, 9) +
+             "," + format_g(q.refused ? 0.0 : q.done_s - reqs[i].arrival_s, 9) + "," + (q.refused ? "1" : "0") + "\n";
+    }
+    write_text_file(a.value("--latency-csv"), csv);
+  }
+  for (size_t i = 0; i < reqs.size(); ++i)
+    if (r.requests[i].refused)
+      std::fprintf(stderr, "note: request %zu (arrival %s) refused: %s\n", i, format_g(reqs[i].arrival_s, 9).c_str(),
+                   r.requests[i].refusal.c_str());
+  if (!a.flag("--quiet")) {
+    const nlohmann::ordered_json& tt = report["ttft_s"];
+    const nlohmann::ordered_json& tp = report["tpot_s"];
+    std::printf(
+        "llm load on %s: %llu requests, %llu served, %llu refused; %llu tokens, %.6g tokens/s; TTFT p50 %.6g s, p99 "
+        "%.6g s; TPOT p50 %.6g s, p99 %.6g s; mean decode batch %.4g; KV cache %llu tokens, at most %llu used (%.3g s "
+        "wall)\n",
+        cfg.name.c_str(), static_cast<unsigned long long>(reqs.size()), static_cast<unsigned long long>(r.served),
+        static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.tokens), r.tokens_per_s,
+        tt["p50"].get<double>(), tt["p99"].get<double>(), tp["p50"].get<double>(), tp["p99"].get<double>(),
+        report["iterations"]["mean_decode_batch"].get<double>(), static_cast<unsigned long long>(so.kv_capacity_tokens),
+        report["kv_cache"]["max_used_tokens"].get<unsigned long long>(), wall);
+  }
+  return kExitOk;
+}
+
 /// `npusim load`: request streams against the NPU with dynamic batching (tools/load/load.h).
 int cmd_load(const Args& a) {
   if (!a.has("--config")) throw UsageError("load needs --config CONFIG.yaml");
   if (a.positional().size() != 1 && !a.has("--tenants"))
     throw UsageError("load needs one MODEL (.onnx, .npub or .npus) or --tenants TENANTS.yaml");
   const config::NpuConfig cfg = config::load_npu_config(a.value("--config"));
+  if (a.flag("--llm")) {
+    if (a.positional().size() != 1 || a.has("--tenants") || a.flag("--thermal") || a.has("--thermal-csv"))
+      throw UsageError("load --llm serves one decoder MODEL.onnx (no --tenants or --thermal)");
+    for (const char* o : {"--max-wait", "--priority", "--queue-csv", "--metrics-port", "--no-cold-start"})
+      if (std::string(o) == "--no-cold-start" ? a.flag(o) : a.has(o))
+        throw UsageError(std::string(o) + " does not apply to load --llm (continuous batching: docs/serving.md)");
+    return cmd_load_llm(a, cfg);
+  }
   const bool thermal = a.flag("--thermal") || a.has("--thermal-csv");
   std::vector<Tenant> ts;
   std::vector<std::vector<isa::Program>> programs;  // per tenant, per batch size (with --thermal)
@@ -213,7 +341,10 @@ const bool registered = register_command({
     "                   [--max-wait 2ms] [--seed S] [--priority P] [--report R.json] [--metrics M.prom]\n"
     "                   [--queue-csv Q.csv] [--latency-csv L.csv] [--trace T.json] [--no-cold-start]\n"
     "                   [--thermal] [--thermal-csv TH.csv] [--metrics-port P [--metrics-linger 30s]]\n"
-    "       npusim load --config CONFIG.yaml --tenants TENANTS.yaml [--duration 60s] [outputs]\n",
+    "       npusim load --config CONFIG.yaml --tenants TENANTS.yaml [--duration 60s] [outputs]\n"
+    "       npusim load --config CONFIG.yaml DECODER.onnx --llm [--prompt-tokens A..B] [--output-tokens A..B]\n"
+    "                   [--arrivals poisson|onoff|trace:REQS.csv] [--max-batch N] [--kv-capacity TOKENS]\n"
+    "                   [--max-context L] [--bucket B] [--kv-csv K.csv] [outputs]\n",
     "Requests arrive (Poisson, bursty on/off at the same mean rate, or the timestamps of a CSV) and\n"
     "are served first come first served, a batch at a time: a batch goes when max-batch requests\n"
     "wait or the oldest has waited max-wait. A batch of b takes the simulated latency of the model\n"
@@ -226,6 +357,11 @@ const bool registered = register_command({
     "(--thermal-csv: temperature, clock and power per governor poll); THERMAL_CRITICAL exits 1.\n"
     "--metrics-port serves the metrics at http://127.0.0.1:P/metrics after the run, until\n"
     "interrupted or for --metrics-linger.\n"
+    "--llm serves a KV-cache decoder (npusim generate's models) with iteration-level continuous\n"
+    "batching: requests (prompt and output lengths from --prompt-tokens/--output-tokens, or a trace\n"
+    "of arrival_s,prompt_tokens,output_tokens) join the batch after their prefill and leave it after\n"
+    "their last token; admission reserves prompt + output tokens of the KV cache; a request that can\n"
+    "never fit is refused. Reports TTFT/TPOT percentiles, tokens/s and cache occupancy.\n"
     "docs/serving.md.\n",
     {
         valued("--config", "CONFIG.yaml", "the NPU"),
@@ -239,7 +375,7 @@ const bool registered = register_command({
                "arrival time in seconds per line"),
         valued("--on", "T", "(onoff) length of a burst (default 1s)"),
         valued("--off", "T", "(onoff) length of a pause (default 1s)"),
-        valued("--max-batch", "N", "largest batch, 1 to 64 (default 1)"),
+        valued("--max-batch", "N", "largest batch, 1 to 64 (default 1; with --llm 8)"),
         valued("--max-wait", "T", "longest the oldest request waits for a fuller batch (default 0s)"),
         valued("--seed", "S", "arrival process seed (default 1)"),
         valued("--precision", "P", "(.onnx) fp16 (default) or bf16"),
@@ -255,6 +391,14 @@ const bool registered = register_command({
         valued("--metrics-port", "P", "serve the metrics at http://127.0.0.1:P/metrics after the run (0: any port)"),
         valued("--metrics-linger", "T", "(--metrics-port) stop serving after T (default: until interrupted)"),
         valued("--metrics-port-file", "FILE", "(--metrics-port) write the port there once listening"),
+        flag("--llm", "serve MODEL as a KV-cache decoder with continuous batching (docs/serving.md)"),
+        valued("--prompt-tokens", "N|A..B", "(--llm) prompt length, fixed or uniform (default 8)"),
+        valued("--output-tokens", "N|A..B", "(--llm) tokens generated per request, fixed or uniform (default 16)"),
+        valued("--kv-capacity", "TOKENS", "(--llm) KV-cache tokens the device holds (default: what --memory leaves)"),
+        valued("--memory", "BYTES", "(--llm) device memory for weights, scratch and cache (default 4GiB)"),
+        valued("--max-context", "L", "(--llm) tokens one sequence may hold (default 128)"),
+        valued("--bucket", "B", "(--llm) context bucket of the decode programs (default 32)"),
+        valued("--kv-csv", "K.csv", "(--llm) cache occupancy and batch over time"),
         flag("--quiet", "no summary"),
     },
     "",

@@ -14,10 +14,12 @@
 
 namespace npusim::llm {
 
-/// One compiled (seq, past) program and its IO bindings by ONNX name.
+/// One compiled (batch, seq, past) program and its IO bindings by ONNX name.
 struct Generator::Phase {
   compiler::CompiledModel m;                             ///< the program
   std::map<std::string, const compiler::IoBinding*> in;  ///< inputs by ONNX name
+  bool costed = false;                                   ///< `cost` holds its data-free timing
+  StepCost cost;                                         ///< see step_cost()
 };
 
 namespace {
@@ -28,9 +30,9 @@ std::string present_name(uint32_t i) {
   return "present." + std::to_string(i / 2) + (i % 2 ? ".value" : ".key");
 }
 
-/// The dims of one phase: batch 1, `seq` new tokens over `past` cached ones.
-std::map<std::string, int64_t> phase_dims(uint32_t seq, uint32_t past) {
-  return {{"batch", 1}, {"seq", seq}, {"past", past}, {"total", past + seq}};
+/// The dims of one phase: `batch` sequences of `seq` new tokens over `past` cached ones.
+std::map<std::string, int64_t> phase_dims(uint32_t seq, uint32_t past, uint32_t batch = 1) {
+  return {{"batch", batch}, {"seq", seq}, {"past", past}, {"total", past + seq}};
 }
 
 /// A float32 array as .npy bytes for host_to_device_elements.
@@ -96,12 +98,12 @@ uint64_t Generator::kv_bytes_per_token() const {
   return uint64_t{2} * layers_ * heads_ * head_dim_ * elem;
 }
 
-Generator::Phase& Generator::phase(uint32_t seq, uint32_t past) {
-  auto& p = phases_[{seq, past}];
+Generator::Phase& Generator::phase(uint32_t seq, uint32_t past, uint32_t batch) {
+  auto& p = phases_[{batch, seq, past}];
   if (!p) {
     p = std::make_unique<Phase>();
     compiler::ImportOptions io;
-    io.dims = phase_dims(seq, past);
+    io.dims = phase_dims(seq, past, batch);
     compiler::CompileOptions co;
     co.precision = o_.precision;
     co.fallback = false;  // every step runs on the NPU
@@ -109,6 +111,20 @@ Generator::Phase& Generator::phase(uint32_t seq, uint32_t past) {
     for (const auto& b : p->m.inputs) p->in[b.onnx_name] = &b;
   }
   return *p;
+}
+
+uint32_t Generator::bucket_of(uint32_t context) const {
+  return std::max(1u, (context + o_.bucket_tokens - 1) / o_.bucket_tokens) * o_.bucket_tokens;
+}
+
+StepCost Generator::step_cost(uint32_t batch, uint32_t seq, uint32_t past) {
+  Phase& p = phase(seq, past, batch);
+  if (!p.costed) {
+    const RunResult r = timing_run(cfg_, p.m.program);
+    p.cost = {r.total_cycles, r.seconds, r.dram.bytes_read + r.dram.bytes_written};
+    p.costed = true;
+  }
+  return p.cost;
 }
 
 std::pair<uint64_t, uint64_t> Generator::weight_and_scratch_bytes(uint32_t prompt_tokens) {
@@ -129,8 +145,7 @@ StepResult Generator::step(const std::vector<int64_t>& ids, const char* name) {
   if (len_ + seq > o_.max_context)
     throw std::invalid_argument(std::to_string(len_) + " cached + " + std::to_string(seq) + " new tokens exceed the " +
                                 "maximum context of " + std::to_string(o_.max_context) + " tokens");
-  // The smallest bucket holding the context before the step (at least one bucket: past >= 1).
-  const uint32_t past = std::max(1u, (len_ + o_.bucket_tokens - 1) / o_.bucket_tokens) * o_.bucket_tokens;
+  const uint32_t past = bucket_of(len_);  // the bucket holding the context before the step
   Phase& p = phase(seq, past);
   std::map<std::string, std::vector<uint8_t>> inputs;
   auto put = [&](const std::string& onnx, const NpyArray& arr) {

@@ -4,8 +4,9 @@
 // --dim past=B): prefill runs the prompt (seq = prompt length), each decode step one token
 // (seq = 1). `past` is a context bucket B (a multiple of bucket_tokens, the smallest that holds the
 // context so far); the attention mask masks the bucket's unused tail, so a decode step's cost
-// grows with the context in steps of one bucket. Programs are compiled once per (seq, B).
-// `npusim generate` drives it; LLM serving can reuse prefill()/decode_step() per request.
+// grows with the context in steps of one bucket. Programs are compiled once per (batch, seq, B).
+// `npusim generate` drives it; LLM serving (`npusim load --llm`) prices its iterations with
+// step_cost(), the same programs timed without data.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -49,6 +51,14 @@ struct StepResult {
   std::string trace_json;                                         ///< with GeneratorOptions::trace
 };
 
+/// What one step program costs, timed without data (timing-only simulation: the same cycles as a
+/// run with the step's values, which test llm_serve checks against `generate`'s steps).
+struct StepCost {
+  uint64_t cycles = 0;      ///< simulated cycles
+  double seconds = 0;       ///< simulated seconds
+  uint64_t dram_bytes = 0;  ///< DRAM bytes read and written
+};
+
 /// A step's program faulted on the device (the message is the device's, with the phase and context).
 class StepFault : public std::runtime_error {
  public:
@@ -70,6 +80,13 @@ class Generator {
   /// Throws std::invalid_argument when the cache is full.
   StepResult decode_step(int64_t token);
 
+  /// The cost of the program for `batch` sequences of `seq` new tokens each over a past bucket
+  /// `past` (a multiple of bucket_tokens): compiled and simulated once per (batch, seq, past).
+  StepCost step_cost(uint32_t batch, uint32_t seq, uint32_t past);
+  /// The past bucket of a step taken with `context` cached tokens: the smallest multiple of
+  /// bucket_tokens holding them, at least one bucket.
+  uint32_t bucket_of(uint32_t context) const;
+
   uint32_t context() const { return len_; }        ///< tokens in the cache
   uint32_t layers() const { return layers_; }      ///< decoder layers (past tensors / 2)
   uint32_t heads() const { return heads_; }        ///< attention heads
@@ -81,15 +98,15 @@ class Generator {
   std::pair<uint64_t, uint64_t> weight_and_scratch_bytes(uint32_t prompt_tokens);
 
  private:
-  struct Phase;  // one compiled (seq, past) program
-  Phase& phase(uint32_t seq, uint32_t past);
+  struct Phase;  // one compiled (batch, seq, past) program
+  Phase& phase(uint32_t seq, uint32_t past, uint32_t batch = 1);
   StepResult step(const std::vector<int64_t>& ids, const char* name);
 
-  config::NpuConfig cfg_;                                                   ///< the NPU
-  std::string path_;                                                        ///< the model
-  GeneratorOptions o_;                                                      ///< options
-  uint32_t layers_ = 0, heads_ = 0, head_dim_ = 0;                          ///< cache geometry
-  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Phase>> phases_;  ///< by (seq, past)
+  config::NpuConfig cfg_;                                                              ///< the NPU
+  std::string path_;                                                                   ///< the model
+  GeneratorOptions o_;                                                                 ///< options
+  uint32_t layers_ = 0, heads_ = 0, head_dim_ = 0;                                     ///< cache geometry
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, std::unique_ptr<Phase>> phases_;  ///< by (batch, seq, past)
   /// The cache, per past tensor (2 per layer, key then value), in model order [heads, max_context,
   /// head_dim] as float32 of device-type values (fp16 round trips exactly).
   std::vector<std::vector<float>> cache_;

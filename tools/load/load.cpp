@@ -31,8 +31,9 @@ constexpr size_t kMaxQueueSamples = size_t{1} << 21;
 /// Fewest samples per duration --sample-interval may ask for beyond this is refused.
 constexpr double kMaxSamplesPerDuration = 1e6;
 
-/// Arrival times in [0, duration).
-std::vector<double> arrivals(const LoadOptions& o) {
+}  // namespace
+
+std::vector<double> arrival_times(const LoadOptions& o) {
   std::vector<double> t;
   if (!std::isfinite(o.duration_s) || o.duration_s < 0)
     throw InputError("duration " + format_g(o.duration_s, 6) + " s: expected a finite time of at least 0");
@@ -79,6 +80,8 @@ std::vector<double> arrivals(const LoadOptions& o) {
   }
   throw InputError("arrivals '" + o.arrivals + "': expected poisson, onoff or trace");
 }
+
+namespace {
 
 std::string num(double v) {  // this output's precision
   return format_g(v, 9);
@@ -160,7 +163,7 @@ TenantsResult run_tenants(const std::vector<Tenant>& ts, const PowerLoop* power)
     const LoadOptions& o = ts[i].load;
     if (o.max_batch == 0 || ts[i].service_s.size() < o.max_batch)
       throw std::invalid_argument("tenant '" + ts[i].name + "': service times are needed for batches 1 to max_batch");
-    st[i].at = arrivals(o);
+    st[i].at = arrival_times(o);
     st[i].sample = o.sample_s > 0 ? o.sample_s : std::max(o.duration_s, 1e-9) / 1000;
     horizon = std::max(horizon, o.duration_s);
     LoadResult r;

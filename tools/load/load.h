@@ -48,6 +48,9 @@ struct LoadResult {
   std::vector<std::pair<double, uint32_t>> queue_length;  ///< (time, waiting requests) samples
 };
 
+/// Arrival times in [0, duration) of the process `opts.arrivals` (poisson, onoff, trace), seeded.
+std::vector<double> arrival_times(const LoadOptions& opts);
+
 /// `service_s[b - 1]`: the service time of a batch of b (b = 1 .. max_batch).
 LoadResult run_load(const std::vector<double>& service_s, const LoadOptions& opts);
 
