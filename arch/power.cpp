@@ -140,7 +140,8 @@ Area area_of(const PowerConfig& c) {
   a[static_cast<size_t>(AreaPart::Scratchpad)] = sram_area_mm2(c, d.spad);
   a[static_cast<size_t>(AreaPart::Accumulator)] = sram_area_mm2(c, d.acc);
   a[static_cast<size_t>(AreaPart::Dma)] = d.dma_channels * c.dma_channel_um2 * logic;
-  a[static_cast<size_t>(AreaPart::DramPhy)] = static_cast<double>(d.dram_channels) * d.dram_bus_bits * dram_phy_mm2_per_bit(c);
+  a[static_cast<size_t>(AreaPart::DramPhy)] =
+      static_cast<double>(d.dram_channels) * d.dram_bus_bits * dram_phy_mm2_per_bit(c);
   a[static_cast<size_t>(AreaPart::DramCtrl)] = d.dram_channels * c.dram_ctrl_um2 * logic;
   a[static_cast<size_t>(AreaPart::Control)] = c.control_um2 * logic;
   // Interconnect: a share of what it connects (the PHY's own wiring is in its area).

@@ -146,7 +146,8 @@ TensorValues evaluate_reference(const Graph& g, const TensorValues& inputs) {
         for (const char* k : {"strides", "dilations", "pads"})
           if (auto it = n2.attrs.find(k); it != n2.attrs.end() && !it->second.ints.empty()) {
             auto& iv = it->second.ints;
-            iv = std::string(k) == "pads" ? std::vector<int64_t>{0, iv[0], 0, iv.at(1)} : std::vector<int64_t>{1, iv[0]};
+            iv =
+                std::string(k) == "pads" ? std::vector<int64_t>{0, iv[0], 0, iv.at(1)} : std::vector<int64_t>{1, iv[0]};
           }
       const auto widen = [&](const std::vector<int64_t>& s) {
         return one_d ? std::vector<int64_t>{s[0], s[1], 1, s[2]} : s;

@@ -18,22 +18,9 @@ import sys
 
 import numpy as np
 
-npusim, src, work = sys.argv[1:4]
-os.makedirs(work, exist_ok=True)
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def run(*args, expect=0):
-    p = subprocess.run([npusim, *args], capture_output=True, text=True)
-    if p.returncode != expect:
-        print(p.stdout, p.stderr)
-    return p
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, failures, npusim, run, src, work  # noqa: E402
 
 
 model = os.path.join(work, "tiny_gpt.onnx")

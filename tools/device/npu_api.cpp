@@ -533,14 +533,20 @@ int npu_irq_level(npu_device* dev) {
   return dev && dev->t->irq() ? 1 : 0;
 }
 
+// Parses a .npub image for the program-inspection calls; false when it is not a valid program.
+static bool parse_npub(const void* npub, size_t bytes, npusim::isa::Program& p) {
+  try {
+    p = npusim::isa::read_npub(static_cast<const uint8_t*>(npub), bytes);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 int npu_program_regions(const void* npub, size_t bytes, npu_region_info* out, uint32_t* count) {
   if (!npub || !count) return NPU_EINVAL;
   npusim::isa::Program p;
-  try {
-    p = npusim::isa::read_npub(static_cast<const uint8_t*>(npub), bytes);
-  } catch (const std::exception&) {
-    return NPU_EINVAL;
-  }
+  if (!parse_npub(npub, bytes, p)) return NPU_EINVAL;
   const auto n = static_cast<uint32_t>(p.regions.size());
   for (uint32_t i = 0; i < std::min(n, *count) && out; ++i) {
     const auto& r = p.regions[i];
@@ -559,11 +565,7 @@ int npu_program_regions(const void* npub, size_t bytes, npu_region_info* out, ui
 int npu_program_io(const void* npub, size_t bytes, npu_io_info* out, uint32_t* count) {
   if (!npub || !count) return NPU_EINVAL;
   npusim::isa::Program p;
-  try {
-    p = npusim::isa::read_npub(static_cast<const uint8_t*>(npub), bytes);
-  } catch (const std::exception&) {
-    return NPU_EINVAL;
-  }
+  if (!parse_npub(npub, bytes, p)) return NPU_EINVAL;
   const auto n = static_cast<uint32_t>(p.io.size());
   for (uint32_t i = 0; i < std::min(n, *count) && out; ++i) {
     const auto& t = p.io[i];
