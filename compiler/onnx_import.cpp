@@ -1,11 +1,13 @@
 // ONNX import with Debian's libonnx (1.12): parse, check the opset, infer shapes, collect
 // initializers and Constant nodes, and turn everything into the compiler's Graph.
 #include <onnx/checker.h>
+#include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "base/input_file.h"
@@ -62,6 +64,46 @@ Tensor from_value_info(const onnx::ValueInfoProto& vi, const std::string& role) 
   return t;
 }
 
+/// The oldest opset whose operator definitions the lowering implements (10 to 17 are read as they are).
+constexpr int64_t kOldestImplementedOpset = 10;
+
+/// Visits every node of `graph` and of its subgraphs (If, Loop, Scan bodies).
+void for_each_node(const onnx::GraphProto& graph, const std::function<void(const onnx::NodeProto&, int)>& visit) {
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const auto& n = graph.node(i);
+    visit(n, i);
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) for_each_node(a.g(), visit);
+      for (const auto& sub : a.graphs()) for_each_node(sub, visit);
+    }
+  }
+}
+
+/// A model below opset 10, read as ONNX Runtime does: an operator whose definition did not change
+/// between the model's opset and opset 10 (the same schema since_version in onnx's registry, e.g.
+/// And-7, Not-1, Elu-6, HardSigmoid-6, GlobalAveragePool-1) is the operator the lowering implements,
+/// so the model is re-stamped as opset 10, which changes no node's meaning. A node whose definition
+/// did change (Slice-1's attributes, Upsample-7, Dropout-7, BatchNormalization-7, MaxPool-8, ...)
+/// is refused by name, operator, opset and the version this compiler implements.
+void accept_old_opset(onnx::ModelProto& model, int64_t opset, const std::string& path) {
+  for_each_node(model.graph(), [&](const onnx::NodeProto& n, int i) {
+    if (!n.domain().empty() && n.domain() != "ai.onnx") return;
+    const auto* old_def = onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(opset));
+    if (old_def == nullptr) return;  // not an operator of that opset: the checker names it
+    const auto* implemented = onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(kOldestImplementedOpset));
+    if (implemented != nullptr && implemented->since_version() == old_def->since_version()) return;
+    const std::string name = n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name();
+    throw CompileError(path + ": node '" + name + "' (" + n.op_type() + "): the model's opset " +
+                       std::to_string(opset) + " defines " + n.op_type() + "-" +
+                       std::to_string(old_def->since_version()) + ", which differs from " +
+                       (implemented ? n.op_type() + "-" + std::to_string(implemented->since_version())
+                                    : std::string("every later version")) +
+                       " that this compiler implements (opsets 10 to 17); re-export the model at opset 10 or later");
+  });
+  for (auto& o : *model.mutable_opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") o.set_version(kOldestImplementedOpset);
+}
+
 }  // namespace
 
 Graph import_onnx(const std::string& path, const ImportOptions& options) {
@@ -88,9 +130,13 @@ Graph import_onnx(const std::string& path, const ImportOptions& options) {
   Graph g;
   for (const auto& o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") g.opset = o.version();
-  if (g.opset < 10 || g.opset > 17)
+  // Above 17: libonnx 1.12's checker and shape inference know no later operator sets.
+  if (g.opset < 1 || g.opset > 17)
     throw CompileError(path + ": opset " + std::to_string(g.opset) +
-                       " is not supported (this compiler reads opsets 10 to 17)");
+                       " is not supported (this compiler reads opsets 1 to 17; 18 and later need onnx >= 1.13)");
+  if (g.opset < kOldestImplementedOpset) accept_old_opset(model, g.opset, path);
+  for (const auto& o : model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") g.opset = o.version();
   // libonnx 1.12's convolution/pooling shape inference divides by strides and dilations without
   // checking them (a stride of 0 is a SIGFPE, found by fuzz_onnx): check window attributes first.
   for (int i = 0; i < model.graph().node_size(); ++i) {

@@ -7,7 +7,8 @@ constants, Identity and Dropout, a branch that reaches no output, a Conv followe
 BatchNormalization, a dynamic dimension fixed with --dim. Each must compile to the operators that
 do the work alone (the per-operator stats name them) and give NumPy's result within the fp16
 bound of check_models.py; a --dim naming no dimension and a dynamic dimension left open are
-errors naming the dimension (exit 2).
+errors naming the dimension (exit 2). Models below opset 10 run when their operators' definitions
+are opset 10's and are refused by node, operator and version when not.
 
 usage: check_prepare.py NPUSIM REPO_DIR WORK_DIR
 """
@@ -161,6 +162,23 @@ expect_error("--dim naming no dimension", [NPUSIM, "compile", m, "--config", CON
                                            "seq=4"], "the model has no dimension 'seq' (it has: batch)")
 expect_error("--dim without a value", [NPUSIM, "compile", m, "--config", CONFIG, "--dim", "batch"],
              "--dim expects NAME=VALUE")
+
+# 6. Models below opset 10, read as ONNX Runtime reads them: Elu-6 and Add-7 are the definitions
+# opset 10 has, so an opset 7 model runs; Slice-1 (starts/ends attributes) is not Slice-10 (inputs),
+# so an opset 9 Slice is refused, naming the node, the operator and both versions.
+v = rng.uniform(-2, 2, (4, 6)).astype(np.float32)
+m = save("opset7_elu_add", [helper.make_node("Elu", ["v"], ["e"], name="elu", alpha=0.5),
+                            helper.make_node("Add", ["e", "v"], ["y"], name="add")],
+         [helper.make_tensor_value_info("v", TensorProto.FLOAT, [4, 6])],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 6])], {}, opset=7)
+out, stats = run(m, {"v": v})
+check("opset 7 Elu + Add", np.load(os.path.join(out, "y.npy")), np.where(v > 0, v, 0.5 * np.expm1(v)) + v, stats,
+      ["add", "elu"])
+m = save("opset9_slice", [helper.make_node("Slice", ["v"], ["y"], name="cut", starts=[0], ends=[2], axes=[0])],
+         [helper.make_tensor_value_info("v", TensorProto.FLOAT, [4, 6])],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])], {}, opset=9)
+expect_error("an opset 9 Slice (attributes)", [NPUSIM, "compile", m, "--config", CONFIG, "-o", m + ".npub"],
+             "node 'cut' (Slice): the model's opset 9 defines Slice-1, which differs from Slice-10")
 
 print("graph preparation:", "all ok" if not failures else f"{failures} failure(s)")
 sys.exit(1 if failures else 0)
