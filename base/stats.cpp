@@ -252,7 +252,7 @@ nlohmann::ordered_json json_schema(const std::vector<Entry>& entries, const std:
   root.update(object(title));
   // Entries come parents first (list() writes a group before its members), so each entry's
   // parent object exists when it arrives: a path's parts are property names, or a
-  // `<placeholder>` part for a repeated group's instances.
+  // `<name>` part (such as `<engine>`) for a repeated group's instances.
   auto node_of = [&root, &object](const std::vector<std::string>& parts) -> nlohmann::ordered_json& {
     nlohmann::ordered_json* o = &root;
     for (const std::string& p : parts) {

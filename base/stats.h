@@ -91,7 +91,7 @@ std::string json_text(const nlohmann::ordered_json& j);
 std::string json_text(const Group& g);
 
 /// A JSON Schema (draft 2020-12) for the trees `entries` lists: each group an object with its
-/// members as properties (required unless optional; `<placeholder>` groups as any key), counters
+/// members as properties (required unless optional; groups named `<...>` (such as `<engine>`) as any key), counters
 /// non-negative integers, values numbers (or null when not finite), texts strings. `extra`
 /// (name -> description) adds optional top-level objects that are not declared statistics.
 nlohmann::ordered_json json_schema(const std::vector<Entry>& entries, const std::string& id, const std::string& title,
